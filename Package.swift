@@ -1,0 +1,118 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// One settings list for every target: Swift 6 language mode (strict concurrency) everywhere.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "IncidentLog",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "incidentd", targets: ["incidentd"]),
+        .executable(name: "incidentctl", targets: ["incidentctl"]),
+        .library(name: "IncidentClient", targets: ["IncidentClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .target(
+            name: "IncidentModel",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "EventStore",
+            dependencies: [
+                "IncidentModel",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Wire",
+            dependencies: [
+                "IncidentModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "IncidentServer",
+            dependencies: [
+                "IncidentModel", "EventStore", "Wire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "IncidentClient",
+            dependencies: [
+                "Wire", "IncidentModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "IncidentTestSupport",
+            dependencies: ["IncidentClient", "IncidentModel"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "incidentd",
+            dependencies: [
+                "IncidentServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "incidentctl",
+            dependencies: [
+                "IncidentClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IncidentModelTests",
+            dependencies: ["IncidentModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventStoreTests",
+            dependencies: ["EventStore", "IncidentModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WireTests",
+            dependencies: [
+                "Wire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IncidentServerTests",
+            dependencies: ["IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,68 @@
+public import IncidentModel
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension EventStore {
+    /// The stored lines (without newlines) from `offset`, at most `limit`, exactly as on disk.
+    public func readLines(from offset: UInt64, limit: Int) throws(StoreError) -> [[UInt8]] {
+        var lines: [[UInt8]] = []
+        var next = offset
+        while lines.count < limit {
+            // Find the span to read under the lock, read it outside.
+            let span: (fd: Int32, starts: [UInt32], end: UInt64)? = index.withLock { state in
+                guard !state.closed, next < state.count else { return nil }
+                var lo = 0
+                var hi = state.segments.count - 1
+                while lo < hi {
+                    let mid = (lo + hi + 1) / 2
+                    if state.segments[mid].firstOffset <= next { lo = mid } else { hi = mid - 1 }
+                }
+                let s = state.segments[lo]
+                let first = Int(next - s.firstOffset)
+                let last = min(s.lineStarts.count, first + (limit - lines.count))
+                let end = last < s.lineStarts.count ? UInt64(s.lineStarts[last]) : s.size
+                return (s.readFD, Array(s.lineStarts[first..<last]), end)
+            }
+            guard let span, let firstStart = span.starts.first else { break }
+            guard let bytes = POSIX.preadAll(span.fd, count: Int(span.end - UInt64(firstStart)), offset: UInt64(firstStart))
+            else { throw StoreError(.io, "cannot read segment: \(POSIX.errnoText())") }
+            for (i, start) in span.starts.enumerated() {
+                let from = Int(start - firstStart)
+                let to = i + 1 < span.starts.count ? Int(span.starts[i + 1] - firstStart) : bytes.count
+                lines.append(Array(bytes[from..<(to - 1)]))
+            }
+            next += UInt64(span.starts.count)
+        }
+        return lines
+    }
+
+    /// Stored events from `offset`, at most `limit`.
+    public func read(from offset: UInt64, limit: Int) throws(StoreError) -> [Event] {
+        try readLines(from: offset, limit: limit).map { line throws(StoreError) in
+            do {
+                return try Event.parse(line: line)
+            } catch {
+                throw StoreError(.corrupt, "stored line does not parse: \(error)")
+            }
+        }
+    }
+
+    /// The local offset of an origin's event, when held.
+    public func offset(origin: String, seq: UInt64) -> UInt64? {
+        index.withLock { state in
+            guard seq >= 1, let o = state.origins[origin], seq <= UInt64(o.offsets.count) else { return nil }
+            return o.offsets[Int(seq - 1)]
+        }
+    }
+
+    /// An event by its id `origin:seq`.
+    public func event(id: String) throws(StoreError) -> Event? {
+        guard let colon = id.lastIndex(of: ":"), let seq = UInt64(id[id.index(after: colon)...]) else { return nil }
+        guard let offset = offset(origin: String(id[..<colon]), seq: seq) else { return nil }
+        return try read(from: offset, limit: 1).first
+    }
+}

@@ -1,0 +1,202 @@
+import Dispatch
+public import IncidentModel
+public import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The append-only event log of one node: segment files, a single writer with group commit,
+/// in-memory indexes, readers from any offset and subscriptions to new appends.
+///
+/// One writer thread owns the open segment. Appends queue up; the writer takes every waiting
+/// append (up to `maximumBatchBytes`), writes them with one `write`, calls `fdatasync` once and
+/// only then completes their waiters. The last local event of each commit carries the node's
+/// signature, which the `prev` chain extends to the rest of the commit.
+public final class EventStore: Sendable {
+    public let directory: String
+    public let nodeID: String
+    let segmentsDirectory: String
+    let options: StoreOptions
+    let logger: Logger
+    let identity: NodeIdentity
+
+    let index: Mutex<IndexState>
+    let queue: Mutex<QueueState>
+    let wake = DispatchSemaphore(value: 0)
+    let writerContext: WriterContext
+    let writerExited = DispatchSemaphore(value: 0)
+
+    /// Opens (recovering) or creates the store under `directory`.
+    public init(
+        directory: String, nodeID: String, identity: NodeIdentity, options: StoreOptions = StoreOptions(),
+        logger: Logger
+    ) throws(StoreError) {
+        self.directory = directory
+        self.nodeID = nodeID
+        self.identity = identity
+        self.options = options
+        self.logger = logger
+        self.segmentsDirectory = directory + "/segments"
+        let recovered = try Recovery.open(
+            directory: directory, segmentsDirectory: segmentsDirectory, options: options, logger: logger)
+        self.index = Mutex(recovered.index)
+        self.queue = Mutex(QueueState())
+        var clock = HybridLogicalClock(last: recovered.maxHLC, wallClock: options.wallClock)
+        clock.observe(recovered.maxHLC)
+        self.writerContext = WriterContext(
+            activeFD: recovered.activeFD, activeSize: recovered.activeSize, clock: clock,
+            chains: recovered.chains)
+        if options.fsync == .never {
+            logger.warning(
+                "fsync policy is never: acknowledged events can be lost on power failure (tests and benchmarks only)",
+                metadata: ["store.dir": "\(directory)"])
+        }
+        let thread = WriterThread(store: self)
+        thread.start()
+    }
+
+    // MARK: Appending
+
+    /// Appends local events atomically: all are acknowledged (durably, under `fsync: always`) or
+    /// none is written. Returns where each landed.
+    public func append(_ events: [PendingEvent]) async throws(StoreError) -> [Appended] {
+        guard !events.isEmpty else { return [] }
+        let bytes = events.reduce(0) { $0 + $1.data.count + 300 }
+        let result: Result<[Appended], StoreError> = await withCheckedContinuation { continuation in
+            let refused: StoreError? = queue.withLock { q in
+                if q.closing { return StoreError(.closed, "the node is shutting down") }
+                q.pending.append(PendingAppend(events: events, bytes: bytes, continuation: continuation))
+                return nil
+            }
+            if let refused {
+                continuation.resume(returning: .failure(refused))
+            } else {
+                wake.signal()
+            }
+        }
+        return try result.get()
+    }
+
+    // MARK: Status
+
+    /// Events held in the local log.
+    public var count: UInt64 { index.withLock { $0.count } }
+
+    public var versionVector: VersionVector {
+        index.withLock { state in VersionVector(state.origins.mapValues { UInt64($0.offsets.count) }) }
+    }
+
+    /// Bytes held in segment files.
+    public var dataBytes: UInt64 { index.withLock { $0.segments.reduce(0) { $0 + $1.size } } }
+
+    public var segmentCount: Int { index.withLock { $0.segments.count } }
+
+    /// The sticky failure, when an earlier write or fsync failed.
+    public var failure: StoreError? { index.withLock { $0.failed } }
+
+    /// Stops taking appends, lets the writer finish every queued one, and closes the files.
+    public func close() async {
+        let first = queue.withLock { q -> Bool in
+            defer { q.closing = true }
+            return !q.closing
+        }
+        guard first else { return }
+        wake.signal()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                self.writerExited.wait()
+                c.resume()
+            }
+        }
+        index.withLock { state in
+            for s in state.segments { Glibc.close(s.readFD) }
+            state.segments = state.segments.map { var s = $0; s.readFD = -1; return s }
+            state.closed = true
+            for (_, c) in state.subscribers { c.finish() }
+            state.subscribers = [:]
+        }
+    }
+}
+
+/// A validated local event waiting to be stored: what the client sent, with canonical data.
+public struct PendingEvent: Sendable {
+    public var type: String
+    public var sector: String
+    /// Canonical JSON of the payload.
+    public var data: [UInt8]
+
+    public init(type: String, sector: String, data: [UInt8]) {
+        self.type = type
+        self.sector = sector
+        self.data = data
+    }
+
+    public init(_ event: NewEvent) {
+        self.init(type: event.type.rawValue, sector: event.sector, data: event.canonicalData)
+    }
+}
+
+/// Where an appended event landed.
+public struct Appended: Sendable, Equatable {
+    public var id: String
+    public var seq: UInt64
+    public var offset: UInt64
+}
+
+struct PendingAppend {
+    var events: [PendingEvent]
+    var bytes: Int
+    var continuation: CheckedContinuation<Result<[Appended], StoreError>, Never>
+}
+
+struct QueueState {
+    var pending: [PendingAppend] = []
+    var closing = false
+}
+
+/// What readers see; changed only by the writer after a commit is durable.
+struct IndexState {
+    struct Segment {
+        var firstOffset: UInt64
+        var name: String
+        var readFD: Int32
+        /// Byte position of each line in the file.
+        var lineStarts: [UInt32]
+        /// Committed bytes (readers never look past this).
+        var size: UInt64
+        var lastOffset: UInt64 { firstOffset + UInt64(lineStarts.count) }
+    }
+
+    struct Origin {
+        /// Local offset of each seq (index seq − 1).
+        var offsets: [UInt64] = []
+    }
+
+    var segments: [Segment] = []
+    var origins: [String: Origin] = [:]
+    var count: UInt64 = 0
+    var failed: StoreError? = nil
+    var closed = false
+    var subscribers: [Int: AsyncStream<Void>.Continuation] = [:]
+    var nextSubscriberID = 0
+}
+
+/// State touched only by the writer thread.
+final class WriterContext: @unchecked Sendable {
+    var activeFD: Int32
+    var activeSize: UInt64
+    var clock: HybridLogicalClock
+    /// For each origin: the highest seq held and its hash.
+    var chains: [String: (seq: UInt64, hash: EventHash)]
+
+    init(activeFD: Int32, activeSize: UInt64, clock: HybridLogicalClock, chains: [String: (seq: UInt64, hash: EventHash)]) {
+        self.activeFD = activeFD
+        self.activeSize = activeSize
+        self.clock = clock
+        self.chains = chains
+    }
+}

@@ -1,0 +1,55 @@
+public import IncidentModel
+
+extension EventStore {
+    /// New events from `offset` on, in log order, as batches. The sequence ends when the store
+    /// closes. Buffering is bounded: the store only signals "there is more" (a buffer of one), and
+    /// the subscriber reads at its own pace from the log, so a slow subscriber costs no memory.
+    public func subscribe(from offset: UInt64, batchLimit: Int = 1024) -> EventSubscription {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let id = index.withLock { state -> Int? in
+            guard !state.closed else { return nil }
+            let id = state.nextSubscriberID
+            state.nextSubscriberID += 1
+            state.subscribers[id] = continuation
+            return id
+        }
+        if id == nil { continuation.finish() }
+        continuation.onTermination = { [weak self] _ in
+            guard let self, let id else { return }
+            _ = self.index.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return EventSubscription(store: self, cursor: offset, batchLimit: batchLimit, signals: stream)
+    }
+}
+
+/// An `AsyncSequence` of batches of newly stored events (see `EventStore.subscribe`).
+public struct EventSubscription: AsyncSequence, Sendable {
+    public typealias Element = [Event]
+    let store: EventStore
+    let cursor: UInt64
+    let batchLimit: Int
+    let signals: AsyncStream<Void>
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(store: store, cursor: cursor, batchLimit: batchLimit, signals: signals.makeAsyncIterator())
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let store: EventStore
+        /// The offset of the next event to deliver.
+        public private(set) var cursor: UInt64
+        let batchLimit: Int
+        var signals: AsyncStream<Void>.Iterator
+
+        public mutating func next() async throws -> [Event]? {
+            while true {
+                if store.count > cursor {
+                    let events = try store.read(from: cursor, limit: batchLimit)
+                    cursor += UInt64(events.count)
+                    if !events.isEmpty { return events }
+                }
+                guard await signals.next() != nil else { return nil }
+            }
+        }
+    }
+}

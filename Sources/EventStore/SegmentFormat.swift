@@ -1,0 +1,41 @@
+// Segment files — the store's on-disk format (docs/STORAGE.md says the same at more length).
+//
+//   <data dir>/node.key                     the node's Ed25519 seed, base64, mode 0600
+//   <data dir>/segments/<first offset>.jsonl  20 decimal digits, zero-padded: 00000000000000000000.jsonl
+//   <data dir>/segments/<name>.broken[.N]   bytes cut from a torn tail on recovery, kept for forensics
+//
+// - A segment holds consecutive events of the local log, one event line (IncidentModel/Event.swift)
+//   followed by "\n" each. The local offset of an event is its position in the whole log, counting
+//   from 0; a segment's name is the offset of its first event, so the offset → segment map is the
+//   sorted list of names.
+// - Only the newest segment is written, only by appending. It is sealed (never written again) when
+//   a commit finds it at or above the segment size limit; the next commit creates the next segment
+//   and fsyncs the directory before anything in it is acknowledged.
+// - Every line must parse, its hash must match its bytes, and its (origin, seq, prev) must extend
+//   that origin's chain in the log read so far: seq = held + 1 and prev = hash of the held seq.
+//
+// Recovery on open:
+// - Newest segment: from the first line that is incomplete (no "\n") or fails a check, the rest
+//   of the file is a torn tail *if no later complete line is a valid event*. A torn tail is copied
+//   to `<name>.broken` (or `.broken.1`, … when that exists), fsynced, cut off with ftruncate, the
+//   segment fsynced, and the lost byte range logged at warning. A valid line after a bad one is
+//   corruption, not a torn write: the open fails (a write that was acknowledged may follow it).
+// - Sealed segment: any failing line stops the open with an error naming the file and the byte
+//   offset of the line; the node does not serve a log it cannot vouch for.
+
+/// Names and parses segment file names.
+public enum SegmentName {
+    public static let suffix = ".jsonl"
+
+    public static func fileName(firstOffset: UInt64) -> String {
+        let digits = String(firstOffset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
+    }
+
+    public static func firstOffset(fileName: String) -> UInt64? {
+        guard fileName.hasSuffix(suffix) else { return nil }
+        let stem = fileName.dropLast(suffix.count)
+        guard stem.count == 20, stem.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return UInt64(stem)
+    }
+}

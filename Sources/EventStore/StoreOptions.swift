@@ -1,0 +1,31 @@
+/// When the writer calls fdatasync.
+public enum FsyncPolicy: String, Sendable, CaseIterable {
+    /// Before every acknowledgement (group commit batches many appends into one call). The default.
+    case always
+    /// Never: for tests and benchmarks only. An acknowledged event can be lost on power failure.
+    case never
+}
+
+public struct StoreOptions: Sendable {
+    public var fsync: FsyncPolicy = .always
+    /// A segment is sealed and a new one started once it reaches this size.
+    public var segmentBytes: UInt64 = 64 << 20
+    /// Appends are refused with `disk_full` while less than this is free under the data dir.
+    public var diskReserveBytes: UInt64 = 256 << 20
+    /// The writer takes at most this much pending data into one commit.
+    public var maximumBatchBytes: Int = 4 << 20
+    /// Free bytes under the data directory; injected by tests.
+    public var freeSpaceProbe: (@Sendable (String) -> UInt64?)? = nil
+    /// Milliseconds since the epoch for `recorded_at` and the HLC; injected by tests.
+    public var wallClock: @Sendable () -> UInt64 = { HybridLogicalClockSource.systemMillis() }
+    /// Test hook: called before each data sync; returning false makes it fail as EIO would.
+    public var syncFaultInjector: (@Sendable () -> Bool)? = nil
+
+    public init() {}
+}
+
+import IncidentModel
+
+enum HybridLogicalClockSource {
+    static let systemMillis = HybridLogicalClock.systemMillis
+}

@@ -1,0 +1,319 @@
+/// A strict RFC 8259 JSON parser over UTF-8 bytes.
+///
+/// Foundation's decoders run at ~100k events/s on this project's machines, too slow for the hot
+/// paths (append, sync ingest, rebuild); this parser is checked against `JSONSerialization` by
+/// property tests. Strict means: no trailing commas, no comments, no leading zeros, no control
+/// characters inside strings, no lone surrogates, duplicate object keys refused, depth limited.
+public struct JSONParser {
+    public struct Error: Swift.Error, Equatable, CustomStringConvertible, Sendable {
+        public var offset: Int
+        public var reason: String
+        public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    }
+
+    /// Nesting deeper than this is refused, so hostile input cannot exhaust the stack.
+    public static let maximumDepth = 64
+
+    /// Parses one complete JSON value; only whitespace may follow it.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(Error) -> JSONValue {
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { buffer throws(Error) in
+            var cursor = Cursor(bytes: buffer, index: 0)
+            cursor.skipWhitespace()
+            let value = try cursor.parseValue(depth: 0)
+            cursor.skipWhitespace()
+            guard cursor.index == buffer.count else { throw cursor.error("unexpected data after the value") }
+            return value
+        }
+    }
+
+    /// Parses a buffer without copying it.
+    public static func parse(buffer: UnsafeBufferPointer<UInt8>) throws(Error) -> JSONValue {
+        var cursor = Cursor(bytes: buffer, index: 0)
+        cursor.skipWhitespace()
+        let value = try cursor.parseValue(depth: 0)
+        cursor.skipWhitespace()
+        guard cursor.index == buffer.count else { throw cursor.error("unexpected data after the value") }
+        return value
+    }
+
+    /// Returns the end index of the JSON value that starts at `start` (after whitespace), checking
+    /// its structure without building it. Used by the envelope scanner to find `data`.
+    public static func skipValue(in buffer: UnsafeBufferPointer<UInt8>, from start: Int) throws(Error) -> Int {
+        var cursor = Cursor(bytes: buffer, index: start)
+        cursor.skipWhitespace()
+        try cursor.skipValue(depth: 0)
+        return cursor.index
+    }
+
+    struct Cursor {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index: Int
+
+        func error(_ reason: String) -> Error { Error(offset: index, reason: reason) }
+
+        @inline(__always) mutating func skipWhitespace() {
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
+        }
+
+        @inline(__always) mutating func expect(_ literal: StaticString) throws(Error) {
+            let count = literal.utf8CodeUnitCount
+            guard index + count <= bytes.count else { throw error("unexpected end of input") }
+            let p = literal.utf8Start
+            for i in 0..<count where bytes[index + i] != p[i] { throw error("invalid literal") }
+            index += count
+        }
+
+        mutating func parseValue(depth: Int) throws(Error) -> JSONValue {
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            switch bytes[index] {
+            case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
+            case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
+            case UInt8(ascii: "\""): return .string(try parseString())
+            case UInt8(ascii: "t"): try expect("true"); return .bool(true)
+            case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+            case UInt8(ascii: "n"): try expect("null"); return .null
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let start = index
+                try scanNumber()
+                return .number(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
+            default:
+                throw error("unexpected character")
+            }
+        }
+
+        mutating func parseObject(depth: Int) throws(Error) -> JSONValue {
+            guard depth <= JSONParser.maximumDepth else { throw error("nesting too deep") }
+            index += 1
+            var members: [(key: String, value: JSONValue)] = []
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return .object(members)
+            }
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
+                let keyOffset = index
+                let key = try parseString()
+                for member in members where member.key == key {
+                    throw Error(offset: keyOffset, reason: "duplicate key \"\(key)\"")
+                }
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                index += 1
+                skipWhitespace()
+                let value = try parseValue(depth: depth)
+                members.append((key, value))
+                skipWhitespace()
+                guard index < bytes.count else { throw error("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+                throw error("expected ',' or '}'")
+            }
+        }
+
+        mutating func parseArray(depth: Int) throws(Error) -> JSONValue {
+            guard depth <= JSONParser.maximumDepth else { throw error("nesting too deep") }
+            index += 1
+            var elements: [JSONValue] = []
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return .array(elements)
+            }
+            while true {
+                skipWhitespace()
+                elements.append(try parseValue(depth: depth))
+                skipWhitespace()
+                guard index < bytes.count else { throw error("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
+                throw error("expected ',' or ']'")
+            }
+        }
+
+        mutating func scanNumber() throws(Error) {
+            if bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: "0") {
+                index += 1
+            } else if bytes[index] >= UInt8(ascii: "1") && bytes[index] <= UInt8(ascii: "9") {
+                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            } else {
+                throw error("invalid number")
+            }
+            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
+                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+                index += 1
+                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                    index += 1
+                }
+                guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
+                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            }
+        }
+
+        @inline(__always) func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+
+        /// Parses a string starting at its opening quote. The fast path copies runs of plain bytes.
+        mutating func parseString() throws(Error) -> String {
+            index += 1
+            let start = index
+            // Fast path: no escapes.
+            while index < bytes.count {
+                let b = bytes[index]
+                if b == UInt8(ascii: "\"") {
+                    let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                    index += 1
+                    return try validatedUTF8(slice, at: start)
+                }
+                if b == UInt8(ascii: "\\") { break }
+                if b < 0x20 { throw error("control character in string") }
+                index += 1
+            }
+            guard index < bytes.count else { throw error("unterminated string") }
+            var out: [UInt8] = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+            while index < bytes.count {
+                let b = bytes[index]
+                if b == UInt8(ascii: "\"") {
+                    index += 1
+                    return try out.withUnsafeBufferPointer { buffer throws(Error) in try validatedUTF8(buffer, at: start) }
+                }
+                if b < 0x20 { throw error("control character in string") }
+                if b != UInt8(ascii: "\\") {
+                    out.append(b)
+                    index += 1
+                    continue
+                }
+                index += 1
+                guard index < bytes.count else { throw error("unterminated string") }
+                let e = bytes[index]
+                index += 1
+                switch e {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if scalar >= 0xD800 && scalar <= 0xDBFF {
+                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                            bytes[index + 1] == UInt8(ascii: "u")
+                        else { throw error("lone surrogate") }
+                        index += 2
+                        let low = try hex4()
+                        guard low >= 0xDC00 && low <= 0xDFFF else { throw error("lone surrogate") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
+                        throw error("lone surrogate")
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { throw error("invalid escape") }
+                    out.append(contentsOf: UTF8.encode(u)!)
+                default:
+                    throw error("invalid escape")
+                }
+            }
+            throw error("unterminated string")
+        }
+
+        mutating func hex4() throws(Error) -> UInt32 {
+            guard index + 4 <= bytes.count else { throw error("invalid \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                let b = bytes[index]
+                let d: UInt32
+                switch b {
+                case 0x30...0x39: d = UInt32(b - 0x30)
+                case 0x41...0x46: d = UInt32(b - 0x41 + 10)
+                case 0x61...0x66: d = UInt32(b - 0x61 + 10)
+                default: throw error("invalid \\u escape")
+                }
+                v = v << 4 | d
+                index += 1
+            }
+            return v
+        }
+
+        func validatedUTF8(_ slice: UnsafeBufferPointer<UInt8>, at offset: Int) throws(Error) -> String {
+            // Plain ASCII is by far the common case and needs no validation.
+            var ascii = true
+            for b in slice where b >= 0x80 { ascii = false; break }
+            if ascii { return String(decoding: slice, as: UTF8.self) }
+            guard let s = String(validating: slice, as: UTF8.self) else {
+                throw Error(offset: offset, reason: "invalid UTF-8 in string")
+            }
+            return s
+        }
+
+        /// Walks a value without building it; same strictness as parsing, except that duplicate
+        /// keys are not looked for (the caller hashes the bytes as written).
+        mutating func skipValue(depth: Int) throws(Error) {
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            switch bytes[index] {
+            case UInt8(ascii: "{"):
+                guard depth < JSONParser.maximumDepth else { throw error("nesting too deep") }
+                index += 1
+                skipWhitespace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return }
+                while true {
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
+                    try skipString()
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                    index += 1
+                    skipWhitespace()
+                    try skipValue(depth: depth + 1)
+                    skipWhitespace()
+                    guard index < bytes.count else { throw error("unexpected end of input") }
+                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: "}") { index += 1; return }
+                    throw error("expected ',' or '}'")
+                }
+            case UInt8(ascii: "["):
+                guard depth < JSONParser.maximumDepth else { throw error("nesting too deep") }
+                index += 1
+                skipWhitespace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return }
+                while true {
+                    skipWhitespace()
+                    try skipValue(depth: depth + 1)
+                    skipWhitespace()
+                    guard index < bytes.count else { throw error("unexpected end of input") }
+                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: "]") { index += 1; return }
+                    throw error("expected ',' or ']'")
+                }
+            case UInt8(ascii: "\""):
+                try skipString()
+            case UInt8(ascii: "t"): try expect("true")
+            case UInt8(ascii: "f"): try expect("false")
+            case UInt8(ascii: "n"): try expect("null")
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                try scanNumber()
+            default:
+                throw error("unexpected character")
+            }
+        }
+
+        mutating func skipString() throws(Error) {
+            // Validation of escapes and UTF-8 is the same as in parseString; building the String is
+            // the only part skipped, and for ASCII strings that is cheap anyway.
+            _ = try parseString()
+        }
+    }
+}
