@@ -69,7 +69,7 @@ let package = Package(
         ),
         .target(
             name: "IncidentTestSupport",
-            dependencies: ["IncidentClient", "IncidentModel"],
+            dependencies: ["IncidentClient", "IncidentModel", "Wire"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -50,11 +50,11 @@ extension Event {
         w.integer(d.hlc.wallMillis)
         w.raw(UInt8(ascii: "-"))
         w.integer(d.hlc.counter)
-        w.raw(",\"recorded_at\":\"")
+        w.raw("\",\"recorded_at\":\"")
         let recordedStart = w.bytes.count
         RFC3339.append(millis: d.recordedAtMillis, to: &w.bytes)
         let recordedAt = String(decoding: w.bytes[recordedStart...], as: UTF8.self)
-        w.raw(",\"type\":")
+        w.raw("\",\"type\":")
         w.string(d.type)
         w.raw(",\"sector\":")
         w.string(d.sector)

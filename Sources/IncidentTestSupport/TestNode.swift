@@ -1,0 +1,135 @@
+public import Foundation
+public import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts a real `incidentd` process for a test: on loopback, port 0, its own data directory,
+/// waits until it reports its address, and stops it afterwards.
+///
+///     try await TestNode.with(nodeID: "gao") { node in … node.client … }
+public final class TestNode: @unchecked Sendable {
+    public let nodeID: String
+    public let dataDir: String
+    public let extraArguments: [String]
+    public private(set) var client: HostPort = HostPort(host: "127.0.0.1", port: 0)
+    public private(set) var process: Process?
+    let logPath: String
+    let readyPath: String
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// - Parameters:
+    ///   - dataDir: reuse a directory (restarts); a fresh one under the temp dir when nil.
+    public init(nodeID: String = "test", dataDir: String? = nil, extraArguments: [String] = []) {
+        self.nodeID = nodeID
+        self.dataDir = dataDir ?? TestNode.temporaryDirectory(prefix: "incidentd-\(nodeID)")
+        self.extraArguments = extraArguments
+        self.logPath = self.dataDir + ".log"
+        self.readyPath = self.dataDir + ".ready"
+    }
+
+    /// The incidentd binary beside the test bundle (`swift build` puts both in one directory),
+    /// or `$INCIDENTD_BIN`.
+    public static var binaryPath: String {
+        if let path = ProcessInfo.processInfo.environment["INCIDENTD_BIN"] { return path }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // Inside an .xctest bundle on some layouts: climb until incidentd is found.
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("incidentd").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/incidentd").path
+    }
+
+    public static func temporaryDirectory(prefix: String) -> String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        return dir
+    }
+
+    /// Starts the process and waits (up to 30 s) until it is listening.
+    public func start() async throws {
+        unlink(readyPath)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        p.arguments =
+            ["--node-id", nodeID, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--ready-file", readyPath] + extraArguments
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        p.standardError = log
+        p.standardOutput = log
+        try p.run()
+        process = p
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let data = FileManager.default.contents(atPath: readyPath),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: String],
+                let address = object["client"].flatMap(HostPort.init)
+            {
+                client = address
+                return
+            }
+            if !p.isRunning {
+                throw Failure(description: "incidentd exited with \(p.terminationStatus) before it was ready; log:\n\(self.log)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        p.terminate()
+        throw Failure(description: "incidentd not ready within 30 s; log:\n\(self.log)")
+    }
+
+    /// SIGKILL: the crash a power cut or the OOM killer would cause.
+    public func kill9() {
+        guard let p = process, p.isRunning else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    public func stop() -> Int32 {
+        guard let p = process else { return 0 }
+        if p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        p.waitUntilExit()
+        process = nil
+        return p.terminationStatus
+    }
+
+    /// Everything the node wrote to stderr/stdout so far.
+    public var log: String {
+        (FileManager.default.contents(atPath: logPath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
+    /// Removes the data directory and the log.
+    public func removeFiles() {
+        try? FileManager.default.removeItem(atPath: dataDir)
+        try? FileManager.default.removeItem(atPath: logPath)
+        try? FileManager.default.removeItem(atPath: readyPath)
+    }
+
+    /// Starts a node, runs `body`, stops the node and removes its files, whatever `body` does.
+    public static func with<R>(
+        nodeID: String = "test", extraArguments: [String] = [], _ body: (TestNode) async throws -> R
+    ) async throws -> R {
+        let node = TestNode(nodeID: nodeID, extraArguments: extraArguments)
+        defer {
+            node.stop()
+            node.removeFiles()
+        }
+        try await node.start()
+        return try await body(node)
+    }
+
+    deinit {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    }
+}

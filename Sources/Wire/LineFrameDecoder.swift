@@ -1,0 +1,58 @@
+public import NIOCore
+
+/// Splits a byte stream into lines at `\n` (a `\r` before it is dropped, so `nc -C` works too),
+/// refusing a line longer than `maximumLineLength` bytes.
+///
+/// NIOCore's `NIOSplitLinesMessageDecoder` also splits at VT, FF and lone CR, which are not line
+/// ends in this protocol, and has no per-line limit that the connection can answer with its own
+/// error code; hence this decoder. It remembers how far it has searched, so a long line arriving
+/// in many reads is scanned once, not once per read.
+public struct LineFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = ByteBuffer
+
+    public let maximumLineLength: Int
+    private var searched = 0
+
+    public init(maximumLineLength: Int) {
+        self.maximumLineLength = maximumLineLength
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let line = try nextLine(&buffer) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(line))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // A last line without its newline is incomplete: it is dropped, never acted on.
+        if let line = try nextLine(&buffer) {
+            context.fireChannelRead(Self.wrapInboundOut(line))
+            return .continue
+        }
+        buffer.moveReaderIndex(to: buffer.writerIndex)
+        return .needMoreData
+    }
+
+    mutating func nextLine(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        let view = buffer.readableBytesView
+        let from = view.startIndex + searched
+        if let newline = view[from...].firstIndex(of: UInt8(ascii: "\n")) {
+            var length = newline - view.startIndex
+            guard length <= maximumLineLength else { throw LineTooLongError(limit: maximumLineLength) }
+            searched = 0
+            var line = buffer.readSlice(length: length + 1)!
+            length -= (length > 0 && line.getInteger(at: line.readerIndex + length - 1, as: UInt8.self) == UInt8(ascii: "\r")) ? 1 : 0
+            line = line.getSlice(at: line.readerIndex, length: length)!
+            return line
+        }
+        searched = view.count
+        if view.count > maximumLineLength { throw LineTooLongError(limit: maximumLineLength) }
+        return nil
+    }
+}
+
+/// A line exceeded the limit; the connection answers `line_too_long` and closes.
+public struct LineTooLongError: Error, Equatable, Sendable {
+    public var limit: Int
+    public init(limit: Int) { self.limit = limit }
+}

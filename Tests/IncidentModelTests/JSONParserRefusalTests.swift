@@ -1,0 +1,124 @@
+import IncidentModel
+import Testing
+
+/// Strictness of the parser: what RFC 8259 forbids (and what this project forbids on top of it:
+/// duplicate keys, nesting deeper than 64) is refused, never guessed at.
+@Suite struct JSONParserRefusalTests {
+    static func refusal(_ text: String) -> JSONParser.Error? {
+        refusal(Array(text.utf8))
+    }
+
+    static func refusal(_ bytes: [UInt8]) -> JSONParser.Error? {
+        do {
+            let value = try JSONParser.parse(bytes)
+            Issue.record("accepted \(String(decoding: bytes, as: UTF8.self).debugDescription) as \(value)")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test(arguments: ["[1,2,]", "{\"a\":1,}", "[,]", "[1,,2]", "{,}", "{\"a\":1,,\"b\":2}"])
+    func trailingAndStrayCommasAreRefused(text: String) {
+        #expect(Self.refusal(text) != nil)
+    }
+
+    @Test(arguments: ["01", "-01", "[00]", "{\"a\":007}", "00.5", "-00"])
+    func leadingZerosAreRefused(text: String) {
+        #expect(Self.refusal(text) != nil)
+    }
+
+    @Test(arguments: [
+        #""\ud800""#, #""\udc00""#, #""\uDBFF""#, #""\ud800x""#, #""\ud800\u0041""#, #""\ud800\ud800""#,
+        #""\udc00\ud800""#, #""a\ud83d""#, #"{"\ud800":1}"#,
+    ])
+    func loneSurrogatesAreRefused(text: String) throws {
+        let error = try #require(Self.refusal(text))
+        #expect(error.reason == "lone surrogate")
+    }
+
+    @Test(arguments: Array(0x00...0x1F))
+    func rawControlCharactersInStringsAreRefused(byte: Int) throws {
+        let text: [UInt8] = Array("\"ab".utf8) + [UInt8(byte)] + Array("cd\"".utf8)
+        let error = try #require(Self.refusal(text))
+        #expect(error.reason == "control character in string")
+        #expect(error.offset == 3)
+    }
+
+    @Test func rawControlCharacterAfterAnEscapeIsRefused() throws {
+        // The slow path (after the first escape) has its own loop; it must be as strict.
+        let error = try #require(Self.refusal(Array(#""\n"#.utf8) + [0x01] + Array("\"".utf8)))
+        #expect(error.reason == "control character in string")
+    }
+
+    @Test(arguments: [
+        (#"{"a":1,"a":2}"#, "a", 7),
+        (#"{"x":{"k":true,"z":0,"k":false}}"#, "k", 21),
+        (#"[{"id":1},{"id":2,"id":3}]"#, "id", 19),
+        (#"{"\u0061":1,"a":2}"#, "a", 12),
+    ])
+    func duplicateKeysAreRefused(text: String, key: String, offset: Int) throws {
+        let error = try #require(Self.refusal(text))
+        #expect(error.reason == "duplicate key \"\(key)\"")
+        #expect(error.offset == offset)
+    }
+
+    @Test func nestingOfSixtyFourLevelsIsAcceptedAndSixtyFiveRefused() throws {
+        for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+            let allowed = String(repeating: open, count: JSONParser.maximumDepth) + "0"
+                + String(repeating: close, count: JSONParser.maximumDepth)
+            #expect(throws: Never.self) { try JSONParser.parse(Array(allowed.utf8)) }
+            let tooDeep = open + allowed + close
+            let error = try #require(Self.refusal(tooDeep))
+            #expect(error.reason == "nesting too deep")
+        }
+        let mixed = String(repeating: "[{\"a\":", count: 33) + "0" + String(repeating: "}]", count: 33)
+        #expect(Self.refusal(mixed)?.reason == "nesting too deep")
+        // Hostile input: far deeper than the stack would survive without the limit.
+        #expect(Self.refusal(String(repeating: "[", count: 100_000))?.reason == "nesting too deep")
+    }
+
+    @Test func skipValueAppliesTheSameDepthLimit() throws {
+        let allowed = Array((String(repeating: "[", count: 64) + String(repeating: "]", count: 64)).utf8)
+        let end = try allowed.withUnsafeBufferPointer { try JSONParser.skipValue(in: $0, from: 0) }
+        #expect(end == allowed.count)
+        let tooDeep = Array((String(repeating: "[", count: 65) + String(repeating: "]", count: 65)).utf8)
+        #expect(throws: JSONParser.Error.self) {
+            try tooDeep.withUnsafeBufferPointer { try JSONParser.skipValue(in: $0, from: 0) }
+        }
+    }
+
+    @Test(arguments: [
+        "", " ", "1.", ".5", "+1", "1e", "1e+", "-", "--1", "0x10", "NaN", "Infinity", "tru", "nul", "True",
+        "'a'", "\"abc", "\"\\x\"", "\"\\u12G4\"", "\"\\u12\"", "[1 2]", "{\"a\" 1}", "{\"a\":}", "{a:1}", "{1:2}",
+        "[1]]", "1 2", "[", "{", "]", "/* c */ 1", "[1] // c", "\"\\\"",
+    ])
+    func malformedDocumentsAreRefused(text: String) {
+        #expect(Self.refusal(text) != nil)
+    }
+
+    @Test(arguments: [[0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80]] as [[UInt8]])
+    func invalidUTF8InStringsIsRefused(bytes: [UInt8]) throws {
+        // 0xFF never occurs; C0 80 is an overlong NUL; ED A0 80 is an encoded surrogate;
+        // E2 82 is truncated; F4 90 80 80 is above U+10FFFF.
+        let error = try #require(Self.refusal([UInt8(ascii: "\"")] + bytes + [UInt8(ascii: "\"")]))
+        #expect(error.reason == "invalid UTF-8 in string")
+        // The same bytes after an escape go through the slow path.
+        let escaped = try #require(Self.refusal(Array(#""\t"#.utf8) + bytes + [UInt8(ascii: "\"")]))
+        #expect(escaped.reason == "invalid UTF-8 in string")
+    }
+
+    @Test func skipValueRefusesWhatParseRefusesExceptDuplicateKeys() {
+        // skipValue finds `data` in an event line; it must not let through what parse refuses,
+        // or an invalid payload would be hashed and stored.
+        let refusedByBoth = [
+            "[1,2,]", "{\"a\":1,}", "[01]", #"["\ud800"]"#, "[\"a\u{01}\"]", "[1 2]", "{\"a\" 1}", "[tru]", "[\"\\x\"]",
+        ]
+        for text in refusedByBoth {
+            let bytes = Array(text.utf8)
+            #expect(throws: JSONParser.Error.self, "\(text)") {
+                try bytes.withUnsafeBufferPointer { try JSONParser.skipValue(in: $0, from: 0) }
+            }
+        }
+    }
+}
