@@ -26,7 +26,9 @@ public enum RawEvents {
             } else {
                 i += 1
             }
-            let rest = try JSONParser.parse(Array("{".utf8) + Array(buffer[i...]))
+            // What follows the array is `,"next":N}`.
+            guard i < buffer.count, buffer[i] == UInt8(ascii: ",") else { throw ClientError.protocolError("malformed read response") }
+            let rest = try JSONParser.parse(Array("{".utf8) + Array(buffer[(i + 1)...]))
             guard let next = rest["next"]?.integerValue else { throw ClientError.protocolError("read response without next") }
             return (lines, UInt64(next))
         }

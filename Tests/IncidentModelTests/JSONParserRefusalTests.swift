@@ -54,7 +54,7 @@ import Testing
     @Test(arguments: [
         (#"{"a":1,"a":2}"#, "a", 7),
         (#"{"x":{"k":true,"z":0,"k":false}}"#, "k", 21),
-        (#"[{"id":1},{"id":2,"id":3}]"#, "id", 19),
+        (#"[{"id":1},{"id":2,"id":3}]"#, "id", 18),
         (#"{"\u0061":1,"a":2}"#, "a", 12),
     ])
     func duplicateKeysAreRefused(text: String, key: String, offset: Int) throws {

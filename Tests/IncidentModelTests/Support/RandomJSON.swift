@@ -9,9 +9,15 @@ struct RandomJSON {
     var rng: SeededGenerator
     /// Containers are only generated above this depth, which keeps documents small.
     var maximumDepth = 5
+    /// Stay clear of two places where `JSONSerialization` on Linux is wrong, so that it can serve
+    /// as the oracle: it does not round numbers of 17 or more significant digits correctly, and
+    /// it drops a raw U+FEFF at the start of a string. (JSONParserOracleDeviationTests pins what
+    /// JSONParser does there.)
+    var foundationSafe: Bool
 
-    init(seed: UInt64) {
+    init(seed: UInt64, foundationSafe: Bool = false) {
         rng = SeededGenerator(seed: seed)
+        self.foundationSafe = foundationSafe
     }
 
     /// One document (any value at top level, padded with whitespace) and its value.
@@ -74,19 +80,23 @@ struct RandomJSON {
         return .object(members)
     }
 
-    /// A JSON number literal of at most 18 significant digits and a two-digit exponent, so that
-    /// every literal is a finite, normal Double that both parsers round the same way.
+    /// A JSON number literal of at most 18 significant digits (15 when `foundationSafe`) and a
+    /// two-digit exponent: always a finite, normal Double.
     mutating func number() -> String {
         var s = rng.chance(0.3) ? "-" : ""
+        let integerDigits: Int
         if rng.chance(0.2) {
             s += "0"
+            integerDigits = 0
         } else {
+            integerDigits = rng.int(1...12)
             s += String(rng.int(1...9))
-            for _ in 0..<rng.int(0...11) { s += String(rng.int(0...9)) }
+            for _ in 1..<integerDigits { s += String(rng.int(0...9)) }
         }
-        if rng.chance(0.4) {
+        let fractionLimit = foundationSafe ? min(6, 15 - integerDigits) : 6
+        if fractionLimit > 0 && rng.chance(0.4) {
             s += "."
-            for _ in 0..<rng.int(1...6) { s += String(rng.int(0...9)) }
+            for _ in 0..<rng.int(1...fractionLimit) { s += String(rng.int(0...9)) }
         }
         if rng.chance(0.3) {
             s += rng.chance(0.5) ? "e" : "E"
@@ -100,8 +110,9 @@ struct RandomJSON {
     mutating func string(maximumLength: Int, into text: inout [UInt8]) -> String {
         var scalars = String.UnicodeScalarView()
         text.append(UInt8(ascii: "\""))
-        for _ in 0..<rng.int(0...maximumLength) {
-            let u = scalar()
+        for i in 0..<rng.int(0...maximumLength) {
+            var u = scalar()
+            if foundationSafe && i == 0 && u.value == 0xFEFF { u = "x" }
             scalars.append(u)
             encode(u, into: &text)
         }

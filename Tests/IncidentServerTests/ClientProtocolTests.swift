@@ -1,0 +1,107 @@
+import IncidentClient
+import IncidentModel
+import IncidentTestSupport
+import Testing
+import Wire
+
+@Suite("Client protocol against a real incidentd")
+struct ClientProtocolTests {
+    @Test func appendedEventReadsBackByIdAndOffset() async throws {
+        try await TestNode.with(nodeID: "gao") { node in
+            try await IncidentConnection.withConnection(to: node.client) { c in
+                let r = try await c.request(Requests.append(eventObjects: [Fixtures.incident("a1"), Fixtures.incident("a2")]))
+                #expect(r["ids"] == .array([.string("gao:1"), .string("gao:2")]))
+                #expect(r["first_offset"]?.integerValue == 0)
+
+                let got = try await c.request(Requests.get(id: "gao:2"))
+                #expect(got["event"]?["data"]?["incident_id"]?.stringValue == "a2")
+                #expect(got["event"]?["origin"]?.stringValue == "gao")
+
+                let status = try await c.request(Requests.status)
+                #expect(status["events"]?.integerValue == 2)
+                #expect(status["vector"]?["gao"]?.integerValue == 2)
+            }
+            let lines = try await Fixtures.export(node.client)
+            let events = try Fixtures.verifyChains(lines)
+            #expect(events.map(\.id) == ["gao:1", "gao:2"])
+            // The last event of the commit is signed with the key the node reports.
+            let status = try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
+            let key = try #require(NodeIdentity.publicKey(base64: status["public_key"]?.stringValue ?? ""))
+            #expect(events[1].signatureIsValid(publicKey: key))
+        }
+    }
+
+    @Test func malformedLinesGetTheirErrorAndTheConnectionGoesOn() async throws {
+        try await TestNode.with { node in
+            try await IncidentConnection.withConnection(to: node.client) { c in
+                try await c.send(Array("this is not json".utf8))
+                #expect(try errorCode(await c.receive()) == "invalid_json")
+                try await c.send(Array("{\"op\":\"launch\"}".utf8))
+                #expect(try errorCode(await c.receive()) == "unknown_request")
+                try await c.send(Array("[1,2]".utf8))
+                #expect(try errorCode(await c.receive()) == "invalid_request")
+                try await c.send(Requests.get(id: "test:99"))
+                #expect(try errorCode(await c.receive()) == "not_found")
+                // Same connection still appends.
+                let r = try await c.request(Requests.append(eventObjects: [Fixtures.incident("after-errors")]))
+                #expect(r["ids"] == .array([.string("test:1")]))
+            }
+        }
+    }
+
+    @Test func invalidEventIsRefusedWithItsFieldAndNothingIsWritten() async throws {
+        try await TestNode.with { node in
+            try await IncidentConnection.withConnection(to: node.client) { c in
+                let bad = Array(
+                    #"{"type":"incident.reported","sector":"east","data":{"incident_id":"x","category":"ied","summary":"s","occurred_at":"2026-11-28T06:40:00Z","location":{"lat":16.1}}}"#
+                        .utf8)
+                // A batch with one bad event is refused whole: appends are atomic.
+                try await c.send(Requests.append(eventObjects: [Fixtures.incident("good"), bad]))
+                let line = try await c.receive()
+                #expect(try errorCode(line) == "invalid_event")
+                let json = try JSONParser.parse(line)
+                #expect(json["error"]?["field"]?.stringValue == "events[1].data.location.name")
+                #expect(json["error"]?["message"]?.stringValue == "events[1].data.location.name: required")
+                let status = try await c.request(Requests.status)
+                #expect(status["events"]?.integerValue == 0)
+            }
+        }
+    }
+
+    @Test func oversizeLineIsRefusedThenClosedAndTheNodeGoesOn() async throws {
+        try await TestNode.with { node in
+            try await IncidentConnection.withConnection(to: node.client) { c in
+                var huge = Array("{\"op\":\"status\",\"pad\":\"".utf8)
+                huge += [UInt8](repeating: UInt8(ascii: "x"), count: (1 << 20) + 10)
+                huge += Array("\"}".utf8)
+                try await c.send(huge)
+                #expect(try errorCode(await c.receive()) == "line_too_long")
+                await #expect(throws: ClientError.self) { _ = try await c.receive() }
+            }
+            // Other connections are unaffected.
+            let status = try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
+            #expect(status["node"]?.stringValue == "test")
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await TestNode.with { node in
+            try await IncidentConnection.withConnection(to: node.client) { c in
+                let requests = (0..<20).map { i in
+                    i % 5 == 4 ? Requests.get(id: "test:1") : Requests.append(eventObjects: [Fixtures.incident("p\(i)")])
+                }
+                try await c.send(lines: requests)
+                var seqs: [String] = []
+                for i in 0..<20 {
+                    let r = try IncidentConnection.decode(try await c.receive())
+                    if i % 5 != 4 { seqs.append(r["ids"]?.arrayValue?.first?.stringValue ?? "") }
+                }
+                #expect(seqs == (1...16).map { "test:\($0)" })
+            }
+        }
+    }
+
+    func errorCode(_ line: [UInt8]) throws -> String? {
+        try JSONParser.parse(line)["error"]?["code"]?.stringValue
+    }
+}

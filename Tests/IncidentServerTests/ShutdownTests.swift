@@ -1,0 +1,102 @@
+import Foundation
+import IncidentClient
+import IncidentModel
+import IncidentTestSupport
+import Synchronization
+import Testing
+import Wire
+
+@Suite("Graceful shutdown and configuration")
+struct ShutdownTests {
+    /// SIGTERM while clients append: every append gets an answer (ok or shutting_down), the node
+    /// exits 0, and everything acknowledged is there after a restart.
+    @Test func sigtermAnswersEveryAppendAndExitsZero() async throws {
+        let node = TestNode(nodeID: "term")
+        defer {
+            node.kill9()
+            node.removeFiles()
+        }
+        try await node.start()
+        let address = node.client
+        let acked = Shared<[String]>([])
+        let unanswered = Shared<Int>(0)
+        let refused = Shared<Int>(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in 0..<8 {
+                group.addTask {
+                    try? await IncidentConnection.withConnection(to: address) { connection in
+                        for n in 0..<10_000 {
+                            try await connection.send(Requests.append(eventObjects: [Fixtures.incident("t\(c)-\(n)")]))
+                            let line: [UInt8]
+                            do {
+                                line = try await connection.receive()
+                            } catch {
+                                unanswered.withLock { $0 += 1 }
+                                return
+                            }
+                            do {
+                                let r = try IncidentConnection.decode(line)
+                                acked.withLock { $0.append(r["ids"]?.arrayValue?.first?.stringValue ?? "") }
+                            } catch ClientError.server(let code, _, _) {
+                                #expect(code == "shutting_down")
+                                refused.withLock { $0 += 1 }
+                                return
+                            }
+                        }
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let status = node.stop()
+            #expect(status == 0, "exit status \(status); log:\n\(node.log)")
+            try await group.waitForAll()
+        }
+        // A client whose request was sent but not read before the socket closed sees EOF; with the
+        // grace period every request that reached the node was answered.
+        #expect(unanswered.withLock { $0 } == 0, "some appends got no answer; log:\n\(node.log)")
+        #expect(node.log.contains("node stopped"))
+        try await node.start()
+        let ids = Set(try Fixtures.verifyChains(try await Fixtures.export(node.client)).map(\.id))
+        for id in acked.withLock({ $0 }) { #expect(ids.contains(id)) }
+    }
+
+    @Test func badConfigFailsFastNamingTheKey() throws {
+        let dir = TestNode.temporaryDirectory(prefix: "badconfig")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/bad.json"
+        try Data(#"{"node_id":"x","listen":"127.0.0.1:0","fsnyc":"always"}"#.utf8).write(to: URL(fileURLWithPath: file))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestNode.binaryPath)
+        p.arguments = ["--config", file, "--data-dir", dir + "/data"]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus != 0)
+        #expect(text.contains("bad.json"))
+        #expect(text.contains("fsnyc: unknown key"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "nothing is created for a bad config")
+    }
+
+    @Test func printPublicKeyCreatesThePrivateKeyWithMode0600() throws {
+        let dir = TestNode.temporaryDirectory(prefix: "pubkey")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func run() throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: TestNode.binaryPath)
+            p.arguments = ["--data-dir", dir, "--print-public-key"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            p.waitUntilExit()
+            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let first = try run()
+        #expect(NodeIdentity.publicKey(base64: first) != nil)
+        #expect(try run() == first, "the key is created once and then reused")
+        let mode = try FileManager.default.attributesOfItem(atPath: dir + "/node.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+}
