@@ -39,6 +39,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Projections",
+            dependencies: ["IncidentModel"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Wire",
             dependencies: [
                 "IncidentModel",
@@ -47,9 +52,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "IncidentServer",
+            name: "Sync",
             dependencies: [
                 "IncidentModel", "EventStore", "Wire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "IncidentServer",
+            dependencies: [
+                "IncidentModel", "EventStore", "Wire", "Sync", "Projections",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,7 +86,7 @@ let package = Package(
         ),
         .target(
             name: "IncidentTestSupport",
-            dependencies: ["IncidentClient", "IncidentModel", "Wire"],
+            dependencies: ["IncidentClient", "IncidentModel", "Wire", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -97,6 +114,16 @@ let package = Package(
         .testTarget(
             name: "EventStoreTests",
             dependencies: ["EventStore", "IncidentModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProjectionsTests",
+            dependencies: ["Projections", "IncidentModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SyncTests",
+            dependencies: ["Sync", "EventStore", "IncidentModel", "Wire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -74,54 +74,114 @@ extension EventStore {
 
         let ctx = writerContext
         let firstOffset = index.withLock { $0.count }
-        let totalEvents = batch.reduce(0) { $0 + $1.events.count }
+        let signedIndex = Self.lastLocalEventIndex(batch)
         var buffer: [UInt8] = []
         buffer.reserveCapacity(batch.reduce(0) { $0 + $1.bytes })
         var lineStarts: [UInt32] = []
-        lineStarts.reserveCapacity(totalEvents)
-        var results: [[Appended]] = []
-        results.reserveCapacity(batch.count)
-        let savedChain = ctx.chains[nodeID]
-        var chain = savedChain ?? (seq: 0, hash: EventHash(w0: 0, w1: 0, w2: 0, w3: 0))
+        var newOffsets: [(origin: String, offset: UInt64)] = []
+        var outcomes: [CommitOutcome] = []
+        outcomes.reserveCapacity(batch.count)
+        // Chains advance on a copy, kept only if the write and sync succeed.
+        var chains = ctx.chains
+        var batchHashes: [String: [UInt64: EventHash]] = [:]
         var offset = firstOffset
-        var written = 0
-        for p in batch {
-            var appended: [Appended] = []
-            appended.reserveCapacity(p.events.count)
-            for e in p.events {
-                written += 1
-                let seq = chain.seq + 1
-                let draft = Event.Draft(
-                    origin: nodeID, seq: seq, prev: seq == 1 ? nil : chain.hash, hlc: ctx.clock.now(),
-                    recordedAtMillis: Int64(options.wallClock()), type: e.type, sector: e.sector, data: e.data)
-                let event = Event.encode(draft, signer: written == totalEvents ? identity.privateKey : nil)
-                lineStarts.append(UInt32(ctx.activeSize + UInt64(buffer.count)))
-                buffer.append(contentsOf: event.line)
-                buffer.append(UInt8(ascii: "\n"))
-                chain = (seq, event.hash)
-                appended.append(Appended(id: "\(nodeID):\(seq)", seq: seq, offset: offset))
-                offset += 1
-            }
-            results.append(appended)
+        var localIndex = 0
+        var forks = 0
+
+        func add(_ event: Event) {
+            lineStarts.append(UInt32(ctx.activeSize + UInt64(buffer.count)))
+            buffer.append(contentsOf: event.line)
+            buffer.append(UInt8(ascii: "\n"))
+            chains[event.origin] = (event.seq, event.hash)
+            batchHashes[event.origin, default: [:]][event.seq] = event.hash
+            newOffsets.append((event.origin, offset))
+            offset += 1
         }
 
-        if let error = writeAndSync(buffer) {
+        for p in batch {
+            switch p.work {
+            case .local(let events):
+                var appended: [Appended] = []
+                appended.reserveCapacity(events.count)
+                for e in events {
+                    let held = chains[nodeID]
+                    let seq = (held?.seq ?? 0) + 1
+                    let draft = Event.Draft(
+                        origin: nodeID, seq: seq, prev: held?.hash, hlc: ctx.clock.now(),
+                        recordedAtMillis: Int64(options.wallClock()), type: e.type, sector: e.sector, data: e.data)
+                    let event = Event.encode(draft, signer: localIndex == signedIndex ? identity.privateKey : nil)
+                    localIndex += 1
+                    appended.append(Appended(id: "\(nodeID):\(seq)", seq: seq, offset: offset))
+                    add(event)
+                }
+                outcomes.append(.appended(appended))
+            case .replicated(let events):
+                var results: [IngestOutcome] = []
+                results.reserveCapacity(events.count)
+                for e in events {
+                    let held = chains[e.origin]
+                    let heldSeq = held?.seq ?? 0
+                    if e.seq <= heldSeq {
+                        let heldHash = e.seq == heldSeq ? held!.hash : (batchHashes[e.origin]?[e.seq] ?? storedHash(origin: e.origin, seq: e.seq))
+                        if heldHash == e.hash {
+                            results.append(.duplicate)
+                        } else {
+                            forks += 1
+                            logger.error(
+                                "fork: a different event for an origin and seq already held",
+                                metadata: [
+                                    "event.id": "\(e.id)", "event.hash_held": "\(heldHash?.hex ?? "?")",
+                                    "event.hash_received": "\(e.hash.hex)",
+                                ])
+                            results.append(.refused(.fork, "\(e.id) is held with hash \(heldHash?.hex ?? "?"), received \(e.hash.hex)"))
+                        }
+                    } else if e.seq > heldSeq + 1 {
+                        results.append(.refused(.gap, "\(e.id) is beyond the next seq \(heldSeq + 1) of \(e.origin)"))
+                    } else if e.prev != held?.hash {
+                        results.append(.refused(.badChain, "\(e.id) prev does not match the hash held for seq \(heldSeq)"))
+                    } else {
+                        ctx.clock.observe(e.hlc)
+                        results.append(.stored(offset: offset))
+                        add(e)
+                    }
+                }
+                outcomes.append(.ingested(results))
+            }
+        }
+
+        if !buffer.isEmpty, let error = writeAndSync(buffer) {
             fail(batch, error)
             return
         }
         ctx.activeSize += UInt64(buffer.count)
-        ctx.chains[nodeID] = chain
+        ctx.chains = chains
         let newSize = ctx.activeSize
         let subscribers = index.withLock { state -> [AsyncStream<Void>.Continuation] in
             let last = state.segments.count - 1
             state.segments[last].lineStarts.append(contentsOf: lineStarts)
             state.segments[last].size = newSize
-            state.origins[nodeID, default: IndexState.Origin()].offsets.append(contentsOf: firstOffset..<offset)
+            for (origin, o) in newOffsets { state.origins[origin, default: IndexState.Origin()].offsets.append(o) }
             state.count = offset
+            state.forks += forks
             return Array(state.subscribers.values)
         }
-        for (p, r) in zip(batch, results) { p.continuation.resume(returning: .success(r)) }
-        for s in subscribers { s.yield() }
+        for (p, r) in zip(batch, outcomes) { p.continuation.resume(returning: .success(r)) }
+        if !lineStarts.isEmpty { for s in subscribers { s.yield() } }
+    }
+
+    /// The position, among the local events of the batch, of the last one: it carries the signature.
+    static func lastLocalEventIndex(_ batch: [PendingAppend]) -> Int {
+        var count = 0
+        for p in batch { if case .local(let events) = p.work { count += events.count } }
+        return count - 1
+    }
+
+    /// The hash of a committed event, read back from its segment (forks are rare; this is not a hot path).
+    func storedHash(origin: String, seq: UInt64) -> EventHash? {
+        guard let offset = offset(origin: origin, seq: seq), let line = try? readLines(from: offset, limit: 1).first else {
+            return nil
+        }
+        return try? Event.parse(line: line).hash
     }
 
     func writeAndSync(_ buffer: [UInt8]) -> StoreError? {

@@ -66,10 +66,10 @@ public final class EventStore: Sendable {
     public func append(_ events: [PendingEvent]) async throws(StoreError) -> [Appended] {
         guard !events.isEmpty else { return [] }
         let bytes = events.reduce(0) { $0 + $1.data.count + 300 }
-        let result: Result<[Appended], StoreError> = await withCheckedContinuation { continuation in
+        let result: Result<CommitOutcome, StoreError> = await withCheckedContinuation { continuation in
             let refused: StoreError? = queue.withLock { q in
                 if q.closing { return StoreError(.closed, "the node is shutting down") }
-                q.pending.append(PendingAppend(events: events, bytes: bytes, continuation: continuation))
+                q.pending.append(PendingAppend(work: .local(events), bytes: bytes, continuation: continuation))
                 return nil
             }
             if let refused {
@@ -78,7 +78,32 @@ public final class EventStore: Sendable {
                 wake.signal()
             }
         }
-        return try result.get()
+        guard case .appended(let appended) = try result.get() else { return [] }
+        return appended
+    }
+
+    /// Stores events replicated from other nodes, under the chain rule: for each event in order,
+    /// a held (origin, seq) with the same hash is a duplicate, with another hash a fork; a seq
+    /// beyond the next is a gap; the next seq must carry `prev` = the hash held for seq − 1.
+    /// Signatures and hashes are the caller's to check (Sync's verifier) before this.
+    /// Stored events are durable (per the fsync policy) when this returns.
+    public func ingest(_ events: [Event]) async throws(StoreError) -> [IngestOutcome] {
+        guard !events.isEmpty else { return [] }
+        let bytes = events.reduce(0) { $0 + $1.line.count + 1 }
+        let result: Result<CommitOutcome, StoreError> = await withCheckedContinuation { continuation in
+            let refused: StoreError? = queue.withLock { q in
+                if q.closing { return StoreError(.closed, "the node is shutting down") }
+                q.pending.append(PendingAppend(work: .replicated(events), bytes: bytes, continuation: continuation))
+                return nil
+            }
+            if let refused {
+                continuation.resume(returning: .failure(refused))
+            } else {
+                wake.signal()
+            }
+        }
+        guard case .ingested(let outcomes) = try result.get() else { return [] }
+        return outcomes
     }
 
     // MARK: Status
@@ -94,6 +119,9 @@ public final class EventStore: Sendable {
     public var dataBytes: UInt64 { index.withLock { $0.segments.reduce(0) { $0 + $1.size } } }
 
     public var segmentCount: Int { index.withLock { $0.segments.count } }
+
+    /// Replicated events refused as forks since the node started.
+    public var forkCount: Int { index.withLock { $0.forks } }
 
     /// The sticky failure, when an earlier write or fsync failed.
     public var failure: StoreError? { index.withLock { $0.failed } }
@@ -112,13 +140,15 @@ public final class EventStore: Sendable {
                 c.resume()
             }
         }
-        index.withLock { state in
+        let subscribers = index.withLock { state -> [AsyncStream<Void>.Continuation] in
             for s in state.segments { Glibc.close(s.readFD) }
             state.segments = state.segments.map { var s = $0; s.readFD = -1; return s }
             state.closed = true
-            for (_, c) in state.subscribers { c.finish() }
-            state.subscribers = [:]
+            defer { state.subscribers = [:] }
+            return Array(state.subscribers.values)
         }
+        // Finished outside the lock: a subscription's onTermination handler takes it.
+        for c in subscribers { c.finish() }
     }
 }
 
@@ -147,10 +177,26 @@ public struct Appended: Sendable, Equatable {
     public var offset: UInt64
 }
 
+/// What happened to one replicated event.
+public enum IngestOutcome: Sendable, Equatable {
+    case stored(offset: UInt64)
+    case duplicate
+    case refused(StoreError.Code, String)
+}
+
 struct PendingAppend {
-    var events: [PendingEvent]
+    enum Work {
+        case local([PendingEvent])
+        case replicated([Event])
+    }
+    var work: Work
     var bytes: Int
-    var continuation: CheckedContinuation<Result<[Appended], StoreError>, Never>
+    var continuation: CheckedContinuation<Result<CommitOutcome, StoreError>, Never>
+}
+
+enum CommitOutcome {
+    case appended([Appended])
+    case ingested([IngestOutcome])
 }
 
 struct QueueState {
@@ -180,6 +226,8 @@ struct IndexState {
     var origins: [String: Origin] = [:]
     var count: UInt64 = 0
     var failed: StoreError? = nil
+    /// Replicated events refused because they conflict with a held event (see `ingest`).
+    var forks = 0
     var closed = false
     var subscribers: [Int: AsyncStream<Void>.Continuation] = [:]
     var nextSubscriberID = 0

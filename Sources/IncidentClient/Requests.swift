@@ -34,13 +34,33 @@ public enum Requests {
         return w.bytes
     }
 
-    public static func read(from: UInt64, limit: Int) -> [UInt8] {
+    public static func read(from: UInt64, limit: Int, beyond: VersionVector? = nil, waitMillis: Int = 0) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{\"op\":\"read\",\"from\":")
         w.integer(from)
         w.raw(",\"limit\":")
         w.integer(limit)
+        if let beyond {
+            w.raw(",\"beyond\":")
+            beyond.write(to: &w)
+        }
+        if waitMillis > 0 {
+            w.raw(",\"wait_ms\":")
+            w.integer(waitMillis)
+        }
         w.raw("}")
+        return w.bytes
+    }
+
+    /// `{"op":"ingest","events":[…]}` with stored event lines, exactly.
+    public static func ingest(eventLines: [[UInt8]]) -> [UInt8] {
+        var w = JSONWriter(reservingCapacity: eventLines.reduce(32) { $0 + $1.count + 1 })
+        w.raw("{\"op\":\"ingest\",\"events\":[")
+        for (i, e) in eventLines.enumerated() {
+            if i > 0 { w.raw(UInt8(ascii: ",")) }
+            w.raw(e)
+        }
+        w.raw("]}")
         return w.bytes
     }
 

@@ -74,10 +74,12 @@ final class ClientListener: Service {
         let peer = connection.channel.remoteAddress?.description ?? "?"
         do {
             try await connection.executeThenClose { inbound, outbound in
+                var state = RequestHandler.ConnectionState()
                 do {
                     for try await buffer in inbound {
                         let shuttingDown = connections.setBusy(id, true)
-                        let response = await handler.handle(line: Array(buffer.readableBytesView), shuttingDown: shuttingDown)
+                        let response = await handler.handle(
+                            line: Array(buffer.readableBytesView), connection: &state, shuttingDown: shuttingDown)
                         try await outbound.write(ByteBuffer(bytes: response))
                         if connections.setBusy(id, false) && connections.graceOver { break }
                     }

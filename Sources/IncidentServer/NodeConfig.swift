@@ -15,13 +15,19 @@ public struct NodeConfig: Sendable, Equatable {
     public var maximumLineBytes = 1 << 20
     public var maximumEventsPerAppend = 10_000
     public var logLevel = "info"
+    /// Peer listener; nil disables it.
+    public var peerListen: HostPort? = HostPort(host: "127.0.0.1", port: 7401)
+    /// Peers this node dials.
+    public var peers: [HostPort] = []
+    /// node id → base64 Ed25519 public key.
+    public var trust: [String: String] = [:]
 
     public init() {}
 
     /// The keys a config file may hold; anything else is refused by name.
     public static let keys = [
         "node_id", "data_dir", "listen", "fsync", "sectors", "disk_reserve_mb", "segment_mb", "max_line_bytes",
-        "max_events_per_append", "log_level",
+        "max_events_per_append", "log_level", "peer_listen", "peers", "trust",
     ]
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -91,10 +97,46 @@ public struct NodeConfig: Sendable, Equatable {
         if let n = try integer("segment_mb", min: 1) { segmentBytes = UInt64(n) << 20 }
         if let n = try integer("max_line_bytes", min: 1024) { maximumLineBytes = Int(n) }
         if let n = try integer("max_events_per_append", min: 1) { maximumEventsPerAppend = Int(n) }
+        if let v = json["peer_listen"] {
+            if case .null = v {
+                peerListen = nil
+            } else {
+                guard let text = v.stringValue, let hp = HostPort(text) else { throw fail("peer_listen", "expected HOST:PORT or null") }
+                peerListen = hp
+            }
+        }
+        if let v = json["peers"] {
+            guard let a = v.arrayValue else { throw fail("peers", "expected an array of HOST:PORT strings") }
+            peers = []
+            for (i, e) in a.enumerated() {
+                guard let text = e.stringValue, let hp = HostPort(text) else { throw fail("peers[\(i)]", "expected HOST:PORT") }
+                peers.append(hp)
+            }
+        }
+        if let v = json["trust"] {
+            guard let members = v.objectMembers else { throw fail("trust", "expected an object of node id → public key") }
+            trust = [:]
+            for m in members {
+                guard NodeID.isValid(m.key) else { throw fail("trust.\(m.key)", "invalid node id") }
+                guard let key = m.value.stringValue, NodeIdentity.publicKey(base64: key) != nil else {
+                    throw fail("trust.\(m.key)", "expected a base64 Ed25519 public key (incidentd --print-public-key prints one)")
+                }
+                trust[m.key] = key
+            }
+        }
         if let level = try string("log_level") {
             guard Self.logLevels.contains(level) else { throw fail("log_level", "expected one of \(Self.logLevels.joined(separator: ", "))") }
             logLevel = level
         }
+    }
+
+    /// Parses `--trust NODE=KEY` / config trust entries into a list (own key added by the node).
+    public static func parseTrust(_ entry: String) -> (node: String, key: String)? {
+        guard let eq = entry.firstIndex(of: "=") else { return nil }
+        let node = String(entry[..<eq])
+        let key = String(entry[entry.index(after: eq)...])
+        guard NodeID.isValid(node), NodeIdentity.publicKey(base64: key) != nil else { return nil }
+        return (node, key)
     }
 
     /// Store options that follow from this config.

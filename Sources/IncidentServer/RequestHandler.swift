@@ -1,6 +1,7 @@
 import EventStore
 import IncidentModel
 import Logging
+import Sync
 import Wire
 
 /// Answers one request line of the client protocol with one response line.
@@ -9,9 +10,17 @@ struct RequestHandler: Sendable {
     let validator: EventValidator
     let config: NodeConfig
     let publicKey: String
+    let peers: PeerRegistry
+    let trust: @Sendable () -> TrustList
     let logger: Logger
 
-    func handle(line: [UInt8], shuttingDown: Bool) async -> [UInt8] {
+    /// What a connection carries from one request to the next.
+    struct ConnectionState {
+        /// Unsigned runs of a bundle may span several `ingest` requests.
+        var verifier: IngestVerifier?
+    }
+
+    func handle(line: [UInt8], connection: inout ConnectionState, shuttingDown: Bool) async -> [UInt8] {
         let request: ClientRequest
         do {
             request = try line.withUnsafeBufferPointer { buffer throws(WireError) in
@@ -20,37 +29,114 @@ struct RequestHandler: Sendable {
         } catch {
             return ClientResponse.error(error)
         }
-        switch request {
-        case .append(let events):
-            if shuttingDown { return ClientResponse.error(WireError(.shuttingDown, "the node is shutting down; retry later")) }
-            do {
+        do {
+            switch request {
+            case .append(let events):
+                if shuttingDown { return ClientResponse.error(WireError(.shuttingDown, "the node is shutting down; retry later")) }
                 let appended = try await store.append(events.map(PendingEvent.init))
                 return ClientResponse.appended(ids: appended.map(\.id), firstOffset: appended[0].offset)
-            } catch {
-                return ClientResponse.error(Self.wireError(error))
-            }
-        case .get(let id):
-            do {
+            case .get(let id):
                 guard let event = try store.event(id: id) else {
                     return ClientResponse.error(WireError(.notFound, "no event \(id)"))
                 }
                 return ClientResponse.event(line: event.line)
-            } catch {
-                return ClientResponse.error(Self.wireError(error))
+            case .read(let from, let limit, let beyond, let waitMillis):
+                if waitMillis > 0, store.count <= from { await waitForEvents(after: from, millis: waitMillis) }
+                return try read(from: from, limit: limit, beyond: beyond)
+            case .ingest(let lines):
+                if shuttingDown { return ClientResponse.error(WireError(.shuttingDown, "the node is shutting down; retry later")) }
+                return try await ingest(lines, connection: &connection)
+            case .status:
+                return status()
             }
-        case .read(let from, let limit):
-            do {
-                let lines = try store.readLines(from: from, limit: limit)
-                return ClientResponse.events(lines: lines, next: from + UInt64(lines.count))
-            } catch {
-                return ClientResponse.error(Self.wireError(error))
-            }
-        case .status:
-            return ClientResponse.status(
-                ClientResponse.Status(
-                    node: store.nodeID, publicKey: publicKey, events: store.count, vector: store.versionVector,
-                    dataBytes: store.dataBytes, segments: store.segmentCount, storeFailed: store.failure?.message))
+        } catch let error as StoreError {
+            return ClientResponse.error(Self.wireError(error))
+        } catch {
+            return ClientResponse.error(WireError(.internalError, "unexpected failure"))
         }
+    }
+
+    /// Lines from `from`; with `beyond`, only events that vector lacks, scanning at most
+    /// 16 × limit events per request (`next` says where to go on).
+    func read(from: UInt64, limit: Int, beyond: VersionVector?) throws -> [UInt8] {
+        guard let beyond else {
+            let lines = try store.readLines(from: from, limit: limit)
+            return ClientResponse.events(lines: lines, next: from + UInt64(lines.count))
+        }
+        var start = max(from, store.count)
+        let ours = store.versionVector
+        for origin in ours.origins where ours[origin] > beyond[origin] {
+            if let offset = store.offset(origin: origin, seq: beyond[origin] + 1) { start = min(start, offset) }
+        }
+        start = max(start, from)
+        var out: [[UInt8]] = []
+        var next = start
+        let budget = start + UInt64(limit) * 16
+        while out.count < limit, next < budget {
+            let events = try store.read(from: next, limit: min(limit, 1000))
+            if events.isEmpty { break }
+            for e in events {
+                next += 1
+                if e.seq > beyond[e.origin] { out.append(e.line) }
+                if out.count == limit { break }
+            }
+        }
+        return ClientResponse.events(lines: out, next: next)
+    }
+
+    func waitForEvents(after offset: UInt64, millis: Int) async {
+        let subscription = store.subscribe(from: offset, batchLimit: 1)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var iterator = subscription.makeAsyncIterator()
+                _ = try? await iterator.next()
+            }
+            group.addTask { try? await Task.sleep(for: .milliseconds(millis)) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func ingest(_ lines: [[UInt8]], connection: inout ConnectionState) async throws -> [UInt8] {
+        var verifier = connection.verifier ?? IngestVerifier(trust: trust())
+        verifier.trust = trust()
+        let checked = verifier.check(lines)
+        connection.verifier = verifier
+        var refused = checked.refused.map { (id: $0.id, code: $0.code, message: $0.message) }
+        if let fatal = checked.fatal {
+            // A bundle is not a session: refuse the bad event and what waits on it, keep the rest.
+            refused.append((fatal.id, fatal.code, fatal.message))
+        }
+        var new = 0
+        var duplicate = 0
+        if !checked.verified.isEmpty {
+            let outcomes = try await store.ingest(checked.verified)
+            for (event, outcome) in zip(checked.verified, outcomes) {
+                switch outcome {
+                case .stored: new += 1
+                case .duplicate: duplicate += 1
+                case .refused(let code, let message): refused.append((event.id, code.rawValue, message))
+                }
+            }
+        }
+        if new > 0 { logger.info("ingested events from a bundle", metadata: ["sync.new": "\(new)", "sync.duplicate": "\(duplicate)"]) }
+        return ClientResponse.ingested(new: new, duplicate: duplicate, refused: refused, pending: verifier.pendingCount)
+    }
+
+    func status() -> [UInt8] {
+        let ours = store.versionVector
+        var s = ClientResponse.Status(
+            node: store.nodeID, publicKey: publicKey, events: store.count, vector: ours, dataBytes: store.dataBytes,
+            segments: store.segmentCount, storeFailed: store.failure?.message)
+        s.forks = store.forkCount
+        s.peers = peers.snapshot.map { e in
+            ClientResponse.Peer(
+                key: e.key, node: e.node, address: e.address, direction: e.direction, connected: e.connected,
+                sinceMillis: e.sinceMillis, lastContactMillis: e.lastContactMillis, eventsSent: e.eventsSent,
+                eventsReceived: e.eventsReceived, peerLacks: ours.lacking(in: e.peerVector), weLack: e.peerVector.lacking(in: ours),
+                lastError: e.lastError)
+        }
+        return ClientResponse.status(s)
     }
 
     static func wireError(_ e: StoreError) -> WireError {

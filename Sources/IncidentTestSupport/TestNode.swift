@@ -14,9 +14,15 @@ public final class TestNode: @unchecked Sendable {
     public let dataDir: String
     public let extraArguments: [String]
     public private(set) var client: HostPort = HostPort(host: "127.0.0.1", port: 0)
+    /// The peer listener's address (port 0 is replaced by the one the node got).
+    public private(set) var peer: HostPort? = nil
+    /// Arguments added on the next `start` only (e.g. `--peer` once the other node is up).
+    public var nextStartArguments: [String] = []
     public private(set) var process: Process?
     let logPath: String
     let readyPath: String
+    /// Port 0 on first start; the same port on restarts, so peers that dial it find it again.
+    var peerListenArgument = "127.0.0.1:0"
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -60,7 +66,9 @@ public final class TestNode: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binaryPath)
         p.arguments =
-            ["--node-id", nodeID, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--ready-file", readyPath] + extraArguments
+            ["--node-id", nodeID, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--ready-file", readyPath]
+            + (extraArguments.contains("--peer-listen") ? [] : ["--peer-listen", peerListenArgument])
+            + extraArguments + nextStartArguments
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
@@ -75,6 +83,8 @@ public final class TestNode: @unchecked Sendable {
                 let address = object["client"].flatMap(HostPort.init)
             {
                 client = address
+                peer = object["peer"].flatMap(HostPort.init)
+                if let peer { peerListenArgument = peer.description }
                 return
             }
             if !p.isRunning {
@@ -84,6 +94,19 @@ public final class TestNode: @unchecked Sendable {
         }
         p.terminate()
         throw Failure(description: "incidentd not ready within 30 s; log:\n\(self.log)")
+    }
+
+    /// This node's public key (`incidentd --print-public-key`), creating the key if needed.
+    public func publicKey() throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        p.arguments = ["--data-dir", dataDir, "--print-public-key"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// SIGKILL: the crash a power cut or the OOM killer would cause.

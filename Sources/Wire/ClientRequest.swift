@@ -4,13 +4,22 @@ public import IncidentModel
 ///
 ///   {"op":"append","events":[{"type":…,"sector":…,"data":{…}}, …]}   (or "event":{…} for one)
 ///   {"op":"get","id":"gao:12"}
-///   {"op":"read","from":0,"limit":100}
+///   {"op":"read","from":0,"limit":100}                 (+ "beyond":{vector}, "wait_ms":N)
+///   {"op":"ingest","events":[<stored event line>,…]}   (members in exactly this order)
 ///   {"op":"status"}
 public enum ClientRequest: Sendable {
     case append([NewEvent])
     case get(id: String)
-    case read(from: UInt64, limit: Int)
+    /// Stored lines from `from`; only those beyond `beyond` when given; when none is there yet,
+    /// wait up to `waitMillis` for new ones (long poll, for `incidentctl tail`).
+    case read(from: UInt64, limit: Int, beyond: VersionVector?, waitMillis: Int)
+    /// Signed events from another node (a bundle), applied under the ingest rule.
+    case ingest([[UInt8]])
     case status
+
+    /// The longest a `read` may wait.
+    public static let maximumWaitMillis = 60_000
+    static let ingestPrefix = Array("{\"op\":\"ingest\",\"events\":[".utf8)
 
     /// The largest `limit` a `read` may ask for.
     public static let maximumReadLimit = 10_000
@@ -20,6 +29,13 @@ public enum ClientRequest: Sendable {
     public static func parse(
         line: UnsafeBufferPointer<UInt8>, validator: EventValidator, maximumEvents: Int
     ) throws(WireError) -> ClientRequest {
+        if line.starts(with: ingestPrefix) {
+            do throws(PeerMessage.ParseError) {
+                return .ingest(try EventArray.split(Array(line), prefixLength: ingestPrefix.count))
+            } catch {
+                throw WireError(.invalidRequest, "ingest: \(error.reason)")
+            }
+        }
         let json: JSONValue
         do {
             json = try JSONParser.parse(buffer: line)
@@ -66,11 +82,22 @@ public enum ClientRequest: Sendable {
             guard limit >= 1, limit <= Int64(maximumReadLimit) else {
                 throw WireError(.invalidRequest, "limit: must be between 1 and \(maximumReadLimit)")
             }
-            return .read(from: UInt64(from), limit: Int(limit))
+            var beyond: VersionVector? = nil
+            if let b = json["beyond"] {
+                guard let v = VersionVector(json: b) else { throw WireError(.invalidRequest, "beyond: expected an object of node id → seq") }
+                beyond = v
+            }
+            let wait = json["wait_ms"]?.integerValue ?? 0
+            guard wait >= 0, wait <= Int64(maximumWaitMillis) else {
+                throw WireError(.invalidRequest, "wait_ms: must be between 0 and \(maximumWaitMillis)")
+            }
+            return .read(from: UInt64(from), limit: Int(limit), beyond: beyond, waitMillis: Int(wait))
         case "status":
             return .status
+        case "ingest":
+            throw WireError(.invalidRequest, "ingest: members must be exactly {\"op\":\"ingest\",\"events\":[…]}")
         default:
-            throw WireError(.unknownRequest, "unknown op \"\(op)\" (known: append, get, read, status)")
+            throw WireError(.unknownRequest, "unknown op \"\(op)\" (known: append, get, read, ingest, status)")
         }
     }
 }

@@ -45,6 +45,8 @@ public enum ClientResponse {
         public var dataBytes: UInt64
         public var segments: Int
         public var storeFailed: String?
+        public var forks: Int = 0
+        public var peers: [Peer] = []
 
         public init(node: String, publicKey: String, events: UInt64, vector: VersionVector, dataBytes: UInt64, segments: Int, storeFailed: String?) {
             self.node = node
@@ -55,6 +57,66 @@ public enum ClientResponse {
             self.segments = segments
             self.storeFailed = storeFailed
         }
+    }
+
+    /// One peer in `status`.
+    public struct Peer: Sendable {
+        public var key: String
+        public var node: String?
+        public var address: String?
+        public var direction: String
+        public var connected: Bool
+        public var sinceMillis: Int64?
+        public var lastContactMillis: Int64?
+        public var eventsSent: UInt64
+        public var eventsReceived: UInt64
+        /// Events this node holds that the peer lacks, and the other way round, as far as known.
+        public var peerLacks: UInt64
+        public var weLack: UInt64
+        public var lastError: String?
+
+        public init(
+            key: String, node: String?, address: String?, direction: String, connected: Bool, sinceMillis: Int64?,
+            lastContactMillis: Int64?, eventsSent: UInt64, eventsReceived: UInt64, peerLacks: UInt64, weLack: UInt64,
+            lastError: String?
+        ) {
+            self.key = key
+            self.node = node
+            self.address = address
+            self.direction = direction
+            self.connected = connected
+            self.sinceMillis = sinceMillis
+            self.lastContactMillis = lastContactMillis
+            self.eventsSent = eventsSent
+            self.eventsReceived = eventsReceived
+            self.peerLacks = peerLacks
+            self.weLack = weLack
+            self.lastError = lastError
+        }
+    }
+
+    /// The result of an `ingest`.
+    public static func ingested(new: Int, duplicate: Int, refused: [(id: String, code: String, message: String)], pending: Int) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{\"ok\":true,\"new\":")
+        w.integer(new)
+        w.raw(",\"duplicate\":")
+        w.integer(duplicate)
+        w.raw(",\"pending\":")
+        w.integer(pending)
+        w.raw(",\"refused\":[")
+        for (i, r) in refused.enumerated() {
+            if i > 0 { w.raw(UInt8(ascii: ",")) }
+            w.raw("{\"id\":")
+            w.string(r.id)
+            w.raw(",\"code\":")
+            w.string(r.code)
+            w.raw(",\"message\":")
+            w.string(r.message)
+            w.raw("}")
+        }
+        w.raw("]}\n")
+        return w.bytes
     }
 
     public static func status(_ s: Status) -> [UInt8] {
@@ -75,7 +137,48 @@ public enum ClientResponse {
             w.raw(",\"store_failed\":")
             w.string(failed)
         }
-        w.raw("}\n")
+        w.raw(",\"forks\":")
+        w.integer(s.forks)
+        w.raw(",\"peers\":[")
+        for (i, p) in s.peers.enumerated() {
+            if i > 0 { w.raw(UInt8(ascii: ",")) }
+            w.raw("{\"key\":")
+            w.string(p.key)
+            if let node = p.node {
+                w.raw(",\"node\":")
+                w.string(node)
+            }
+            if let address = p.address {
+                w.raw(",\"address\":")
+                w.string(address)
+            }
+            w.raw(",\"direction\":")
+            w.string(p.direction)
+            w.raw(",\"connected\":")
+            w.bool(p.connected)
+            if let since = p.sinceMillis {
+                w.raw(",\"since\":")
+                w.string(RFC3339.format(millis: since))
+            }
+            if let last = p.lastContactMillis {
+                w.raw(",\"last_contact\":")
+                w.string(RFC3339.format(millis: last))
+            }
+            w.raw(",\"events_sent\":")
+            w.integer(p.eventsSent)
+            w.raw(",\"events_received\":")
+            w.integer(p.eventsReceived)
+            w.raw(",\"peer_lacks\":")
+            w.integer(p.peerLacks)
+            w.raw(",\"we_lack\":")
+            w.integer(p.weLack)
+            if let e = p.lastError {
+                w.raw(",\"last_error\":")
+                w.string(e)
+            }
+            w.raw("}")
+        }
+        w.raw("]}\n")
         return w.bytes
     }
 

@@ -80,24 +80,127 @@ struct Get: AsyncParsableCommand {
 }
 
 struct Export: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write the stored event lines, exactly, to stdout.")
+    static let configuration = CommandConfiguration(
+        abstract: "Write the stored event lines, exactly, to stdout (or a bundle file).",
+        discussion: """
+            --bundle FILE writes the signed events the node holds beyond --for-vector (all of them without it) \
+            as JSONL, for another node's `incidentctl ingest` (a USB stick on a convoy). Each origin's run ends \
+            at a signed event, so the bundle verifies on its own.
+            """)
     @OptionGroup var options: NodeOptions
     @Option(help: "First local offset to export.") var from: UInt64 = 0
+    @Option(help: "Write a bundle to this file instead of stdout.") var bundle: String?
+    @Option(name: .customLong("for-vector"), help: "Only events beyond this version vector, e.g. '{\"gao\":12}'.")
+    var forVector: String?
+
+    func run() async throws {
+        var beyond: VersionVector? = nil
+        if let forVector {
+            guard let json = try? JSONParser.parse(Array(forVector.utf8)), let v = VersionVector(json: json) else {
+                throw ValidationError("--for-vector: expected a JSON object of node id → seq")
+            }
+            beyond = v
+        }
+        if bundle != nil && beyond == nil { beyond = VersionVector() }
+        let out: FileHandle
+        if let bundle {
+            guard FileManager.default.createFile(atPath: bundle, contents: nil) else { throw ValidationError("cannot create \(bundle)") }
+            out = try FileHandle(forWritingTo: URL(fileURLWithPath: bundle))
+        } else {
+            out = FileHandle.standardOutput
+        }
+        let count = try await IncidentConnection.withConnection(to: try options.address()) { connection in
+            var next = from
+            var buffer: [UInt8] = []
+            var count = 0
+            while true {
+                let request = Requests.read(from: next, limit: 2000, beyond: beyond)
+                let (lines, after) = try RawEvents.split(readResponse: try await connectionRequestRaw(connection, request))
+                if lines.isEmpty && after == next { break }
+                buffer.removeAll(keepingCapacity: true)
+                for line in lines {
+                    buffer.append(contentsOf: line)
+                    buffer.append(UInt8(ascii: "\n"))
+                }
+                try out.write(contentsOf: buffer)
+                count += lines.count
+                next = after
+            }
+            return count
+        }
+        if let bundle {
+            try out.synchronize()
+            try out.close()
+            FileHandle.standardError.write(Data("wrote \(count) events to \(bundle)\n".utf8))
+        }
+    }
+}
+
+struct Ingest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply a bundle (from `incidentctl export --bundle`) to a node under the ingest rule.",
+        discussion: "Idempotent: events the node holds are counted as duplicates. Prints what was new, duplicate and refused.")
+    @OptionGroup var options: NodeOptions
+    @Argument(help: "The bundle file, or - for standard input.") var file: String
+
+    func run() async throws {
+        let data: Data
+        if file == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let d = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+            data = d
+        }
+        let lines = data.split(separator: UInt8(ascii: "\n")).map { Array($0) }.filter { !$0.isEmpty }
+        var new = 0, duplicate = 0, pending = 0
+        var refused: [(String, String, String)] = []
+        try await IncidentConnection.withConnection(to: try options.address()) { connection in
+            var i = 0
+            while i < lines.count {
+                var chunk: [[UInt8]] = []
+                var bytes = 0
+                while i < lines.count, chunk.count < 2000, bytes < 512 << 10 || chunk.isEmpty {
+                    chunk.append(lines[i])
+                    bytes += lines[i].count
+                    i += 1
+                }
+                let r = try await connection.request(Requests.ingest(eventLines: chunk))
+                new += Int(r["new"]?.integerValue ?? 0)
+                duplicate += Int(r["duplicate"]?.integerValue ?? 0)
+                pending = Int(r["pending"]?.integerValue ?? 0)
+                for x in r["refused"]?.arrayValue ?? [] {
+                    refused.append((x["id"]?.stringValue ?? "?", x["code"]?.stringValue ?? "?", x["message"]?.stringValue ?? ""))
+                }
+            }
+        }
+        print("new \(new)  duplicate \(duplicate)  refused \(refused.count + pending)")
+        for (id, code, message) in refused.prefix(50) { print("  refused \(id): \(code): \(message)") }
+        if pending > 0 { print("  \(pending) events at the end have no signed event after them (an incomplete bundle); refused") }
+    }
+}
+
+struct Tail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Follow new events live (own and replicated), one line each.")
+    @OptionGroup var options: NodeOptions
+    @Option(help: "Start at this offset instead of the end of the log.") var from: UInt64?
 
     func run() async throws {
         try await IncidentConnection.withConnection(to: try options.address()) { connection in
-            var next = from
-            var out: [UInt8] = []
+            var next: UInt64
+            if let from {
+                next = from
+            } else {
+                next = UInt64(try await connection.request(Requests.status)["events"]?.integerValue ?? 0)
+            }
             while true {
-                let (lines, after) = try RawEvents.split(
-                    readResponse: try await connectionRequestRaw(connection, Requests.read(from: next, limit: 2000)))
-                if lines.isEmpty { break }
-                out.removeAll(keepingCapacity: true)
+                let request = Requests.read(from: next, limit: 1000, waitMillis: 30_000)
+                let (lines, after) = try RawEvents.split(readResponse: try await connectionRequestRaw(connection, request))
+                var buffer: [UInt8] = []
                 for line in lines {
-                    out.append(contentsOf: line)
-                    out.append(UInt8(ascii: "\n"))
+                    buffer.append(contentsOf: line)
+                    buffer.append(UInt8(ascii: "\n"))
                 }
-                try FileHandle.standardOutput.write(contentsOf: out)
+                if !buffer.isEmpty { try FileHandle.standardOutput.write(contentsOf: buffer) }
                 next = after
             }
         }
@@ -129,15 +232,44 @@ struct Status: AsyncParsableCommand {
         print("events      \(s["events"]?.integerValue ?? 0)")
         print("data        \(Format.bytes(s["data_bytes"]?.integerValue ?? 0)) in \(s["segments"]?.integerValue ?? 0) segment(s)")
         if let failed = s["store_failed"]?.stringValue { print("STORE FAILED \(failed)") }
+        print("forks       \(s["forks"]?.integerValue ?? 0)")
         print("vector")
         let width = vector.origins.map(\.count).max() ?? 0
         for origin in vector.origins {
             print("  \(origin.padding(toLength: width, withPad: " ", startingAt: 0))  \(vector[origin])")
         }
+        let peers = s["peers"]?.arrayValue ?? []
+        if !peers.isEmpty {
+            print("peers")
+            let rows = [["peer", "node", "state", "since", "last contact", "sent", "received", "they lack", "we lack"]]
+                + peers.map { p -> [String] in
+                    [
+                        p["address"]?.stringValue ?? p["key"]?.stringValue ?? "?", p["node"]?.stringValue ?? "-",
+                        p["connected"]?.boolValue == true ? "connected" : "down", p["since"]?.stringValue ?? "-",
+                        p["last_contact"]?.stringValue ?? "-", "\(p["events_sent"]?.integerValue ?? 0)",
+                        "\(p["events_received"]?.integerValue ?? 0)", "\(p["peer_lacks"]?.integerValue ?? 0)",
+                        "\(p["we_lack"]?.integerValue ?? 0)",
+                    ]
+                }
+            for line in Format.table(rows) { print("  " + line) }
+            for p in peers where p["connected"]?.boolValue != true {
+                if let e = p["last_error"]?.stringValue { print("  \(p["address"]?.stringValue ?? p["key"]?.stringValue ?? "?"): \(e)") }
+            }
+        }
     }
 }
 
 enum Format {
+    /// Left-aligned columns, two spaces apart.
+    static func table(_ rows: [[String]]) -> [String] {
+        guard let first = rows.first else { return [] }
+        let widths = (0..<first.count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
+    }
+
     static func bytes(_ n: Int64) -> String {
         if n < 1024 { return "\(n) B" }
         if n < 1 << 20 { return String(format: "%.1f KiB", Double(n) / 1024) }

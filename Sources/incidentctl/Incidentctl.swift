@@ -8,7 +8,7 @@ struct Incidentctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incidentctl",
         abstract: "Talk to an IncidentLog node: append, import, export, status, benchmarks.",
-        subcommands: [Append.self, Get.self, Import.self, Export.self, Status.self, Bench.self])
+        subcommands: [Append.self, Get.self, Import.self, Export.self, Ingest.self, Tail.self, Status.self, Bench.self])
 }
 
 /// Options every subcommand shares.

@@ -30,6 +30,15 @@ struct Incidentd: AsyncParsableCommand {
     @Option(help: "Client API address, HOST:PORT (port 0 picks a free port).")
     var listen: String?
 
+    @Option(name: .customLong("peer-listen"), help: "Peer (replication) listener, HOST:PORT; \"off\" disables it.")
+    var peerListen: String?
+
+    @Option(name: .customLong("peer"), help: "A peer to dial, HOST:PORT (repeatable; replaces the config's list).")
+    var peers: [String] = []
+
+    @Option(name: .customLong("trust"), help: "Trust a node's key: NODE=PUBLICKEY (repeatable; added to the config's list).")
+    var trust: [String] = []
+
     @Option(help: "fsync policy: always (default) or never (tests and benchmarks only).")
     var fsync: String?
 
@@ -57,6 +66,25 @@ struct Incidentd: AsyncParsableCommand {
         if let listen {
             guard let hp = HostPort(listen) else { fail("--listen: expected HOST:PORT, got \(listen)") }
             node.listen = hp
+        }
+        if let peerListen {
+            if peerListen == "off" {
+                node.peerListen = nil
+            } else {
+                guard let hp = HostPort(peerListen) else { fail("--peer-listen: expected HOST:PORT or off, got \(peerListen)") }
+                node.peerListen = hp
+            }
+        }
+        if !peers.isEmpty {
+            node.peers = []
+            for p in peers {
+                guard let hp = HostPort(p) else { fail("--peer: expected HOST:PORT, got \(p)") }
+                node.peers.append(hp)
+            }
+        }
+        for t in trust {
+            guard let (id, key) = NodeConfig.parseTrust(t) else { fail("--trust: expected NODE=BASE64KEY, got \(t)") }
+            node.trust[id] = key
         }
         if let fsync {
             guard let p = FsyncPolicy(rawValue: fsync) else { fail("--fsync: expected always or never, got \(fsync)") }

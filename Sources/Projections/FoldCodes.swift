@@ -1,0 +1,34 @@
+import IncidentModel
+
+/// The small integer codes the fold stores instead of strings: positions in the catalogue's
+/// vocabularies (IncidentModel's `Vocabulary`), so a code means the same on every node.
+enum FoldCodes {
+    static func table(_ words: [String]) -> [[UInt8]] { words.map { Array($0.utf8) } }
+
+    static let types: [EventType] = EventType.allCases
+    static let typeByName: [String: UInt8] = Dictionary(
+        uniqueKeysWithValues: EventType.allCases.enumerated().map { ($0.element.rawValue, UInt8($0.offset)) })
+    static func code(_ type: EventType) -> UInt8 { UInt8(types.firstIndex(of: type)!) }
+
+    static let categories = table(Vocabulary.incidentCategories)
+    /// Where an incident without a usable category counts.
+    static let otherCategory = UInt8(Vocabulary.incidentCategories.firstIndex(of: "other")!)
+    static let verifications = table(Vocabulary.verificationStatuses)
+    static let unverified = UInt8(Vocabulary.verificationStatuses.firstIndex(of: "unverified")!)
+    static let incidentStatuses = table(Vocabulary.incidentStatuses)
+    static let statusOpen = UInt8(Vocabulary.incidentStatuses.firstIndex(of: "open")!)
+    static let statusClosed = UInt8(Vocabulary.incidentStatuses.firstIndex(of: "closed")!)
+    static let stationStatuses = table(Vocabulary.pollingStationStatuses)
+    static let sightingKinds = table(Vocabulary.sightingKinds)
+
+    /// The incident fields that are last-writer-wins registers, in register order.
+    static let incidentFields: [StaticString] = [
+        "category", "summary", "occurred_at", "time_precision", "location", "actors", "source", "confidence",
+    ]
+    static let fieldCategory = 0
+    static let fieldOccurredAt = 2
+
+    /// Casualty groups and kinds: lane `group * 3 + kind` of a `SIMD16`.
+    static let casualtyGroupKeys: [StaticString] = ["peacekeepers", "national_forces", "civilians", "armed_groups", "other"]
+    static let casualtyKindKeys: [StaticString] = ["killed", "wounded", "missing"]
+}

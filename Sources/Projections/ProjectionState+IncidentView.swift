@@ -1,0 +1,172 @@
+public import IncidentModel
+
+/// Finds a stored event by its id (`origin:seq`), e.g. `{ try? store.event(id: $0) ?? nil }`.
+///
+/// The fold keeps no payloads (a million events' summaries and locations would not fit the
+/// memory budget); the incident views read the few values they show back from the log.
+public typealias EventLookup = (String) -> Event?
+
+// The incident view:
+//
+//   {"casualties":{"disputed":false,"figure":{"counts":{…},"event":"gao:9"}|null,
+//                  "reports":[{"counts":{…},"event":"gao:9","hlc":"…","origin":"gao"},…]},
+//    "counted":true,
+//    "fields":{"actors":{"event":"gao:3","value":[…]},"category":{…},…},
+//    "history":[{"hlc":"…","id":"gao:3","type":"incident.reported"},…],
+//    "incident_id":"…","reported_by":"gao:3"|null,"retracted":false,
+//    "retractions":[{"duplicate_of":"…"?,"event":"…","reason":"duplicate"}],
+//    "sector":"east"|null,"status":{"event":"gao:3","value":"open"},
+//    "verification":{"event":"gao:3","value":"unverified"}}
+//
+// Each field shows the event that set it (the winner of its register) and the value as that
+// event wrote it. `status` and `verification` without an explicit event are the defaults set by
+// the report. `counted` is false for a retracted incident, and for one whose report is not held
+// yet (events naming it arrived first). History and retractions are in the fold's total order
+// (hlc, origin, seq); casualty reports by origin name.
+extension ProjectionState {
+    /// The view of one incident, or nil when no event names it.
+    public func incidentView(id: String, lookup: EventLookup) -> [UInt8]? {
+        guard let slot = incidentIndex[EntityKey(id)] else { return nil }
+        let r = incidents[Int(slot)]
+        let nodes = historyNodes(of: r)
+        var w = JSONWriter(reservingCapacity: 2048)
+
+        w.raw("{\"casualties\":{\"disputed\":")
+        let (figure, isDisputed) = casualtyFigure(r.casualties)
+        w.bool(isDisputed)
+        w.raw(",\"figure\":")
+        if let figure {
+            w.raw("{\"counts\":")
+            Self.writeCasualtyGroups(SIMD16<Int64>(truncatingIfNeeded: figure.counts), to: &w)
+            w.raw(",\"event\":")
+            w.string(eventID(history[Int(figure.node)].ref))
+            w.raw(UInt8(ascii: "}"))
+        } else {
+            w.raw("null")
+        }
+        w.raw(",\"reports\":")
+        writeCasualtyReports(r.casualties, to: &w)
+        w.raw(UInt8(ascii: "}"))
+
+        w.key("counted")
+        w.bool(r.isReported && !r.retracted)
+
+        w.key("fields")
+        w.raw(UInt8(ascii: "{"))
+        let fieldNames = FoldCodes.incidentFields.map { String(decoding: UnsafeBufferPointer(start: $0.utf8Start, count: $0.utf8CodeUnitCount), as: UTF8.self) }
+        for (f, name) in sortedByName(fieldNames) where r.registers[f] != noNode {
+            let node = r.registers[f]
+            w.key(name)
+            w.raw("{\"event\":")
+            w.string(eventID(history[Int(node)].ref))
+            w.raw(",\"value\":")
+            writeFieldValue(node: node, field: FoldCodes.incidentFields[f], lookup: lookup, to: &w)
+            w.raw(UInt8(ascii: "}"))
+        }
+        w.raw(UInt8(ascii: "}"))
+
+        w.key("history")
+        w.raw(UInt8(ascii: "["))
+        for n in nodes {
+            let ref = history[Int(n)].ref
+            w.element()
+            w.raw("{\"hlc\":")
+            w.hlc(ref.wall, ref.counter)
+            w.raw(",\"id\":")
+            w.string(eventID(ref))
+            w.raw(",\"type\":")
+            w.string(FoldCodes.types[Int(history[Int(n)].type)].rawValue)
+            w.raw(UInt8(ascii: "}"))
+        }
+        w.raw(UInt8(ascii: "]"))
+
+        w.key("incident_id")
+        r.key.write(to: &w)
+        w.key("reported_by")
+        writeEventID(r.created, to: &w)
+        w.key("retracted")
+        w.bool(r.retracted)
+
+        w.key("retractions")
+        w.raw(UInt8(ascii: "["))
+        let retractedCode = FoldCodes.code(.incidentRetracted)
+        for n in nodes where history[Int(n)].type == retractedCode {
+            w.element()
+            w.raw(UInt8(ascii: "{"))
+            let event = lookup(eventID(history[Int(n)].ref))
+            if let dup = Self.dataMember("duplicate_of", of: event) {
+                w.key("duplicate_of")
+                w.raw(dup)
+            }
+            w.key("event")
+            w.string(eventID(history[Int(n)].ref))
+            w.key("reason")
+            if let reason = Self.dataMember("reason", of: event) { w.raw(reason) } else { w.raw("null") }
+            w.raw(UInt8(ascii: "}"))
+        }
+        w.raw(UInt8(ascii: "]"))
+
+        w.key("sector")
+        if r.isReported { w.string(sectorNames[Int(r.sector)]) } else { w.raw("null") }
+
+        w.key("status")
+        w.raw("{\"event\":")
+        writeEventID(r.statusNode != noNode ? r.statusNode : r.created, to: &w)
+        w.raw(",\"value\":")
+        w.string(Vocabulary.incidentStatuses[Int(r.status)])
+        w.raw(UInt8(ascii: "}"))
+
+        w.key("verification")
+        w.raw("{\"event\":")
+        writeEventID(r.verificationNode != noNode ? r.verificationNode : r.created, to: &w)
+        w.raw(",\"value\":")
+        w.string(Vocabulary.verificationStatuses[Int(r.verification)])
+        w.raw("}}")
+        return w.bytes
+    }
+
+    /// The incident's history nodes in the fold's total order.
+    func historyNodes(of r: IncidentRecord) -> [UInt32] {
+        var nodes: [UInt32] = []
+        nodes.reserveCapacity(Int(r.historyCount))
+        var n = r.head
+        while n != noNode, nodes.count < history.count {
+            nodes.append(n)
+            n = history[Int(n)].next
+        }
+        return nodes.sorted { precedes(history[Int($0)].ref, history[Int($1)].ref) }
+    }
+
+    func writeEventID(_ node: UInt32, to w: inout JSONWriter) {
+        if node == noNode { w.raw("null") } else { w.string(eventID(history[Int(node)].ref)) }
+    }
+
+    /// The value of an incident field as the event at `node` wrote it: `data.<field>` of a
+    /// report, `data.changes.<field>` of an update; null when the event cannot be read back.
+    func writeFieldValue(node: UInt32, field: StaticString, lookup: EventLookup, to w: inout JSONWriter) {
+        guard let event = lookup(eventID(history[Int(node)].ref)) else {
+            w.raw("null")
+            return
+        }
+        let isUpdate = history[Int(node)].type == FoldCodes.code(.incidentUpdated)
+        let value: [UInt8]? = event.line.withUnsafeBufferPointer { buffer in
+            let p = PayloadReader(buffer)
+            var object = event.dataRange
+            if isUpdate {
+                guard let changes = p.member("changes", of: object) else { return nil }
+                object = changes
+            }
+            return p.member(field, of: object).map { Array(p.raw($0)) }
+        }
+        if let value { w.raw(value) } else { w.raw("null") }
+    }
+
+    /// The raw bytes of `data.<key>` of an event.
+    static func dataMember(_ key: StaticString, of event: Event?) -> [UInt8]? {
+        guard let event else { return nil }
+        return event.line.withUnsafeBufferPointer { buffer in
+            let p = PayloadReader(buffer)
+            return p.member(key, of: event.dataRange).map { Array(p.raw($0)) }
+        }
+    }
+}

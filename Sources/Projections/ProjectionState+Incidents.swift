@@ -1,0 +1,229 @@
+import IncidentModel
+
+// Folding the incident events: registers, status, verification, retraction and casualty
+// reports (semantics in ProjectionState.swift).
+extension ProjectionState {
+    mutating func incidentSlot(_ key: EntityKey) -> Int {
+        if let i = incidentIndex[key] { return Int(i) }
+        let i = incidents.count
+        incidents.append(IncidentRecord(key: key))
+        incidentIndex[key] = UInt32(i)
+        return i
+    }
+
+    /// Adds the event to the incident's history and returns its node.
+    mutating func addHistory(_ i: Int, _ env: Envelope) -> UInt32 {
+        let node = UInt32(history.count)
+        history.append(HistoryNode(ref: env.ref, next: incidents[i].head, type: env.type))
+        incidents[i].head = node
+        incidents[i].historyCount &+= 1
+        return node
+    }
+
+    /// The incident's part of the counts, or nil when it counts nowhere.
+    func incidentContribution(_ i: Int) -> IncidentContribution? {
+        let r = incidents[i]
+        guard r.created != noNode, !r.retracted else { return nil }
+        let (figure, disputed) = casualtyFigure(r.casualties)
+        return IncidentContribution(
+            sector: r.sector, day: r.day, category: r.category, open: r.status == FoldCodes.statusOpen,
+            casualties: figure?.counts ?? SIMD16<Int32>(), disputed: disputed)
+    }
+
+    /// The latest report overall, and whether the standing reports of the origins differ.
+    func casualtyFigure(_ reports: [CasualtyReport]) -> (CasualtyReport?, Bool) {
+        guard var latest = reports.first else { return (nil, false) }
+        var disputed = false
+        for r in reports.dropFirst() {
+            if r.counts != reports[0].counts { disputed = true }
+            if precedes(history[Int(latest.node)].ref, history[Int(r.node)].ref) { latest = r }
+        }
+        return (latest, disputed)
+    }
+
+    /// Moves the incident's part of the counts from `before` to what it is now.
+    mutating func commitIncident(_ i: Int, from before: IncidentContribution?) {
+        let after = incidentContribution(i)
+        guard before != after else { return }
+        if let b = before {
+            updateBucket(BucketKey(sector: b.sector, day: b.day)) { $0.add(b, sign: -1) }
+            if b.disputed { disputed.remove(UInt32(i)) }
+        }
+        if let a = after {
+            updateBucket(BucketKey(sector: a.sector, day: a.day)) { $0.add(a, sign: 1) }
+            if a.disputed { disputed.insert(UInt32(i)) }
+        }
+    }
+
+    /// Sets the registers in `present` (a bit per `FoldCodes.incidentFields`) where `node` is later.
+    mutating func setRegisters(_ i: Int, node: UInt32, present: UInt8, category: UInt8, occurredAt: Int64) {
+        for f in 0..<FoldCodes.incidentFields.count where present & (1 << f) != 0 {
+            guard isLater(node, than: incidents[i].registers[f]) else { continue }
+            incidents[i].registers[f] = node
+            if f == FoldCodes.fieldCategory { incidents[i].category = category }
+            if f == FoldCodes.fieldOccurredAt { incidents[i].occurredAt = occurredAt }
+        }
+    }
+
+    /// Reads incident fields from an object (`data` of a report, `changes` of an update).
+    /// Returns the present-bit mask, the category and occurred_at, and the `status` change.
+    func readIncidentFields(_ p: PayloadReader, _ object: Range<Int>, idRange: inout Range<Int>?)
+        -> (present: UInt8, category: UInt8, occurredAt: Int64, status: UInt8?, ok: Bool)
+    {
+        var present: UInt8 = 0
+        var category = FoldCodes.otherCategory
+        var occurredAt: Int64 = 0
+        var status: UInt8? = nil
+        var id: Range<Int>? = nil
+        let ok = p.forEachMember(of: object) { k, v in
+            if p.matches(k, "incident_id") {
+                id = v
+                return
+            }
+            if p.matches(k, "status") {
+                status = p.code(v, in: FoldCodes.incidentStatuses)
+                return
+            }
+            guard let f = p.index(of: k, in: FoldCodes.incidentFields) else { return }
+            switch f {
+            case FoldCodes.fieldCategory:
+                guard let c = p.code(v, in: FoldCodes.categories) else { return }
+                category = c
+            case FoldCodes.fieldOccurredAt:
+                guard let t = p.time(v) else { return }
+                occurredAt = t
+            default:
+                break
+            }
+            present |= 1 << UInt8(f)
+        }
+        if id != nil { idRange = id }
+        return (present, category, occurredAt, status, ok)
+    }
+
+    mutating func applyIncidentReported(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
+        var idRange: Range<Int>? = nil
+        var fields = readIncidentFields(p, data, idRange: &idRange)
+        guard fields.ok, let idRange, let key = p.entityKey(idRange) else { return }
+        if fields.present & (1 << UInt8(FoldCodes.fieldOccurredAt)) == 0 {
+            // occurred_at is required; should it be unreadable, the report's own time stands in.
+            fields.occurredAt = env.recordedMillis
+            fields.present |= 1 << UInt8(FoldCodes.fieldOccurredAt)
+        }
+        let i = incidentSlot(key)
+        let node = addHistory(i, env)
+        let before = incidentContribution(i)
+        if isEarlier(node, than: incidents[i].created) {
+            incidents[i].created = node
+            incidents[i].sector = env.sector
+        }
+        setRegisters(i, node: node, present: fields.present, category: fields.category, occurredAt: fields.occurredAt)
+        commitIncident(i, from: before)
+    }
+
+    mutating func applyIncidentUpdated(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
+        var idRange: Range<Int>? = nil
+        var changes: Range<Int>? = nil
+        let ok = p.forEachMember(of: data) { k, v in
+            if p.matches(k, "incident_id") { idRange = v } else if p.matches(k, "changes"), p.isObject(v) { changes = v }
+        }
+        guard ok, let idRange, let changes, let key = p.entityKey(idRange) else { return }
+        var ignored: Range<Int>? = nil
+        let fields = readIncidentFields(p, changes, idRange: &ignored)
+        guard fields.ok else { return }
+        let i = incidentSlot(key)
+        let node = addHistory(i, env)
+        let before = incidentContribution(i)
+        setRegisters(i, node: node, present: fields.present, category: fields.category, occurredAt: fields.occurredAt)
+        if let status = fields.status { setStatus(i, node: node, status: status) }
+        commitIncident(i, from: before)
+    }
+
+    mutating func setStatus(_ i: Int, node: UInt32, status: UInt8) {
+        guard isLater(node, than: incidents[i].statusNode) else { return }
+        incidents[i].statusNode = node
+        incidents[i].status = status
+    }
+
+    /// Reads `incident_id` and, with `enumeration`, the code of the `status` member.
+    func incidentIDAndStatus(_ p: PayloadReader, _ data: Range<Int>, enumeration: [[UInt8]]?)
+        -> (key: EntityKey, status: UInt8?)?
+    {
+        var idRange: Range<Int>? = nil
+        var status: UInt8? = nil
+        let ok = p.forEachMember(of: data) { k, v in
+            if p.matches(k, "incident_id") {
+                idRange = v
+            } else if let enumeration, p.matches(k, "status") {
+                status = p.code(v, in: enumeration)
+            }
+        }
+        guard ok, let idRange, let key = p.entityKey(idRange) else { return nil }
+        return (key, status)
+    }
+
+    mutating func applyIncidentVerified(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
+        guard let (key, status) = incidentIDAndStatus(p, data, enumeration: FoldCodes.verifications),
+            let status
+        else { return }
+        let i = incidentSlot(key)
+        let node = addHistory(i, env)
+        // Verification does not change any count; no contribution to move.
+        if isLater(node, than: incidents[i].verificationNode) {
+            incidents[i].verificationNode = node
+            incidents[i].verification = status
+        }
+    }
+
+    mutating func applyIncidentClosed(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
+        guard let (key, _) = incidentIDAndStatus(p, data, enumeration: nil) else { return }
+        let i = incidentSlot(key)
+        let node = addHistory(i, env)
+        let before = incidentContribution(i)
+        setStatus(i, node: node, status: FoldCodes.statusClosed)
+        commitIncident(i, from: before)
+    }
+
+    mutating func applyIncidentRetracted(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
+        guard let (key, _) = incidentIDAndStatus(p, data, enumeration: nil) else { return }
+        let i = incidentSlot(key)
+        _ = addHistory(i, env)
+        let before = incidentContribution(i)
+        incidents[i].retracted = true
+        commitIncident(i, from: before)
+    }
+
+    mutating func applyCasualties(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
+        var idRange: Range<Int>? = nil
+        var counts = SIMD16<Int32>()
+        let ok = p.forEachMember(of: data) { k, v in
+            if p.matches(k, "incident_id") {
+                idRange = v
+                return
+            }
+            guard let g = p.index(of: k, in: FoldCodes.casualtyGroupKeys), p.isObject(v) else { return }
+            _ = p.forEachMember(of: v) { kk, vv in
+                guard let kind = p.index(of: kk, in: FoldCodes.casualtyKindKeys), let n = p.integer(vv) else { return }
+                counts[g * 3 + kind] = Int32(clamping: max(0, n))
+            }
+        }
+        guard ok, let idRange, let key = p.entityKey(idRange) else { return }
+        let i = incidentSlot(key)
+        let node = addHistory(i, env)
+        let before = incidentContribution(i)
+        let report = CasualtyReport(node: node, counts: counts)
+        let origin = env.ref.origin
+        if let r = incidents[i].casualties.firstIndex(where: { history[Int($0.node)].ref.origin == origin }) {
+            if isLater(node, than: incidents[i].casualties[r].node) { incidents[i].casualties[r] = report }
+        } else {
+            incidents[i].casualties.append(report)
+        }
+        commitIncident(i, from: before)
+    }
+
+    /// A medevac request naming an incident joins the incident's history.
+    mutating func linkToIncident(_ key: EntityKey, _ env: Envelope) {
+        let i = incidentSlot(key)
+        _ = addHistory(i, env)
+    }
+}

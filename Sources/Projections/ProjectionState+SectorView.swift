@@ -1,0 +1,300 @@
+import IncidentModel
+
+// The sector view, the overview and freshness.
+//
+//   sector:   {"casualties":{…},"election":{…},"freshness":{…},"incidents":{…},"intel":{…},
+//              "medevac":{…},"polling_stations":{…},"range":{…},"sector":"east"}
+//   overview: {"freshness":{…},"mission":{…totals…},"range":{…},
+//              "sectors":[{…same members as a sector, without freshness…,"sector":"north"},…]}
+//
+// Keys are sorted; everything listed is in a fixed order (vocabulary names and origins sorted by
+// bytes, disputed incidents by id), so equal states give equal bytes. Query-time ages are not
+// here: see `freshnessAges(nowMillis:)`.
+extension ProjectionState {
+    /// Sectors the overview lists: the configured ones in their order, then any other sector
+    /// that events named (sorted), so that nothing folded is hidden.
+    public var listedSectors: [String] {
+        let extra = sectorNames.filter { !sectors.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return sectors + extra
+    }
+
+    /// The view of one sector, or nil when the sector is neither configured nor named by any event.
+    public func sectorView(_ name: String, range: DayRange = .all) -> [UInt8]? {
+        let slot = sectorNames.firstIndex(of: name).map { UInt16($0) }
+        guard slot != nil || sectors.contains(name) else { return nil }
+        var total = Bucket()
+        if let slot {
+            for (k, b) in buckets where k.sector == slot && range.contains(k.day) { total.merge(b) }
+        }
+        var w = JSONWriter(reservingCapacity: 4096)
+        w.raw(UInt8(ascii: "{"))
+        writeBody(total, disputed: slot.map { disputedIncidents(sector: $0, range: range) } ?? [], freshness: true, to: &w)
+        w.key("range")
+        range.write(to: &w)
+        w.key("sector")
+        w.string(name)
+        w.raw(UInt8(ascii: "}"))
+        return w.bytes
+    }
+
+    /// Every listed sector side by side, and the mission totals (all sectors together).
+    public func overview(range: DayRange = .all) -> [UInt8] {
+        var perSector: [UInt16: Bucket] = [:]
+        var mission = Bucket()
+        for (k, b) in buckets where range.contains(k.day) {
+            perSector[k.sector, default: Bucket()].merge(b)
+            mission.merge(b)
+        }
+        let disputedAll = disputedIncidents(sector: nil, range: range)
+        var w = JSONWriter(reservingCapacity: 16384)
+        w.raw(UInt8(ascii: "{"))
+        w.key("freshness")
+        writeFreshness(to: &w)
+        w.key("mission")
+        w.raw(UInt8(ascii: "{"))
+        writeBody(mission, disputed: disputedAll, freshness: false, to: &w)
+        w.raw(UInt8(ascii: "}"))
+        w.key("range")
+        range.write(to: &w)
+        w.key("sectors")
+        w.raw(UInt8(ascii: "["))
+        for name in listedSectors {
+            let slot = sectorNames.firstIndex(of: name).map { UInt16($0) }
+            w.element()
+            w.raw(UInt8(ascii: "{"))
+            let bucket = slot.flatMap { perSector[$0] } ?? Bucket()
+            let disputedHere = slot.map { s in disputedAll.filter { incidents[$0].sector == s } } ?? []
+            writeBody(bucket, disputed: disputedHere, freshness: false, to: &w)
+            w.key("sector")
+            w.string(name)
+            w.raw(UInt8(ascii: "}"))
+        }
+        w.raw(UInt8(ascii: "]"))
+        w.raw(UInt8(ascii: "}"))
+        return w.bytes
+    }
+
+    /// The query-time part that goes beside a view: `{"ages":{"gao":42,…},"as_of":"…"}`, each
+    /// age the whole seconds from the `recorded_at` of the newest event held from that origin to
+    /// `nowMillis` (0 when the origin's clock is ahead). Kept out of the folded views so that
+    /// those stay identical on every node.
+    public func freshnessAges(nowMillis: Int64) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{\"ages\":{")
+        for (i, name) in sortedByName(origins.map(\.name)) {
+            w.key(name)
+            let recorded = RFC3339.parseMillis(origins[i].recordedAt) ?? nowMillis
+            w.integer(max(0, nowMillis - recorded) / 1000)
+        }
+        w.raw("},\"as_of\":\"")
+        RFC3339.append(millis: nowMillis, to: &w.bytes)
+        w.raw("\"}")
+        return w.bytes
+    }
+
+    /// `{"gao":{"hlc":"…","recorded_at":"…","seq":12},…}`: the newest event held from each origin.
+    func writeFreshness(to w: inout JSONWriter) {
+        w.raw(UInt8(ascii: "{"))
+        for (i, name) in sortedByName(origins.map(\.name)) {
+            let o = origins[i]
+            w.key(name)
+            w.raw("{\"hlc\":")
+            w.hlc(o.hlc.wallMillis, o.hlc.counter)
+            w.raw(",\"recorded_at\":")
+            w.string(o.recordedAt)
+            w.raw(",\"seq\":")
+            w.integer(o.seq)
+            w.raw(UInt8(ascii: "}"))
+        }
+        w.raw(UInt8(ascii: "}"))
+    }
+
+    /// Counted incidents with a disputed figure in `sector` (all when nil) and `range`, by id.
+    func disputedIncidents(sector: UInt16?, range: DayRange) -> [Int] {
+        disputed.map { Int($0) }
+            .filter { (sector == nil || incidents[$0].sector == sector) && range.contains(incidents[$0].day) }
+            .sorted { EntityKey.precedes(incidents[$0].key, incidents[$1].key) }
+    }
+
+    /// The members shared by a sector and the mission totals, in key order, with "freshness"
+    /// in its sorted place when asked for.
+    func writeBody(_ b: Bucket, disputed: [Int], freshness: Bool, to w: inout JSONWriter) {
+        w.key("casualties")
+        w.raw("{\"disputed\":[")
+        for i in disputed {
+            w.element()
+            writeDisputed(i, to: &w)
+        }
+        w.raw("],\"groups\":")
+        Self.writeCasualtyGroups(b.casualties, to: &w)
+        w.raw(",\"total\":{\"killed\":")
+        var sums = SIMD3<Int64>()
+        for g in 0..<5 { sums &+= SIMD3(b.casualties[g * 3], b.casualties[g * 3 + 1], b.casualties[g * 3 + 2]) }
+        w.integer(sums[0])
+        w.raw(",\"missing\":")
+        w.integer(sums[2])
+        w.raw(",\"wounded\":")
+        w.integer(sums[1])
+        w.raw("}}")
+
+        w.key("election")
+        w.raw("{\"consignments\":{\"delivered\":")
+        w.integer(b.consignments[1])
+        w.raw(",\"dispatched\":")
+        w.integer(b.consignments[0])
+        w.raw(",\"outstanding\":")
+        w.integer(b.consignments[2])
+        w.raw("},\"items_delivered\":")
+        writeItems(b.itemsDelivered, to: &w)
+        w.raw(",\"items_dispatched\":")
+        writeItems(b.itemsDispatched, to: &w)
+        w.raw(",\"personnel_moved\":{\"movements\":")
+        w.integer(b.personnel[1])
+        w.raw(",\"people\":")
+        w.integer(b.personnel[0])
+        w.raw("}}")
+
+        if freshness {
+            w.key("freshness")
+            writeFreshness(to: &w)
+        }
+
+        w.key("incidents")
+        w.raw("{\"by_category\":{")
+        for (code, name) in sortedByName(Vocabulary.incidentCategories) {
+            w.key(name)
+            w.raw("{\"open\":")
+            w.integer(b.incidentsOpen[code])
+            w.raw(",\"total\":")
+            w.integer(b.incidentsTotal[code])
+            w.raw(UInt8(ascii: "}"))
+        }
+        let total = b.incidentsTotal.wrappedSum()
+        let open = b.incidentsOpen.wrappedSum()
+        w.raw("},\"closed\":")
+        w.integer(total &- open)
+        w.raw(",\"open\":")
+        w.integer(open)
+        w.raw(",\"total\":")
+        w.integer(total)
+        w.raw(UInt8(ascii: "}"))
+
+        w.key("intel")
+        w.raw("{\"sightings\":{")
+        for (code, name) in sortedByName(Vocabulary.sightingKinds) {
+            w.key(name)
+            w.integer(b.sightings[code])
+        }
+        w.raw("},\"total\":")
+        w.integer(b.sightings.wrappedSum())
+        w.raw(UInt8(ascii: "}"))
+
+        w.key("medevac")
+        w.raw("{\"completed\":")
+        w.integer(b.medevacs[2])
+        w.raw(",\"dispatched\":")
+        w.integer(b.medevacs[1])
+        w.raw(",\"open\":")
+        w.integer(b.medevacs[3])
+        w.raw(",\"request_to_dispatch_minutes\":")
+        Self.writeDelays(b.dispatchDelays, to: &w)
+        w.raw(",\"requested\":")
+        w.integer(b.medevacs[0])
+        w.raw(UInt8(ascii: "}"))
+
+        w.key("polling_stations")
+        w.raw(UInt8(ascii: "{"))
+        for (code, name) in sortedByName(Vocabulary.pollingStationStatuses) {
+            w.key(name)
+            w.integer(b.stations[code])
+        }
+        w.key("total")
+        w.integer(b.stations.wrappedSum())
+        w.raw(UInt8(ascii: "}"))
+    }
+
+    /// `{"figure":"gao:7","incident_id":"…","reports":[{"counts":…,"event":…,"hlc":…,"origin":…}],"sector":"east"}`.
+    func writeDisputed(_ i: Int, to w: inout JSONWriter) {
+        let r = incidents[i]
+        let (figure, _) = casualtyFigure(r.casualties)
+        w.raw("{\"figure\":")
+        if let figure { w.string(eventID(history[Int(figure.node)].ref)) } else { w.raw("null") }
+        w.raw(",\"incident_id\":")
+        r.key.write(to: &w)
+        w.raw(",\"reports\":")
+        writeCasualtyReports(r.casualties, to: &w)
+        w.raw(",\"sector\":")
+        w.string(sectorNames[Int(r.sector)])
+        w.raw(UInt8(ascii: "}"))
+    }
+
+    /// Each origin's standing report, by origin name.
+    func writeCasualtyReports(_ reports: [CasualtyReport], to w: inout JSONWriter) {
+        let sorted = reports.sorted {
+            originRank[Int(history[Int($0.node)].ref.origin)] < originRank[Int(history[Int($1.node)].ref.origin)]
+        }
+        w.raw(UInt8(ascii: "["))
+        for report in sorted {
+            let ref = history[Int(report.node)].ref
+            w.element()
+            w.raw("{\"counts\":")
+            Self.writeCasualtyGroups(SIMD16<Int64>(truncatingIfNeeded: report.counts), to: &w)
+            w.raw(",\"event\":")
+            w.string(eventID(ref))
+            w.raw(",\"hlc\":")
+            w.hlc(ref.wall, ref.counter)
+            w.raw(",\"origin\":")
+            w.string(origins[Int(ref.origin)].name)
+            w.raw(UInt8(ascii: "}"))
+        }
+        w.raw(UInt8(ascii: "]"))
+    }
+
+    /// `{"armed_groups":{"killed":…,"missing":…,"wounded":…},…}` over the five groups.
+    static func writeCasualtyGroups(_ c: SIMD16<Int64>, to w: inout JSONWriter) {
+        w.raw(UInt8(ascii: "{"))
+        for (g, name) in sortedByName(Vocabulary.casualtyGroups) {
+            w.key(name)
+            w.raw("{\"killed\":")
+            w.integer(c[g * 3])
+            w.raw(",\"missing\":")
+            w.integer(c[g * 3 + 2])
+            w.raw(",\"wounded\":")
+            w.integer(c[g * 3 + 1])
+            w.raw(UInt8(ascii: "}"))
+        }
+        w.raw(UInt8(ascii: "}"))
+    }
+
+    func writeItems(_ items: [UInt16: Int64], to w: inout JSONWriter) {
+        w.raw(UInt8(ascii: "{"))
+        let named = items.filter { $0.value != 0 }.map { (name: itemNames[Int($0.key)], count: $0.value) }
+        for item in named.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
+            w.key(item.name)
+            w.integer(item.count)
+        }
+        w.raw(UInt8(ascii: "}"))
+    }
+
+    /// `{"count":n,"max":…,"median":…,"p90":…}` in minutes; percentiles by the nearest-rank method
+    /// (the smallest delay with at least p% of delays at or below it); null without delays.
+    static func writeDelays(_ delays: [Int64], to w: inout JSONWriter) {
+        let sorted = delays.sorted()
+        let n = sorted.count
+        w.raw("{\"count\":")
+        w.integer(n)
+        func put(_ key: StaticString, _ percent: Int) {
+            w.key(key)
+            guard n > 0 else {
+                w.raw("null")
+                return
+            }
+            let rank = (percent * n + 99) / 100
+            w.minutes(millis: sorted[max(rank, 1) - 1])
+        }
+        put("max", 100)
+        put("median", 50)
+        put("p90", 90)
+        w.raw(UInt8(ascii: "}"))
+    }
+}

@@ -1,0 +1,217 @@
+public import IncidentModel
+
+// The projections of the log: an order-independent fold of events into per-entity records and
+// per-(sector, day) buckets, from which every view is computed.
+//
+// Same set of events ⇒ same state ⇒ byte-identical views, whatever order the events arrive in
+// (each origin's events in seq order, which the store guarantees). How that holds, per part:
+//
+// - The total order of events is (hlc, origin name, seq). Every "latest" and "earliest" below
+//   is taken in that order, never in arrival order; ties between origins are broken by name.
+// - Incident fields (category, summary, occurred_at, time_precision, location, actors, source,
+//   confidence) are last-writer-wins registers set by `incident.reported` and by
+//   `incident.updated`'s `changes`. `status` is a register set by `incident.closed` and by
+//   `incident.updated` with `changes.status` (so `"open"` reopens a closed incident when it is
+//   later); with neither it is `open`. `verification` is a register set by `incident.verified`;
+//   with none it is `unverified`. The incident's sector is the envelope sector of its creating
+//   `incident.reported` (the earliest, should two name the same id). Retraction is a set: one
+//   `incident.retracted` retracts for good.
+// - Casualties: per incident, the latest report of each origin stands (an absolute snapshot,
+//   not an increment); the incident's figure is the latest report overall; the incident is
+//   disputed when the standing reports of two origins differ.
+// - Medevacs, consignments: the earliest request/dispatch/completion (delivery) event of each
+//   counts. They count in the sector of their creating event (`medevac.requested`,
+//   `election.material.dispatched`), else in the envelope sector of the earliest event naming them.
+// - Polling stations: the status is a register (latest `polling_station.status`), counted in that
+//   event's envelope sector. Sightings and personnel movements count per event (a set keyed by
+//   event id) in their envelope sector.
+// - Events may name an incident before its `incident.reported` is held (another origin's
+//   casualties, say). They are kept on the incident's record and its history; the incident counts
+//   (and is listed) once its report arrives, which gives the same result as any other order.
+//
+// Counts are kept as contributions: each entity adds its part to one bucket; when an event
+// changes an entity, its old part is removed and its new part added. A bucket is a sum, so it
+// does not depend on the order of those steps. Retracted incidents, and incidents not reported
+// yet, contribute nothing (they are still listed/shown, see the views).
+//
+// Events of unknown types, and payload fields the fold cannot read, are ignored: they were
+// validated at their origin, and a fold must never crash on what another version wrote. An event
+// whose seq is not above the highest already folded from its origin is a duplicate and ignored.
+//
+// The fold keeps no raw events: the incident history is a list of (hlc, origin, seq, type), and
+// the incident view reads field values back from the log through a lookup (see
+// ProjectionState+IncidentView.swift).
+
+/// The folded state behind every view. A value type: copy it to answer queries while the
+/// original keeps folding.
+public struct ProjectionState: Sendable {
+    /// The configured sectors, listed first (in this order) by the overview. Configuration, not
+    /// folded state: events of other sectors are still folded and shown after these.
+    public let sectors: [String]
+
+    var origins: [OriginRecord] = []
+    var originIndex: [String: UInt16] = [:]
+    /// Rank of each origin index by origin name, for the tie-break of the total order.
+    var originRank: [UInt16] = []
+    var sectorNames: [String] = []
+    var itemNames: [String] = []
+    var itemIndex: [String: UInt16] = [:]
+    var history: [HistoryNode] = []
+    var incidents: [IncidentRecord] = []
+    var incidentIndex: [EntityKey: UInt32] = [:]
+    var medevacs: [MedevacRecord] = []
+    var medevacIndex: [EntityKey: UInt32] = [:]
+    var consignments: [ConsignmentRecord] = []
+    var consignmentIndex: [EntityKey: UInt32] = [:]
+    var stations: [StationRecord] = []
+    var stationIndex: [EntityKey: UInt32] = [:]
+    var buckets: [BucketKey: Bucket] = [:]
+    /// Counted incidents whose casualty figure is disputed.
+    var disputed: Set<UInt32> = []
+    /// Events folded (duplicates excluded, events of unknown types included).
+    public internal(set) var eventCount: UInt64 = 0
+    /// Cache of the last origin seen; a lookup shortcut, not state.
+    var lastOrigin: UInt16 = 0
+
+    public init(sectors: [String] = Sectors.defaultList) {
+        self.sectors = sectors
+    }
+
+    /// For each origin, the highest seq folded. Events are folded in each origin's seq order
+    /// without gaps (as the store holds them), so this is the version vector the state covers.
+    public var versionVector: VersionVector {
+        var entries: [String: UInt64] = [:]
+        for o in origins { entries[o.name] = o.seq }
+        return VersionVector(entries)
+    }
+
+    /// Folds a batch of events, e.g. one batch of `EventStore.subscribe(from:)`.
+    public mutating func apply(contentsOf events: some Sequence<Event>) {
+        for e in events { apply(e) }
+    }
+
+    /// Folds one event. Each origin's events must come in seq order; events of different
+    /// origins may interleave in any order.
+    public mutating func apply(_ event: Event) {
+        guard let o = originSlot(event.origin) else { return }
+        guard event.seq > origins[Int(o)].seq else { return }
+        origins[Int(o)].seq = event.seq
+        origins[Int(o)].hlc = event.hlc
+        origins[Int(o)].recordedAt = event.recordedAt
+        eventCount &+= 1
+        guard let type = FoldCodes.typeByName[event.type], let sector = sectorSlot(event.sector) else { return }
+        let env = Envelope(
+            ref: Ref(wall: event.hlc.wallMillis, seq: event.seq, counter: event.hlc.counter, origin: o),
+            sector: sector, type: type, recordedAt: event.recordedAt)
+        let data = event.dataRange
+        event.line.withUnsafeBufferPointer { buffer in
+            let p = PayloadReader(buffer)
+            switch FoldCodes.types[Int(type)] {
+            case .incidentReported: applyIncidentReported(p, data, env)
+            case .incidentUpdated: applyIncidentUpdated(p, data, env)
+            case .incidentVerified: applyIncidentVerified(p, data, env)
+            case .incidentClosed: applyIncidentClosed(p, data, env)
+            case .incidentRetracted: applyIncidentRetracted(p, data, env)
+            case .casualtiesReported: applyCasualties(p, data, env)
+            case .medevacRequested, .medevacDispatched, .medevacCompleted: applyMedevac(p, data, env)
+            case .electionMaterialDispatched, .electionMaterialDelivered: applyConsignment(p, data, env)
+            case .electionPersonnelMoved: applyPersonnel(p, data, env)
+            case .pollingStationStatus: applyStation(p, data, env)
+            case .intelSighting: applySighting(p, data, env)
+            }
+        }
+    }
+
+    // MARK: Tables
+
+    mutating func originSlot(_ name: String) -> UInt16? {
+        if Int(lastOrigin) < origins.count, origins[Int(lastOrigin)].name == name { return lastOrigin }
+        if let i = originIndex[name] {
+            lastOrigin = i
+            return i
+        }
+        guard origins.count < Int(UInt16.max) else { return nil }
+        let i = UInt16(origins.count)
+        origins.append(OriginRecord(name: name))
+        originIndex[name] = i
+        rankOrigins()
+        lastOrigin = i
+        return i
+    }
+
+    mutating func rankOrigins() {
+        let order = origins.indices.sorted { origins[$0].name.utf8.lexicographicallyPrecedes(origins[$1].name.utf8) }
+        originRank = [UInt16](repeating: 0, count: origins.count)
+        for (rank, i) in order.enumerated() { originRank[i] = UInt16(rank) }
+    }
+
+    mutating func sectorSlot(_ name: String) -> UInt16? {
+        // A handful of sectors: a scan beats hashing the name.
+        for (i, s) in sectorNames.enumerated() where s == name { return UInt16(i) }
+        guard sectorNames.count < Int(UInt16.max) else { return nil }
+        sectorNames.append(name)
+        return UInt16(sectorNames.count - 1)
+    }
+
+    mutating func itemSlot(_ name: String) -> UInt16? {
+        if let i = itemIndex[name] { return i }
+        guard itemNames.count < Int(UInt16.max) else { return nil }
+        let i = UInt16(itemNames.count)
+        itemNames.append(name)
+        itemIndex[name] = i
+        return i
+    }
+
+    // MARK: Order
+
+    /// The fold's total order: (hlc, origin name, seq).
+    @inline(__always) func precedes(_ a: Ref, _ b: Ref) -> Bool {
+        if a.wall != b.wall { return a.wall < b.wall }
+        if a.counter != b.counter { return a.counter < b.counter }
+        if a.origin != b.origin { return originRank[Int(a.origin)] < originRank[Int(b.origin)] }
+        return a.seq < b.seq
+    }
+
+    /// True when history node `node` comes after `current` (or `current` is none).
+    @inline(__always) func isLater(_ node: UInt32, than current: UInt32) -> Bool {
+        current == noNode || precedes(history[Int(current)].ref, history[Int(node)].ref)
+    }
+
+    @inline(__always) func isEarlier(_ node: UInt32, than current: UInt32) -> Bool {
+        current == noNode || precedes(history[Int(node)].ref, history[Int(current)].ref)
+    }
+
+    @inline(__always) func isEarlier(_ ref: Ref, than mark: Mark) -> Bool {
+        mark.ref.isNone || precedes(ref, mark.ref)
+    }
+
+    func eventID(_ ref: Ref) -> String { "\(origins[Int(ref.origin)].name):\(ref.seq)" }
+
+    // MARK: Buckets
+
+    static let emptyBucket = Bucket()
+
+    /// Changes one bucket in place, dropping it when it returns to empty.
+    mutating func updateBucket(_ key: BucketKey, _ body: (inout Bucket) -> Void) {
+        if let i = buckets.index(forKey: key) {
+            body(&buckets.values[i])
+            if buckets.values[i] == Self.emptyBucket { buckets.remove(at: i) }
+        } else {
+            var b = Bucket()
+            body(&b)
+            if b != Self.emptyBucket { buckets[key] = b }
+        }
+    }
+}
+
+/// What the fold uses of an event's envelope.
+struct Envelope {
+    var ref: Ref
+    var sector: UInt16
+    var type: UInt8
+    var recordedAt: String
+
+    var recordedMillis: Int64 { RFC3339.parseMillis(recordedAt) ?? 0 }
+    var day: Int32 { Int32(clamping: RFC3339.dayNumber(millis: recordedMillis)) }
+    var mark: Mark { Mark(ref: ref, sector: sector, recordedAt: recordedMillis) }
+}

@@ -1,0 +1,215 @@
+@preconcurrency import Crypto
+public import IncidentModel
+import Wire
+
+/// The peer protocol of one connection as a pure state machine: inputs are lines received,
+/// ticks of an injected clock and what the driver did; outputs are actions for the driver
+/// (send a line, store events, close). No sockets, no tasks: tests drive it by hand.
+///
+/// States: awaitingHello → awaitingProof → established → closed.
+/// - start: send our hello (version, node, key, fresh nonce, vector).
+/// - hello received: check version (else `unsupported_version`), that the node is in the
+///   trust list with this very key (else `untrusted_peer`); send our proof: Ed25519 over
+///   SHA-256("incidentlog peer proof v1\n" ‖ hello we sent ‖ "\n" ‖ hello we received).
+/// - proof received: verify it against the trusted key over the same transcript seen from the
+///   other side (else `untrusted_peer`). Then established: the driver streams what the peer lacks.
+/// - established: `events` → the driver checks and stores them, then `acknowledge` sends `ack`;
+///   `ack` frees window; `ping` → `pong`; `error` → close; `refused` is logged.
+/// - timeouts (tick): no hello+proof within `handshakeTimeout` → `handshake_timeout`; nothing
+///   received for `idleTimeout` → `idle_timeout`; nothing sent for `pingInterval` → `ping`.
+public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: Sendable {
+    public enum State: Sendable, Equatable {
+        case idle, awaitingHello, awaitingProof, established, closed
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Write this line (newline included).
+        case send([UInt8])
+        /// The handshake completed: the peer's node id and the vector it announced.
+        case established(peer: String, vector: VersionVector)
+        /// Check and store these event lines, then call `acknowledge`.
+        case ingest([[UInt8]])
+        /// The peer acknowledged an `events` message and holds this vector.
+        case acknowledged(VersionVector)
+        /// The peer refused one of our events (logged; the session goes on).
+        case peerRefused(id: String, code: String, message: String)
+        /// Close the connection; `code` is nil when the peer ended it with its own error.
+        case close(code: String?, message: String)
+    }
+
+    public struct Configuration: Sendable {
+        public var handshakeTimeout: Duration = .seconds(10)
+        public var idleTimeout: Duration = .seconds(30)
+        public var pingInterval: Duration = .seconds(5)
+        /// `events` messages sent and not yet acknowledged, at most.
+        public var window = 8
+        public init() {}
+    }
+
+    public private(set) var state: State = .idle
+    public private(set) var peer: String? = nil
+    public private(set) var peerVector = VersionVector()
+    public private(set) var inFlight = 0
+    let identity: NodeIdentity
+    let nodeID: String
+    var trust: TrustList
+    let configuration: Configuration
+    let clock: C
+    let started: C.Instant
+    var lastReceived: C.Instant
+    var lastSent: C.Instant
+    var helloSent: [UInt8] = []
+    var helloReceived: [UInt8] = []
+
+    public init(nodeID: String, identity: NodeIdentity, trust: TrustList, configuration: Configuration = .init(), clock: C) {
+        self.nodeID = nodeID
+        self.identity = identity
+        self.trust = trust
+        self.configuration = configuration
+        self.clock = clock
+        self.started = clock.now
+        self.lastReceived = started
+        self.lastSent = started
+    }
+
+    /// Sends our hello. `nonce` is injected for tests; a fresh random one otherwise.
+    public mutating func start(vector: VersionVector, nonce: [UInt8]? = nil) -> [Action] {
+        guard state == .idle else { return [] }
+        var rng = SystemRandomNumberGenerator()
+        let nonce = nonce ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let hello = PeerMessage.hello(
+            .init(version: PeerMessage.protocolVersion, node: nodeID, publicKey: identity.publicKeyBase64, nonce: nonce, vector: vector))
+        helloSent = hello.encoded
+        state = .awaitingHello
+        return [send(helloSent)]
+    }
+
+    /// Handles one received line.
+    public mutating func receive(_ line: [UInt8]) -> [Action] {
+        guard state != .closed, state != .idle else { return [] }
+        lastReceived = clock.now
+        let message: PeerMessage
+        do {
+            message = try PeerMessage.parse(line)
+        } catch {
+            return fail("invalid_message", error.reason)
+        }
+        if case .error(let code, let text) = message {
+            state = .closed
+            return [.close(code: nil, message: "peer error \(code): \(text)")]
+        }
+        switch state {
+        case .awaitingHello:
+            guard case .hello(let hello) = message else { return fail("unexpected_message", "expected hello") }
+            guard hello.version == PeerMessage.protocolVersion else {
+                return fail("unsupported_version", "this node speaks version \(PeerMessage.protocolVersion), not \(hello.version)")
+            }
+            guard hello.node != nodeID else { return fail("untrusted_peer", "the peer has this node's own id \(nodeID)") }
+            guard let key = trust[hello.node] else {
+                return fail("untrusted_peer", "node \(hello.node) is not in this node's trust list")
+            }
+            guard Base64.encode(Array(key.rawRepresentation)) == hello.publicKey else {
+                return fail("untrusted_peer", "node \(hello.node) presented a key that differs from the trusted one")
+            }
+            peer = hello.node
+            peerVector = hello.vector
+            helloReceived = line + [UInt8(ascii: "\n")]
+            let transcript = Self.transcript(sent: helloSent, received: helloReceived)
+            guard let signature = try? identity.privateKey.signature(for: transcript) else {
+                return fail("internal_error", "cannot sign the proof")
+            }
+            state = .awaitingProof
+            return [send(PeerMessage.proof(signature: Array(signature)).encoded)]
+        case .awaitingProof:
+            guard case .proof(let signature) = message, let peer, let key = trust[peer] else {
+                return fail("unexpected_message", "expected proof")
+            }
+            // The peer signed (its hello ‖ our hello): from its side, sent and received swap.
+            let transcript = Self.transcript(sent: helloReceived, received: helloSent)
+            guard key.isValidSignature(signature, for: transcript) else {
+                return fail("untrusted_peer", "the proof of key possession does not verify")
+            }
+            state = .established
+            return [.established(peer: peer, vector: peerVector)]
+        case .established:
+            switch message {
+            case .events(let lines): return [.ingest(lines)]
+            case .ack(let vector):
+                inFlight = max(0, inFlight - 1)
+                peerVector = vector
+                return [.acknowledged(vector)]
+            case .ping: return [send(PeerMessage.pong.encoded)]
+            case .pong: return []
+            case .refused(let id, let code, let text): return [.peerRefused(id: id, code: code, message: text)]
+            default: return fail("unexpected_message", "unexpected message in an established session")
+            }
+        case .idle, .closed:
+            return []
+        }
+    }
+
+    /// Whether another `events` message may be sent now (bounded send window).
+    public var canSendEvents: Bool { state == .established && inFlight < configuration.window }
+
+    /// Builds an `events` message and counts it against the window.
+    public mutating func sendEvents(_ lines: [[UInt8]]) -> [Action] {
+        guard state == .established else { return [] }
+        inFlight += 1
+        return [send(PeerMessage.events(lines).encoded)]
+    }
+
+    /// After the driver stored an `events` message: acknowledge with our vector.
+    public mutating func acknowledge(vector: VersionVector) -> [Action] {
+        guard state == .established else { return [] }
+        return [send(PeerMessage.ack(vector).encoded)]
+    }
+
+    /// Tells the peer one of its events was refused (the session goes on).
+    public mutating func refuse(id: String, code: String, message: String) -> [Action] {
+        guard state == .established else { return [] }
+        return [send(PeerMessage.refused(id: id, code: code, message: message).encoded)]
+    }
+
+    /// Ends the session with an error sent to the peer.
+    public mutating func fail(_ code: String, _ message: String) -> [Action] {
+        guard state != .closed else { return [] }
+        state = .closed
+        return [.send(PeerMessage.error(code: code, message: message).encoded), .close(code: code, message: message)]
+    }
+
+    /// Time passes: timeouts and keep-alive pings.
+    public mutating func tick() -> [Action] {
+        let now = clock.now
+        switch state {
+        case .awaitingHello, .awaitingProof:
+            if started.duration(to: now) >= configuration.handshakeTimeout {
+                return fail("handshake_timeout", "no hello and proof within \(configuration.handshakeTimeout)")
+            }
+        case .established:
+            if lastReceived.duration(to: now) >= configuration.idleTimeout {
+                return fail("idle_timeout", "nothing received for \(configuration.idleTimeout)")
+            }
+            if lastSent.duration(to: now) >= configuration.pingInterval {
+                return [send(PeerMessage.ping.encoded)]
+            }
+        case .idle, .closed:
+            break
+        }
+        return []
+    }
+
+    mutating func send(_ line: [UInt8]) -> Action {
+        lastSent = clock.now
+        return .send(line)
+    }
+
+    /// What a proof signs: SHA-256 of a domain string, the signer's hello and the hello it received.
+    static func transcript(sent: [UInt8], received: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: Array("incidentlog peer proof v1\n".utf8))
+        hasher.update(data: sent)
+        hasher.update(data: [UInt8(ascii: "\n")])
+        hasher.update(data: received)
+        return Array(hasher.finalize())
+    }
+}

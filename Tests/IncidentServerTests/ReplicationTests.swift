@@ -1,0 +1,122 @@
+import Foundation
+import IncidentClient
+import IncidentModel
+import IncidentTestSupport
+import Testing
+import Wire
+
+@Suite("Replication between real nodes")
+struct ReplicationTests {
+    func append(_ node: TestNode, _ markers: [String], sector: String = "east") async throws {
+        _ = try await IncidentConnection.withConnection(to: node.client) { c in
+            try await c.request(Requests.append(eventObjects: markers.map { Fixtures.incident($0, sector: sector) }))
+        }
+    }
+
+    /// A line A–B–C: B relays, so appends on A reach C and appends on C reach A.
+    @Test func lineTopologyRelaysBothWays() async throws {
+        let cluster = try TestCluster(ids: ["a", "b", "c"])
+        defer { cluster.removeFiles() }
+        try await cluster.start("b")
+        try await cluster.start("a", dialing: ["b"])
+        try await cluster.start("c", dialing: ["b"])
+        try await append(cluster["a"], ["from-a-1", "from-a-2"])
+        try await append(cluster["c"], ["from-c-1"])
+        let v = try await cluster.waitConverged(["a", "b", "c"], minimum: VersionVector(["a": 2, "c": 1]))
+        #expect(v == VersionVector(["a": 2, "c": 1]))
+        let digests = try await [cluster["a"], cluster["b"], cluster["c"]].asyncMap { try await TestCluster.exportDigest($0) }
+        #expect(Set(digests).count == 1)
+    }
+
+    /// Stop the relay, append on both ends, restart it: everything converges, and the restarted
+    /// node is not sent more than it lacks.
+    @Test func nodesConvergeAfterPartition() async throws {
+        let cluster = try TestCluster(ids: ["a", "b", "c"])
+        defer { cluster.removeFiles() }
+        try await cluster.start("b")
+        try await cluster.start("a", dialing: ["b"])
+        try await cluster.start("c", dialing: ["b"])
+        try await append(cluster["a"], ["before-1"])
+        _ = try await cluster.waitConverged(["a", "b", "c"], minimum: VersionVector(["a": 1]))
+        #expect(cluster["b"].stop() == 0)
+        try await append(cluster["a"], (0..<50).map { "during-a-\($0)" })
+        try await append(cluster["c"], (0..<30).map { "during-c-\($0)" }, sector: "west")
+        try await cluster.start("b")
+        let v = try await cluster.waitConverged(["a", "b", "c"], minimum: VersionVector(["a": 51, "c": 30]))
+        #expect(v == VersionVector(["a": 51, "c": 30]))
+        let digests = try await [cluster["a"], cluster["b"], cluster["c"]].asyncMap { try await TestCluster.exportDigest($0) }
+        #expect(Set(digests).count == 1)
+        // b held a:1 before; after restart it received exactly the 50 + 30 it lacked.
+        let status = try await IncidentConnection.withConnection(to: cluster["b"].client) { try await $0.request(Requests.status) }
+        let received = status["peers"]?.arrayValue?.reduce(Int64(0)) { $0 + ($1["events_received"]?.integerValue ?? 0) }
+        #expect(received == 80)
+    }
+
+    /// A node with no link gets everything from a bundle; ingesting it twice changes nothing.
+    @Test func bundleConvergesAnIsolatedNodeAndIsIdempotent() async throws {
+        let cluster = try TestCluster(ids: ["gao", "kidal"])
+        defer { cluster.removeFiles() }
+        try await cluster.start("gao")
+        try await cluster.start("kidal")
+        try await append(cluster["gao"], (0..<25).map { "convoy-\($0)" })
+        try await append(cluster["gao"], ["convoy-last"])
+        let bundle = cluster["gao"].dataDir + ".bundle"
+        defer { try? FileManager.default.removeItem(atPath: bundle) }
+        try Incidentctl.run(["export", "--node", cluster["gao"].client.description, "--bundle", bundle])
+        let first = try Incidentctl.run(["ingest", "--node", cluster["kidal"].client.description, bundle])
+        #expect(first.contains("new 26  duplicate 0  refused 0"), "\(first)")
+        let second = try Incidentctl.run(["ingest", "--node", cluster["kidal"].client.description, bundle])
+        #expect(second.contains("new 0  duplicate 26  refused 0"), "\(second)")
+        #expect(try await TestCluster.vector(cluster["kidal"]) == VersionVector(["gao": 26]))
+        #expect(try await TestCluster.exportDigest(cluster["kidal"]) == TestCluster.exportDigest(cluster["gao"]))
+    }
+
+    /// A peer whose key is not in the trust list is refused with untrusted_peer; nothing replicates.
+    @Test func untrustedPeerIsRefused() async throws {
+        let cluster = try TestCluster(ids: ["a"])
+        let stranger = TestNode(nodeID: "stranger", extraArguments: ["--fsync", "never"])
+        defer {
+            cluster.removeFiles()
+            stranger.kill9()
+            stranger.removeFiles()
+        }
+        try await cluster.start("a")
+        stranger.nextStartArguments = ["--peer", cluster["a"].peer!.description, "--trust", "a=\(cluster.keys["a"]!)"]
+        try await stranger.start()
+        try await append(stranger, ["should-not-cross"])
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await TestCluster.vector(cluster["a"]) == VersionVector())
+        #expect(cluster["a"].log.contains("untrusted_peer"))
+        #expect(stranger.log.contains("untrusted_peer"))
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for e in self { out.append(try await transform(e)) }
+        return out
+    }
+}
+
+/// Runs the real incidentctl beside incidentd; returns stdout, throws with stderr on failure.
+enum Incidentctl {
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestNode.binaryPath).deletingLastPathComponent().appendingPathComponent("incidentctl")
+        p.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw Fixtures.Problem("incidentctl \(arguments.joined(separator: " ")) failed: \(String(decoding: stderr, as: UTF8.self))")
+        }
+        return String(decoding: stdout, as: UTF8.self)
+    }
+}
