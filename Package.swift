@@ -138,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IncidentServerTests",
-            dependencies: ["IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel"],
+            dependencies: ["IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel", "Sync", "Wire"],
             swiftSettings: swiftSettings
         ),
     ]

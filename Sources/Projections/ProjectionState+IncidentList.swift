@@ -108,7 +108,7 @@ extension ProjectionState {
         w.raw(",\"reported_by\":")
         writeEventID(r.created, to: &w)
         w.raw(",\"sector\":")
-        w.string(sectorNames[Int(r.sector)])
+        w.string(sectorName(r.sector))
         w.raw(",\"status\":")
         w.string(r.retracted ? "retracted" : Vocabulary.incidentStatuses[Int(r.status)])
         w.raw(",\"summary\":")

@@ -107,7 +107,7 @@ extension ProjectionState {
         w.raw(UInt8(ascii: "]"))
 
         w.key("sector")
-        if r.isReported { w.string(sectorNames[Int(r.sector)]) } else { w.raw("null") }
+        if r.isReported { w.string(sectorName(r.sector)) } else { w.raw("null") }
 
         w.key("status")
         w.raw("{\"event\":")

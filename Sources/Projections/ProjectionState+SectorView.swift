@@ -109,6 +109,8 @@ extension ProjectionState {
         w.raw(UInt8(ascii: "}"))
     }
 
+    func sectorName(_ i: UInt16) -> String { Int(i) < sectorNames.count ? sectorNames[Int(i)] : "" }
+
     /// Counted incidents with a disputed figure in `sector` (all when nil) and `range`, by id.
     func disputedIncidents(sector: UInt16?, range: DayRange) -> [Int] {
         disputed.map { Int($0) }
@@ -224,7 +226,7 @@ extension ProjectionState {
         w.raw(",\"reports\":")
         writeCasualtyReports(r.casualties, to: &w)
         w.raw(",\"sector\":")
-        w.string(sectorNames[Int(r.sector)])
+        w.string(sectorName(r.sector))
         w.raw(UInt8(ascii: "}"))
     }
 

@@ -1,0 +1,144 @@
+import Foundation
+import IncidentClient
+import IncidentModel
+import IncidentTestSupport
+import Sync
+import Testing
+import Wire
+
+/// A peer that passes the handshake (its key is trusted) and then sends bad events: each is
+/// refused with its named error, nothing is stored that should not be, the node goes on.
+@Suite("Hostile peer against a real node")
+struct HostilePeerTests {
+    let mallory = NodeIdentity(privateKey: .init())
+    let gao = NodeIdentity(privateKey: .init())
+
+    func gaoEvents(_ n: Int, from: Int = 1, prev: EventHash? = nil, tag: String = "x", signer: NodeIdentity? = nil) -> [Event] {
+        var out: [Event] = []
+        var last = prev
+        for seq in from..<(from + n) {
+            let draft = Event.Draft(
+                origin: "gao", seq: UInt64(seq), prev: last, hlc: HLCTimestamp(wallMillis: 1_764_374_400_000 + UInt64(seq), counter: 0),
+                recordedAtMillis: 1_764_374_400_000, type: "incident.reported", sector: "east",
+                data: Array("{\"incident_id\":\"\(tag)\(seq)\"}".utf8))
+            let e = Event.encode(draft, signer: seq == from + n - 1 ? (signer ?? gao).privateKey : nil)
+            out.append(e)
+            last = e.hash
+        }
+        return out
+    }
+
+    /// Runs the handshake as "mallory" and then `body` with the open connection.
+    func asMallory(_ node: TestNode, nodeKey: String, _ body: (IncidentConnection) async throws -> Void) async throws {
+        try await IncidentConnection.withConnection(to: node.peer!) { c in
+            var trust = TrustList()
+            trust.insert(node: "mallory", key: mallory.publicKey)
+            trust.insert(node: node.nodeID, key: NodeIdentity.publicKey(base64: nodeKey)!)
+            var session = PeerSession(nodeID: "mallory", identity: mallory, trust: trust, clock: ContinuousClock())
+            for case .send(let line) in session.start(vector: VersionVector()) { try await c.send(line) }
+            var established = false
+            while !established {
+                for action in session.receive(try await c.receive()) {
+                    switch action {
+                    case .send(let line): try await c.send(line)
+                    case .established: established = true
+                    case .close(_, let message): throw Fixtures.Problem("handshake failed: \(message)")
+                    default: break
+                    }
+                }
+            }
+            try await body(c)
+        }
+    }
+
+    /// Reads messages until one of type refused/error arrives (pings, acks and events skipped).
+    func nextVerdict(_ c: IncidentConnection) async throws -> PeerMessage {
+        while true {
+            let m = try PeerMessage.parse(try await c.receive())
+            switch m {
+            case .refused, .error: return m
+            case .ping: try await c.send(PeerMessage.pong.encoded)
+            default: continue
+            }
+        }
+    }
+
+    func withNode(_ body: (TestNode, String) async throws -> Void) async throws {
+        let node = TestNode(
+            nodeID: "hq",
+            extraArguments: ["--fsync", "never", "--trust", "mallory=\(mallory.publicKeyBase64)", "--trust", "gao=\(gao.publicKeyBase64)"])
+        defer {
+            node.stop()
+            node.removeFiles()
+        }
+        let key = try node.publicKey()
+        try await node.start()
+        try await body(node, key)
+    }
+
+    @Test func forgedEventIsRefusedAndNothingStored() async throws {
+        try await withNode { node, key in
+            try await asMallory(node, nodeKey: key) { c in
+                let e = gaoEvents(1)[0]
+                var line = e.line
+                line[e.dataRange.upperBound - 3] = UInt8(ascii: "Z")  // data changed, hash and sig kept
+                try await c.send(PeerMessage.events([line]).encoded)
+                #expect(try await nextVerdict(c) == .error(code: "bad_hash", message: "gao:1: hash does not match the event's bytes"))
+            }
+            #expect(try await TestCluster.vector(node) == VersionVector())
+            // The node goes on: a new session with valid events is served.
+            try await asMallory(node, nodeKey: key) { c in
+                try await c.send(PeerMessage.events(gaoEvents(2).map(\.line)).encoded)
+                while true {
+                    if case .ack(let v) = try PeerMessage.parse(try await c.receive()), v["gao"] == 2 { break }
+                }
+            }
+        }
+    }
+
+    @Test func reSignedForgeryIsRefusedAsBadSignature() async throws {
+        try await withNode { node, key in
+            try await asMallory(node, nodeKey: key) { c in
+                // Mallory rewrites gao's event and signs it with its own key.
+                try await c.send(PeerMessage.events(gaoEvents(1, signer: mallory).map(\.line)).encoded)
+                guard case .error(let code, _) = try await nextVerdict(c) else { Issue.record("no error"); return }
+                #expect(code == "bad_signature")
+            }
+            #expect(try await TestCluster.vector(node) == VersionVector())
+        }
+    }
+
+    @Test func forkGapAndUnknownOriginAreRefusedAndTheSessionGoesOn() async throws {
+        try await withNode { node, key in
+            try await asMallory(node, nodeKey: key) { c in
+                let real = gaoEvents(1)
+                try await c.send(PeerMessage.events(real.map(\.line)).encoded)
+                // A different gao:1, validly signed by gao: a fork.
+                try await c.send(PeerMessage.events(gaoEvents(1, tag: "other").map(\.line)).encoded)
+                guard case .refused(let id, let code, _) = try await nextVerdict(c) else { Issue.record("no refusal"); return }
+                #expect(id == "gao:1" && code == "fork")
+                // gao:5 while the node holds gao:1: a gap.
+                try await c.send(PeerMessage.events(gaoEvents(1, from: 5, prev: real[0].hash).map(\.line)).encoded)
+                guard case .refused(let gid, let gcode, _) = try await nextVerdict(c) else { Issue.record("no refusal"); return }
+                #expect(gid == "gao:5" && gcode == "gap")
+                // Events of an origin the node has no key for.
+                let ghost = Event.encode(
+                    Event.Draft(origin: "ghost", seq: 1, prev: nil, hlc: HLCTimestamp(wallMillis: 1, counter: 0), recordedAtMillis: 0,
+                                type: "incident.reported", sector: "east", data: Array("{}".utf8)),
+                    signer: mallory.privateKey)
+                try await c.send(PeerMessage.events([ghost.line]).encoded)
+                guard case .refused(let uid, let ucode, _) = try await nextVerdict(c) else { Issue.record("no refusal"); return }
+                #expect(uid == "ghost:1" && ucode == "untrusted_origin")
+                // The session is still up: the next valid event is stored.
+                try await c.send(PeerMessage.events(gaoEvents(1, from: 2, prev: real[0].hash).map(\.line)).encoded)
+                while true {
+                    if case .ack(let v) = try PeerMessage.parse(try await c.receive()), v["gao"] == 2 { break }
+                }
+            }
+            #expect(try await TestCluster.vector(node) == VersionVector(["gao": 2]))
+            let status = try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
+            #expect(status["forks"]?.integerValue == 1)
+            #expect(node.log.contains("fork"))
+        }
+    }
+}
