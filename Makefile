@@ -7,7 +7,7 @@ DESTDIR    ?=
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libsystemd-dev pkg-config jq netcat-openbsd
 
-.PHONY: all deps build release run test bench-append clean
+.PHONY: all deps build release run test chaos bench-append clean
 
 all: build
 
@@ -31,6 +31,13 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Many seeds of the randomized replication test (not part of make test).
+CHAOS_SEEDS ?= $(shell seq -s, 1 20)
+CHAOS_ROUNDS ?= 15
+chaos: deps
+	$(SWIFT) build --build-tests
+	INCIDENTLOG_CHAOS_SEEDS=$(CHAOS_SEEDS) INCIDENTLOG_CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(SWIFT) test --skip-build --filter ChaosTests
 
 # Durable append figures for README (release build, a fresh node with fsync always).
 bench-append: release

@@ -28,6 +28,22 @@ struct ReplicationTests {
         #expect(Set(digests).count == 1)
     }
 
+    /// A ring a–b–c–d–a: every event arrives twice at some node, and is stored once.
+    @Test func ringConverges() async throws {
+        let cluster = try TestCluster(ids: ["a", "b", "c", "d"])
+        defer { cluster.removeFiles() }
+        try await cluster.start("a")
+        try await cluster.start("b", dialing: ["a"])
+        try await cluster.start("c", dialing: ["b"])
+        try await cluster.start("d", dialing: ["c", "a"])
+        for id in ["a", "b", "c", "d"] { try await append(cluster[id], (0..<10).map { "\(id)-\($0)" }) }
+        let v = try await cluster.waitConverged(["a", "b", "c", "d"], minimum: VersionVector(["a": 10, "b": 10, "c": 10, "d": 10]))
+        #expect(v == VersionVector(["a": 10, "b": 10, "c": 10, "d": 10]))
+        var digests: Set<String> = []
+        for id in ["a", "b", "c", "d"] { digests.insert(try await TestCluster.exportDigest(cluster[id])) }
+        #expect(digests.count == 1)
+    }
+
     /// Stop the relay, append on both ends, restart it: everything converges, and the restarted
     /// node is not sent more than it lacks.
     @Test func nodesConvergeAfterPartition() async throws {
