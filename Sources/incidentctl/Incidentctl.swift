@@ -24,5 +24,5 @@ struct NodeOptions: ParsableArguments {
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Load generators against a running node.", subcommands: [BenchAppend.self])
+        abstract: "Load generators and benchmarks.", subcommands: [BenchAppend.self, BenchSync.self])
 }
