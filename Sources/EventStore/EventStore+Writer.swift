@@ -26,8 +26,9 @@ extension EventStore {
     func writerLoop() {
         while true {
             wake.wait()
+            options.writerStallHook?()
             while true {
-                let (batch, closing) = queue.withLock { q -> ([PendingAppend], Bool) in
+                let (batch, closing, probes) = queue.withLock { q -> ([PendingAppend], Bool, [LivenessProbe]) in
                     var taken: [PendingAppend] = []
                     var bytes = 0
                     while !q.pending.isEmpty, taken.isEmpty || bytes + q.pending[0].bytes <= options.maximumBatchBytes {
@@ -35,8 +36,11 @@ extension EventStore {
                         bytes += next.bytes
                         taken.append(next)
                     }
-                    return (taken, q.closing)
+                    defer { q.probes = [] }
+                    return (taken, q.closing, q.probes)
                 }
+                // Between commits: the writer is alive.
+                for probe in probes { probe.answer(true) }
                 if batch.isEmpty {
                     if closing {
                         Glibc.close(writerContext.activeFD)
@@ -150,6 +154,9 @@ extension EventStore {
         }
 
         if !buffer.isEmpty, let error = writeAndSync(buffer) {
+            // Cut what may have reached the file, so no event answered with an error turns up
+            // after a restart. Best effort: the failure is sticky either way.
+            _ = ftruncate(ctx.activeFD, off_t(ctx.activeSize))
             fail(batch, error)
             return
         }

@@ -29,6 +29,22 @@ public final class EventStore: Sendable {
     let wake = DispatchSemaphore(value: 0)
     let writerContext: WriterContext
     let writerExited = DispatchSemaphore(value: 0)
+    /// Holds an exclusive flock on `<dir>/LOCK` while the store is open.
+    let lockFD: Int32
+
+    /// Takes `<dir>/LOCK`: one process per data directory.
+    static func lockDirectory(_ directory: String) throws(StoreError) -> Int32 {
+        if let code = POSIX.makeDirectory(directory) {
+            throw StoreError(.io, "cannot create \(directory): \(POSIX.errnoText(code))")
+        }
+        let fd = Glibc.open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw StoreError(.io, "cannot open \(directory)/LOCK: \(POSIX.errnoText())") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(fd)
+            throw StoreError(.io, "\(directory) is in use by another incidentd (LOCK is held)")
+        }
+        return fd
+    }
 
     /// Opens (recovering) or creates the store under `directory`.
     public init(
@@ -41,6 +57,7 @@ public final class EventStore: Sendable {
         self.options = options
         self.logger = logger
         self.segmentsDirectory = directory + "/segments"
+        self.lockFD = try Self.lockDirectory(directory)
         let recovered = try Recovery.open(
             directory: directory, segmentsDirectory: segmentsDirectory, options: options, logger: logger)
         self.index = Mutex(recovered.index)
@@ -127,18 +144,31 @@ public final class EventStore: Sendable {
     public var failure: StoreError? { index.withLock { $0.failed } }
 
     /// Stops taking appends, lets the writer finish every queued one, and closes the files.
-    public func close() async {
+    /// With a timeout, gives up waiting for a writer that does not finish (wedged in a write or
+    /// an fsync) and returns false: what it had not acknowledged was never acknowledged, and
+    /// recovery on the next start handles whatever it left on disk.
+    @discardableResult
+    public func close(timeout: Duration? = nil) async -> Bool {
         let first = queue.withLock { q -> Bool in
             defer { q.closing = true }
             return !q.closing
         }
-        guard first else { return }
+        guard first else { return true }
         wake.signal()
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+        let finished = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             DispatchQueue.global().async {
-                self.writerExited.wait()
-                c.resume()
+                if let timeout {
+                    c.resume(returning: self.writerExited.wait(timeout: .now() + timeout.dispatchInterval) == .success)
+                } else {
+                    self.writerExited.wait()
+                    c.resume(returning: true)
+                }
             }
+        }
+        if !finished {
+            logger.critical(
+                "store writer did not finish within the shutdown timeout; closing without it",
+                metadata: ["store.dir": "\(directory)"])
         }
         let subscribers = index.withLock { state -> [AsyncStream<Void>.Continuation] in
             for s in state.segments { Glibc.close(s.readFD) }
@@ -149,6 +179,7 @@ public final class EventStore: Sendable {
         }
         // Finished outside the lock: a subscription's onTermination handler takes it.
         for c in subscribers { c.finish() }
+        return finished
     }
 }
 
@@ -202,6 +233,8 @@ enum CommitOutcome {
 struct QueueState {
     var pending: [PendingAppend] = []
     var closing = false
+    /// Liveness probes waiting for the writer to come round (see `ping`).
+    var probes: [LivenessProbe] = []
 }
 
 /// What readers see; changed only by the writer after a commit is durable.

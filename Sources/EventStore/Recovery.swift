@@ -57,16 +57,16 @@ enum Recovery {
             let isNewest = i == segments.count - 1
             var lineStarts: [UInt32] = []
             var position = 0
-            var badAt: (offset: Int, reason: String)? = nil
+            var badAt: (offset: Int, reason: String, complete: Bool)? = nil
             bytes.withUnsafeBufferPointer { buffer in
                 while position < buffer.count {
                     guard let newline = firstNewline(buffer, from: position) else {
-                        badAt = (position, "incomplete last line (no newline)")
+                        badAt = (position, "incomplete last line (no newline)", false)
                         return
                     }
                     let line = Array(buffer[position..<newline])
                     if let reason = check(line: line, chains: &chains, maxHLC: &maxHLC) {
-                        badAt = (position, reason)
+                        badAt = (position, reason, true)
                         return
                     }
                     lineStarts.append(UInt32(position))
@@ -77,6 +77,14 @@ enum Recovery {
             if let bad = badAt {
                 guard isNewest else {
                     throw StoreError(.corrupt, "\(path): corrupt record at byte offset \(bad.offset): \(bad.reason)")
+                }
+                // Only an incomplete last line is a torn write. A complete line that fails its checks
+                // may be an acknowledged (and replicated) event that rotted: cutting it would make
+                // this node reuse its seq and fork from every peer that holds the original.
+                if bad.complete {
+                    throw StoreError(
+                        .corrupt,
+                        "\(path): corrupt record at byte offset \(bad.offset): \(bad.reason) (a complete line, not a torn write; restore the segment from a backup or a peer)")
                 }
                 if let later = laterValidLine(bytes, after: bad.offset) {
                     throw StoreError(

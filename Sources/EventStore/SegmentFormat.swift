@@ -15,11 +15,16 @@
 //   that origin's chain in the log read so far: seq = held + 1 and prev = hash of the held seq.
 //
 // Recovery on open:
-// - Newest segment: from the first line that is incomplete (no "\n") or fails a check, the rest
-//   of the file is a torn tail *if no later complete line is a valid event*. A torn tail is copied
-//   to `<name>.broken` (or `.broken.1`, … when that exists), fsynced, cut off with ftruncate, the
-//   segment fsynced, and the lost byte range logged at warning. A valid line after a bad one is
-//   corruption, not a torn write: the open fails (a write that was acknowledged may follow it).
+// - Newest segment: bytes after its last "\n" (an incomplete last line) are a torn tail: copied to
+//   `<name>.broken` (or `.broken.1`, … when that exists), fsynced, cut off with ftruncate, the
+//   segment fsynced, and the lost byte range logged at warning. A write is appended in one go, so
+//   a crash leaves at most such a prefix of one line (or zeros, which hold no "\n").
+// - A *complete* line that fails its checks is corruption, even the last one: it may be an
+//   acknowledged event that peers already hold, and cutting it would make the node reuse its seq
+//   (a fork). The open fails naming the file and byte offset. (DESIGN.md allows cutting a last line
+//   that does not verify; this is stricter on purpose.)
+// - Before the write lock is taken, `<data dir>/LOCK` is locked (flock): a second incidentd on the
+//   same directory stops before it touches a segment.
 // - Sealed segment: any failing line stops the open with an error naming the file and the byte
 //   offset of the line; the node does not serve a log it cannot vouch for.
 

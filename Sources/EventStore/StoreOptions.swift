@@ -20,6 +20,10 @@ public struct StoreOptions: Sendable {
     public var wallClock: @Sendable () -> UInt64 = { HybridLogicalClockSource.systemMillis() }
     /// Test hook: called before each data sync; returning false makes it fail as EIO would.
     public var syncFaultInjector: (@Sendable () -> Bool)? = nil
+    /// Test hook: called by the writer thread each time it wakes, before it answers liveness
+    /// probes. A hook that blocks wedges the writer (incidentd's test-only
+    /// INCIDENTD_TEST_WEDGE_WRITER_AFTER_MS uses it to show that the watchdog pings stop).
+    public var writerStallHook: (@Sendable () -> Void)? = nil
 
     public init() {}
 }

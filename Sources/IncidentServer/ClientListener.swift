@@ -8,9 +8,13 @@ import Wire
 
 /// The client API: a TCP listener speaking line-delimited JSON, one task per connection.
 ///
-/// Graceful shutdown: stop accepting; a connection in the middle of a request finishes it and
-/// writes the answer, then closes; idle connections get a short grace in which any new append is
-/// answered `shutting_down`, then close. So every append a client sent gets an answer.
+/// Graceful shutdown: stop accepting; connections keep being served — appends answered
+/// `shutting_down`, reads as usual — and each is closed once it has been quiet (no request being
+/// handled, none read) for `quietPeriod`, or when `drainLimit` has passed. So every append a
+/// client sent before it saw the close gets an answer, pipelined ones included.
+///
+/// A client that half-closes (`nc -N`, shutdown(SHUT_WR)) still gets the answers to every line
+/// it sent: remote half-closure is allowed, and the connection closes after the last answer.
 final class ClientListener: Service {
     let address: HostPort
     let handler: RequestHandler
@@ -19,6 +23,8 @@ final class ClientListener: Service {
     let logger: Logger
     let onBound: @Sendable (HostPort) -> Void
     let connections = ConnectionRegistry()
+    static let quietPeriod = Duration.milliseconds(150)
+    static let drainLimit = Duration.seconds(3)
 
     init(
         address: HostPort, handler: RequestHandler, maximumLineLength: Int, group: any EventLoopGroup, logger: Logger,
@@ -38,6 +44,7 @@ final class ClientListener: Service {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(host: address.host, port: address.port) { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(
@@ -57,9 +64,12 @@ final class ClientListener: Service {
                         group.addTask { await self.serve(connection) }
                     }
                 }
-                // Not accepting any more; give idle connections a moment, then close them.
-                try? await Task.sleep(for: .milliseconds(100))
-                connections.closeIdle()
+                // Not accepting any more: close connections as they fall quiet, all of them by the limit.
+                let deadline = ContinuousClock.now + Self.drainLimit
+                while connections.closeQuiet(for: Self.quietPeriod) > 0, ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+                connections.closeAll()
             }
         } onGracefulShutdown: {
             connections.beginShutdown()
@@ -81,7 +91,7 @@ final class ClientListener: Service {
                         let response = await handler.handle(
                             line: Array(buffer.readableBytesView), connection: &state, shuttingDown: shuttingDown)
                         try await outbound.write(ByteBuffer(bytes: response))
-                        if connections.setBusy(id, false) && connections.graceOver { break }
+                        _ = connections.setBusy(id, false)
                     }
                 } catch let error as LineTooLongError {
                     let wire = WireError(.lineTooLong, "a line is at most \(error.limit) bytes; closing the connection")
@@ -95,57 +105,61 @@ final class ClientListener: Service {
     }
 }
 
-/// The open client connections, so that shutdown can close the idle ones and let busy ones finish.
+/// The open client connections, so that shutdown can close each once it is quiet.
 final class ConnectionRegistry: Sendable {
     struct Entry {
         var channel: any Channel
         var busy: Bool
+        var lastActivity: ContinuousClock.Instant
     }
 
     struct State {
         var entries: [Int: Entry] = [:]
         var nextID = 0
         var shuttingDown = false
-        var graceOver = false
     }
 
     let state = Mutex(State())
 
     func register(_ channel: any Channel) -> Int {
-        let (id, closeNow) = state.withLock { s -> (Int, Bool) in
+        state.withLock { s in
             let id = s.nextID
             s.nextID += 1
-            s.entries[id] = Entry(channel: channel, busy: false)
-            return (id, s.graceOver)
+            s.entries[id] = Entry(channel: channel, busy: false, lastActivity: .now)
+            return id
         }
-        if closeNow { channel.close(promise: nil) }
-        return id
     }
 
     func remove(_ id: Int) {
         _ = state.withLock { $0.entries.removeValue(forKey: id) }
     }
 
-    /// Marks a connection busy or idle; returns whether shutdown has begun.
+    /// Marks a connection busy (a request read) or idle (its answer written); returns whether
+    /// shutdown has begun.
     func setBusy(_ id: Int, _ busy: Bool) -> Bool {
         state.withLock { s in
             s.entries[id]?.busy = busy
+            s.entries[id]?.lastActivity = .now
             return s.shuttingDown
         }
     }
-
-    var graceOver: Bool { state.withLock { $0.graceOver } }
 
     func beginShutdown() {
         state.withLock { $0.shuttingDown = true }
     }
 
-    /// Ends the grace period: closes every idle connection now; busy ones close after answering.
-    func closeIdle() {
-        let idle = state.withLock { s -> [any Channel] in
-            s.graceOver = true
-            return s.entries.values.filter { !$0.busy }.map(\.channel)
+    /// Closes connections idle for at least `quiet`; returns how many connections remain open.
+    func closeQuiet(for quiet: Duration) -> Int {
+        let now = ContinuousClock.now
+        let (quietOnes, remaining) = state.withLock { s -> ([any Channel], Int) in
+            let q = s.entries.values.filter { !$0.busy && $0.lastActivity.duration(to: now) >= quiet }.map(\.channel)
+            return (q, s.entries.count)
         }
-        for channel in idle { channel.close(promise: nil) }
+        for channel in quietOnes { channel.close(promise: nil) }
+        return remaining
+    }
+
+    func closeAll() {
+        for channel in state.withLock({ $0.entries.values.map(\.channel) }) { channel.close(promise: nil) }
     }
 }

@@ -94,14 +94,20 @@ public struct NodeConfig: Sendable, Equatable {
             sectors = a.compactMap(\.stringValue)
         }
         if let n = try integer("disk_reserve_mb", min: 0) { diskReserveBytes = UInt64(n) << 20 }
-        if let n = try integer("segment_mb", min: 1) { segmentBytes = UInt64(n) << 20 }
+        if let n = try integer("segment_mb", min: 1) {
+            // Line positions within a segment are 32-bit.
+            guard n <= 2048 else { throw fail("segment_mb", "must be at most 2048") }
+            segmentBytes = UInt64(n) << 20
+        }
         if let n = try integer("max_line_bytes", min: 1024) { maximumLineBytes = Int(n) }
         if let n = try integer("max_events_per_append", min: 1) { maximumEventsPerAppend = Int(n) }
         if let v = json["peer_listen"] {
             if case .null = v {
                 peerListen = nil
+            } else if v.stringValue == "off" {
+                peerListen = nil
             } else {
-                guard let text = v.stringValue, let hp = HostPort(text) else { throw fail("peer_listen", "expected HOST:PORT or null") }
+                guard let text = v.stringValue, let hp = HostPort(text) else { throw fail("peer_listen", "expected HOST:PORT, \"off\" or null") }
                 peerListen = hp
             }
         }

@@ -183,7 +183,11 @@ public enum PeerLink {
                 for e in checked.verified where e.seq > s.peerHas[e.origin] { s.peerHas[e.origin] = e.seq }
             }
             if let registryKey {
-                context.registry.update(registryKey, direction: direction) { $0.eventsReceived += stored }
+                let held = shared.with { $0.peerHas }
+                context.registry.update(registryKey, direction: direction) { e in
+                    e.eventsReceived += stored
+                    e.peerVector = e.peerVector.merged(with: held)
+                }
             }
         }
         for r in refusals.prefix(16) {

@@ -76,8 +76,13 @@ public enum ClientRequest: Sendable {
             guard let id = json["id"]?.stringValue else { throw WireError(.invalidRequest, "id: required string") }
             return .get(id: id)
         case "read":
-            let from = json["from"]?.integerValue ?? 0
-            let limit = json["limit"]?.integerValue ?? 100
+            func integer(_ key: String, _ fallback: Int64) throws(WireError) -> Int64 {
+                guard let v = json[key] else { return fallback }
+                guard let n = v.integerValue else { throw WireError(.invalidRequest, "\(key): expected an integer") }
+                return n
+            }
+            let from = try integer("from", 0)
+            let limit = try integer("limit", 100)
             guard from >= 0 else { throw WireError(.invalidRequest, "from: must not be negative") }
             guard limit >= 1, limit <= Int64(maximumReadLimit) else {
                 throw WireError(.invalidRequest, "limit: must be between 1 and \(maximumReadLimit)")
@@ -87,7 +92,7 @@ public enum ClientRequest: Sendable {
                 guard let v = VersionVector(json: b) else { throw WireError(.invalidRequest, "beyond: expected an object of node id → seq") }
                 beyond = v
             }
-            let wait = json["wait_ms"]?.integerValue ?? 0
+            let wait = try integer("wait_ms", 0)
             guard wait >= 0, wait <= Int64(maximumWaitMillis) else {
                 throw WireError(.invalidRequest, "wait_ms: must be between 0 and \(maximumWaitMillis)")
             }

@@ -11,8 +11,9 @@ struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Append a JSONL file of {\"type\",\"sector\",\"data\"} objects in batches.",
         discussion: """
-            Each batch is one atomic append. A bad line stops the import with its line number and the field; \
-            every batch before it stays acknowledged, and nothing of the bad line's batch is written. \
+            Each batch is one atomic append. A bad line (not JSON, or refused by the node) stops the import with \
+            its line number and the field; every batch before it stays acknowledged, and nothing of the bad \
+            line's batch is written. The count printed says how many events were stored. \
             Blank lines are skipped. Shows progress on a terminal.
             """)
 
@@ -70,7 +71,7 @@ struct Import: AsyncParsableCommand {
                 do {
                     _ = try JSONParser.parse(bytes)
                 } catch {
-                    try await flush()
+                    // Stop here: earlier batches are stored, the current one is not sent.
                     progress.finish()
                     throw ImportFailure("line \(lineNumber): \(error)", imported: imported)
                 }

@@ -24,24 +24,29 @@ struct ShutdownTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for c in 0..<8 {
                 group.addTask {
+                    // Pipelined: 20 appends sent at once, then their 20 answers read.
                     try? await IncidentConnection.withConnection(to: address) { connection in
-                        for n in 0..<10_000 {
-                            try await connection.send(Requests.append(eventObjects: [Fixtures.incident("t\(c)-\(n)")]))
-                            let line: [UInt8]
-                            do {
-                                line = try await connection.receive()
-                            } catch {
-                                unanswered.withLock { $0 += 1 }
-                                return
+                        for round in 0..<1000 {
+                            try await connection.send(lines: (0..<20).map { Requests.append(eventObjects: [Fixtures.incident("t\(c)-\(round)-\($0)")]) })
+                            var refusedNow = false
+                            for _ in 0..<20 {
+                                let line: [UInt8]
+                                do {
+                                    line = try await connection.receive()
+                                } catch {
+                                    unanswered.withLock { $0 += 1 }
+                                    continue
+                                }
+                                do {
+                                    let r = try IncidentConnection.decode(line)
+                                    acked.withLock { $0.append(r["ids"]?.arrayValue?.first?.stringValue ?? "") }
+                                } catch ClientError.server(let code, _, _) {
+                                    #expect(code == "shutting_down")
+                                    refused.withLock { $0 += 1 }
+                                    refusedNow = true
+                                }
                             }
-                            do {
-                                let r = try IncidentConnection.decode(line)
-                                acked.withLock { $0.append(r["ids"]?.arrayValue?.first?.stringValue ?? "") }
-                            } catch ClientError.server(let code, _, _) {
-                                #expect(code == "shutting_down")
-                                refused.withLock { $0 += 1 }
-                                return
-                            }
+                            if refusedNow { return }
                         }
                     }
                 }
@@ -51,9 +56,9 @@ struct ShutdownTests {
             #expect(status == 0, "exit status \(status); log:\n\(node.log)")
             try await group.waitForAll()
         }
-        // A client whose request was sent but not read before the socket closed sees EOF; with the
-        // grace period every request that reached the node was answered.
+        // Every pipelined append that was sent got an answer: ok before shutdown, shutting_down after.
         #expect(unanswered.withLock { $0 } == 0, "some appends got no answer; log:\n\(node.log)")
+        #expect(refused.withLock { $0 } > 0, "shutdown began while clients were appending")
         #expect(node.log.contains("node stopped"))
         try await node.start()
         let ids = Set(try Fixtures.verifyChains(try await Fixtures.export(node.client)).map(\.id))
