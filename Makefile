@@ -41,7 +41,7 @@ chaos: deps
 
 # Durable append figures for README (release build, a fresh node with fsync always).
 bench-append: release
-	Benchmarks/bench-append.sh
+	Benchmarks/bench-append.sh .build/release
 
 clean:
 	rm -rf .build data

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Durable append figures for README: a fresh release node (fsync always) on loopback, then
+# `incidentctl bench append` with 50 clients and with 1 client, one event per request.
+# Usage: Benchmarks/bench-append.sh [BIN_DIR]   (default .build/release)
+set -euo pipefail
+bin=${1:-.build/release}
+events=${EVENTS:-100000}
+dir=$(mktemp -d /tmp/incidentlog-bench-XXXXXX)
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+"$bin/incidentd" --node-id bench --data-dir "$dir/data" --listen 127.0.0.1:0 --peer-listen off \
+    --fsync always --log-level warning --ready-file "$dir/ready" &
+pid=$!
+for _ in $(seq 1 500); do [ -s "$dir/ready" ] && break; sleep 0.02; done
+node=$(sed -E 's/.*"client":"([^"]+)".*/\1/' "$dir/ready")
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, fsync always, node $node"
+"$bin/incidentctl" bench append --node "$node" --clients 50 --events "$events" --batch 1
+"$bin/incidentctl" bench append --node "$node" --clients 1 --events $((events / 10)) --batch 1 --warmup 1000
+"$bin/incidentctl" bench append --node "$node" --clients 1 --events "$events" --batch 1000 --warmup 1000
