@@ -57,9 +57,17 @@ public final class EventStore: Sendable {
         self.options = options
         self.logger = logger
         self.segmentsDirectory = directory + "/segments"
-        self.lockFD = try Self.lockDirectory(directory)
-        let recovered = try Recovery.open(
-            directory: directory, segmentsDirectory: segmentsDirectory, options: options, logger: logger)
+        let lockFD = try Self.lockDirectory(directory)
+        self.lockFD = lockFD
+        let recovered: Recovery.Result
+        do throws(StoreError) {
+            recovered = try Recovery.open(
+                directory: directory, segmentsDirectory: segmentsDirectory, options: options, logger: logger)
+        } catch {
+            // A failed open must not leave the directory locked for the rest of the process.
+            Glibc.close(lockFD)
+            throw error
+        }
         self.index = Mutex(recovered.index)
         self.queue = Mutex(QueueState())
         var clock = HybridLogicalClock(last: recovered.maxHLC, wallClock: options.wallClock)
@@ -144,11 +152,19 @@ public final class EventStore: Sendable {
     public var failure: StoreError? { index.withLock { $0.failed } }
 
     /// Stops taking appends, lets the writer finish every queued one, and closes the files.
-    /// With a timeout, gives up waiting for a writer that does not finish (wedged in a write or
-    /// an fsync) and returns false: what it had not acknowledged was never acknowledged, and
-    /// recovery on the next start handles whatever it left on disk.
+    public func close() async {
+        _ = await close(waitingAtMost: nil)
+    }
+
+    /// `close()`, but gives up waiting for a writer that does not finish within `timeout`
+    /// (wedged in a write or an fsync) and returns false: what it had not acknowledged was never
+    /// acknowledged, and recovery on the next start handles whatever it left on disk.
     @discardableResult
-    public func close(timeout: Duration? = nil) async -> Bool {
+    public func close(timeout: Duration) async -> Bool {
+        await close(waitingAtMost: timeout)
+    }
+
+    func close(waitingAtMost timeout: Duration?) async -> Bool {
         let first = queue.withLock { q -> Bool in
             defer { q.closing = true }
             return !q.closing
@@ -179,6 +195,9 @@ public final class EventStore: Sendable {
         }
         // Finished outside the lock: a subscription's onTermination handler takes it.
         for c in subscribers { c.finish() }
+        // The directory is free for the next open only once the writer is gone; a wedged writer
+        // keeps it locked, since it might still write.
+        if finished { Glibc.close(lockFD) }
         return finished
     }
 }

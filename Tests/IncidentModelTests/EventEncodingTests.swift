@@ -64,6 +64,20 @@ import Testing
         #expect(parsed.signature == nil)
     }
 
+    @Test func lineAndHashMatchAnIndependentlyComputedVector() {
+        // Every hash in every deployed log depends on these bytes: a change to the line format,
+        // the canonical data or the hash rule must be deliberate. The expected hash was computed
+        // outside Swift: sha256(<line up to ,"hash":> + "}") with Python's hashlib.
+        let event = Event.encode(EventSamples.draft(seq: 2, prev: EventSamples.someHash), signer: nil)
+        let prefix = #"{"origin":"gao","seq":2,"id":"gao:2","prev":"0123456789abcdef00000000000000010000000000000002fedcba9876543210","#
+            + #""hlc":"1764388800000-3","recorded_at":"2025-11-29T04:00:00.123Z","type":"incident.reported","sector":"east","#
+            + #""data":{"incident_id":"4f1c","location":{"name":"Gao"},"summary":"IED near Gao, «convoi» 🚚"}"#
+        let hash = "18f0257794563bce86cb61d7ee09a89c4d5b24bad87c8297e79311777bab01dd"
+        #expect(String(decoding: event.line, as: UTF8.self) == prefix + #","hash":"\#(hash)"}"#)
+        #expect(event.hash.hex == hash)
+        #expect(event.hashedPrefixEnd == prefix.utf8.count)
+    }
+
     @Test func hashCoversTheLineUpToTheHashMember() {
         let event = Event.encode(EventSamples.draft(), signer: nil)
         let prefix = Array(event.line[..<event.hashedPrefixEnd])

@@ -78,7 +78,7 @@ import Testing
         #expect(error.reason == reason)
     }
 
-    @Test func whitespaceTrailingNewlineAndInvalidDataAreRefused() {
+    @Test func anythingButTheExactEncodedFormIsRefused() {
         #expect(Self.refusal(EventSamples.replacing("\"seq\":1", with: "\"seq\": 1", in: Self.first)) != nil)
         #expect(Self.refusal(Self.first + [UInt8(ascii: "\n")]) != nil)
         #expect(Self.refusal(Self.first + [UInt8(ascii: " ")]) != nil)

@@ -6,7 +6,7 @@ import Testing
 /// it must agree with on every valid document.
 @Suite struct JSONParserFoundationAgreementTests {
     static let seed: UInt64 = 0x1DC1_0E47_2026
-    static let documents = 2_000
+    static let documents = 3_000
 
     @Test func randomDocumentsParseToTheValueTheyWereWrittenFrom() {
         var generator = RandomJSON(seed: Self.seed)
@@ -58,7 +58,7 @@ import Testing
                 return
             }
             guard ours == theirs else {
-                Issue.record("JSONParser: \(ours)\nFoundation: \(theirs)\n\(shown)")
+                Issue.record("JSONParser vs Foundation at \(ours.firstDifference(from: theirs) ?? "?") — \(shown)")
                 return
             }
         }
@@ -77,7 +77,7 @@ import Testing
                 return
             }
             guard theirs == JSONTree(value) else {
-                Issue.record("Foundation reads \(theirs), expected \(JSONTree(value)) — \(shown)")
+                Issue.record("expected vs Foundation at \(JSONTree(value).firstDifference(from: theirs) ?? "?") — \(shown)")
                 return
             }
         }

@@ -53,6 +53,26 @@ indirect enum JSONTree: Equatable, CustomStringConvertible {
         }
     }
 
+    /// The path and both sides of the first place where two trees differ, or nil.
+    func firstDifference(from other: JSONTree, path: String = "$") -> String? {
+        switch (self, other) {
+        case (.array(let a), .array(let b)) where a.count == b.count:
+            for (i, (x, y)) in zip(a, b).enumerated() {
+                if let d = x.firstDifference(from: y, path: "\(path)[\(i)]") { return d }
+            }
+            return nil
+        case (.object(let a), .object(let b)) where Set(a.keys) == Set(b.keys):
+            for (k, x) in a {
+                if let d = x.firstDifference(from: b[k]!, path: "\(path).\(String(decoding: k, as: UTF8.self).debugDescription)") {
+                    return d
+                }
+            }
+            return nil
+        default:
+            return self == other ? nil : "\(path): \(self) vs \(other)"
+        }
+    }
+
     var description: String {
         switch self {
         case .null: return "null"

@@ -1,0 +1,76 @@
+import Dispatch
+@testable import EventStore
+import IncidentModel
+import Testing
+
+@Suite struct CloseTests {
+    @Test(.timeLimit(.minutes(1)))
+    func closeCompletesQueuedAppendsThenRefusesNewOnes() async throws {
+        // The first sync blocks on a gate, so the test can queue appends behind it and start
+        // closing while they wait.
+        let gate = DispatchSemaphore(value: 0)
+        let inFirstSync = Shared(false)
+        let syncs = Shared(0)
+        var options = StoreOptions()
+        options.syncFaultInjector = {
+            if syncs.update({ $0 += 1; return $0 }) == 1 {
+                inFirstSync.current = true
+                gate.wait()
+            }
+            return true
+        }
+        try await StoreHarness.with(options: options) { h in
+            let store = try h.open()
+            defer { gate.signal() }  // never leave the writer blocked if the test fails early
+            // Counts answered appends, so that a dropped one fails the test instead of hanging it.
+            let answered = Shared(0)
+            let first = Task {
+                defer { answered.update { $0 += 1 } }
+                return try await store.append([pending(1)])
+            }
+            await eventually("the writer is in its first sync") { inFirstSync.current }
+            let queued = (2...11).map { n in
+                Task {
+                    defer { answered.update { $0 += 1 } }
+                    return try await store.append([pending(n)])
+                }
+            }
+            await eventually("ten appends are queued") { store.queue.withLock { $0.pending.count } == 10 }
+            let closing = Task { await store.close() }
+            await eventually("close has begun") { store.queue.withLock { $0.closing } }
+
+            // While closing, a new append is refused at once, not queued behind the blocked writer.
+            #expect(await promptAppendError(store, [pending(99)])?.code == .closed)
+            gate.signal()
+            // The queued ones are not dropped.
+            await eventually("every queued append is answered") { answered.current == 11 }
+            guard answered.current == 11 else { return }
+            #expect(try await first.value.map(\.id) == ["gao:1"])
+            var ids: Set<String> = []
+            for task in queued { ids.formUnion(try await task.value.map(\.id)) }
+            #expect(ids == Set((2...11).map { "gao:\($0)" }))
+            await closing.value
+
+            #expect(await promptAppendError(store, [pending(100)])?.code == .closed)
+
+            // Every acknowledged append is in the log after a restart, and nothing else.
+            h.options.syncFaultInjector = nil
+            let reopened = try h.open()
+            #expect(reopened.count == 11)
+            #expect(chainBreak(try reopened.read(from: 0, limit: 20)) == nil)
+            await reopened.close()
+        }
+    }
+
+    @Test func appendAfterCloseIsRefusedAndClosingTwiceIsHarmless() async throws {
+        try await StoreHarness.with { h in
+            let store = try h.open()
+            _ = try await store.append([pending(1)])
+            await store.close()
+            await store.close()
+            let error = await promptAppendError(store, [pending(2)])
+            #expect(error?.code == .closed)
+            #expect(error?.code.rawValue == "shutting_down")
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import EventStore
+import IncidentModel
+import Testing
+
+@Suite struct SubscriptionTests {
+    @Test(.timeLimit(.minutes(1)))
+    func subscriptionFromZeroDeliversExistingThenNewEventsInOrder() async throws {
+        try await StoreHarness.with { h in
+            let store = try h.open()
+            _ = try await store.append([pending(1), pending(2)])
+            _ = try await store.append([pending(3)])
+            let subscription = store.subscribe(from: 0)
+            let consumer = Task {
+                var ids: [String] = []
+                for try await batch in subscription {
+                    ids += batch.map(\.id)
+                    if ids.count >= 8 { break }
+                }
+                return ids
+            }
+            _ = try await store.append([pending(4)])
+            _ = try await store.append([pending(5), pending(6)])
+            _ = try await store.append([pending(7)])
+            _ = try await store.append([pending(8)])
+            #expect(try await consumer.value == (1...8).map { "gao:\($0)" })
+            await store.close()
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func subscriptionFromAnOffsetStartsThereAndEndsWhenTheStoreCloses() async throws {
+        try await StoreHarness.with { h in
+            let store = try h.open()
+            for n in 1...6 { _ = try await store.append([pending(n)]) }
+            var iterator = store.subscribe(from: 4).makeAsyncIterator()
+            #expect(try await iterator.next()?.map(\.id) == ["gao:5", "gao:6"])
+            _ = try await store.append([pending(7), pending(8)])
+            #expect(try await iterator.next()?.map(\.id) == ["gao:7", "gao:8"])
+            await store.close()
+            #expect(try await iterator.next() == nil)
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import EventStore
+import Foundation
+import IncidentModel
+import Logging
+import Synchronization
+import Testing
+
+/// One test's data directory (a fresh directory under /tmp), the node's identity in it, and a
+/// way to open the store there as often as the test needs.
+struct StoreHarness {
+    static let nodeID = "gao"
+
+    let directory: String
+    let identity: NodeIdentity
+    let logs = LogCapture()
+    var options: StoreOptions
+
+    /// - Parameter identity: the node's key; by default a new one in `node.key` of the directory.
+    init(options: StoreOptions = StoreOptions(), identity: NodeIdentity? = nil) throws {
+        var template = Array("/tmp/incidentlog-store-test-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+        directory = String(cString: p)
+        self.identity = try identity ?? NodeIdentity.loadOrCreate(directory: directory)
+        self.options = options
+    }
+
+    /// Runs `body` with a harness whose directory is removed afterwards, whatever happens.
+    static func with<T>(
+        options: StoreOptions = StoreOptions(), identity: NodeIdentity? = nil, _ body: (inout StoreHarness) async throws -> T
+    ) async throws -> T {
+        var harness = try StoreHarness(options: options, identity: identity)
+        defer { try? FileManager.default.removeItem(atPath: harness.directory) }
+        return try await body(&harness)
+    }
+
+    func open() throws(StoreError) -> EventStore {
+        try EventStore(directory: directory, nodeID: Self.nodeID, identity: identity, options: options, logger: logs.logger)
+    }
+
+    /// Opening is expected to fail: the error it fails with.
+    func openError() -> StoreError? {
+        do {
+            let store = try open()
+            Issue.record("the store opened with \(store.count) events")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    var segmentsDirectory: String { directory + "/segments" }
+
+    /// Names of the segment files, in offset order.
+    func segmentNames() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: segmentsDirectory)) ?? []
+        return names.filter { $0.hasSuffix(".jsonl") }.sorted()
+    }
+
+    /// Every file in the segments directory, sorted.
+    func segmentDirectoryListing() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: segmentsDirectory)) ?? []).sorted()
+    }
+
+    func bytes(ofSegment name: String) -> [UInt8] {
+        FileManager.default.contents(atPath: segmentsDirectory + "/" + name).map(Array.init) ?? []
+    }
+
+    func write(_ bytes: [UInt8], toSegment name: String) {
+        let written = FileManager.default.createFile(atPath: segmentsDirectory + "/" + name, contents: Data(bytes))
+        precondition(written, "cannot write \(name)")
+    }
+
+    func fileSize(ofSegment name: String) -> Int {
+        bytes(ofSegment: name).count
+    }
+}
+
+/// A client event for the store (the store does not validate payloads; the validator has).
+func pending(_ n: Int, sector: String = "east", note: String = "") -> PendingEvent {
+    PendingEvent(
+        type: "incident.closed", sector: sector,
+        data: Array(#"{"incident_id":"i-\#(n)","reason":"test \#(n)\#(note)"}"#.utf8))
+}
+
+/// The store's answer to an append that is expected to fail.
+func appendError(_ store: EventStore, _ events: [PendingEvent]) async -> StoreError? {
+    do {
+        let appended = try await store.append(events)
+        Issue.record("append succeeded: \(appended.map(\.id))")
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// Like `appendError`, where a broken store would leave the append waiting forever (queued to a
+/// writer that is blocked or gone): gives up after `timeout`, so the test fails instead of hanging.
+func promptAppendError(_ store: EventStore, _ events: [PendingEvent], timeout: Duration = .seconds(2)) async -> StoreError? {
+    let result = Shared<StoreError??>(nil)
+    Task { result.current = .some(await appendError(store, events)) }
+    await eventually("the append returns", timeout: timeout) { result.current != nil }
+    return result.current ?? nil
+}
+
+/// Byte positions of each line in a segment's bytes (and the line without its newline).
+func lines(of bytes: [UInt8]) -> [(start: Int, line: [UInt8])] {
+    var result: [(Int, [UInt8])] = []
+    var start = 0
+    for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") {
+        result.append((start, Array(bytes[start..<i])))
+        start = i + 1
+    }
+    return result
+}
+
+/// The position of the first occurrence of `pattern` in `bytes`.
+func position(of pattern: String, in bytes: [UInt8]) -> Int? {
+    let p = Array(pattern.utf8)
+    guard p.count <= bytes.count else { return nil }
+    return (0...(bytes.count - p.count)).first { bytes[$0..<($0 + p.count)].elementsEqual(p) }
+}
+
+/// Checks that `events` are the log of one origin from seq 1: consecutive seqs, each `prev` the
+/// hash of the event before it, every hash valid; returns a description of the first break.
+func chainBreak(_ events: [Event]) -> String? {
+    var previous: Event? = nil
+    for (i, e) in events.enumerated() {
+        guard e.seq == UInt64(i + 1) else { return "event \(i) has seq \(e.seq)" }
+        guard e.id == "\(StoreHarness.nodeID):\(i + 1)" else { return "event \(i) has id \(e.id)" }
+        guard e.prev == previous?.hash else { return "\(e.id) prev \(String(describing: e.prev)) is not the hash of the event before" }
+        guard e.hashIsValid else { return "\(e.id) hash does not match its bytes" }
+        previous = e
+    }
+    return nil
+}
+
+/// A value a test changes while the store's injected hooks read it.
+final class Shared<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+
+    init(_ value: Value) {
+        self.value = Mutex(value)
+    }
+
+    var current: Value {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+
+    func update<R>(_ body: (inout Value) -> R) -> R {
+        value.withLock { body(&$0) }
+    }
+}
+
+/// Waits (politely, without blocking a thread of the cooperative pool) until `condition` holds.
+func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () -> Bool) async {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("timed out waiting until \(what)")
+            return
+        }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+}
