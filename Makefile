@@ -1,13 +1,14 @@
 # IncidentLog — two commands do all set-up on a fresh machine:
 #   make run    install what is missing, build, start one node on Config/dev.json
-#   make test   install what is missing, build, run the whole suite
+#   make test   install what is missing, build, check the Deploy/ units, run the whole suite
+#   make install  release binaries, systemd units and a default config (PREFIX, DESTDIR)
 SWIFT      ?= swift
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libsystemd-dev pkg-config jq netcat-openbsd
+APT_PACKAGES := libsystemd-dev pkg-config jq netcat-openbsd systemd
 
-.PHONY: all deps build release run test chaos bench-append clean
+.PHONY: all deps build release run test verify-units install chaos bench-append clean
 
 all: build
 
@@ -30,7 +31,51 @@ run: build
 
 test: deps
 	$(SWIFT) build --build-tests
+	$(MAKE) --no-print-directory verify-units
 	$(SWIFT) test --skip-build
+
+# The Deploy/ units as systemd reads them: `systemd-analyze verify` must print nothing at all,
+# and the service's hardening must rate at most 2.0. ExecStart= is pointed at the debug build
+# (verify checks that the binary exists), as `make install` points it at BINDIR.
+UNITS := incidentd.service incidentd.socket incidentd-peer.socket
+verify-units:
+	@dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	for u in $(UNITS); do sed 's|/usr/local/bin/incidentd|$(CURDIR)/.build/debug/incidentd|' Deploy/$$u > "$$dir/$$u"; done; \
+	systemd-analyze verify $(addprefix "$$dir"/,$(UNITS)) 2>"$$dir/stderr"; rc=$$?; cat "$$dir/stderr" >&2; \
+	if [ $$rc != 0 ] || [ -s "$$dir/stderr" ]; then echo "verify-units: systemd-analyze verify complained about Deploy/" >&2; exit 1; fi; \
+	systemd-analyze security --offline=true --threshold=20 --no-pager "$$dir/incidentd.service" >"$$dir/security" 2>&1; rc=$$?; \
+	tail -n 1 "$$dir/security"; \
+	if [ $$rc != 0 ]; then cat "$$dir/security" >&2; echo "verify-units: incidentd.service is rated above 2.0" >&2; exit 1; fi
+
+# make install: incidentd and incidentctl (release, Swift runtime linked in, so the server needs
+# no toolchain), the units (ExecStart= pointed at BINDIR), /etc/incidentlog/incidentd.json
+# (only when absent: an operator's config is never overwritten) and the operations docs.
+# docs/OPERATIONS.md says what to do next. To stage a package: make install DESTDIR=/tmp/root.
+BINDIR     ?= $(PREFIX)/bin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DOCDIR     ?= $(PREFIX)/share/doc/incidentlog
+INSTALL_SCRATCH ?= .build-install
+INSTALL_BIN     ?= $(INSTALL_SCRATCH)/release
+INSTALL_BUILD   ?= $(SWIFT) build -c release --static-swift-stdlib --scratch-path $(INSTALL_SCRATCH)
+install: deps
+	$(INSTALL_BUILD)
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(SYSCONFDIR)/incidentlog"
+	install -m 0755 "$(INSTALL_BIN)/incidentd" "$(INSTALL_BIN)/incidentctl" "$(DESTDIR)$(BINDIR)/"
+	for u in $(UNITS); do \
+		sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/incidentlog|$(DOCDIR)|g' \
+			-e 's|/etc/incidentlog/|$(SYSCONFDIR)/incidentlog/|g' Deploy/$$u > "$(DESTDIR)$(UNITDIR)/$$u"; \
+		chmod 0644 "$(DESTDIR)$(UNITDIR)/$$u"; \
+	done
+	@if [ -e "$(DESTDIR)$(SYSCONFDIR)/incidentlog/incidentd.json" ]; then \
+		echo "keeping the existing $(DESTDIR)$(SYSCONFDIR)/incidentlog/incidentd.json"; \
+	else \
+		install -m 0644 Deploy/incidentd.json "$(DESTDIR)$(SYSCONFDIR)/incidentlog/incidentd.json"; \
+	fi
+	install -m 0644 docs/OPERATIONS.md "$(DESTDIR)$(DOCDIR)/OPERATIONS.md"
+	install -m 0644 Config/README.md "$(DESTDIR)$(DOCDIR)/CONFIGURATION.md"
+	@echo "installed. Next: set node_id (and peers, trust) in $(SYSCONFDIR)/incidentlog/incidentd.json,"
+	@echo "then: systemctl daemon-reload && systemctl enable --now incidentd  (docs: $(DOCDIR)/OPERATIONS.md)"
 
 # Many seeds of the randomized replication test (not part of make test).
 CHAOS_SEEDS ?= $(shell seq -s, 1 20)

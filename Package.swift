@@ -63,14 +63,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .target(
+            name: "Systemd",
+            dependencies: [
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "IncidentServer",
             dependencies: [
-                "IncidentModel", "EventStore", "Wire", "Sync", "Projections",
+                "IncidentModel", "EventStore", "Wire", "Sync", "Projections", "Systemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -103,6 +117,16 @@ let package = Package(
             dependencies: [
                 "IncidentClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // libFuzzer target (issue 6); `make fuzz` builds it with -sanitize=fuzzer, a plain build as a replay tool.
+        .executableTarget(
+            name: "IncidentFuzz",
+            dependencies: [
+                "Wire", "IncidentModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -139,6 +163,19 @@ let package = Package(
         .testTarget(
             name: "IncidentServerTests",
             dependencies: ["IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel", "Sync", "Wire"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SystemdTests",
+            dependencies: [
+                "Systemd", "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel", "Wire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FuzzRegressionTests",
+            dependencies: ["IncidentFuzz"],
             swiftSettings: swiftSettings
         ),
     ]

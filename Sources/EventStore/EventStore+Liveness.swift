@@ -42,9 +42,9 @@ final class LivenessProbe: Sendable {
 }
 
 extension Duration {
-    /// The same span for Dispatch's deadlines (nanosecond precision).
+    /// The same span for Dispatch's deadlines, in whole microseconds.
     var dispatchInterval: DispatchTimeInterval {
         let (seconds, attoseconds) = components
-        return .nanoseconds(Int(clamping: seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        return .microseconds(Int(clamping: seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
     }
 }

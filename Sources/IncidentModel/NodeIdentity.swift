@@ -32,17 +32,7 @@ public struct NodeIdentity: Sendable {
     /// fsynced and renamed into place) when absent.
     public static func loadOrCreate(directory: String) throws -> NodeIdentity {
         let path = directory + "/" + fileName
-        if let text = try readFile(path) {
-            let trimmed = text.split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == "\r" }).first.map(String.init) ?? ""
-            guard let raw = Base64.decode(trimmed), raw.count == 32,
-                let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-            else { throw Failure(path: path, reason: "not a base64 Ed25519 private key") }
-            var st = stat()
-            if stat(path, &st) == 0, st.st_mode & 0o077 != 0 {
-                throw Failure(path: path, reason: "private key is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it")
-            }
-            return NodeIdentity(privateKey: key)
-        }
+        if let text = try readFile(path) { return try parse(text, path: path) }
         let key = Curve25519.Signing.PrivateKey()
         let text = Base64.encode(Array(key.rawRepresentation)) + "\n"
         let tmp = path + ".tmp"
@@ -61,6 +51,26 @@ public struct NodeIdentity: Sendable {
         if dfd >= 0 {
             fsync(dfd)
             close(dfd)
+        }
+        return NodeIdentity(privateKey: key)
+    }
+
+    /// Loads the key from a file that must exist (a `key_file` the operator placed); it is
+    /// never created.
+    public static func load(path: String) throws -> NodeIdentity {
+        guard let text = try readFile(path) else { throw Failure(path: path, reason: "no such file") }
+        return try parse(text, path: path)
+    }
+
+    /// The key file's text: base64 of the 32-byte seed; the file must not be readable by others.
+    static func parse(_ text: String, path: String) throws -> NodeIdentity {
+        let trimmed = text.split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == "\r" }).first.map(String.init) ?? ""
+        guard let raw = Base64.decode(trimmed), raw.count == 32,
+            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        else { throw Failure(path: path, reason: "not a base64 Ed25519 private key") }
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & 0o077 != 0 {
+            throw Failure(path: path, reason: "private key is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it")
         }
         return NodeIdentity(privateKey: key)
     }

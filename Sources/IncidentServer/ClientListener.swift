@@ -25,12 +25,15 @@ final class ClientListener: Service {
     let connections = ConnectionRegistry()
     static let quietPeriod = Duration.milliseconds(150)
     static let drainLimit = Duration.seconds(3)
+    /// A listening socket passed by systemd (socket activation); `address` is not bound then.
+    let socket: Int32?
 
     init(
-        address: HostPort, handler: RequestHandler, maximumLineLength: Int, group: any EventLoopGroup, logger: Logger,
-        onBound: @escaping @Sendable (HostPort) -> Void
+        address: HostPort, socket: Int32? = nil, handler: RequestHandler, maximumLineLength: Int, group: any EventLoopGroup,
+        logger: Logger, onBound: @escaping @Sendable (HostPort) -> Void
     ) {
         self.address = address
+        self.socket = socket
         self.handler = handler
         self.maximumLineLength = maximumLineLength
         self.group = group
@@ -40,20 +43,29 @@ final class ClientListener: Service {
 
     func run() async throws {
         let maximumLineLength = self.maximumLineLength
-        let server = try await ServerBootstrap(group: group)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
+            child.eventLoop.makeCompletedFuture {
+                try child.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(LineFrameDecoder(maximumLineLength: maximumLineLength)))
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+            }
+        }
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(host: address.host, port: address.port) { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineFrameDecoder(maximumLineLength: maximumLineLength)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
-                }
-            }
-        let bound = HostPort(host: address.host, port: server.channel.localAddress?.port ?? address.port)
-        logger.info("client listener bound", metadata: ["client.address": "\(bound)"])
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        if let socket {
+            server = try await bootstrap.bind(socket, childChannelInitializer: initializer)
+        } else {
+            server = try await bootstrap.bind(host: address.host, port: address.port, childChannelInitializer: initializer)
+        }
+        let local = server.channel.localAddress
+        let bound = HostPort(host: socket == nil ? address.host : (local?.ipAddress ?? "?"), port: local?.port ?? address.port)
+        logger.info(
+            "client listener bound",
+            metadata: ["client.address": "\(bound)", "client.socket": "\(socket == nil ? "bound" : "passed by systemd")"])
         onBound(bound)
 
         let connections = self.connections

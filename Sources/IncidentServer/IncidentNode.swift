@@ -1,54 +1,163 @@
+import Dispatch
 import EventStore
 import IncidentModel
 public import Logging
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import Sync
+import Systemd
 import Wire
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// One running node: identity, store and client listener in a ServiceGroup.
+/// One running node: identity, store, listeners, dialer and the service-manager link in a
+/// ServiceGroup.
+///
+/// Order in the group (shutdown runs in reverse): store, (projections), client listener, peer
+/// listener, dialer, notifier. So on SIGTERM the notifier says STOPPING=1 first, the dialer and
+/// listeners stop, and the store flushes last. Shutdown is bounded: graceful for
+/// `gracefulShutdownLimit`, then cancellation, and the process exits by `hardShutdownLimit`
+/// whatever still hangs.
 public enum IncidentNode {
-    /// Opens everything and runs until SIGTERM/SIGINT. `readyFile`, when given, receives
-    /// `{"client":"HOST:PORT"}` once the listener is bound (tests bind port 0 and read it).
-    public static func run(config: NodeConfig, readyFile: String?, logger: Logger) async throws {
+    public static let gracefulShutdownLimit = Duration.seconds(10)
+    public static let hardShutdownLimit = Duration.seconds(20)
+
+    /// What the executable hands the node besides its config.
+    public struct RunOptions: Sendable {
+        /// Receives `{"client":"HOST:PORT","peer":"HOST:PORT"}` once the listeners are bound.
+        public var readyFile: String?
+        /// Run again on SIGHUP to reload; nil keeps the running config on SIGHUP.
+        public var loader: ConfigLoader?
+        /// The level every log handler reads; a reload sets it.
+        public var logLevel: SharedLogLevel?
+        /// For the test-only hooks (`TestHooks`).
+        public var environment: [String: String]
+
+        public init(
+            readyFile: String? = nil, loader: ConfigLoader? = nil, logLevel: SharedLogLevel? = nil,
+            environment: [String: String] = [:]
+        ) {
+            self.readyFile = readyFile
+            self.loader = loader
+            self.logLevel = logLevel
+            self.environment = environment
+        }
+    }
+
+    /// Opens everything and runs until SIGTERM/SIGINT; SIGHUP reloads.
+    public static func run(config: NodeConfig, options: RunOptions, logger: Logger) async throws {
+        let notifier = SystemdNotifier()
+        // Recovery comes before the service group; keep the watchdog fed meanwhile.
+        let startupWatchdog = StartupWatchdog(notifier: notifier)
+        defer { startupWatchdog.cancel() }
+        let activation = SocketActivation.take()
+        let passed = passedSockets(activation, logger: logger)
+
         if let code = makeDataDirectory(config.dataDir) {
             throw NodeConfig.Failure(file: config.dataDir, key: "data_dir", reason: "cannot create: \(String(cString: strerror(code)))")
         }
-        let identity = try NodeIdentity.loadOrCreate(directory: config.dataDir)
+        let identity = try identity(config)
+        var storeOptions = config.storeOptions
+        TestHooks(environment: options.environment, logger: logger).install(into: &storeOptions)
         let store = try EventStore(
-            directory: config.dataDir, nodeID: config.nodeID, identity: identity, options: config.storeOptions,
-            logger: logger)
+            directory: config.dataDir, nodeID: config.nodeID, identity: identity, options: storeOptions, logger: logger)
         let trust = TrustBox(try trustList(config, identity: identity))
         let registry = PeerRegistry()
         let handler = RequestHandler(
             store: store, validator: EventValidator(sectors: config.sectors), config: config,
             publicKey: identity.publicKeyBase64, peers: registry, trust: { trust.value }, logger: logger)
-        let readiness = Readiness(expected: config.peerListen == nil ? 1 : 2) { addresses in
+
+        // A passed peer socket runs the peer listener even when the config turns it off; the
+        // address then only names it in logs until the bound one is known.
+        let peerListen = passed.peer != nil ? (config.peerListen ?? HostPort(host: "0.0.0.0", port: 0)) : config.peerListen
+        // Projections will join these parts ("projections", done once the snapshot is loaded).
+        var parts: Set<String> = ["client"]
+        if peerListen != nil { parts.insert("peer") }
+        let readyFile = options.readyFile
+        let readiness = Readiness(parts: parts) { addresses in
             if let readyFile { writeReadyFile(readyFile, addresses) }
             let list = addresses.keys.sorted().map { "\($0)=\(addresses[$0]!)" }.joined(separator: " ")
             logger.info("node ready", metadata: ["node.id": "\(config.nodeID)", "node.addresses": "\(list)"])
         }
+
         let group = MultiThreadedEventLoopGroup.singleton
         let listener = ClientListener(
-            address: config.listen, handler: handler, maximumLineLength: config.maximumLineBytes, group: group, logger: logger
+            address: config.listen, socket: passed.client, handler: handler, maximumLineLength: config.maximumLineBytes,
+            group: group, logger: logger
         ) { readiness.bound("client", $0) }
         let peerContext = PeerContext(
             store: store, identity: identity, nodeID: config.nodeID, trust: { trust.value }, registry: registry, logger: logger)
         var services: [any Service] = [StoreService(store: store), listener]
-        if let peerListen = config.peerListen {
-            services.append(PeerListener(address: peerListen, context: peerContext, group: group) { readiness.bound("peer", $0) })
+        if let peerListen {
+            services.append(
+                PeerListener(address: peerListen, socket: passed.peer, context: peerContext, group: group) {
+                    readiness.bound("peer", $0)
+                })
         }
-        services.append(PeerDialer(peers: config.peers, context: peerContext, group: group))
+        let dialer = PeerDialer(peers: config.peers, context: peerContext, group: group)
+        services.append(dialer)
+
+        let reloader = Reloader(
+            running: config, loader: options.loader, identity: identity, dialer: dialer, trust: trust,
+            logLevel: options.logLevel, logger: logger)
+        let status = StatusLine(store: store, registry: registry, dialer: dialer)
+        let notifierService = NotifierService(
+            notifier: notifier, readiness: readiness, status: { status.text() },
+            probe: { timeout in await livenessFailures(store: store, group: group, timeout: timeout) },
+            reload: { await reloader.reload() },
+            onShutdown: { armHardShutdown(after: hardShutdownLimit, logger: logger) }, logger: logger)
+        services.append(notifierService)
+
         var groupConfig = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        groupConfig.maximumGracefulShutdownDuration = Duration.seconds(10)
+        groupConfig.maximumGracefulShutdownDuration = gracefulShutdownLimit
+        startupWatchdog.cancel()
         try await ServiceGroup(configuration: groupConfig).run()
         logger.info("node stopped", metadata: ["node.id": "\(config.nodeID)"])
+    }
+
+    /// The sockets systemd passed, by FileDescriptorName: `client` and `peer`. Others are closed.
+    static func passedSockets(_ activation: SocketActivation, logger: Logger) -> (client: Int32?, peer: Int32?) {
+        var client: Int32? = nil
+        var peer: Int32? = nil
+        for socket in activation.sockets {
+            let usable = SocketActivation.isListeningStreamSocket(socket.fd)
+            switch socket.name {
+            case "client" where client == nil && usable: client = socket.fd
+            case "peer" where peer == nil && usable: peer = socket.fd
+            default:
+                logger.warning(
+                    "ignoring a socket passed by systemd: name it client or peer (FileDescriptorName=), one listening stream each",
+                    metadata: ["systemd.socket_name": "\(socket.name)", "systemd.fd": "\(socket.fd)"])
+                close(socket.fd)
+                continue
+            }
+            logger.info("using a socket passed by systemd", metadata: ["systemd.socket_name": "\(socket.name)", "systemd.fd": "\(socket.fd)"])
+        }
+        return (client, peer)
+    }
+
+    /// The parts that did not answer the liveness probe within `timeout`: the store writer
+    /// and each event loop.
+    static func livenessFailures(store: EventStore, group: any EventLoopGroup, timeout: Duration) async -> [String] {
+        async let writer = store.ping(timeout: timeout)
+        async let loops = LivenessProbe.unresponsiveLoops(group, timeout: timeout)
+        var failing = await writer ? [] : ["store-writer"]
+        failing += await loops.map { "event-loop-\($0)" }
+        return failing
+    }
+
+    /// From graceful shutdown on, the process has `limit` to exit; past it, it exits 1 (a
+    /// service that ignores cancellation must not keep the node, and systemd, waiting).
+    static func armHardShutdown(after limit: Duration, logger: Logger) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit.dispatchInterval) {
+            logger.critical("shutdown did not finish in time; exiting", metadata: ["node.shutdown_limit": "\(limit)"])
+            _exit(1)
+        }
     }
 
     /// Creates the data directory and its parents (mode 0750); returns errno on failure.
@@ -59,6 +168,22 @@ public enum IncidentNode {
             if mkdir(current, 0o750) != 0 && errno != EEXIST { return errno }
         }
         return nil
+    }
+
+    /// The node's public key (base64) under `config`, creating `<data_dir>/node.key` on first
+    /// use unless a `key_file` is configured: what `--print-public-key` prints.
+    public static func publicKey(_ config: NodeConfig) throws -> String {
+        try identity(config).publicKeyBase64
+    }
+
+    /// The node's identity under `config`: the `key_file`, else `<data_dir>/node.key`
+    /// (created on first use).
+    static func identity(_ config: NodeConfig) throws -> NodeIdentity {
+        if let keyFile = config.keyFile { return try NodeIdentity.load(path: keyFile) }
+        if let code = makeDataDirectory(config.dataDir) {
+            throw NodeConfig.Failure(file: config.dataDir, key: "data_dir", reason: "cannot create: \(String(cString: strerror(code)))")
+        }
+        return try NodeIdentity.loadOrCreate(directory: config.dataDir)
     }
 
     /// The trust list of the config plus this node's own key.
@@ -84,24 +209,4 @@ final class TrustBox: Sendable {
     init(_ list: TrustList) { state = Mutex(list) }
     var value: TrustList { state.withLock { $0 } }
     func set(_ list: TrustList) { state.withLock { $0 = list } }
-}
-
-/// Calls `ready` once every listener has reported its bound address.
-final class Readiness: Sendable {
-    let expected: Int
-    let ready: @Sendable ([String: HostPort]) -> Void
-    let bound = Mutex<[String: HostPort]>([:])
-
-    init(expected: Int, ready: @escaping @Sendable ([String: HostPort]) -> Void) {
-        self.expected = expected
-        self.ready = ready
-    }
-
-    func bound(_ name: String, _ address: HostPort) {
-        let all = bound.withLock { b -> [String: HostPort]? in
-            b[name] = address
-            return b.count == expected ? b : nil
-        }
-        if let all { ready(all) }
-    }
 }

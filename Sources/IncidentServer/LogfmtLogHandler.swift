@@ -7,12 +7,22 @@ import Glibc
 /// Logs one logfmt line per message on stderr:
 /// `ts=2026-11-29T04:00:00.123Z level=info msg="store opened" store.events=12`.
 public struct LogfmtLogHandler: LogHandler {
-    public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
     let label: String
+    let level: @Sendable () -> Logger.Level
+    var levelOverride: Logger.Level?
 
-    public init(label: String) {
+    /// - Parameter logLevel: read on every message (a reload changes it); `info` when nil.
+    public init(label: String, logLevel: (@Sendable () -> Logger.Level)? = nil) {
         self.label = label
+        self.level = logLevel ?? { .info }
+    }
+
+    /// The shared level, unless this handler's copy was given its own.
+    public var logLevel: Logger.Level {
+        get { levelOverride ?? level() }
+        set { levelOverride = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -21,19 +31,13 @@ public struct LogfmtLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let millis = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-        var line = "ts=\(formatMillis(millis)) level=\(event.level) msg=\(Self.quote(event.message.description))"
-        var all = metadata
-        if let extra = event.metadata { all.merge(extra) { _, new in new } }
+        var line = "ts=\(formatMillis(wallClockMillis())) level=\(event.level) msg=\(Self.quote(event.message.description))"
+        let all = mergedMetadata(metadata, provider: metadataProvider, event: event)
         for key in all.keys.sorted() {
             line += " \(key)=\(Self.quote(all[key]!.description))"
         }
         line += "\n"
-        // One write(2) per line keeps lines from concurrent tasks whole.
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+        writeToStderr(line)
     }
 
     static func quote(_ s: String) -> String {
@@ -54,3 +58,24 @@ public struct LogfmtLogHandler: LogHandler {
 import IncidentModel
 
 func formatMillis(_ millis: Int64) -> String { RFC3339.format(millis: millis) }
+
+func wallClockMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// The handler's metadata, the provider's, then the message's (later ones win).
+func mergedMetadata(_ metadata: Logger.Metadata, provider: Logger.MetadataProvider?, event: LogEvent) -> Logger.Metadata {
+    var all = metadata
+    if let provided = provider?.get() { all.merge(provided) { _, new in new } }
+    if let extra = event.metadata { all.merge(extra) { _, new in new } }
+    if let error = event.error { all["error"] = "\(error)" }
+    return all
+}
+
+/// One write(2) per line keeps lines from concurrent tasks whole.
+func writeToStderr(_ line: String) {
+    var bytes = Array(line.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}

@@ -2,8 +2,13 @@ public import EventStore
 public import IncidentModel
 public import Wire
 
-/// The node's configuration: a JSON file (Config/README.md documents every key), then the
-/// command-line flags over it.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's configuration: a JSON file, then `INCIDENTD_*` environment variables, then the
+/// command-line flags, each layer over the one before (`ConfigLoader`). Config/README.md
+/// documents every key; `keys` is the list a file may hold.
 public struct NodeConfig: Sendable, Equatable {
     public var nodeID = "dev"
     public var dataDir = "./data/dev"
@@ -15,38 +20,58 @@ public struct NodeConfig: Sendable, Equatable {
     public var maximumLineBytes = 1 << 20
     public var maximumEventsPerAppend = 10_000
     public var logLevel = "info"
+    /// Where logs go; `auto` decides at start (see `LogFormat`).
+    public var logFormat: LogFormat = .auto
     /// Peer listener; nil disables it.
     public var peerListen: HostPort? = HostPort(host: "127.0.0.1", port: 7401)
     /// Peers this node dials.
     public var peers: [HostPort] = []
     /// node id → base64 Ed25519 public key.
     public var trust: [String: String] = [:]
+    /// The node's private key; nil means `<data_dir>/node.key`, created on first start. A file
+    /// named here must exist: it is never created.
+    public var keyFile: String? = nil
 
     public init() {}
 
     /// The keys a config file may hold; anything else is refused by name.
     public static let keys = [
         "node_id", "data_dir", "listen", "fsync", "sectors", "disk_reserve_mb", "segment_mb", "max_line_bytes",
-        "max_events_per_append", "log_level", "peer_listen", "peers", "trust",
+        "max_events_per_append", "log_level", "log_format", "peer_listen", "peers", "trust", "key_file",
     ]
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
-    /// A bad config: which file and key, and why.
+    /// A bad config: which file (or `environment`, or empty for a flag) and key, and why.
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public var file: String
         public var key: String?
         public var reason: String
         public var description: String {
-            if let key { return "\(file): \(key): \(reason)" }
-            return "\(file): \(reason)"
+            let place = [file, key].compactMap { $0 }.filter { !$0.isEmpty }
+            return (place + [reason]).joined(separator: ": ")
+        }
+
+        public init(file: String, key: String?, reason: String) {
+            self.file = file
+            self.key = key
+            self.reason = reason
         }
     }
 
     /// Reads a config file over the defaults. Unknown keys and wrong types are errors.
     public static func load(file: String) throws(Failure) -> NodeConfig {
-        guard let bytes = readFile(file) else {
-            throw Failure(file: file, key: nil, reason: "cannot read the file")
+        var config = NodeConfig()
+        try config.apply(file: file)
+        return config
+    }
+
+    /// Reads a config file over `self`: the keys it holds replace the values here.
+    public mutating func apply(file: String) throws(Failure) {
+        let bytes: [UInt8]
+        switch readFile(file) {
+        case .success(let b): bytes = b
+        case .failure(let error): throw Failure(file: file, key: nil, reason: "cannot read the file: \(String(cString: strerror(error.code)))")
         }
         let json: JSONValue
         do {
@@ -54,10 +79,15 @@ public struct NodeConfig: Sendable, Equatable {
         } catch {
             throw Failure(file: file, key: nil, reason: error.description)
         }
-        return try NodeConfig(json: json, file: file)
+        try apply(json: json, file: file)
     }
 
     public init(json: JSONValue, file: String) throws(Failure) {
+        try apply(json: json, file: file)
+    }
+
+    /// Applies a parsed config object over `self`.
+    public mutating func apply(json: JSONValue, file: String) throws(Failure) {
         guard let members = json.objectMembers else { throw Failure(file: file, key: nil, reason: "expected a JSON object") }
         func fail(_ key: String, _ reason: String) -> Failure { Failure(file: file, key: key, reason: reason) }
         for m in members where !Self.keys.contains(m.key) {
@@ -74,19 +104,17 @@ public struct NodeConfig: Sendable, Equatable {
             guard n >= min else { throw fail(key, "must be at least \(min)") }
             return n
         }
-        if let id = try string("node_id") {
-            guard NodeID.isValid(id) else { throw fail("node_id", "1-63 characters of a-z 0-9 _ -, starting with a letter or digit") }
-            nodeID = id
+        /// A string key whose text form is parsed by `set(_:text:)`, the same as for the
+        /// environment and flags.
+        func text(_ key: String) throws(Failure) {
+            guard let s = try string(key) else { return }
+            do {
+                try set(key, text: s)
+            } catch {
+                throw fail(key, error.reason)
+            }
         }
-        if let dir = try string("data_dir") { dataDir = dir }
-        if let l = try string("listen") {
-            guard let hp = HostPort(l) else { throw fail("listen", "expected HOST:PORT") }
-            listen = hp
-        }
-        if let f = try string("fsync") {
-            guard let p = FsyncPolicy(rawValue: f) else { throw fail("fsync", "expected always or never") }
-            fsync = p
-        }
+        for key in ["node_id", "data_dir", "listen", "fsync", "log_level", "log_format", "key_file"] { try text(key) }
         if let v = json["sectors"] {
             guard let a = v.arrayValue, !a.isEmpty, a.allSatisfy({ $0.stringValue?.isEmpty == false }) else {
                 throw fail("sectors", "expected a non-empty array of strings")
@@ -94,20 +122,14 @@ public struct NodeConfig: Sendable, Equatable {
             sectors = a.compactMap(\.stringValue)
         }
         if let n = try integer("disk_reserve_mb", min: 0) { diskReserveBytes = UInt64(n) << 20 }
-        if let n = try integer("segment_mb", min: 1) {
-            // Line positions within a segment are 32-bit.
-            guard n <= 2048 else { throw fail("segment_mb", "must be at most 2048") }
-            segmentBytes = UInt64(n) << 20
-        }
+        if let n = try integer("segment_mb", min: 1) { segmentBytes = UInt64(n) << 20 }
         if let n = try integer("max_line_bytes", min: 1024) { maximumLineBytes = Int(n) }
         if let n = try integer("max_events_per_append", min: 1) { maximumEventsPerAppend = Int(n) }
         if let v = json["peer_listen"] {
             if case .null = v {
                 peerListen = nil
-            } else if v.stringValue == "off" {
-                peerListen = nil
             } else {
-                guard let text = v.stringValue, let hp = HostPort(text) else { throw fail("peer_listen", "expected HOST:PORT, \"off\" or null") }
+                guard let text = v.stringValue, let hp = HostPort(text) else { throw fail("peer_listen", "expected HOST:PORT or null") }
                 peerListen = hp
             }
         }
@@ -130,10 +152,6 @@ public struct NodeConfig: Sendable, Equatable {
                 trust[m.key] = key
             }
         }
-        if let level = try string("log_level") {
-            guard Self.logLevels.contains(level) else { throw fail("log_level", "expected one of \(Self.logLevels.joined(separator: ", "))") }
-            logLevel = level
-        }
     }
 
     /// Parses `--trust NODE=KEY` / config trust entries into a list (own key added by the node).
@@ -155,19 +173,33 @@ public struct NodeConfig: Sendable, Equatable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
+/// Where the logs go.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// journald when stderr is the journal (or is discarded and journald listens), else logfmt.
+    case auto
+    /// Structured entries sent to journald (`sd_journal_sendv`), metadata as fields.
+    case journald
+    /// One `key=value` line per message on stderr.
+    case logfmt
+    /// One JSON object per line on stderr.
+    case json
+}
 
-func readFile(_ path: String) -> [UInt8]? {
-    guard let f = fopen(path, "rb") else { return nil }
+struct Errno: Error {
+    var code: Int32
+}
+
+/// The whole file, or the errno that stopped reading it.
+func readFile(_ path: String) -> Result<[UInt8], Errno> {
+    guard let f = fopen(path, "rb") else { return .failure(Errno(code: errno)) }
     defer { fclose(f) }
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
+    errno = 0
     while true {
         let n = fread(&chunk, 1, chunk.count, f)
         if n > 0 { out.append(contentsOf: chunk[0..<n]) }
         if n < chunk.count { break }
     }
-    return ferror(f) == 0 ? out : nil
+    return ferror(f) == 0 ? .success(out) : .failure(Errno(code: errno == 0 ? EIO : errno))
 }

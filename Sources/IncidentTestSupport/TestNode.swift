@@ -18,6 +18,8 @@ public final class TestNode: @unchecked Sendable {
     public private(set) var peer: HostPort? = nil
     /// Arguments added on the next `start` only (e.g. `--peer` once the other node is up).
     public var nextStartArguments: [String] = []
+    /// Environment variables set for the process, over the test's own (e.g. NOTIFY_SOCKET).
+    public var environment: [String: String] = [:]
     public private(set) var process: Process?
     let logPath: String
     let readyPath: String
@@ -69,6 +71,9 @@ public final class TestNode: @unchecked Sendable {
             ["--node-id", nodeID, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--ready-file", readyPath]
             + (extraArguments.contains("--peer-listen") ? [] : ["--peer-listen", peerListenArgument])
             + extraArguments + nextStartArguments
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
@@ -107,6 +112,12 @@ public final class TestNode: @unchecked Sendable {
         p.waitUntilExit()
         return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Sends `signal` (e.g. SIGHUP) to the running process.
+    public func send(signal: Int32) {
+        guard let p = process, p.isRunning else { return }
+        kill(p.processIdentifier, signal)
     }
 
     /// SIGKILL: the crash a power cut or the OOM killer would cause.

@@ -10,27 +10,40 @@ public final class PeerListener: Service {
     let context: PeerContext
     let group: any EventLoopGroup
     let onBound: @Sendable (HostPort) -> Void
+    /// A listening socket passed by systemd (socket activation); `address` is not bound then.
+    let socket: NIOBSDSocket.Handle?
 
-    public init(address: HostPort, context: PeerContext, group: any EventLoopGroup, onBound: @escaping @Sendable (HostPort) -> Void) {
+    public init(
+        address: HostPort, socket: NIOBSDSocket.Handle? = nil, context: PeerContext, group: any EventLoopGroup,
+        onBound: @escaping @Sendable (HostPort) -> Void
+    ) {
         self.address = address
+        self.socket = socket
         self.context = context
         self.group = group
         self.onBound = onBound
     }
 
     public func run() async throws {
-        let server = try await ServerBootstrap(group: group)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
+            child.eventLoop.makeCompletedFuture {
+                try child.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(LineFrameDecoder(maximumLineLength: PeerContext.maximumLineLength)))
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+            }
+        }
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .bind(host: address.host, port: address.port) { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineFrameDecoder(maximumLineLength: PeerContext.maximumLineLength)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
-                }
-            }
-        let bound = HostPort(host: address.host, port: server.channel.localAddress?.port ?? address.port)
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        if let socket {
+            server = try await bootstrap.bind(socket, childChannelInitializer: initializer)
+        } else {
+            server = try await bootstrap.bind(host: address.host, port: address.port, childChannelInitializer: initializer)
+        }
+        let local = server.channel.localAddress
+        let bound = HostPort(host: socket == nil ? address.host : (local?.ipAddress ?? "?"), port: local?.port ?? address.port)
         context.logger.info("peer listener bound", metadata: ["sync.address": "\(bound)"])
         onBound(bound)
         let context = self.context

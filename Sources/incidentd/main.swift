@@ -1,9 +1,6 @@
 import ArgumentParser
-import EventStore
-import IncidentModel
 import IncidentServer
 import Logging
-import Wire
 
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +13,11 @@ struct Incidentd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incidentd",
         abstract: "IncidentLog node: durable incident log, client API, replication.",
-        discussion: "Flags override the config file; without --config the embedded defaults apply (node dev, ./data/dev, 127.0.0.1:7400).")
+        discussion: """
+            Configuration: the --config file (or INCIDENTD_CONFIG), then INCIDENTD_* environment variables, then these \
+            flags; later wins. Without any, the built-in defaults apply (node dev, ./data/dev, 127.0.0.1:7400). \
+            SIGHUP reloads peers, trust and log level. See Config/README.md.
+            """)
 
     @Option(help: "Config file (JSON; see Config/README.md).")
     var config: String?
@@ -45,76 +46,62 @@ struct Incidentd: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Option(name: .customLong("log-format"), help: "auto (default), journald, logfmt or json.")
+    var logFormat: String?
+
+    @Option(name: .customLong("key-file"), help: "The node's private key file (must exist); default DATA_DIR/node.key.")
+    var keyFile: String?
+
     @Option(name: .customLong("ready-file"), help: "Write {\"client\":\"HOST:PORT\"} here once listening (for supervisors and tests).")
     var readyFile: String?
 
     @Flag(name: .customLong("print-public-key"), help: "Print this node's public key (creating the key on first use) and exit.")
     var printPublicKey = false
 
+    /// The flags that set config keys, in the order they apply.
+    var flags: [ConfigLoader.Flag] {
+        var out: [ConfigLoader.Flag] = []
+        func add(_ flag: String, _ key: String, _ text: String?) {
+            if let text { out.append(ConfigLoader.Flag(flag: flag, key: key, text: text)) }
+        }
+        add("--node-id", "node_id", nodeID)
+        add("--data-dir", "data_dir", dataDir)
+        add("--listen", "listen", listen)
+        add("--peer-listen", "peer_listen", peerListen)
+        if !peers.isEmpty { add("--peer", "peers", peers.joined(separator: ",")) }
+        for t in trust { out.append(ConfigLoader.Flag(flag: "--trust", key: "trust", text: t, adds: true)) }
+        add("--fsync", "fsync", fsync)
+        add("--log-level", "log_level", logLevel)
+        add("--log-format", "log_format", logFormat)
+        add("--key-file", "key_file", keyFile)
+        return out
+    }
+
     mutating func run() async throws {
-        var node = NodeConfig()
+        let environment = ProcessInfoEnvironment.current
+        let loader = ConfigLoader(file: config, environment: environment, flags: flags)
+        let node: NodeConfig
         do {
-            if let config { node = try NodeConfig.load(file: config) }
+            node = try loader.load()
         } catch {
             fail("\(error)")
-        }
-        if let nodeID {
-            guard NodeID.isValid(nodeID) else { fail("--node-id: 1-63 characters of a-z 0-9 _ -") }
-            node.nodeID = nodeID
-        }
-        if let dataDir { node.dataDir = dataDir }
-        if let listen {
-            guard let hp = HostPort(listen) else { fail("--listen: expected HOST:PORT, got \(listen)") }
-            node.listen = hp
-        }
-        if let peerListen {
-            if peerListen == "off" {
-                node.peerListen = nil
-            } else {
-                guard let hp = HostPort(peerListen) else { fail("--peer-listen: expected HOST:PORT or off, got \(peerListen)") }
-                node.peerListen = hp
-            }
-        }
-        if !peers.isEmpty {
-            node.peers = []
-            for p in peers {
-                guard let hp = HostPort(p) else { fail("--peer: expected HOST:PORT, got \(p)") }
-                node.peers.append(hp)
-            }
-        }
-        for t in trust {
-            guard let (id, key) = NodeConfig.parseTrust(t) else { fail("--trust: expected NODE=BASE64KEY, got \(t)") }
-            node.trust[id] = key
-        }
-        if let fsync {
-            guard let p = FsyncPolicy(rawValue: fsync) else { fail("--fsync: expected always or never, got \(fsync)") }
-            node.fsync = p
-        }
-        if let logLevel {
-            guard NodeConfig.logLevels.contains(logLevel) else { fail("--log-level: unknown level \(logLevel)") }
-            node.logLevel = logLevel
         }
 
         if printPublicKey {
             do {
-                if let code = IncidentNode.makeDataDirectory(node.dataDir) { fail("\(node.dataDir): \(String(cString: strerror(code)))") }
-                let identity = try NodeIdentity.loadOrCreate(directory: node.dataDir)
-                print(identity.publicKeyBase64)
+                print(try IncidentNode.publicKey(node))
             } catch {
                 fail("\(error)")
             }
             return
         }
 
-        let level = Logger.Level(rawValue: node.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = LogfmtLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let level = SharedLogLevel(Logger.Level(rawValue: node.logLevel) ?? .info)
+        NodeLogging.bootstrap(NodeLogging.resolve(node.logFormat, environment: environment), level: level)
         let logger = Logger(label: "incidentd")
         do {
-            try await IncidentNode.run(config: node, readyFile: readyFile, logger: logger)
+            let options = IncidentNode.RunOptions(readyFile: readyFile, loader: loader, logLevel: level, environment: environment)
+            try await IncidentNode.run(config: node, options: options, logger: logger)
         } catch {
             logger.critical("node failed", metadata: ["error": "\(error)"])
             fail("\(error)")
@@ -125,5 +112,19 @@ struct Incidentd: AsyncParsableCommand {
         var line = Array("incidentd: \(message)\n".utf8)
         _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
         Glibc.exit(1)
+    }
+}
+
+/// The process environment as a dictionary, read once.
+enum ProcessInfoEnvironment {
+    static var current: [String: String] {
+        var out: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let text = String(cString: entry)
+            if let eq = text.firstIndex(of: "=") { out[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
+            p += 1
+        }
+        return out
     }
 }

@@ -1,0 +1,36 @@
+import EventStore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// TEST-ONLY hooks, switched on by `INCIDENTD_TEST_*` environment variables that no deployment
+/// sets (Config/README.md says so). Each one logs a warning when active.
+///
+/// - `INCIDENTD_TEST_WEDGE_WRITER_AFTER_MS=N`: N ms after start, the store writer blocks
+///   forever the next time it wakes, so liveness probes go unanswered and the watchdog pings
+///   stop (Tests/SystemdTests).
+struct TestHooks {
+    var wedgeWriterAfter: Duration?
+    let logger: Logger
+
+    init(environment: [String: String], logger: Logger) {
+        self.logger = logger
+        if let text = environment["INCIDENTD_TEST_WEDGE_WRITER_AFTER_MS"], let ms = Int64(text), ms >= 0 {
+            wedgeWriterAfter = .milliseconds(ms)
+        }
+    }
+
+    func install(into options: inout StoreOptions) {
+        guard let after = wedgeWriterAfter else { return }
+        logger.warning("TEST HOOK: the store writer will wedge", metadata: ["test.wedge_after": "\(after)"])
+        let start = ContinuousClock.now
+        let logger = self.logger
+        options.writerStallHook = {
+            guard ContinuousClock.now - start >= after else { return }
+            logger.warning("TEST HOOK: store writer wedged")
+            while true { sleep(3600) }
+        }
+    }
+}
