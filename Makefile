@@ -88,5 +88,13 @@ chaos: deps
 bench-append: release
 	Benchmarks/bench-append.sh .build/release
 
+# IncidentLog against Redis, NATS, PostgreSQL and SQLite in one run (installs them when absent);
+# compare-quick is the small smoke run for CI. Options: make compare COMPARE_ARGS="--json out.json"
+.PHONY: compare compare-quick
+compare: release
+	Benchmarks/compare --bin .build/release $(COMPARE_ARGS)
+compare-quick: build
+	Benchmarks/compare --quick --bin .build/debug $(COMPARE_ARGS)
+
 clean:
 	rm -rf .build data
