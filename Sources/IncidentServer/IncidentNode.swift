@@ -67,15 +67,20 @@ public enum IncidentNode {
             directory: config.dataDir, nodeID: config.nodeID, identity: identity, options: storeOptions, logger: logger)
         let trust = TrustBox(try trustList(config, identity: identity))
         let registry = PeerRegistry()
+        let authority = try clientAuthority(config, passedClientSocket: passed.client, logger: logger)  // issue 6
+        let readinessBox = ReadinessBox()
+        let projections = ProjectionService(store: store, sectors: config.sectors, directory: config.dataDir, logger: logger) {
+            readinessBox.value?.done("projections")
+        }
         let handler = RequestHandler(
             store: store, validator: EventValidator(sectors: config.sectors), config: config,
-            publicKey: identity.publicKeyBase64, peers: registry, trust: { trust.value }, logger: logger)
+            publicKey: identity.publicKeyBase64, peers: registry, trust: { trust.value }, projections: projections, logger: logger)
 
         // A passed peer socket runs the peer listener even when the config turns it off; the
         // address then only names it in logs until the bound one is known.
         let peerListen = passed.peer != nil ? (config.peerListen ?? HostPort(host: "0.0.0.0", port: 0)) : config.peerListen
         // Projections will join these parts ("projections", done once the snapshot is loaded).
-        var parts: Set<String> = ["client"]
+        var parts: Set<String> = ["client", "projections"]
         if peerListen != nil { parts.insert("peer") }
         let readyFile = options.readyFile
         let readiness = Readiness(parts: parts) { addresses in
@@ -87,11 +92,15 @@ public enum IncidentNode {
         let group = MultiThreadedEventLoopGroup.singleton
         let listener = ClientListener(
             address: config.listen, socket: passed.client, handler: handler, maximumLineLength: config.maximumLineBytes,
-            group: group, logger: logger
+            limits: config.limits, authority: authority, tls: try TLSSetup.clientListener(config), group: group, logger: logger
         ) { readiness.bound("client", $0) }
-        let peerContext = PeerContext(
+        var peerContext = PeerContext(
             store: store, identity: identity, nodeID: config.nodeID, trust: { trust.value }, registry: registry, logger: logger)
-        var services: [any Service] = [StoreService(store: store), listener]
+        peerContext.tls = try TLSSetup.peers(config)
+        readinessBox.set(readiness)
+        // Order matters: shutdown runs in reverse, so listeners stop, then the projections write
+        // their snapshot, then the store flushes and closes.
+        var services: [any Service] = [StoreService(store: store), projections, listener]
         if let peerListen {
             services.append(
                 PeerListener(address: peerListen, socket: passed.peer, context: peerContext, group: group) {
@@ -102,7 +111,7 @@ public enum IncidentNode {
         services.append(dialer)
 
         let reloader = Reloader(
-            running: config, loader: options.loader, identity: identity, dialer: dialer, trust: trust,
+            running: config, loader: options.loader, identity: identity, dialer: dialer, trust: trust, authority: authority,
             logLevel: options.logLevel, logger: logger)
         let status = StatusLine(store: store, registry: registry, dialer: dialer)
         let notifierService = NotifierService(
@@ -209,4 +218,11 @@ final class TrustBox: Sendable {
     init(_ list: TrustList) { state = Mutex(list) }
     var value: TrustList { state.withLock { $0 } }
     func set(_ list: TrustList) { state.withLock { $0 = list } }
+}
+
+/// Lets the projection service, created before the readiness tracker, report to it.
+final class ReadinessBox: Sendable {
+    let state = Mutex<Readiness?>(nil)
+    func set(_ r: Readiness) { state.withLock { $0 = r } }
+    var value: Readiness? { state.withLock { $0 } }
 }

@@ -1,6 +1,7 @@
 import EventStore
 import IncidentModel
 import Logging
+import Projections
 import Sync
 import Wire
 
@@ -12,12 +13,15 @@ struct RequestHandler: Sendable {
     let publicKey: String
     let peers: PeerRegistry
     let trust: @Sendable () -> TrustList
+    let projections: ProjectionService
     let logger: Logger
 
     /// What a connection carries from one request to the next.
     struct ConnectionState {
         /// Unsigned runs of a bundle may span several `ingest` requests.
         var verifier: IngestVerifier?
+        /// Who the client is (`ClientAuthority.gate` sets it); the role check below reads it.
+        var auth = ClientAuthState()
     }
 
     func handle(line: [UInt8], connection: inout ConnectionState, shuttingDown: Bool) async -> [UInt8] {
@@ -29,6 +33,7 @@ struct RequestHandler: Sendable {
         } catch {
             return ClientResponse.error(error)
         }
+        if let refusal = connection.auth.refusal(for: request) { return ClientResponse.error(refusal) }  // role (issue 6)
         do {
             switch request {
             case .append(let events):
@@ -48,7 +53,13 @@ struct RequestHandler: Sendable {
                 return try await ingest(lines, connection: &connection)
             case .status:
                 return status()
+            case .sector, .overview, .incident, .incidents:
+                return try query(request)
             }
+        } catch let error as WireError {
+            return ClientResponse.error(error)
+        } catch let error as ProjectionQueryError {
+            return ClientResponse.error(WireError(.invalidQuery, error.description))
         } catch let error as StoreError {
             return ClientResponse.error(Self.wireError(error))
         } catch {
@@ -60,7 +71,7 @@ struct RequestHandler: Sendable {
     /// 16 × limit events per request (`next` says where to go on).
     func read(from: UInt64, limit: Int, beyond: VersionVector?) throws -> [UInt8] {
         guard let beyond else {
-            let lines = try store.readLines(from: from, limit: limit)
+            let lines = try readLines(from: from, limit: limit)
             return ClientResponse.events(lines: lines, next: from + UInt64(lines.count))
         }
         var start = max(from, store.count)
@@ -72,13 +83,17 @@ struct RequestHandler: Sendable {
         var out: [[UInt8]] = []
         var next = start
         let budget = start + UInt64(limit) * 16
-        while out.count < limit, next < budget {
+        var bytes = 0  // a response stops early at max_pending_output_bytes (issue 6)
+        while out.count < limit, bytes < config.limits.maximumPendingOutputBytes, next < budget {
             let events = try store.read(from: next, limit: min(limit, 1000))
             if events.isEmpty { break }
             for e in events {
                 next += 1
-                if e.seq > beyond[e.origin] { out.append(e.line) }
-                if out.count == limit { break }
+                if e.seq > beyond[e.origin] {
+                    out.append(e.line)
+                    bytes += e.line.count + 1
+                }
+                if out.count == limit || bytes >= config.limits.maximumPendingOutputBytes { break }
             }
         }
         return ClientResponse.events(lines: out, next: next)
@@ -123,12 +138,42 @@ struct RequestHandler: Sendable {
         return ClientResponse.ingested(new: new, duplicate: duplicate, refused: refused, pending: verifier.pendingCount)
     }
 
+    /// Answers a view query from the folded projections; ages are worked out now, beside the view.
+    func query(_ request: ClientRequest) throws -> [UInt8] {
+        let now = Int64(HybridLogicalClock.systemMillis())
+        let store = self.store
+        let lookup: EventLookup = { id in try? store.event(id: id) }
+        return try projections.query { p throws -> [UInt8] in
+            switch request {
+            case .sector(let name, let since, let until):
+                guard let view = p.sectorView(name, range: try DayRange(since: since, until: until)) else {
+                    throw WireError(.notFound, "no sector \(name) (known: \(p.listedSectors.joined(separator: ", ")))")
+                }
+                return ClientResponse.view(view, freshness: p.freshnessAges(nowMillis: now))
+            case .overview(let since, let until):
+                return ClientResponse.view(p.overview(range: try DayRange(since: since, until: until)), freshness: p.freshnessAges(nowMillis: now))
+            case .incident(let id):
+                guard let view = p.incidentView(id: id, lookup: lookup) else { throw WireError(.notFound, "no incident \(id)") }
+                return ClientResponse.view(view, freshness: nil)
+            case .incidents(let f):
+                let q = IncidentQuery(
+                    sector: f.sector, category: f.category, status: f.status, verification: f.verification,
+                    range: try DayRange(since: f.since, until: f.until), limit: f.limit, cursor: f.cursor)
+                return ClientResponse.view(try p.incidents(q, lookup: lookup), freshness: nil)
+            default:
+                throw WireError(.internalError, "not a query")
+            }
+        }
+    }
+
     func status() -> [UInt8] {
         let ours = store.versionVector
         var s = ClientResponse.Status(
             node: store.nodeID, publicKey: publicKey, events: store.count, vector: ours, dataBytes: store.dataBytes,
             segments: store.segmentCount, storeFailed: store.failure?.message)
         s.forks = store.forkCount
+        let c = projections.counters
+        s.projections = (c.cursor, c.foldedSinceStart, c.fromSnapshot)
         s.peers = peers.snapshot.map { e in
             ClientResponse.Peer(
                 key: e.key, node: e.node, address: e.address, direction: e.direction, connected: e.connected,

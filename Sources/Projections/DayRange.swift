@@ -1,4 +1,4 @@
-public import IncidentModel
+import IncidentModel
 
 // Time ranges (`since`, `until`) of the sector, overview and incidents queries.
 //

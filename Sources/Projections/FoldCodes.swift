@@ -10,6 +10,31 @@ enum FoldCodes {
         uniqueKeysWithValues: EventType.allCases.enumerated().map { ($0.element.rawValue, UInt8($0.offset)) })
     static func code(_ type: EventType) -> UInt8 { UInt8(types.firstIndex(of: type)!) }
 
+    /// The code of a type name, or nil for a type this version does not know. A switch over the
+    /// literals compares lengths first and needs no hashing; the most frequent types come first.
+    @inline(__always) static func code(ofType name: String) -> UInt8? {
+        let type: EventType
+        switch name {
+        case "incident.reported": type = .incidentReported
+        case "casualties.reported": type = .casualtiesReported
+        case "incident.updated": type = .incidentUpdated
+        case "incident.verified": type = .incidentVerified
+        case "incident.closed": type = .incidentClosed
+        case "incident.retracted": type = .incidentRetracted
+        case "medevac.requested": type = .medevacRequested
+        case "medevac.dispatched": type = .medevacDispatched
+        case "medevac.completed": type = .medevacCompleted
+        case "election.material.dispatched": type = .electionMaterialDispatched
+        case "election.material.delivered": type = .electionMaterialDelivered
+        case "election.personnel.moved": type = .electionPersonnelMoved
+        case "polling_station.status": type = .pollingStationStatus
+        case "intel.sighting": type = .intelSighting
+        default: return nil
+        }
+        return typeCodes[type]
+    }
+    static let typeCodes: [EventType: UInt8] = typeByName.reduce(into: [:]) { $0[EventType(rawValue: $1.key)!] = $1.value }
+
     static let categories = table(Vocabulary.incidentCategories)
     /// Where an incident without a usable category counts.
     static let otherCategory = UInt8(Vocabulary.incidentCategories.firstIndex(of: "other")!)

@@ -1,5 +1,11 @@
 import IncidentModel
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A targeted reader of an event's `data`: walks an object's members and decodes only the values
 /// a fold needs, without building a JSON tree or allocating for keys.
 ///
@@ -29,11 +35,21 @@ struct PayloadReader {
 
     /// For a string starting at its quote, the index just past its closing quote.
     @inline(__always) func stringEnd(_ start: Int, _ end: Int) -> Int? {
+        guard let base = bytes.baseAddress else { return nil }
         var i = start + 1
         while i < end {
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") { return i + 1 }
-            i += c == UInt8(ascii: "\\") ? 2 : 1
+            // memchr finds the next quote far faster than a byte loop over a long summary.
+            guard let q = memchr(base + i, Int32(UInt8(ascii: "\"")), end - i) else { return nil }
+            let quote = base.distance(to: q.assumingMemoryBound(to: UInt8.self))
+            // Escaped when preceded by an odd run of backslashes.
+            var backslashes = 0
+            var j = quote - 1
+            while j > start, bytes[j] == UInt8(ascii: "\\") {
+                backslashes += 1
+                j -= 1
+            }
+            if backslashes % 2 == 0 { return quote + 1 }
+            i = quote + 1
         }
         return nil
     }
@@ -49,18 +65,20 @@ struct PayloadReader {
             var depth = 0
             var i = start
             while i < end {
-                switch bytes[i] {
-                case UInt8(ascii: "\""):
-                    guard let e = stringEnd(i, end) else { return nil }
-                    i = e
-                    continue
-                case UInt8(ascii: "{"), UInt8(ascii: "["):
-                    depth += 1
-                case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    depth -= 1
-                    if depth == 0 { return i + 1 }
-                default:
-                    break
+                let c = bytes[i]
+                // Most bytes of a container are none of these four; test them with one comparison.
+                if c & 0xDF == 0x5B || c & 0xDF == 0x5D || c == UInt8(ascii: "\"") {
+                    if c == UInt8(ascii: "\"") {
+                        guard let e = stringEnd(i, end) else { return nil }
+                        i = e
+                        continue
+                    }
+                    if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+                        depth += 1
+                    } else {
+                        depth -= 1
+                        if depth == 0 { return i + 1 }
+                    }
                 }
                 i += 1
             }

@@ -12,7 +12,7 @@ import Darwin
 //   offset  size  field
 //   0       8     magic "ILPROJ\r\n" — the CR LF catches a file mangled by text-mode transfers
 //   8       4     projection format version, UInt32 little-endian (`ProjectionSnapshot.formatVersion`)
-//   12      4     reserved, zero
+//   12      4     reserved, zero (anything else is a damaged header)
 //   16      8     payload length in bytes, UInt64 little-endian
 //   24      32    SHA-256 of the payload
 //   56      …     payload
@@ -73,12 +73,13 @@ public enum ProjectionSnapshot {
         return try bytes.withUnsafeBufferPointer { all throws(ProjectionSnapshotError) in
             var header = BinaryReader(UnsafeBufferPointer(rebasing: all[8..<24]))
             let version: UInt32 = try header.get()
-            _ = try header.get(UInt32.self)
+            let reserved: UInt32 = try header.get()
             let length: UInt64 = try header.get()
             guard version == formatVersion else {
                 throw ProjectionSnapshotError(
                     .versionMismatch, "snapshot has projection format \(version), this node folds format \(formatVersion)")
             }
+            guard reserved == 0 else { throw ProjectionSnapshotError(.checksumMismatch, "damaged header") }
             guard length == UInt64(all.count - headerSize) else {
                 throw ProjectionSnapshotError(
                     .checksumMismatch, "payload is \(all.count - headerSize) bytes, header says \(length)")

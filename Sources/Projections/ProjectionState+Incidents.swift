@@ -22,12 +22,13 @@ extension ProjectionState {
 
     /// The incident's part of the counts, or nil when it counts nowhere.
     func incidentContribution(_ i: Int) -> IncidentContribution? {
-        let r = incidents[i]
-        guard r.created != noNode, !r.retracted else { return nil }
-        let (figure, disputed) = casualtyFigure(r.casualties)
+        // Field by field: copying the whole record would retain and release its arrays.
+        guard incidents[i].created != noNode, !incidents[i].retracted else { return nil }
+        let (figure, disputed) = casualtyFigure(incidents[i].casualties)
         return IncidentContribution(
-            sector: r.sector, day: r.day, category: r.category, open: r.status == FoldCodes.statusOpen,
-            casualties: figure?.counts ?? SIMD16<Int32>(), disputed: disputed)
+            sector: incidents[i].sector, day: incidents[i].day, category: incidents[i].category,
+            open: incidents[i].status == FoldCodes.statusOpen, casualties: figure?.counts ?? SIMD16<Int32>(),
+            disputed: disputed)
     }
 
     /// The latest report overall, and whether the standing reports of the origins differ.
@@ -46,7 +47,7 @@ extension ProjectionState {
         let after = incidentContribution(i)
         guard before != after else { return }
         if let b = before {
-            updateBucket(BucketKey(sector: b.sector, day: b.day)) { $0.add(b, sign: -1) }
+            updateBucket(BucketKey(sector: b.sector, day: b.day), removing: true) { $0.add(b, sign: -1) }
             if b.disputed { disputed.remove(UInt32(i)) }
         }
         if let a = after {

@@ -33,7 +33,7 @@ extension ProjectionState {
         }
         let after = medevacContribution(i)
         if before != after {
-            updateBucket(BucketKey(sector: before.sector, day: before.day)) { $0.add(before, sign: -1) }
+            updateBucket(BucketKey(sector: before.sector, day: before.day), removing: true) { $0.add(before, sign: -1) }
             updateBucket(BucketKey(sector: after.sector, day: after.day)) { $0.add(after, sign: 1) }
         }
         if FoldCodes.types[Int(env.type)] == .medevacRequested, let incidentRange,
@@ -93,7 +93,7 @@ extension ProjectionState {
         }
         let after = consignmentContribution(i)
         if before != after {
-            updateBucket(BucketKey(sector: before.sector, day: before.day)) { $0.add(before, sign: -1) }
+            updateBucket(BucketKey(sector: before.sector, day: before.day), removing: true) { $0.add(before, sign: -1) }
             updateBucket(BucketKey(sector: after.sector, day: after.day)) { $0.add(after, sign: 1) }
         }
     }
@@ -153,7 +153,7 @@ extension ProjectionState {
         guard current.ref.isNone || precedes(current.ref, env.ref) else { return }
         if !current.ref.isNone {
             let before = stationContribution(i)
-            updateBucket(BucketKey(sector: before.sector, day: before.day)) { $0.stations[Int(before.status)] &-= 1 }
+            updateBucket(BucketKey(sector: before.sector, day: before.day), removing: true) { $0.stations[Int(before.status)] &-= 1 }
         }
         stations[i].current = env.mark
         stations[i].status = status

@@ -2,7 +2,7 @@ import IncidentModel
 
 // The sector view, the overview and freshness.
 //
-//   sector:   {"casualties":{…},"election":{…},"freshness":{…},"incidents":{…},"intel":{…},
+//   sector:   {"casualties":{"disputed":[…],"disputed_count":n,"groups":{…},"total":{…}},"election":{…},"freshness":{…},"incidents":{…},"intel":{…},
 //              "medevac":{…},"polling_stations":{…},"range":{…},"sector":"east"}
 //   overview: {"freshness":{…},"mission":{…totals…},"range":{…},
 //              "sectors":[{…same members as a sector, without freshness…,"sector":"north"},…]}
@@ -111,11 +111,20 @@ extension ProjectionState {
 
     func sectorName(_ i: UInt16) -> String { Int(i) < sectorNames.count ? sectorNames[Int(i)] : "" }
 
-    /// Counted incidents with a disputed figure in `sector` (all when nil) and `range`, by id.
+    /// How many disputed incidents a sector or mission view lists in full (the newest by
+    /// occurred_at, then by id); `disputed_count` gives them all, the incident view each one.
+    public static let disputedListLimit = 20
+
+    /// Counted incidents with a disputed figure in `sector` (all when nil) and `range`, newest
+    /// occurred_at first, then by id.
     func disputedIncidents(sector: UInt16?, range: DayRange) -> [Int] {
         disputed.map { Int($0) }
             .filter { (sector == nil || incidents[$0].sector == sector) && range.contains(incidents[$0].day) }
-            .sorted { EntityKey.precedes(incidents[$0].key, incidents[$1].key) }
+            .sorted {
+                let (a, b) = (incidents[$0], incidents[$1])
+                if a.occurredAt != b.occurredAt { return a.occurredAt > b.occurredAt }
+                return EntityKey.precedes(a.key, b.key)
+            }
     }
 
     /// The members shared by a sector and the mission totals, in key order, with "freshness"
@@ -123,11 +132,13 @@ extension ProjectionState {
     func writeBody(_ b: Bucket, disputed: [Int], freshness: Bool, to w: inout JSONWriter) {
         w.key("casualties")
         w.raw("{\"disputed\":[")
-        for i in disputed {
+        for i in disputed.prefix(Self.disputedListLimit) {
             w.element()
             writeDisputed(i, to: &w)
         }
-        w.raw("],\"groups\":")
+        w.raw("],\"disputed_count\":")
+        w.integer(disputed.count)
+        w.raw(",\"groups\":")
         Self.writeCasualtyGroups(b.casualties, to: &w)
         w.raw(",\"total\":{\"killed\":")
         var sums = SIMD3<Int64>()

@@ -173,7 +173,7 @@ extension ProjectionState {
             guard n == noNode || Int(n) < nodeCount else { throw .malformed("node index") }
             return n
         }
-        let incidentCount = try r.count(minimumSize: 80)
+        let incidentCount = try r.count(minimumSize: 70)
         s.incidents.reserveCapacity(incidentCount)
         for _ in 0..<incidentCount {
             var rec = IncidentRecord(key: try readKey(&r))
@@ -228,7 +228,7 @@ extension ProjectionState {
             s.consignmentIndex[c.key] = UInt32(s.consignments.count)
             s.consignments.append(c)
         }
-        for _ in 0..<(try r.count(minimumSize: 40)) {
+        for _ in 0..<(try r.count(minimumSize: 35)) {
             var st = StationRecord(key: try readKey(&r))
             st.current = try s.readMark(&r)
             st.status = try r.get()
@@ -237,7 +237,7 @@ extension ProjectionState {
             s.stationIndex[st.key] = UInt32(s.stations.count)
             s.stations.append(st)
         }
-        for _ in 0..<(try r.count(minimumSize: 600)) {
+        for _ in 0..<(try r.count(minimumSize: 570)) {
             let key = BucketKey(sector: try s.readSector(&r), day: try r.get())
             var b = Bucket()
             for lane in 0..<16 { b.incidentsTotal[lane] = try r.get() }

@@ -86,6 +86,13 @@ public struct ProjectionState: Sendable {
     }
 
     /// Folds a batch of events, e.g. one batch of `EventStore.subscribe(from:)`.
+    public mutating func apply(contentsOf events: [Event]) {
+        // By index: iterating copies each event (a dozen reference counts), which costs as much
+        // as folding the simpler events.
+        for i in events.indices { apply(events[i]) }
+    }
+
+    /// Folds events in order.
     public mutating func apply(contentsOf events: some Sequence<Event>) {
         for e in events { apply(e) }
     }
@@ -99,7 +106,7 @@ public struct ProjectionState: Sendable {
         origins[Int(o)].hlc = event.hlc
         origins[Int(o)].recordedAt = event.recordedAt
         eventCount &+= 1
-        guard let type = FoldCodes.typeByName[event.type], let sector = sectorSlot(event.sector) else { return }
+        guard let type = FoldCodes.code(ofType: event.type), let sector = sectorSlot(event.sector) else { return }
         let env = Envelope(
             ref: Ref(wall: event.hlc.wallMillis, seq: event.seq, counter: event.hlc.counter, origin: o),
             sector: sector, type: type, recordedAt: event.recordedAt)
@@ -191,11 +198,12 @@ public struct ProjectionState: Sendable {
 
     static let emptyBucket = Bucket()
 
-    /// Changes one bucket in place, dropping it when it returns to empty.
-    mutating func updateBucket(_ key: BucketKey, _ body: (inout Bucket) -> Void) {
+    /// Changes one bucket in place. A bucket that a removal returns to empty is dropped, so the
+    /// bucket table does not depend on what came and went.
+    mutating func updateBucket(_ key: BucketKey, removing: Bool = false, _ body: (inout Bucket) -> Void) {
         if let i = buckets.index(forKey: key) {
             body(&buckets.values[i])
-            if buckets.values[i] == Self.emptyBucket { buckets.remove(at: i) }
+            if removing, buckets.values[i] == Self.emptyBucket { buckets.remove(at: i) }
         } else {
             var b = Bucket()
             body(&b)

@@ -16,6 +16,23 @@ public enum ClientRequest: Sendable {
     /// Signed events from another node (a bundle), applied under the ingest rule.
     case ingest([[UInt8]])
     case status
+    /// Projection queries (docs/PROTOCOL.md, "Views"). Times are dates (2026-11-29) or RFC 3339.
+    case sector(name: String, since: String?, until: String?)
+    case overview(since: String?, until: String?)
+    case incident(id: String)
+    case incidents(Filters)
+
+    /// Filters of `incidents`.
+    public struct Filters: Sendable, Equatable {
+        public var sector: String?
+        public var category: String?
+        public var status: String?
+        public var verification: String?
+        public var since: String?
+        public var until: String?
+        public var limit: Int
+        public var cursor: String?
+    }
 
     /// The longest a `read` may wait.
     public static let maximumWaitMillis = 60_000
@@ -101,8 +118,42 @@ public enum ClientRequest: Sendable {
             return .status
         case "ingest":
             throw WireError(.invalidRequest, "ingest: members must be exactly {\"op\":\"ingest\",\"events\":[…]}")
+        case "sector", "overview", "incident", "incidents":
+            return try parseQuery(op, json)
         default:
-            throw WireError(.unknownRequest, "unknown op \"\(op)\" (known: append, get, read, ingest, status)")
+            throw WireError(.unknownRequest, "unknown op \"\(op)\" (known: append, get, read, ingest, status, sector, overview, incident, incidents)")
+        }
+    }
+}
+
+extension ClientRequest {
+    static func parseQuery(_ op: String, _ json: JSONValue) throws(WireError) -> ClientRequest {
+        func string(_ key: String) throws(WireError) -> String? {
+            guard let v = json[key] else { return nil }
+            if case .null = v { return nil }
+            guard let s = v.stringValue else { throw WireError(.invalidRequest, "\(key): expected string") }
+            return s
+        }
+        switch op {
+        case "sector":
+            guard let name = try string("sector") else { throw WireError(.invalidRequest, "sector: required") }
+            return .sector(name: name, since: try string("since"), until: try string("until"))
+        case "overview":
+            return .overview(since: try string("since"), until: try string("until"))
+        case "incident":
+            guard let id = try string("id") else { throw WireError(.invalidRequest, "id: required (the incident_id)") }
+            return .incident(id: id)
+        default:
+            var limit = 50
+            if let v = json["limit"] {
+                guard let n = v.integerValue else { throw WireError(.invalidRequest, "limit: expected an integer") }
+                limit = Int(clamping: n)
+            }
+            return .incidents(
+                Filters(
+                    sector: try string("sector"), category: try string("category"), status: try string("status"),
+                    verification: try string("verification"), since: try string("since"), until: try string("until"),
+                    limit: limit, cursor: try string("cursor")))
         }
     }
 }

@@ -47,6 +47,9 @@ public enum ClientResponse {
         public var storeFailed: String?
         public var forks: Int = 0
         public var peers: [Peer] = []
+        /// Events folded into the views, those folded since the node started (a start from a
+        /// snapshot folds only the newer ones), and whether a snapshot was loaded.
+        public var projections: (folded: UInt64, sinceStart: UInt64, fromSnapshot: Bool)? = nil
 
         public init(node: String, publicKey: String, events: UInt64, vector: VersionVector, dataBytes: UInt64, segments: Int, storeFailed: String?) {
             self.node = node
@@ -139,6 +142,15 @@ public enum ClientResponse {
         }
         w.raw(",\"forks\":")
         w.integer(s.forks)
+        if let p = s.projections {
+            w.raw(",\"projections\":{\"folded\":")
+            w.integer(p.folded)
+            w.raw(",\"folded_since_start\":")
+            w.integer(p.sinceStart)
+            w.raw(",\"from_snapshot\":")
+            w.bool(p.fromSnapshot)
+            w.raw("}")
+        }
         w.raw(",\"peers\":[")
         for (i, p) in s.peers.enumerated() {
             if i > 0 { w.raw(UInt8(ascii: ",")) }
@@ -179,6 +191,22 @@ public enum ClientResponse {
             w.raw("}")
         }
         w.raw("]}\n")
+        return w.bytes
+    }
+
+    /// A projection view with its query-time part: `{"ok":true,"view":{…},"as_of":…,"ages":{…}}`.
+    /// The view's bytes are identical on every node that holds the same events; `as_of` and the
+    /// per-origin ages (seconds since the newest event of each origin was recorded) are not.
+    public static func view(_ view: [UInt8], freshness: [UInt8]?) -> [UInt8] {
+        var w = JSONWriter(reservingCapacity: view.count + 256)
+        w.raw("{\"ok\":true,\"view\":")
+        w.raw(view)
+        if let freshness, freshness.count > 2 {
+            // freshness is {"ages":{…},"as_of":"…"}: its members go beside the view.
+            w.raw(UInt8(ascii: ","))
+            w.raw(freshness[1..<(freshness.count - 1)])
+        }
+        w.raw("}\n")
         return w.bytes
     }
 

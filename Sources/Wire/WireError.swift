@@ -10,8 +10,23 @@ public enum WireErrorCode: String, Sendable, CaseIterable {
     case diskFull = "disk_full"
     case storeFailed = "store_failed"
     case notFound = "not_found"
+    /// A view query with a bad filter, range, limit or cursor.
+    case invalidQuery = "invalid_query"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
+    // Issue 6: who may do what, and the limits of a connection (docs/PROTOCOL.md, docs/SECURITY.md).
+    /// No valid token: missing (the node requires one) or wrong.
+    case unauthorized = "unauthorized"
+    /// The token's role does not allow this request (an append outside an office's sectors).
+    case forbidden = "forbidden"
+    /// Too many open connections, in total or from this address; the node closes the connection.
+    case tooManyConnections = "too_many_connections"
+    /// The client does not read its responses; the node closes the connection.
+    case slowConsumer = "slow_consumer"
+    /// More requests per second than the connection's token bucket allows; the request was not run.
+    case rateLimited = "rate_limited"
+    /// No request (or no authentication) in time; the node closes the connection.
+    case idleTimeout = "idle_timeout"
 }
 
 /// An error as the client protocol sends it: `{"ok":false,"error":{"code":…,"message":…}}`.

@@ -1,0 +1,130 @@
+import IncidentModel
+import Wire
+
+extension FuzzHarness {
+    static let ingestPrefix = Array("{\"op\":\"ingest\",\"events\":[".utf8)
+
+    /// `ClientRequest.parse` as the client listener calls it. What it accepts must be what the
+    /// node may act on: an append's events still valid after their canonical encoding (that is
+    /// what the store writes), an ingest's lines exact byte slices of the request, read bounds
+    /// within their limits.
+    static func clientRequest(_ line: UnsafeBufferPointer<UInt8>, accepted: inout Set<String>) throws(PropertyViolation) {
+        let validator = EventValidator()
+        let request: ClientRequest
+        do {
+            request = try ClientRequest.parse(line: line, validator: validator, maximumEvents: maximumEvents)
+        } catch {
+            return
+        }
+        switch request {
+        case .append(let events):
+            accepted.insert("request.append")
+            try require(!events.isEmpty && events.count <= maximumEvents, "request", "append of \(events.count) events")
+            for event in events {
+                let canonical = event.canonicalData
+                let reparsed: JSONValue
+                do {
+                    reparsed = try JSONParser.parse(canonical)
+                } catch {
+                    throw PropertyViolation(harness: "request", message: "canonical data does not parse: \(error) in \(show(canonical))")
+                }
+                do {
+                    try validator.validate(data: reparsed, type: event.type)
+                } catch {
+                    throw PropertyViolation(harness: "request", message: "canonical data no longer valid: \(error)")
+                }
+                try require(reparsed.canonicalBytes == canonical, "request", "canonical data not idempotent: \(show(canonical))")
+            }
+        case .ingest(let lines):
+            accepted.insert("request.ingest")
+            var rebuilt = ingestPrefix
+            for (i, l) in lines.enumerated() {
+                if i > 0 { rebuilt.append(UInt8(ascii: ",")) }
+                rebuilt.append(contentsOf: l)
+            }
+            rebuilt.append(contentsOf: "]}".utf8)
+            try require(rebuilt.elementsEqual(line), "request", "ingest lines are not byte slices of the request")
+        case .read(_, let limit, _, let waitMillis):
+            accepted.insert("request.read")
+            try require((1...ClientRequest.maximumReadLimit).contains(limit), "request", "read limit \(limit)")
+            try require((0...ClientRequest.maximumWaitMillis).contains(waitMillis), "request", "read wait_ms \(waitMillis)")
+        case .get:
+            accepted.insert("request.get")
+        case .status:
+            accepted.insert("request.status")
+        case .sector, .overview, .incident:
+            accepted.insert("request.view")
+        case .incidents(let filters):
+            accepted.insert("request.incidents")
+            _ = filters
+        }
+    }
+
+    /// `PeerMessage.parse`. An accepted message must encode to exactly one line that parses back
+    /// to the same message, and an `events` message must re-encode to the very bytes received
+    /// (event lines travel by byte range, never re-encoded).
+    static func peerMessage(_ line: UnsafeBufferPointer<UInt8>, accepted: inout Set<String>) throws(PropertyViolation) {
+        let bytes = Array(line)
+        let message: PeerMessage
+        do {
+            message = try PeerMessage.parse(bytes)
+        } catch {
+            return
+        }
+        accepted.insert("peer.\(kind(of: message))")
+        let encoded = message.encoded
+        try require(encoded.last == UInt8(ascii: "\n"), "peer", "encoding does not end with a newline")
+        let body = Array(encoded.dropLast())
+        try require(!body.contains(UInt8(ascii: "\n")), "peer", "encoding holds a raw newline: \(show(body))")
+        let again: PeerMessage
+        do {
+            again = try PeerMessage.parse(body)
+        } catch {
+            throw PropertyViolation(harness: "peer", message: "own encoding refused: \(error) in \(show(body))")
+        }
+        try require(again == message, "peer", "round trip changed the message: \(show(body))")
+        if case .events = message {
+            try require(body == bytes, "peer", "events message not re-encoded byte for byte")
+        }
+    }
+
+    static func kind(of message: PeerMessage) -> String {
+        switch message {
+        case .hello: "hello"
+        case .proof: "proof"
+        case .events: "events"
+        case .ack: "ack"
+        case .refused: "refused"
+        case .ping: "ping"
+        case .pong: "pong"
+        case .error: "error"
+        }
+    }
+
+    /// `Event.parse` and `hashIsValid`, as recovery, reads and ingest use them. An accepted event's
+    /// fields must describe its own line: `id` is `origin:seq`, `data` is an object slice of the
+    /// line, the hashed prefix ends where `,"hash":"` begins.
+    static func event(_ line: UnsafeBufferPointer<UInt8>, accepted: inout Set<String>) throws(PropertyViolation) {
+        let bytes = Array(line)
+        let event: Event
+        do {
+            event = try Event.parse(line: bytes)
+        } catch {
+            return
+        }
+        accepted.insert("event")
+        try require(event.line == bytes, "event", "line not kept as given")
+        try require(event.seq >= 1 && (event.prev == nil) == (event.seq == 1), "event", "seq \(event.seq) with prev \(event.prev != nil)")
+        try require(NodeID.isValid(event.origin), "event", "invalid origin \(event.origin.debugDescription) accepted")
+        try require(event.dataRange.lowerBound >= 0 && event.dataRange.upperBound <= bytes.count, "event", "data range outside the line")
+        try require(bytes[event.dataRange.lowerBound] == UInt8(ascii: "{"), "event", "data is not an object")
+        try require(event.hashedPrefixEnd == event.dataRange.upperBound, "event", "hashed prefix does not end after data")
+        try require(bytes[event.hashedPrefixEnd...].starts(with: ",\"hash\":\"".utf8), "event", "hashed prefix does not end at hash")
+        try require(event.signature.map { $0.count == 64 } ?? true, "event", "signature of \(event.signature?.count ?? 0) bytes")
+        let recomputed = bytes.withUnsafeBufferPointer {
+            Event.computeHash(prefix: UnsafeBufferPointer(rebasing: $0[..<event.hashedPrefixEnd]))
+        }
+        try require(event.hashIsValid == (recomputed == event.hash), "event", "hashIsValid disagrees with the recomputed hash")
+        if event.hashIsValid { accepted.insert("event.hash_valid") }
+    }
+}

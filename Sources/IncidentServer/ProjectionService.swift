@@ -1,0 +1,148 @@
+import EventStore
+import IncidentModel
+import Logging
+public import Projections
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps the projections folded as events are stored (local appends and sync alike, through
+/// the store's subscription), answers queries from them, and snapshots them.
+///
+/// Start: load `<data dir>/projections.snapshot` when it is of this projection version, passes its
+/// checksum and fits this log (its offset within the log, its vector within the store's);
+/// otherwise rebuild from offset 0. Then fold what the log holds beyond it and report ready.
+/// A snapshot is written every `snapshotInterval` when events were folded, and at shutdown
+/// (after the listeners stopped, before the store closes).
+final class ProjectionService: Service {
+    let store: EventStore
+    let path: String
+    let logger: Logger
+    let onCaughtUp: @Sendable () -> Void
+    let snapshotInterval: Duration
+    let state: Mutex<Folded>
+
+    struct Folded {
+        var projection: ProjectionState
+        /// Log offset of the next event to fold.
+        var cursor: UInt64
+        /// Events folded since the process started (a restart from a snapshot folds only the newer ones).
+        var foldedSinceStart: UInt64 = 0
+        var loadedFromSnapshot = false
+        var snapshotCursor: UInt64 = 0
+    }
+
+    init(
+        store: EventStore, sectors: [String], directory: String, snapshotInterval: Duration = .seconds(60), logger: Logger,
+        onCaughtUp: @escaping @Sendable () -> Void
+    ) {
+        self.store = store
+        self.path = directory + "/projections.snapshot"
+        self.logger = logger
+        self.onCaughtUp = onCaughtUp
+        self.snapshotInterval = snapshotInterval
+        var folded = Folded(projection: ProjectionState(sectors: sectors), cursor: 0)
+        do {
+            let loaded = try ProjectionSnapshot.load(from: path, sectors: sectors)
+            if loaded.logOffset <= store.count, store.versionVector.dominates(loaded.versionVector),
+                Self.coversPrefix(store: store, vector: loaded.versionVector, offset: loaded.logOffset)
+            {
+                folded = Folded(projection: loaded.state, cursor: loaded.logOffset, loadedFromSnapshot: true, snapshotCursor: loaded.logOffset)
+                logger.info("projection snapshot loaded", metadata: ["projections.offset": "\(loaded.logOffset)"])
+            } else {
+                logger.warning("projection snapshot does not match this log; rebuilding from the log", metadata: ["projections.file": "\(path)"])
+            }
+        } catch {
+            if error.code != .notFound {
+                logger.warning(
+                    "projection snapshot unusable; rebuilding from the log",
+                    metadata: ["projections.file": "\(path)", "projections.reason": "\(error)"])
+            }
+        }
+        state = Mutex(folded)
+    }
+
+    /// The events below `offset` are exactly those `vector` covers (their count matches).
+    static func coversPrefix(store: EventStore, vector: VersionVector, offset: UInt64) -> Bool {
+        vector.total == offset
+    }
+
+    func run() async throws {
+        let start = state.withLock { $0.cursor }
+        let target = store.count
+        if start >= target { reportCaughtUp() }
+        // Folding and the periodic snapshot stop when graceful shutdown begins (the listeners have
+        // stopped by then); the store is still open, so the final snapshot covers what was folded.
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: self.snapshotInterval)
+                        if Task.isCancelled { return }
+                        self.writeSnapshot(reason: "periodic")
+                    }
+                }
+                await self.fold(from: start, caughtUpAt: target)
+                group.cancelAll()
+            }
+        }
+        writeSnapshot(reason: "shutdown")
+    }
+
+    /// Folds every batch the store delivers from `start` on; reports ready once `caughtUpAt` is passed.
+    func fold(from start: UInt64, caughtUpAt target: UInt64) async {
+        var caughtUp = start >= target
+        do {
+            for try await batch in store.subscribe(from: start, batchLimit: 4096) {
+                let cursor = state.withLock { s -> UInt64 in
+                    s.projection.apply(contentsOf: batch)
+                    s.cursor += UInt64(batch.count)
+                    s.foldedSinceStart += UInt64(batch.count)
+                    return s.cursor
+                }
+                if !caughtUp, cursor >= target {
+                    caughtUp = true
+                    reportCaughtUp()
+                }
+            }
+        } catch {
+            logger.error("projection folding stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func reportCaughtUp() {
+        let s = state.withLock { ($0.cursor, $0.foldedSinceStart, $0.loadedFromSnapshot) }
+        logger.info(
+            "projections ready",
+            metadata: ["projections.offset": "\(s.0)", "projections.folded": "\(s.1)", "projections.from_snapshot": "\(s.2)"])
+        onCaughtUp()
+    }
+
+    /// Writes the snapshot when anything was folded since the last one.
+    func writeSnapshot(reason: String) {
+        // A copy of the state (copy-on-write: cheap until folding goes on) is encoded outside the lock.
+        let encoded: (bytes: ProjectionState, offset: UInt64)? = state.withLock { s in
+            guard s.cursor != s.snapshotCursor || !s.loadedFromSnapshot else { return nil }
+            return (s.projection, s.cursor)
+        }
+        guard let encoded else { return }
+        do {
+            try ProjectionSnapshot.write(encoded.bytes, logOffset: encoded.offset, to: path)
+            state.withLock {
+                $0.snapshotCursor = encoded.offset
+                $0.loadedFromSnapshot = true
+            }
+            logger.info("projection snapshot written", metadata: ["projections.offset": "\(encoded.offset)", "projections.reason": "\(reason)"])
+        } catch {
+            logger.error("cannot write the projection snapshot", metadata: ["projections.file": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    /// Runs a query against the current state.
+    func query<R>(_ body: (ProjectionState) throws -> R) rethrows -> R {
+        try state.withLock { try body($0.projection) }
+    }
+
+    var counters: (cursor: UInt64, foldedSinceStart: UInt64, fromSnapshot: Bool) {
+        state.withLock { ($0.cursor, $0.foldedSinceStart, $0.loadedFromSnapshot) }
+    }
+}

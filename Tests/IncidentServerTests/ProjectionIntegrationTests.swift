@@ -1,0 +1,116 @@
+import Foundation
+import IncidentClient
+import IncidentModel
+import IncidentTestSupport
+import Testing
+import Wire
+
+@Suite("Projections on real nodes")
+struct ProjectionIntegrationTests {
+    /// The view without its query-time members (as_of, ages): what must be identical across nodes.
+    static func view(_ node: TestNode, _ request: String) async throws -> String {
+        let line = try await IncidentConnection.withConnection(to: node.client) { c in
+            try await c.send(Array(request.utf8))
+            return try await c.receive()
+        }
+        let prefix = Array("{\"ok\":true,\"view\":".utf8)
+        #expect(line.starts(with: prefix), "\(String(decoding: line, as: UTF8.self))")
+        let end = try line.withUnsafeBufferPointer { try JSONParser.skipValue(in: $0, from: prefix.count) }
+        return String(decoding: line[prefix.count..<end], as: UTF8.self)
+    }
+
+    static func appendGenerated(_ node: TestNode, seed: UInt64, count: Int) async throws {
+        var generator = EventGenerator(seed: seed)
+        _ = try await IncidentConnection.withConnection(to: node.client) { c in
+            for _ in 0..<(count / 20) {
+                _ = try await c.request(Requests.append(eventObjects: (0..<20).map { _ in generator.nextObject() }))
+            }
+        }
+    }
+
+    static func status(_ node: TestNode) async throws -> JSONValue {
+        try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
+    }
+
+    /// a and c each append their own events, then replicate both ways: a folds a's then c's, c
+    /// folds c's then a's. Their sector and overview views are byte-identical.
+    @Test func nodesWithTheSameEventsInDifferentOrdersShowIdenticalViews() async throws {
+        let cluster = try TestCluster(ids: ["a", "c"])
+        defer { cluster.removeFiles() }
+        try await cluster.start("a")
+        try await cluster.start("c")
+        try await Self.appendGenerated(cluster["a"], seed: 7, count: 200)
+        try await Self.appendGenerated(cluster["c"], seed: 8, count: 200)
+        cluster["a"].stop()
+        try await cluster.start("a", dialing: ["c"])
+        _ = try await cluster.waitConverged(["a", "c"], minimum: VersionVector(["a": 200, "c": 200]))
+        // Views follow the log asynchronously; wait until both folded everything.
+        for id in ["a", "c"] {
+            for _ in 0..<100 {
+                if try await Self.status(cluster[id])["projections"]?["folded"]?.integerValue == 400 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        for request in [
+            #"{"op":"overview"}"#, #"{"op":"sector","sector":"east"}"#, #"{"op":"sector","sector":"north","since":"2025-12-01"}"#,
+            #"{"op":"incidents","limit":500}"#,
+        ] {
+            let a = try await Self.view(cluster["a"], request)
+            let c = try await Self.view(cluster["c"], request)
+            #expect(a == c, "\(request) differs")
+        }
+        let overview = try JSONParser.parse(Array(try await Self.view(cluster["a"], #"{"op":"overview"}"#).utf8))
+        #expect((overview["mission"]?["incidents"]?["total"]?.integerValue ?? 0) > 50)
+    }
+
+    /// A restart loads the snapshot and folds only the events stored after it; a corrupt
+    /// snapshot is discarded and the views rebuilt from the log, with the same result.
+    @Test func restartFoldsOnlyNewerEventsAndCorruptSnapshotIsRebuilt() async throws {
+        let node = TestNode(nodeID: "snap", extraArguments: ["--fsync", "never"])
+        defer {
+            node.kill9()
+            node.removeFiles()
+        }
+        try await node.start()
+        try await Self.appendGenerated(node, seed: 3, count: 60)
+        #expect(node.stop() == 0)  // graceful: writes the snapshot (60 events)
+        try await node.start()
+        try await Self.appendGenerated(node, seed: 4, count: 40)
+        let before = try await Self.view(node, #"{"op":"overview"}"#)
+        node.kill9()  // no snapshot for these 40
+        try await node.start()
+        let s = try await Self.status(node)
+        #expect(s["projections"]?["from_snapshot"] == .bool(true))
+        #expect(s["projections"]?["folded_since_start"]?.integerValue == 40)
+        #expect(try await Self.view(node, #"{"op":"overview"}"#) == before)
+        node.kill9()
+
+        // Flip one byte of the snapshot's payload: its checksum fails, the views are rebuilt.
+        let path = node.dataDir + "/projections.snapshot"
+        var bytes = try #require(FileManager.default.contents(atPath: path))
+        bytes[bytes.count - 10] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: path))
+        try await node.start()
+        let rebuilt = try await Self.status(node)
+        #expect(rebuilt["projections"]?["from_snapshot"] == .bool(false))
+        #expect(rebuilt["projections"]?["folded_since_start"]?.integerValue == 100)
+        #expect(try await Self.view(node, #"{"op":"overview"}"#) == before)
+        #expect(node.log.contains("projection snapshot unusable"))
+    }
+
+    @Test func badQueriesGetStableCodes() async throws {
+        try await TestNode.with { node in
+            try await IncidentConnection.withConnection(to: node.client) { c in
+                for (request, code) in [
+                    (#"{"op":"sector","sector":"atlantis"}"#, "not_found"), (#"{"op":"sector"}"#, "invalid_request"),
+                    (#"{"op":"overview","since":"yesterday"}"#, "invalid_query"), (#"{"op":"incident","id":"nope"}"#, "not_found"),
+                    (#"{"op":"incidents","category":"alien"}"#, "invalid_query"), (#"{"op":"incidents","limit":0}"#, "invalid_query"),
+                ] {
+                    try await c.send(Array(request.utf8))
+                    let r = try JSONParser.parse(try await c.receive())
+                    #expect(r["error"]?["code"]?.stringValue == code, "\(request)")
+                }
+            }
+        }
+    }
+}
