@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IncidentBench
 import IncidentClient
 
 struct BenchAppend: AsyncParsableCommand {
@@ -63,5 +64,40 @@ struct BenchSync: AsyncParsableCommand {
         }
         print("catch-up   \(r.events) events in \(String(format: "%.2f", r.catchUpSeconds)) s = \(Int(r.catchUpPerSecond)) events/s (fsync \(fsync), verified)")
         print("live lag   \(rate) events/s, \(r.lagSamples) events: p50 \(ms(r.lagP50Micros)) ms  p99 \(ms(r.lagP99Micros)) ms  max \(ms(r.lagMaxMicros)) ms")
+    }
+}
+
+struct BenchRebuild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rebuild",
+        abstract: "Projection fold of a whole log (events/s), snapshot write/load, and start-up time with a snapshot.",
+        discussion: "Writes its own log in a temporary directory; the start-up part uses the incidentd binary beside incidentctl.")
+
+    @Option(help: "Events in the log.") var events: Int = 1_000_000
+    @Option(help: "Fold runs; the median is reported.") var runs: Int = 3
+    @Option(help: "Seed of the event generator.") var seed: UInt64 = 1
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        guard events >= 1, runs >= 1 else { throw ValidationError("events and runs must be at least 1") }
+        let r = try await RebuildBenchmark(events: events, runs: runs, seed: seed).run { message in
+            FileHandle.standardError.write(Data("\(message)\n".utf8))
+        }
+        if json {
+            let startup = r.startupWithSnapshotSeconds.map { String(format: "%.3f", $0) } ?? "null"
+            let rss = r.startupRSSBytes.map { "\($0)" } ?? "null"
+            print(
+                "{\"bench\":\"rebuild\",\"events\":\(r.events),\"runs\":\(r.foldSeconds.count),\"events_per_s\":\(Int(r.medianEventsPerSecond)),"
+                    + "\"fold_seconds\":[\(r.foldSeconds.map { String(format: "%.3f", $0) }.joined(separator: ","))],"
+                    + "\"snapshot_bytes\":\(r.snapshotBytes),\"snapshot_write_seconds\":\(String(format: "%.3f", r.snapshotWriteSeconds)),"
+                    + "\"snapshot_load_seconds\":\(String(format: "%.3f", r.snapshotLoadSeconds)),\"startup_with_snapshot_seconds\":\(startup),"
+                    + "\"startup_rss_bytes\":\(rss)}")
+            return
+        }
+        print("fold       \(r.events) events: median \(Int(r.medianEventsPerSecond)) events/s over \(r.foldSeconds.count) runs (\(r.foldSeconds.map { String(format: "%.2f s", $0) }.joined(separator: ", ")))")
+        print("snapshot   \(r.snapshotBytes / 1024) KiB, write \(String(format: "%.3f", r.snapshotWriteSeconds)) s, load \(String(format: "%.3f", r.snapshotLoadSeconds)) s")
+        if let s = r.startupWithSnapshotSeconds {
+            print("start-up   incidentd ready in \(String(format: "%.2f", s)) s with the snapshot" + (r.startupRSSBytes.map { ", RSS \($0 >> 20) MiB" } ?? ""))
+        }
     }
 }

@@ -39,5 +39,5 @@ struct NodeOptions: ParsableArguments {
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Load generators and benchmarks.", subcommands: [BenchAppend.self, BenchSync.self])
+        abstract: "Load generators and benchmarks.", subcommands: [BenchAppend.self, BenchSync.self, BenchRebuild.self])
 }
