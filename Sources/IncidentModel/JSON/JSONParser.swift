@@ -311,9 +311,75 @@ public struct JSONParser {
         }
 
         mutating func skipString() throws(Error) {
-            // Validation of escapes and UTF-8 is the same as in parseString; building the String is
-            // the only part skipped, and for ASCII strings that is cheap anyway.
-            _ = try parseString()
+            // The same checks as parseString (escapes, surrogate pairs, control characters,
+            // UTF-8), without building the String: this runs for every string of every event
+            // read from disk or a peer.
+            index += 1
+            while index < bytes.count {
+                let b = bytes[index]
+                if b == UInt8(ascii: "\"") {
+                    index += 1
+                    return
+                }
+                if b < 0x20 { throw error("control character in string") }
+                if b == UInt8(ascii: "\\") {
+                    index += 1
+                    guard index < bytes.count else { throw error("unterminated string") }
+                    let e = bytes[index]
+                    index += 1
+                    switch e {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                        UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        continue
+                    case UInt8(ascii: "u"):
+                        let scalar = try hex4()
+                        if scalar >= 0xD800 && scalar <= 0xDBFF {
+                            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                            else { throw error("lone surrogate") }
+                            index += 2
+                            let low = try hex4()
+                            guard low >= 0xDC00 && low <= 0xDFFF else { throw error("lone surrogate") }
+                        } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
+                            throw error("lone surrogate")
+                        }
+                        continue
+                    default:
+                        throw error("invalid escape")
+                    }
+                }
+                if b < 0x80 {
+                    index += 1
+                    continue
+                }
+                try skipUTF8Sequence(b)
+            }
+            throw error("unterminated string")
+        }
+
+        /// Checks one multi-byte UTF-8 sequence starting at `index` (lead byte `b`), as
+        /// `String(validating:)` would: no overlongs, no surrogates, nothing above U+10FFFF.
+        mutating func skipUTF8Sequence(_ b: UInt8) throws(Error) {
+            let start = index
+            func cont(_ i: Int) -> UInt8? { i < bytes.count && bytes[i] & 0xC0 == 0x80 ? bytes[i] : nil }
+            switch b {
+            case 0xC2...0xDF:
+                guard cont(index + 1) != nil else { throw Error(offset: start, reason: "invalid UTF-8 in string") }
+                index += 2
+            case 0xE0...0xEF:
+                guard let c1 = cont(index + 1), cont(index + 2) != nil else { throw Error(offset: start, reason: "invalid UTF-8 in string") }
+                if b == 0xE0 && c1 < 0xA0 { throw Error(offset: start, reason: "invalid UTF-8 in string") }
+                if b == 0xED && c1 > 0x9F { throw Error(offset: start, reason: "invalid UTF-8 in string") }
+                index += 3
+            case 0xF0...0xF4:
+                guard let c1 = cont(index + 1), cont(index + 2) != nil, cont(index + 3) != nil else {
+                    throw Error(offset: start, reason: "invalid UTF-8 in string")
+                }
+                if b == 0xF0 && c1 < 0x90 { throw Error(offset: start, reason: "invalid UTF-8 in string") }
+                if b == 0xF4 && c1 > 0x8F { throw Error(offset: start, reason: "invalid UTF-8 in string") }
+                index += 4
+            default:
+                throw Error(offset: start, reason: "invalid UTF-8 in string")
+            }
         }
     }
 }
