@@ -11,15 +11,32 @@ public struct EventHash: Hashable, Sendable, CustomStringConvertible {
 
     /// Builds a hash from 32 raw bytes.
     public init(rawBytes: some Sequence<UInt8>) {
-        var words: [UInt64] = [0, 0, 0, 0]
-        for (i, b) in rawBytes.enumerated() where i < 32 {
-            words[i / 8] = words[i / 8] << 8 | UInt64(b)
+        var w: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var i = 0
+        for b in rawBytes where i < 32 {
+            switch i / 8 {
+            case 0: w.0 = w.0 << 8 | UInt64(b)
+            case 1: w.1 = w.1 << 8 | UInt64(b)
+            case 2: w.2 = w.2 << 8 | UInt64(b)
+            default: w.3 = w.3 << 8 | UInt64(b)
+            }
+            i += 1
         }
-        (w0, w1, w2, w3) = (words[0], words[1], words[2], words[3])
+        (w0, w1, w2, w3) = w
     }
 
     public init(_ digest: SHA256.Digest) {
-        self.init(rawBytes: digest)
+        // The digest's bytes without an intermediate array (this runs for every event hashed).
+        var w: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        digest.withUnsafeBytes { raw in
+            func word(_ at: Int) -> UInt64 {
+                var v: UInt64 = 0
+                for k in 0..<8 { v = v << 8 | UInt64(raw[at + k]) }
+                return v
+            }
+            w = (word(0), word(8), word(16), word(24))
+        }
+        (w0, w1, w2, w3) = w
     }
 
     /// The 32 raw bytes, big-endian word order (the digest's own byte order).
@@ -34,12 +51,21 @@ public struct EventHash: Hashable, Sendable, CustomStringConvertible {
 
     /// Appends the 64 hex digits to `out`.
     public func appendHex(to out: inout [UInt8]) {
-        for w in [w0, w1, w2, w3] {
-            for shift in stride(from: 60, through: 0, by: -4) {
-                out.append(Self.hexDigits[Int((w >> UInt64(shift)) & 0xF)])
+        func put(_ w: UInt64) {
+            var shift: UInt64 = 60
+            while true {
+                out.append(Self.hexTable[Int((w >> shift) & 0xF)])
+                if shift == 0 { break }
+                shift -= 4
             }
         }
+        put(w0)
+        put(w1)
+        put(w2)
+        put(w3)
     }
+
+    static let hexTable: [UInt8] = Array("0123456789abcdef".utf8)
 
     public var hex: String {
         var out: [UInt8] = []
@@ -53,17 +79,34 @@ public struct EventHash: Hashable, Sendable, CustomStringConvertible {
     /// Parses exactly 64 lowercase hex digits.
     public init?(hex: some Collection<UInt8>) {
         guard hex.count == 64 else { return nil }
-        var words: [UInt64] = [0, 0, 0, 0]
-        for (i, c) in hex.enumerated() {
-            let d: UInt64
-            switch c {
-            case 0x30...0x39: d = UInt64(c - 0x30)
-            case 0x61...0x66: d = UInt64(c - 0x61 + 10)
-            default: return nil
-            }
-            words[i / 16] = words[i / 16] << 4 | d
+        let parsed: EventHash?? = hex.withContiguousStorageIfAvailable { Self.parseHex($0) }
+        if let parsed {
+            guard let parsed else { return nil }
+            self = parsed
+        } else {
+            guard let h = Array(hex).withUnsafeBufferPointer({ Self.parseHex($0) }) else { return nil }
+            self = h
         }
-        (w0, w1, w2, w3) = (words[0], words[1], words[2], words[3])
+    }
+
+    static func parseHex(_ hex: UnsafeBufferPointer<UInt8>) -> EventHash? {
+        guard hex.count == 64 else { return nil }
+        func word(_ start: Int) -> UInt64? {
+            var v: UInt64 = 0
+            for i in start..<(start + 16) {
+                let c = hex[i]
+                let d: UInt64
+                switch c {
+                case 0x30...0x39: d = UInt64(c &- 0x30)
+                case 0x61...0x66: d = UInt64(c &- 0x61 &+ 10)
+                default: return nil
+                }
+                v = v << 4 | d
+            }
+            return v
+        }
+        guard let a = word(0), let b = word(16), let c = word(32), let d = word(48) else { return nil }
+        return EventHash(w0: a, w1: b, w2: c, w3: d)
     }
 
     public init?(hex: String) {

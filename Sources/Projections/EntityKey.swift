@@ -1,4 +1,4 @@
-public import IncidentModel
+import IncidentModel
 
 /// The id of an entity (incident, medevac, consignment, polling station) as a dictionary key.
 ///
@@ -74,25 +74,26 @@ enum EntityKey: Hashable, Sendable {
 
     /// The 128 bits of a canonical lowercase UUID (`8-4-4-4-12` hex digits), or nil.
     static func parseUUID(_ b: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
-        guard b.count == 36 else { return nil }
+        guard b.count == 36, b[8] == UInt8(ascii: "-"), b[13] == UInt8(ascii: "-"), b[18] == UInt8(ascii: "-"),
+            b[23] == UInt8(ascii: "-")
+        else { return nil }
+        // Lowercase hex digits map to 0…15; anything else sets bit 4 and fails the check below.
+        @inline(__always) func digit(_ c: UInt8) -> UInt64 {
+            let d = c &- 0x30
+            if d < 10 { return UInt64(d) }
+            let h = c &- 0x61
+            return h < 6 ? UInt64(h + 10) : 0x10
+        }
         var hi: UInt64 = 0
         var lo: UInt64 = 0
+        var bad: UInt64 = 0
         var n = 0
-        for i in 0..<36 {
-            let c = b[i]
-            if i == 8 || i == 13 || i == 18 || i == 23 {
-                guard c == UInt8(ascii: "-") else { return nil }
-                continue
-            }
-            let d: UInt64
-            switch c {
-            case 0x30...0x39: d = UInt64(c - 0x30)
-            case 0x61...0x66: d = UInt64(c - 0x61 + 10)
-            default: return nil
-            }
-            if n < 16 { hi = hi << 4 | d } else { lo = lo << 4 | d }
+        for i in 0..<36 where i != 8 && i != 13 && i != 18 && i != 23 {
+            let d = digit(b[i])
+            bad |= d
+            if n < 16 { hi = hi << 4 | (d & 0xF) } else { lo = lo << 4 | (d & 0xF) }
             n += 1
         }
-        return (hi, lo)
+        return bad & 0x10 == 0 ? (hi, lo) : nil
     }
 }

@@ -10,30 +10,35 @@ enum FoldCodes {
         uniqueKeysWithValues: EventType.allCases.enumerated().map { ($0.element.rawValue, UInt8($0.offset)) })
     static func code(_ type: EventType) -> UInt8 { UInt8(types.firstIndex(of: type)!) }
 
-    /// The code of a type name, or nil for a type this version does not know. A switch over the
-    /// literals compares lengths first and needs no hashing; the most frequent types come first.
+    /// The code of a type name, or nil for a type this version does not know. The length and a
+    /// byte or two pick the one candidate, and a single comparison confirms it: no hashing, and
+    /// no chain of comparisons among the types of equal length.
     @inline(__always) static func code(ofType name: String) -> UInt8? {
-        let type: EventType
-        switch name {
-        case "incident.reported": type = .incidentReported
-        case "casualties.reported": type = .casualtiesReported
-        case "incident.updated": type = .incidentUpdated
-        case "incident.verified": type = .incidentVerified
-        case "incident.closed": type = .incidentClosed
-        case "incident.retracted": type = .incidentRetracted
-        case "medevac.requested": type = .medevacRequested
-        case "medevac.dispatched": type = .medevacDispatched
-        case "medevac.completed": type = .medevacCompleted
-        case "election.material.dispatched": type = .electionMaterialDispatched
-        case "election.material.delivered": type = .electionMaterialDelivered
-        case "election.personnel.moved": type = .electionPersonnelMoved
-        case "polling_station.status": type = .pollingStationStatus
-        case "intel.sighting": type = .intelSighting
+        let u = name.utf8
+        guard u.count >= 14, u.count <= 28 else { return nil }
+        let first = u[u.startIndex]
+        let candidate: EventType
+        switch u.count {
+        case 14: candidate = .intelSighting
+        case 15: candidate = .incidentClosed
+        case 16: candidate = .incidentUpdated
+        case 17:
+            if first == UInt8(ascii: "i") {
+                candidate = u[u.index(u.startIndex, offsetBy: 9)] == UInt8(ascii: "r") ? .incidentReported : .incidentVerified
+            } else {
+                candidate = u[u.index(u.startIndex, offsetBy: 8)] == UInt8(ascii: "r") ? .medevacRequested : .medevacCompleted
+            }
+        case 18: candidate = first == UInt8(ascii: "i") ? .incidentRetracted : .medevacDispatched
+        case 19: candidate = .casualtiesReported
+        case 22: candidate = .pollingStationStatus
+        case 24: candidate = .electionPersonnelMoved
+        case 27: candidate = .electionMaterialDelivered
+        case 28: candidate = .electionMaterialDispatched
         default: return nil
         }
-        return typeCodes[type]
+        guard name == candidate.rawValue else { return nil }
+        return code(candidate)
     }
-    static let typeCodes: [EventType: UInt8] = typeByName.reduce(into: [:]) { $0[EventType(rawValue: $1.key)!] = $1.value }
 
     static let categories = table(Vocabulary.incidentCategories)
     /// Where an incident without a usable category counts.

@@ -20,10 +20,32 @@ struct Ref: Equatable, Sendable {
 }
 
 /// One event in the history of an incident; the nodes of an incident form a list through `next`.
+///
+/// Packed into 24 bytes (a million events' history is a million nodes): the wall clock keeps 48
+/// bits (milliseconds until the year 10889; later stamps saturate, which keeps the order a
+/// function of the event) beside the origin, and the seq 56 bits beside the type.
 struct HistoryNode: Sendable {
-    var ref: Ref
+    private var wallAndOrigin: UInt64
+    private var seqAndType: UInt64
+    private var counter: UInt32
     var next: UInt32
-    var type: UInt8
+
+    init(ref: Ref, next: UInt32, type: UInt8) {
+        wallAndOrigin = min(ref.wall, Self.maximumWall) << 16 | UInt64(ref.origin)
+        seqAndType = min(ref.seq, Self.maximumSeq) << 8 | UInt64(type)
+        counter = ref.counter
+        self.next = next
+    }
+
+    static let maximumWall: UInt64 = 1 << 48 - 1
+    static let maximumSeq: UInt64 = 1 << 56 - 1
+
+    var ref: Ref {
+        Ref(wall: wallAndOrigin >> 16, seq: seqAndType >> 8, counter: counter,
+            origin: UInt16(truncatingIfNeeded: wallAndOrigin))
+    }
+
+    var type: UInt8 { UInt8(truncatingIfNeeded: seqAndType) }
 }
 
 /// An origin's latest casualty report for an incident: an absolute figure, not an increment.

@@ -37,6 +37,15 @@ struct PayloadReader {
     @inline(__always) func stringEnd(_ start: Int, _ end: Int) -> Int? {
         guard let base = bytes.baseAddress else { return nil }
         var i = start + 1
+        // Ids and enumeration values are short: a plain loop ends them before a call to memchr
+        // would have started.
+        let shortEnd = min(end, i + 24)
+        while i < shortEnd {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") { return i + 1 }
+            if c == UInt8(ascii: "\\") { break }
+            i += 1
+        }
         while i < end {
             // memchr finds the next quote far faster than a byte loop over a long summary.
             guard let q = memchr(base + i, Int32(UInt8(ascii: "\"")), end - i) else { return nil }

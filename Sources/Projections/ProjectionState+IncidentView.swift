@@ -26,7 +26,8 @@ public typealias EventLookup = (String) -> Event?
 extension ProjectionState {
     /// The view of one incident, or nil when no event names it.
     public func incidentView(id: String, lookup: EventLookup) -> [UInt8]? {
-        guard let slot = incidentIndex[EntityKey(id)] else { return nil }
+        let key = EntityKey(id)
+        guard let slot = incidentTable.find(key, hash: key.tableHash, in: incidents) else { return nil }
         let r = incidents[Int(slot)]
         let nodes = historyNodes(of: r)
         var w = JSONWriter(reservingCapacity: 2048)

@@ -4,11 +4,7 @@ import IncidentModel
 // reports (semantics in ProjectionState.swift).
 extension ProjectionState {
     mutating func incidentSlot(_ key: EntityKey) -> Int {
-        if let i = incidentIndex[key] { return Int(i) }
-        let i = incidents.count
-        incidents.append(IncidentRecord(key: key))
-        incidentIndex[key] = UInt32(i)
-        return i
+        Self.slot(key, &incidents, &incidentTable, make: IncidentRecord.init(key:))
     }
 
     /// Adds the event to the incident's history and returns its node.

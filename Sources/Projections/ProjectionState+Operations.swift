@@ -12,14 +12,7 @@ extension ProjectionState {
             if p.matches(k, "medevac_id") { idRange = v } else if p.matches(k, "incident_id") { incidentRange = v }
         }
         guard ok, let idRange, let key = p.entityKey(idRange) else { return }
-        let i: Int
-        if let existing = medevacIndex[key] {
-            i = Int(existing)
-        } else {
-            i = medevacs.count
-            medevacs.append(MedevacRecord(key: key))
-            medevacIndex[key] = UInt32(i)
-        }
+        let i = Self.slot(key, &medevacs, &medevacTable, make: MedevacRecord.init(key:))
         let before = medevacContribution(i)
         let mark = env.mark
         if isEarlier(env.ref, than: medevacs[i].first) { medevacs[i].first = mark }
@@ -72,14 +65,7 @@ extension ProjectionState {
             guard let itemsRange, let parsed = readItems(p, itemsRange) else { return }
             items = parsed
         }
-        let i: Int
-        if let existing = consignmentIndex[key] {
-            i = Int(existing)
-        } else {
-            i = consignments.count
-            consignments.append(ConsignmentRecord(key: key))
-            consignmentIndex[key] = UInt32(i)
-        }
+        let i = Self.slot(key, &consignments, &consignmentTable, make: ConsignmentRecord.init(key:))
         let before = consignmentContribution(i)
         let mark = env.mark
         if isEarlier(env.ref, than: consignments[i].first) { consignments[i].first = mark }
@@ -141,14 +127,7 @@ extension ProjectionState {
             }
         }
         guard ok, let idRange, let status, let key = p.entityKey(idRange) else { return }
-        let i: Int
-        if let existing = stationIndex[key] {
-            i = Int(existing)
-        } else {
-            i = stations.count
-            stations.append(StationRecord(key: key))
-            stationIndex[key] = UInt32(i)
-        }
+        let i = Self.slot(key, &stations, &stationTable, make: StationRecord.init(key:))
         let current = stations[i].current
         guard current.ref.isNone || precedes(current.ref, env.ref) else { return }
         if !current.ref.isNone {

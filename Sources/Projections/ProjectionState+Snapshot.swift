@@ -159,7 +159,6 @@ extension ProjectionState {
             throw .malformed("tables too large")
         }
         let nodeCount = try r.count(minimumSize: 27)
-        s.history.reserveCapacity(nodeCount)
         for _ in 0..<nodeCount {
             let ref = try s.readRef(&r)
             let next: UInt32 = try r.get()
@@ -174,7 +173,6 @@ extension ProjectionState {
             return n
         }
         let incidentCount = try r.count(minimumSize: 70)
-        s.incidents.reserveCapacity(incidentCount)
         for _ in 0..<incidentCount {
             var rec = IncidentRecord(key: try readKey(&r))
             rec.head = try node(try r.get())
@@ -200,9 +198,10 @@ extension ProjectionState {
                 for lane in 0..<15 { counts[lane] = try r.get() }
                 rec.casualties.append(CasualtyReport(node: n, counts: counts))
             }
-            guard s.incidentIndex[rec.key] == nil else { throw .malformed("duplicate incident") }
-            s.incidentIndex[rec.key] = UInt32(s.incidents.count)
+            let hash = rec.key.tableHash
+            guard s.incidentTable.find(rec.key, hash: hash, in: s.incidents) == nil else { throw .malformed("duplicate incident") }
             s.incidents.append(rec)
+            s.incidentTable.insert(hash: hash, position: s.incidents.count - 1)
         }
         for _ in 0..<(try r.count(minimumSize: 130)) {
             var m = MedevacRecord(key: try readKey(&r))
@@ -210,9 +209,10 @@ extension ProjectionState {
             m.request = try s.readMark(&r)
             m.dispatch = try s.readMark(&r)
             m.completion = try s.readMark(&r)
-            guard s.medevacIndex[m.key] == nil else { throw .malformed("duplicate medevac") }
-            s.medevacIndex[m.key] = UInt32(s.medevacs.count)
+            let hash = m.key.tableHash
+            guard s.medevacTable.find(m.key, hash: hash, in: s.medevacs) == nil else { throw .malformed("duplicate medevac") }
             s.medevacs.append(m)
+            s.medevacTable.insert(hash: hash, position: s.medevacs.count - 1)
         }
         for _ in 0..<(try r.count(minimumSize: 100)) {
             var c = ConsignmentRecord(key: try readKey(&r))
@@ -224,18 +224,20 @@ extension ProjectionState {
                 c.items.append(ItemCount(item: item, count: try r.get()))
             }
             c.delivery = try s.readMark(&r)
-            guard s.consignmentIndex[c.key] == nil else { throw .malformed("duplicate consignment") }
-            s.consignmentIndex[c.key] = UInt32(s.consignments.count)
+            let hash = c.key.tableHash
+            guard s.consignmentTable.find(c.key, hash: hash, in: s.consignments) == nil else { throw .malformed("duplicate consignment") }
             s.consignments.append(c)
+            s.consignmentTable.insert(hash: hash, position: s.consignments.count - 1)
         }
         for _ in 0..<(try r.count(minimumSize: 35)) {
             var st = StationRecord(key: try readKey(&r))
             st.current = try s.readMark(&r)
             st.status = try r.get()
             guard Int(st.status) < Vocabulary.pollingStationStatuses.count else { throw .malformed("station status") }
-            guard s.stationIndex[st.key] == nil else { throw .malformed("duplicate station") }
-            s.stationIndex[st.key] = UInt32(s.stations.count)
+            let hash = st.key.tableHash
+            guard s.stationTable.find(st.key, hash: hash, in: s.stations) == nil else { throw .malformed("duplicate station") }
             s.stations.append(st)
+            s.stationTable.insert(hash: hash, position: s.stations.count - 1)
         }
         for _ in 0..<(try r.count(minimumSize: 570)) {
             let key = BucketKey(sector: try s.readSector(&r), day: try r.get())

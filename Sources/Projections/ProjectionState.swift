@@ -25,6 +25,8 @@ public import IncidentModel
 // - Polling stations: the status is a register (latest `polling_station.status`), counted in that
 //   event's envelope sector. Sightings and personnel movements count per event (a set keyed by
 //   event id) in their envelope sector.
+// - The history of an incident is every event naming it: its own events, and a
+//   `medevac.requested` whose `incident_id` names it.
 // - Events may name an incident before its `incident.reported` is held (another origin's
 //   casualties, say). They are kept on the incident's record and its history; the incident counts
 //   (and is listed) once its report arrives, which gives the same result as any other order.
@@ -56,15 +58,15 @@ public struct ProjectionState: Sendable {
     var sectorNames: [String] = []
     var itemNames: [String] = []
     var itemIndex: [String: UInt16] = [:]
-    var history: [HistoryNode] = []
-    var incidents: [IncidentRecord] = []
-    var incidentIndex: [EntityKey: UInt32] = [:]
-    var medevacs: [MedevacRecord] = []
-    var medevacIndex: [EntityKey: UInt32] = [:]
-    var consignments: [ConsignmentRecord] = []
-    var consignmentIndex: [EntityKey: UInt32] = [:]
-    var stations: [StationRecord] = []
-    var stationIndex: [EntityKey: UInt32] = [:]
+    var history = ChunkedArray<HistoryNode>()
+    var incidents = ChunkedArray<IncidentRecord>()
+    var incidentTable = EntityTable()
+    var medevacs = ChunkedArray<MedevacRecord>()
+    var medevacTable = EntityTable()
+    var consignments = ChunkedArray<ConsignmentRecord>()
+    var consignmentTable = EntityTable()
+    var stations = ChunkedArray<StationRecord>()
+    var stationTable = EntityTable()
     var buckets: [BucketKey: Bucket] = [:]
     /// Counted incidents whose casualty figure is disputed.
     var disputed: Set<UInt32> = []
@@ -87,9 +89,10 @@ public struct ProjectionState: Sendable {
 
     /// Folds a batch of events, e.g. one batch of `EventStore.subscribe(from:)`.
     public mutating func apply(contentsOf events: [Event]) {
-        // By index: iterating copies each event (a dozen reference counts), which costs as much
-        // as folding the simpler events.
-        for i in events.indices { apply(events[i]) }
+        events.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            for i in 0..<buffer.count { fold(base + i) }
+        }
     }
 
     /// Folds events in order.
@@ -100,18 +103,29 @@ public struct ProjectionState: Sendable {
     /// Folds one event. Each origin's events must come in seq order; events of different
     /// origins may interleave in any order.
     public mutating func apply(_ event: Event) {
-        guard let o = originSlot(event.origin) else { return }
-        guard event.seq > origins[Int(o)].seq else { return }
-        origins[Int(o)].seq = event.seq
-        origins[Int(o)].hlc = event.hlc
-        origins[Int(o)].recordedAt = event.recordedAt
+        withUnsafePointer(to: event) { fold($0) }
+    }
+
+    /// The fold of one event, reading it in place: passing an `Event` borrowed from an array to
+    /// a mutating method makes the compiler copy it (a dozen reference counts, a tenth of the
+    /// fold's time), because it cannot prove the mutation leaves the array alone.
+    @inline(__always)
+    mutating func fold(_ event: UnsafePointer<Event>) {
+        guard let o = originSlot(event.pointee.origin) else { return }
+        let seq = event.pointee.seq
+        guard seq > origins[Int(o)].seq else { return }
+        let hlc = event.pointee.hlc
+        origins[Int(o)].seq = seq
+        origins[Int(o)].hlc = hlc
+        origins[Int(o)].recordedAt = event.pointee.recordedAt
         eventCount &+= 1
-        guard let type = FoldCodes.code(ofType: event.type), let sector = sectorSlot(event.sector) else { return }
+        guard let type = FoldCodes.code(ofType: event.pointee.type), let sector = sectorSlot(event.pointee.sector)
+        else { return }
         let env = Envelope(
-            ref: Ref(wall: event.hlc.wallMillis, seq: event.seq, counter: event.hlc.counter, origin: o),
-            sector: sector, type: type, recordedAt: event.recordedAt)
-        let data = event.dataRange
-        event.line.withUnsafeBufferPointer { buffer in
+            ref: Ref(wall: hlc.wallMillis, seq: seq, counter: hlc.counter, origin: o),
+            sector: sector, type: type, recordedAt: event.pointee.recordedAt)
+        let data = event.pointee.dataRange
+        event.pointee.line.withUnsafeBufferPointer { buffer in
             let p = PayloadReader(buffer)
             switch FoldCodes.types[Int(type)] {
             case .incidentReported: applyIncidentReported(p, data, env)
@@ -167,6 +181,18 @@ public struct ProjectionState: Sendable {
         itemNames.append(name)
         itemIndex[name] = i
         return i
+    }
+
+    /// The position of the record of `key`, appending a new record when there is none.
+    @inline(__always)
+    static func slot<R: KeyedRecord>(
+        _ key: EntityKey, _ records: inout ChunkedArray<R>, _ table: inout EntityTable, make: (EntityKey) -> R
+    ) -> Int {
+        let hash = key.tableHash
+        if let i = table.find(key, hash: hash, in: records) { return i }
+        records.append(make(key))
+        table.insert(hash: hash, position: records.count - 1)
+        return records.count - 1
     }
 
     // MARK: Order
