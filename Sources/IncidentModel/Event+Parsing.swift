@@ -12,9 +12,9 @@ extension Event {
             let seq = try s.unsigned()
             guard seq >= 1 else { throw s.fail("seq must be at least 1") }
             try s.literal(",\"id\":")
+            // The id must be exactly "<origin>:<seq>"; compared byte for byte, without building it.
             let idStart = s.index
-            let id = try s.string()
-            guard id == "\(origin):\(seq)" else { throw EventParseError(offset: idStart, reason: "id is not origin:seq") }
+            guard s.idMatches(origin: origin, seq: seq) else { throw EventParseError(offset: idStart, reason: "id is not origin:seq") }
             var prev: EventHash? = nil
             if s.peek(",\"prev\":") {
                 try s.literal(",\"prev\":\"")
@@ -111,6 +111,26 @@ struct EnvelopeScanner {
         } catch {
             throw EventParseError(offset: error.offset, reason: error.reason)
         }
+    }
+
+    /// Consumes `"<origin>:<seq>"` when the bytes are exactly that.
+    mutating func idMatches(origin: String, seq: UInt64) -> Bool {
+        var i = index
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return false }
+        i += 1
+        for c in origin.utf8 {
+            guard i < bytes.count, bytes[i] == c else { return false }
+            i += 1
+        }
+        guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return false }
+        i += 1
+        let digitsStart = i
+        while i < bytes.count, bytes[i] >= 0x30 && bytes[i] <= 0x39 { i += 1 }
+        guard let v = HLCTimestamp.parseDecimal(UnsafeBufferPointer(rebasing: bytes[digitsStart..<i]), max: UInt64(Int64.max)), v == seq,
+            i < bytes.count, bytes[i] == UInt8(ascii: "\"")
+        else { return false }
+        index = i + 1
+        return true
     }
 
     mutating func unsigned() throws(EventParseError) -> UInt64 {
