@@ -39,7 +39,17 @@ public final class EventStore: Sendable {
         }
         let fd = Glibc.open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw StoreError(.io, "cannot open \(directory)/LOCK: \(POSIX.errnoText())") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // A lock just released can linger for a moment in a process being spawned by another
+        // thread (its fds are copies until exec closes them), so retry briefly before refusing;
+        // a second incidentd holds it for good and is still refused.
+        var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        var attempts = 0
+        while !locked, errno == EWOULDBLOCK || errno == EINTR, attempts < 100 {
+            attempts += 1
+            usleep(10_000)
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        guard locked else {
             Glibc.close(fd)
             throw StoreError(.io, "\(directory) is in use by another incidentd (LOCK is held)")
         }

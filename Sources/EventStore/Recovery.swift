@@ -56,6 +56,7 @@ enum Recovery {
             }
             let isNewest = i == segments.count - 1
             var lineStarts: [UInt32] = []
+            var pendingOrigins: [String] = []
             var position = 0
             var badAt: (offset: Int, reason: String, complete: Bool)? = nil
             bytes.withUnsafeBufferPointer { buffer in
@@ -65,9 +66,13 @@ enum Recovery {
                         return
                     }
                     let line = Array(buffer[position..<newline])
-                    if let reason = check(line: line, chains: &chains, maxHLC: &maxHLC) {
-                        badAt = (position, reason, true)
+                    switch check(line: line, chains: &chains, maxHLC: &maxHLC) {
+                    case .failure(let problem):
+                        badAt = (position, problem.reason, true)
                         return
+                    case .success(let origin):
+                        // The origin → seq → offset index is built in the same pass.
+                        pendingOrigins.append(origin)
                     }
                     lineStarts.append(UInt32(position))
                     position = newline + 1
@@ -98,10 +103,12 @@ enum Recovery {
             guard rfd >= 0 else { throw StoreError(.io, "cannot open \(path): \(POSIX.errnoText())") }
             state.segments.append(
                 IndexState.Segment(firstOffset: firstOffset, name: name, readFD: rfd, lineStarts: lineStarts, size: size))
+            for (k, origin) in pendingOrigins.prefix(lineStarts.count).enumerated() {
+                state.origins[origin, default: IndexState.Origin()].offsets.append(firstOffset + UInt64(k))
+            }
             state.count += UInt64(lineStarts.count)
             if isNewest { activeSize = size }
         }
-        try indexOrigins(&state)
 
         let activePath = segmentsDirectory + "/" + state.segments[state.segments.count - 1].name
         let wfd = Glibc.open(activePath, O_WRONLY | O_APPEND | O_CLOEXEC)
@@ -113,21 +120,28 @@ enum Recovery {
     }
 
     /// Checks one line against the chains read so far and advances them; nil when it is valid.
-    static func check(line: [UInt8], chains: inout [String: (seq: UInt64, hash: EventHash)], maxHLC: inout HLCTimestamp) -> String? {
+    struct Problem: Error {
+        var reason: String
+    }
+
+    /// Checks one line against the chains read so far and advances them; gives the line's origin.
+    static func check(line: [UInt8], chains: inout [String: (seq: UInt64, hash: EventHash)], maxHLC: inout HLCTimestamp) -> Swift.Result<String, Problem> {
         let event: Event
         do {
             event = try Event.parse(line: line)
         } catch {
-            return "unparsable event: \(error)"
+            return .failure(Problem(reason: "unparsable event: \(error)"))
         }
-        guard event.hashIsValid else { return "hash does not match the record's bytes (\(event.id))" }
+        guard event.hashIsValid else { return .failure(Problem(reason: "hash does not match the record's bytes (\(event.id))")) }
         let held = chains[event.origin]
         let expected = (held?.seq ?? 0) + 1
-        guard event.seq == expected else { return "\(event.id) out of order: expected seq \(expected)" }
-        guard event.prev == held?.hash else { return "\(event.id) prev does not match the hash of seq \(expected - 1)" }
+        guard event.seq == expected else { return .failure(Problem(reason: "\(event.id) out of order: expected seq \(expected)")) }
+        guard event.prev == held?.hash else {
+            return .failure(Problem(reason: "\(event.id) prev does not match the hash of seq \(expected - 1)"))
+        }
         chains[event.origin] = (event.seq, event.hash)
         if event.hlc > maxHLC { maxHLC = event.hlc }
-        return nil
+        return .success(event.origin)
     }
 
     static func firstNewline(_ buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
@@ -181,28 +195,4 @@ enum Recovery {
             ])
     }
 
-    /// Builds origin → seq → offset by reading each kept line's envelope head again (cheap: the
-    /// head is the first ~100 bytes and already known to be valid).
-    static func indexOrigins(_ state: inout IndexState) throws(StoreError) {
-        for segment in state.segments {
-            guard !segment.lineStarts.isEmpty else { continue }
-            guard let bytes = POSIX.preadAll(segment.readFD, count: Int(segment.size), offset: 0) else {
-                throw StoreError(.io, "cannot read segment \(segment.name)")
-            }
-            bytes.withUnsafeBufferPointer { buffer in
-                for (i, start) in segment.lineStarts.enumerated() {
-                    let origin = originOf(buffer, at: Int(start))
-                    state.origins[origin, default: IndexState.Origin()].offsets.append(segment.firstOffset + UInt64(i))
-                }
-            }
-        }
-    }
-
-    /// The origin of the line starting at `start`: `{"origin":"<id>"` with a plain id.
-    static func originOf(_ buffer: UnsafeBufferPointer<UInt8>, at start: Int) -> String {
-        let prefix = 11  // {"origin":"
-        var end = start + prefix
-        while buffer[end] != UInt8(ascii: "\"") { end += 1 }
-        return String(decoding: UnsafeBufferPointer(rebasing: buffer[(start + prefix)..<end]), as: UTF8.self)
-    }
 }
