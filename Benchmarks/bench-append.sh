@@ -13,6 +13,18 @@ pid=$!
 for _ in $(seq 1 500); do [ -s "$dir/ready" ] && break; sleep 0.02; done
 node=$(sed -E 's/.*"client":"([^"]+)".*/\1/' "$dir/ready")
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, fsync always, node $node"
+# The disk's own pace in the same run, for context: 510-byte appends, each followed by fdatasync.
+python3 - "$dir/data" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+n, t = 1000, time.time()
+for _ in range(n):
+    os.write(fd, b"x" * 509 + b"\n"); os.fdatasync(fd)
+dt = time.time() - t
+os.close(fd); os.unlink(path)
+print(f"# raw fdatasync on this disk: {n / dt:.0f}/s ({dt / n * 1e6:.0f} us each)")
+PY
 "$bin/incidentctl" bench append --node "$node" --clients 50 --events "$events" --batch 1
 "$bin/incidentctl" bench append --node "$node" --clients 1 --events $((events / 10)) --batch 1 --warmup 1000
 "$bin/incidentctl" bench append --node "$node" --clients 1 --events "$events" --batch 1000 --warmup 1000
