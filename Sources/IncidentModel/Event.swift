@@ -16,7 +16,11 @@
 // - The line never contains a raw newline (JSON escapes control characters).
 
 /// One stored event: its exact line plus the envelope fields parsed out of it.
-public struct Event: Sendable {
+///
+/// A class, not a struct: events travel in arrays through the store, sync and the fold, and a
+/// struct of seven reference-counted fields costs seven retains and releases per copy. All
+/// members are immutable, so sharing one instance is safe.
+public final class Event: Sendable {
     /// The line's bytes, without the trailing newline.
     public let line: [UInt8]
     public let origin: String
@@ -33,6 +37,24 @@ public struct Event: Sendable {
     public let signature: [UInt8]?
     /// Where the hashed prefix ends in `line` (the index of `,"hash":`).
     public let hashedPrefixEnd: Int
+
+    init(
+        line: [UInt8], origin: String, seq: UInt64, prev: EventHash?, hlc: HLCTimestamp, recordedAt: String, type: String,
+        sector: String, dataRange: Range<Int>, hash: EventHash, signature: [UInt8]?, hashedPrefixEnd: Int
+    ) {
+        self.line = line
+        self.origin = origin
+        self.seq = seq
+        self.prev = prev
+        self.hlc = hlc
+        self.recordedAt = recordedAt
+        self.type = type
+        self.sector = sector
+        self.dataRange = dataRange
+        self.hash = hash
+        self.signature = signature
+        self.hashedPrefixEnd = hashedPrefixEnd
+    }
 
     public var id: String { "\(origin):\(seq)" }
 

@@ -54,12 +54,12 @@ public struct IngestVerifier: Sendable {
                 out.refused.append(Refusal(id: event.id, code: "untrusted_origin", message: "no trusted key for origin \(event.origin)"))
                 continue
             }
-            var run = pending[event.origin] ?? []
-            if let last = run.last, event.seq != last.seq + 1 || event.prev != last.hash {
+            // The run is mutated in place in the dictionary: taking it out and putting it back
+            // would copy the whole run on every event (quadratic in the run's length).
+            if let last = pending[event.origin]?.last, event.seq != last.seq + 1 || event.prev != last.hash {
                 out.fatal = Refusal(id: event.id, code: "bad_chain", message: "does not follow \(last.id) in its chain")
                 return out
             }
-            run.append(event)
             guard event.signature != nil else {
                 let bytes = (pendingBytes[event.origin] ?? 0) + line.count
                 guard bytes <= maximumPendingBytes else {
@@ -68,7 +68,7 @@ public struct IngestVerifier: Sendable {
                         message: "more than \(maximumPendingBytes) bytes of unsigned events from \(event.origin)")
                     return out
                 }
-                pending[event.origin] = run
+                pending[event.origin, default: []].append(event)
                 pendingBytes[event.origin] = bytes
                 continue
             }
@@ -76,8 +76,8 @@ public struct IngestVerifier: Sendable {
                 out.fatal = Refusal(id: event.id, code: "bad_signature", message: "signature does not verify with \(event.origin)'s trusted key")
                 return out
             }
-            out.verified.append(contentsOf: run)
-            pending[event.origin] = nil
+            if let run = pending.removeValue(forKey: event.origin) { out.verified.append(contentsOf: run) }
+            out.verified.append(event)
             pendingBytes[event.origin] = nil
         }
         return out
@@ -85,6 +85,20 @@ public struct IngestVerifier: Sendable {
 
     /// Events still waiting for a signature (dropped when a session ends; the peer resends them).
     public var pendingCount: Int { pending.values.reduce(0) { $0 + $1.count } }
+
+    /// After a fatal refusal on a connection that goes on (a client's `ingest`, not a peer
+    /// session): the unsigned run of the refused event's origin can never be completed, so it is
+    /// refused with it — else it would poison every later bundle of that origin on the connection.
+    public mutating func dropRun(of fatal: Refusal) -> [Refusal] {
+        guard let colon = fatal.id.lastIndex(of: ":") else { return [] }
+        let origin = String(fatal.id[..<colon])
+        let refusals = (pending[origin] ?? []).map {
+            Refusal(id: $0.id, code: fatal.code, message: "waits on \(fatal.id), which was refused")
+        }
+        pending[origin] = nil
+        pendingBytes[origin] = nil
+        return refusals
+    }
 
     /// Ends the input: every run still unsigned is refused.
     public mutating func finish() -> [Refusal] {
