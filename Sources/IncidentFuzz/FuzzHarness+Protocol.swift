@@ -8,7 +8,8 @@ extension FuzzHarness {
     /// node may act on: an append's events still valid after their canonical encoding (that is
     /// what the store writes), an ingest's lines exact byte slices of the request, read bounds
     /// within their limits.
-    static func clientRequest(_ line: UnsafeBufferPointer<UInt8>, accepted: inout Set<String>) throws(PropertyViolation) {
+    static func clientRequest(_ line: UnsafeBufferPointer<UInt8>, accepted: inout Set<String>) throws(PropertyViolation)
+    {
         let validator = EventValidator()
         let request: ClientRequest
         do {
@@ -26,14 +27,17 @@ extension FuzzHarness {
                 do {
                     reparsed = try JSONParser.parse(canonical)
                 } catch {
-                    throw PropertyViolation(harness: "request", message: "canonical data does not parse: \(error) in \(show(canonical))")
+                    throw PropertyViolation(
+                        harness: "request", message: "canonical data does not parse: \(error) in \(show(canonical))")
                 }
                 do {
                     try validator.validate(data: reparsed, type: event.type)
                 } catch {
                     throw PropertyViolation(harness: "request", message: "canonical data no longer valid: \(error)")
                 }
-                try require(reparsed.canonicalBytes == canonical, "request", "canonical data not idempotent: \(show(canonical))")
+                try require(
+                    reparsed.canonicalBytes == canonical, "request", "canonical data not idempotent: \(show(canonical))"
+                )
             }
         case .ingest(let lines):
             accepted.insert("request.ingest")
@@ -47,7 +51,8 @@ extension FuzzHarness {
         case .read(_, let limit, _, let waitMillis):
             accepted.insert("request.read")
             try require((1...ClientRequest.maximumReadLimit).contains(limit), "request", "read limit \(limit)")
-            try require((0...ClientRequest.maximumWaitMillis).contains(waitMillis), "request", "read wait_ms \(waitMillis)")
+            try require(
+                (0...ClientRequest.maximumWaitMillis).contains(waitMillis), "request", "read wait_ms \(waitMillis)")
         case .get:
             accepted.insert("request.get")
         case .status:
@@ -114,17 +119,27 @@ extension FuzzHarness {
         }
         accepted.insert("event")
         try require(event.line == bytes, "event", "line not kept as given")
-        try require(event.seq >= 1 && (event.prev == nil) == (event.seq == 1), "event", "seq \(event.seq) with prev \(event.prev != nil)")
+        try require(
+            event.seq >= 1 && (event.prev == nil) == (event.seq == 1), "event",
+            "seq \(event.seq) with prev \(event.prev != nil)")
         try require(NodeID.isValid(event.origin), "event", "invalid origin \(event.origin.debugDescription) accepted")
-        try require(event.dataRange.lowerBound >= 0 && event.dataRange.upperBound <= bytes.count, "event", "data range outside the line")
+        try require(
+            event.dataRange.lowerBound >= 0 && event.dataRange.upperBound <= bytes.count, "event",
+            "data range outside the line")
         try require(bytes[event.dataRange.lowerBound] == UInt8(ascii: "{"), "event", "data is not an object")
-        try require(event.hashedPrefixEnd == event.dataRange.upperBound, "event", "hashed prefix does not end after data")
-        try require(bytes[event.hashedPrefixEnd...].starts(with: ",\"hash\":\"".utf8), "event", "hashed prefix does not end at hash")
-        try require(event.signature.map { $0.count == 64 } ?? true, "event", "signature of \(event.signature?.count ?? 0) bytes")
+        try require(
+            event.hashedPrefixEnd == event.dataRange.upperBound, "event", "hashed prefix does not end after data")
+        try require(
+            bytes[event.hashedPrefixEnd...].starts(with: ",\"hash\":\"".utf8), "event",
+            "hashed prefix does not end at hash")
+        try require(
+            event.signature.map { $0.count == 64 } ?? true, "event", "signature of \(event.signature?.count ?? 0) bytes"
+        )
         let recomputed = bytes.withUnsafeBufferPointer {
             Event.computeHash(prefix: UnsafeBufferPointer(rebasing: $0[..<event.hashedPrefixEnd]))
         }
-        try require(event.hashIsValid == (recomputed == event.hash), "event", "hashIsValid disagrees with the recomputed hash")
+        try require(
+            event.hashIsValid == (recomputed == event.hash), "event", "hashIsValid disagrees with the recomputed hash")
         if event.hashIsValid { accepted.insert("event.hash_valid") }
     }
 }

@@ -17,6 +17,10 @@ public struct PeerContext: Sendable {
     /// Most events in one `events` message, and most bytes.
     public var messageEvents = 1024
     public var messageBytes = 1 << 20
+    /// Mutual TLS on the peer listener and dialer (issue 6), in addition to the key proof; nil: plain TCP.
+    public var tls: PeerTLS? = nil
+    /// Inbound peer connections at most, in total and from one address (`too_many_connections`).
+    public var inboundLimits = PeerConnectionLimits()
 
     public init(
         store: EventStore, identity: NodeIdentity, nodeID: String, trust: @escaping @Sendable () -> TrustList,
@@ -116,40 +120,47 @@ public enum PeerLink {
                         try await sendLoop(shared: shared, context: context, perform: perform, registryKey: { shared.with { $0.key } }, direction: direction)
                     }
                     var verifier = IngestVerifier(trust: context.trust())
-                    reading: for try await buffer in inbound {
-                        let actions = shared.with { $0.session.receive(Array(buffer.readableBytesView)) }
-                        for action in actions {
-                            if case .established(let peer, let vector) = action {
-                                let k = shared.with { s in
-                                    if s.key == nil { s.key = "in:\(peer)" }
-                                    return s.key!
+                    do {
+                        reading: for try await buffer in inbound {
+                            let actions = shared.with { $0.session.receive(Array(buffer.readableBytesView)) }
+                            for action in actions {
+                                if case .established(let peer, let vector) = action {
+                                    let k = shared.with { s in
+                                        if s.key == nil { s.key = "in:\(peer)" }
+                                        return s.key!
+                                    }
+                                    context.registry.update(k, direction: direction) { e in
+                                        e.node = peer
+                                        e.connected = true
+                                        e.sinceMillis = nowMillis()
+                                        e.peerVector = vector
+                                        e.lastError = nil
+                                    }
                                 }
-                                context.registry.update(k, direction: direction) { e in
-                                    e.node = peer
-                                    e.connected = true
-                                    e.sinceMillis = nowMillis()
-                                    e.peerVector = vector
-                                    e.lastError = nil
+                                let key = shared.with { $0.key }
+                                if let k = key {
+                                    context.registry.update(k, direction: direction) { $0.lastContactMillis = nowMillis() }
+                                }
+                                if case .ingest(let lines) = action {
+                                    guard try await ingest(lines, verifier: &verifier, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                    else { break reading }
+                                } else if case .acknowledged(let vector) = action, let k = key {
+                                    context.registry.update(k, direction: direction) { $0.peerVector = $0.peerVector.merged(with: vector) }
                                 }
                             }
-                            let key = shared.with { $0.key }
-                            if let k = key {
-                                context.registry.update(k, direction: direction) { $0.lastContactMillis = nowMillis() }
-                            }
-                            if case .ingest(let lines) = action {
-                                guard try await ingest(lines, verifier: &verifier, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
-                                else { break reading }
-                            } else if case .acknowledged(let vector) = action, let k = key {
-                                context.registry.update(k, direction: direction) { $0.peerVector = $0.peerVector.merged(with: vector) }
-                            }
+                            guard try await perform(actions) else { break }
                         }
-                        guard try await perform(actions) else { break }
+                    } catch let error as LineTooLongError {
+                        // Answered like any protocol error, then closed (issue 6: a 100 MB line).
+                        _ = try? await perform(shared.with { $0.session.fail("line_too_long", "a line is at most \(error.limit) bytes") })
                     }
                     group.cancelAll()
                 }
             }
         } catch {
             logger.debug("peer connection ended", metadata: ["sync.remote": "\(remote)", "error": "\(error)"])
+            // E.g. a TLS handshake the other side refused: `status` shows it.
+            if let key = shared.with({ $0.key }) { context.registry.update(key, direction: direction) { $0.lastError = "\(error)" } }
         }
         if let key = shared.with({ $0.key }) { context.registry.update(key, direction: direction) { $0.connected = false } }
         return shared.with { $0.established }
@@ -164,6 +175,12 @@ public enum PeerLink {
         let checked = verifier.check(lines)
         var refusals = checked.refused
         if !checked.verified.isEmpty {
+            // The peer holds what it sent, whatever this node makes of it. Recorded before storing:
+            // the store wakes this session's sender as soon as the events are committed, and it
+            // must not echo them back.
+            shared.with { s in
+                for e in checked.verified where e.seq > s.peerHas[e.origin] { s.peerHas[e.origin] = e.seq }
+            }
             let outcomes: [IngestOutcome]
             do {
                 outcomes = try await context.store.ingest(checked.verified)
@@ -177,10 +194,6 @@ public enum PeerLink {
                 case .duplicate: break
                 case .refused: refusals.append(IngestVerifier.Refusal(event: event, outcome: outcome))
                 }
-            }
-            // The peer holds what it sent, whatever this node made of it.
-            shared.with { s in
-                for e in checked.verified where e.seq > s.peerHas[e.origin] { s.peerHas[e.origin] = e.seq }
             }
             if let registryKey {
                 let held = shared.with { $0.peerHas }
