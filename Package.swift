@@ -188,7 +188,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FuzzRegressionTests",
-            dependencies: ["IncidentFuzz"],
+            dependencies: ["IncidentFuzz", "IncidentModel"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -9,7 +9,12 @@ import Glibc
 /// connection and keeps one append request of `batch` events in flight; latency is request sent →
 /// acknowledgement received, recorded in an HdrHistogram (microseconds).
 public struct AppendBenchmark: Sendable {
-    public var node: HostPort
+    /// The node, with the token and TLS its connections use.
+    public var endpoint: IncidentEndpoint
+    public var node: HostPort {
+        get { endpoint.address }
+        set { endpoint.address = newValue }
+    }
     public var clients: Int
     public var events: Int
     public var batch: Int
@@ -17,7 +22,11 @@ public struct AppendBenchmark: Sendable {
     public var seed: UInt64
 
     public init(node: HostPort, clients: Int, events: Int, batch: Int, warmup: Int, seed: UInt64) {
-        self.node = node
+        self.init(node: IncidentEndpoint(node), clients: clients, events: events, batch: batch, warmup: warmup, seed: seed)
+    }
+
+    public init(node: IncidentEndpoint, clients: Int, events: Int, batch: Int, warmup: Int, seed: UInt64) {
+        self.endpoint = node
         self.clients = clients
         self.events = events
         self.batch = batch
@@ -70,7 +79,7 @@ public struct AppendBenchmark: Sendable {
     /// Runs every client's requests, one in flight per client; returns each client's latencies,
     /// events acknowledged and requests made.
     func drive(_ perClient: [[[UInt8]]]) async throws -> [(Histogram<UInt64>, Int, Int)] {
-        let node = self.node
+        let node = self.endpoint
         return try await withThrowingTaskGroup(of: (Histogram<UInt64>, Int, Int).self) { group in
             for requests in perClient {
                 group.addTask {

@@ -2,11 +2,22 @@ import EventStore
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 import Wire
 
-/// The client API: a TCP listener speaking line-delimited JSON, one task per connection.
+/// The client API: a TCP listener (TLS when `tls_cert` is set) speaking line-delimited JSON, one
+/// task per connection.
+///
+/// Each connection, in order: admitted under the connection limits (else `too_many_connections`,
+/// closed); each request line takes a token from the connection's bucket (else `rate_limited`),
+/// passes authentication (`ClientAuthority.gate`: `auth` answered there, `unauthorized`
+/// otherwise), then the request handler (which checks the role). While the client has not read
+/// `max_pending_output_bytes` of answers, no request is read; if that lasts
+/// `slow_consumer_timeout_ms` the connection is answered `slow_consumer` and closed. One reaper
+/// task closes connections that did not authenticate in time or fell idle (`idle_timeout`).
+/// `ConnectionLimits.swift` lists the limits.
 ///
 /// Graceful shutdown: stop accepting; connections keep being served — appends answered
 /// `shutting_down`, reads as usual — and each is closed once it has been quiet (no request being
@@ -19,23 +30,34 @@ final class ClientListener: Service {
     let address: HostPort
     let handler: RequestHandler
     let maximumLineLength: Int
+    let limits: ClientLimits
+    let authority: ClientAuthority
+    let tls: NIOSSLContext?
     let group: any EventLoopGroup
     let logger: Logger
     let onBound: @Sendable (HostPort) -> Void
     let connections = ConnectionRegistry()
     static let quietPeriod = Duration.milliseconds(150)
     static let drainLimit = Duration.seconds(3)
+    /// How often the reaper looks for connections past their handshake or idle timeout.
+    static let reapInterval = Duration.milliseconds(100)
+    /// Request lines a connection's inbound stream holds before the node stops reading its socket.
+    static let bufferedLines = 4
     /// A listening socket passed by systemd (socket activation); `address` is not bound then.
     let socket: Int32?
 
     init(
-        address: HostPort, socket: Int32? = nil, handler: RequestHandler, maximumLineLength: Int, group: any EventLoopGroup,
-        logger: Logger, onBound: @escaping @Sendable (HostPort) -> Void
+        address: HostPort, socket: Int32? = nil, handler: RequestHandler, maximumLineLength: Int, limits: ClientLimits,
+        authority: ClientAuthority, tls: NIOSSLContext?, group: any EventLoopGroup, logger: Logger,
+        onBound: @escaping @Sendable (HostPort) -> Void
     ) {
         self.address = address
         self.socket = socket
         self.handler = handler
         self.maximumLineLength = maximumLineLength
+        self.limits = limits
+        self.authority = authority
+        self.tls = tls
         self.group = group
         self.logger = logger
         self.onBound = onBound
@@ -43,18 +65,26 @@ final class ClientListener: Service {
 
     func run() async throws {
         let maximumLineLength = self.maximumLineLength
+        let tls = self.tls
+        let inboundConfiguration = NIOAsyncChannel<ByteBuffer, ByteBuffer>.Configuration(
+            backPressureStrategy: .init(lowWatermark: Self.bufferedLines / 2, highWatermark: Self.bufferedLines))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
             child.eventLoop.makeCompletedFuture {
+                if let tls { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                 try child.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(LineFrameDecoder(maximumLineLength: maximumLineLength)))
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child, configuration: inboundConfiguration)
             }
         }
+        // Above `max_pending_output_bytes` unwritten, the channel turns unwritable and the
+        // connection's task stops reading requests (`waitForOutputRoom`).
+        let outputBound = limits.maximumPendingOutputBytes
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: outputBound / 2, high: outputBound))
         let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
         if let socket {
             server = try await bootstrap.bind(socket, childChannelInitializer: initializer)
@@ -65,12 +95,28 @@ final class ClientListener: Service {
         let bound = HostPort(host: socket == nil ? address.host : (local?.ipAddress ?? "?"), port: local?.port ?? address.port)
         logger.info(
             "client listener bound",
-            metadata: ["client.address": "\(bound)", "client.socket": "\(socket == nil ? "bound" : "passed by systemd")"])
+            metadata: [
+                "client.address": "\(bound)", "client.socket": "\(socket == nil ? "bound" : "passed by systemd")",
+                "client.tls": "\(tls == nil ? "off" : "on")",
+            ])
         onBound(bound)
 
         let connections = self.connections
+        let limits = self.limits
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    // The reaper: handshake and idle timeouts of every connection.
+                    while !connections.stopped {
+                        try? await Task.sleep(for: Self.reapInterval)
+                        for (channel, error) in connections.expired(now: .now, limits: limits) {
+                            self.logger.notice(
+                                "client connection timed out; closing",
+                                metadata: ["client.peer": "\(channel.remoteAddress?.description ?? "?")", "client.reason": "\(error.message)"])
+                            channel.answerThenClose(ClientResponse.error(error))
+                        }
+                    }
+                }
                 try await server.executeThenClose { inbound in
                     for try await connection in inbound {
                         group.addTask { await self.serve(connection) }
@@ -91,23 +137,70 @@ final class ClientListener: Service {
     }
 
     func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        let id = connections.register(connection.channel)
+        let channel = connection.channel
+        let peer = channel.remoteAddress?.description ?? "?"
+        let address = channel.remoteAddress?.ipAddress ?? "?"
+        guard let id = connections.admit(channel, address: address, limits: limits) else {
+            logger.notice("too many client connections; refusing one", metadata: ["client.peer": "\(peer)"])
+            let error = WireError(
+                .tooManyConnections,
+                "too many open connections (at most \(limits.maximumConnections), \(limits.maximumConnectionsPerAddress) per address)")
+            // Through executeThenClose, which finishes the async writer (NIO traps otherwise).
+            try? await connection.executeThenClose { _, _ in try? await channel.answerThenClose(ClientResponse.error(error)).get() }
+            return
+        }
         defer { connections.remove(id) }
-        let peer = connection.channel.remoteAddress?.description ?? "?"
         do {
-            try await connection.executeThenClose { inbound, outbound in
+            try await connection.executeThenClose { inbound, _ in
                 var state = RequestHandler.ConnectionState()
+                // Answers go straight into the channel (the async writer would suspend, for as long
+                // as the client pleases, once the channel is unwritable); `waitForOutputRoom` is
+                // what holds the loop back. The last answer is awaited before the channel closes.
+                var lastWrite: EventLoopFuture<Void>? = nil
+                var bucket = TokenBucket(rate: limits.requestsPerSecond, burst: limits.requestBurst, now: .now)
                 do {
                     for try await buffer in inbound {
                         let shuttingDown = connections.setBusy(id, true)
-                        let response = await handler.handle(
-                            line: Array(buffer.readableBytesView), connection: &state, shuttingDown: shuttingDown)
-                        try await outbound.write(ByteBuffer(bytes: response))
+                        guard await waitForOutputRoom(channel) else {
+                            logger.notice("slow consumer; closing", metadata: ["client.peer": "\(peer)"])
+                            let error = WireError(
+                                .slowConsumer,
+                                "more than \(limits.maximumPendingOutputBytes) bytes of answers unread for \(limits.slowConsumerTimeout); closing the connection")
+                            try? await channel.answerThenClose(ClientResponse.error(error), grace: TimeAmount(limits.slowConsumerTimeout)).get()
+                            return
+                        }
+                        let line = Array(buffer.readableBytesView)
+                        var response: [UInt8]
+                        var close = false
+                        if !bucket.take(now: .now) {
+                            let error = WireError(
+                                .rateLimited, "more than \(limits.requestsPerSecond) requests a second on this connection; the request was not run")
+                            response = ClientResponse.error(error)
+                        } else {
+                            switch authority.gate(line, state: &state.auth) {
+                            case .answer(let answer, let closing):
+                                response = answer
+                                close = closing
+                                if closing { logger.notice("client presented an unknown token; closing", metadata: ["client.peer": "\(peer)"]) }
+                            case .pass:
+                                // Before the handler: a first request that long-polls is past the handshake.
+                                connections.markAuthenticated(id)
+                                response = await handler.handle(line: line, connection: &state, shuttingDown: shuttingDown)
+                            }
+                            if state.auth.authenticated { connections.markAuthenticated(id) }
+                        }
+                        if close {
+                            try? await channel.answerThenClose(response).get()
+                            return
+                        }
+                        lastWrite = channel.writeAndFlush(ByteBuffer(bytes: response))
                         _ = connections.setBusy(id, false)
                     }
+                    // End of input (a half-closed client waits for its answers): let them out.
+                    if let lastWrite { await Self.flushed(lastWrite, channel: channel, within: limits.slowConsumerTimeout) }
                 } catch let error as LineTooLongError {
                     let wire = WireError(.lineTooLong, "a line is at most \(error.limit) bytes; closing the connection")
-                    try? await outbound.write(ByteBuffer(bytes: ClientResponse.error(wire)))
+                    try? await channel.answerThenClose(ClientResponse.error(wire)).get()
                     logger.notice("line too long; connection closed", metadata: ["client.peer": "\(peer)"])
                 }
             }
@@ -115,35 +208,73 @@ final class ClientListener: Service {
             logger.debug("client connection ended with an error", metadata: ["client.peer": "\(peer)", "error": "\(error)"])
         }
     }
+
+    /// Waits until `write` is done, or closes the channel after `within`.
+    static func flushed(_ write: EventLoopFuture<Void>, channel: any Channel, within: Duration) async {
+        let closer = channel.eventLoop.scheduleTask(in: TimeAmount(within)) { channel.close(promise: nil) }
+        try? await write.get()
+        closer.cancel()
+    }
+
+    /// Waits while the client has more than `max_pending_output_bytes` of answers unread (the
+    /// channel is unwritable): no request is read meanwhile. False when that lasted
+    /// `slow_consumer_timeout_ms`.
+    func waitForOutputRoom(_ channel: any Channel) async -> Bool {
+        guard !channel.isWritable else { return true }
+        let deadline = ContinuousClock.now + limits.slowConsumerTimeout
+        while ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+            if channel.isWritable || !channel.isActive { return true }
+        }
+        return false
+    }
 }
 
-/// The open client connections, so that shutdown can close each once it is quiet.
+/// The open client connections: the connection limits, the reaper's timeouts, and shutdown's
+/// closing of each connection once it is quiet.
 final class ConnectionRegistry: Sendable {
     struct Entry {
         var channel: any Channel
+        var address: String
         var busy: Bool
         var lastActivity: ContinuousClock.Instant
+        let connected: ContinuousClock.Instant
+        /// Authenticated (anonymous included): the handshake timeout no longer applies.
+        var authenticated = false
+        /// Handed to the reaper; not reported twice.
+        var expired = false
     }
 
     struct State {
         var entries: [Int: Entry] = [:]
+        var byAddress: [String: Int] = [:]
         var nextID = 0
         var shuttingDown = false
+        var stopped = false
     }
 
     let state = Mutex(State())
 
-    func register(_ channel: any Channel) -> Int {
+    /// Registers a connection, or returns nil when it would exceed a connection limit.
+    func admit(_ channel: any Channel, address: String, limits: ClientLimits) -> Int? {
         state.withLock { s in
+            guard s.entries.count < limits.maximumConnections, s.byAddress[address, default: 0] < limits.maximumConnectionsPerAddress
+            else { return nil }
             let id = s.nextID
             s.nextID += 1
-            s.entries[id] = Entry(channel: channel, busy: false, lastActivity: .now)
+            let now = ContinuousClock.now
+            s.entries[id] = Entry(channel: channel, address: address, busy: false, lastActivity: now, connected: now)
+            s.byAddress[address, default: 0] += 1
             return id
         }
     }
 
     func remove(_ id: Int) {
-        _ = state.withLock { $0.entries.removeValue(forKey: id) }
+        state.withLock { s in
+            guard let e = s.entries.removeValue(forKey: id) else { return }
+            let n = s.byAddress[e.address, default: 1] - 1
+            s.byAddress[e.address] = n > 0 ? n : nil
+        }
     }
 
     /// Marks a connection busy (a request read) or idle (its answer written); returns whether
@@ -155,6 +286,31 @@ final class ConnectionRegistry: Sendable {
             return s.shuttingDown
         }
     }
+
+    func markAuthenticated(_ id: Int) {
+        state.withLock { $0.entries[id]?.authenticated = true }
+    }
+
+    /// Connections past their handshake timeout (not authenticated in time) or idle timeout (no
+    /// request for that long), each with the error it is answered; each is reported once.
+    func expired(now: ContinuousClock.Instant, limits: ClientLimits) -> [(any Channel, WireError)] {
+        state.withLock { s in
+            var out: [(any Channel, WireError)] = []
+            for (id, e) in s.entries where !e.expired && !e.busy {
+                if !e.authenticated, e.connected.duration(to: now) >= limits.handshakeTimeout {
+                    out.append((e.channel, WireError(.idleTimeout, "no authenticated request within \(limits.handshakeTimeout); closing the connection")))
+                } else if e.lastActivity.duration(to: now) >= limits.idleTimeout {
+                    out.append((e.channel, WireError(.idleTimeout, "no request for \(limits.idleTimeout); closing the connection")))
+                } else {
+                    continue
+                }
+                s.entries[id]?.expired = true
+            }
+            return out
+        }
+    }
+
+    var stopped: Bool { state.withLock { $0.stopped } }
 
     func beginShutdown() {
         state.withLock { $0.shuttingDown = true }
@@ -171,7 +327,12 @@ final class ConnectionRegistry: Sendable {
         return remaining
     }
 
+    /// Closes every connection and stops the reaper.
     func closeAll() {
-        for channel in state.withLock({ $0.entries.values.map(\.channel) }) { channel.close(promise: nil) }
+        let channels = state.withLock { s in
+            s.stopped = true
+            return s.entries.values.map(\.channel)
+        }
+        for channel in channels { channel.close(promise: nil) }
     }
 }

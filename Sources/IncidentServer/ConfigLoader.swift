@@ -80,6 +80,7 @@ public struct ConfigLoader: Sendable {
             throw NodeConfig.Failure(
                 file: source.file, key: source.key, reason: "cannot read the key file \(keyFile): \(String(cString: strerror(errno)))")
         }
+        try config.validateSecurity()
         return config
     }
 }

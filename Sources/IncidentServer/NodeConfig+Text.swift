@@ -81,7 +81,7 @@ extension NodeConfig {
         case "max_line_bytes": maximumLineBytes = Int(try integer(min: 1024))
         case "max_events_per_append": maximumEventsPerAppend = Int(try integer(min: 1))
         default:
-            throw TextError(reason: "unknown key")
+            try setSecurity(key, text: text)  // issue 6 keys; unknown keys are refused there
         }
     }
 

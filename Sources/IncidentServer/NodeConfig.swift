@@ -31,6 +31,19 @@ public struct NodeConfig: Sendable, Equatable {
     /// The node's private key; nil means `<data_dir>/node.key`, created on first start. A file
     /// named here must exist: it is never created.
     public var keyFile: String? = nil
+    // Issue 6 (NodeConfig+Security.swift): client tokens, TLS, and the limits of the client API.
+    /// Client tokens, stored hashed; see `ClientToken`.
+    public var tokens: [ClientToken] = []
+    /// Anonymous clients get `hq`; nil means: exactly when `listen` is on loopback.
+    public var allowAnonymousLoopback: Bool? = nil
+    /// PEM certificate chain and key of the client listener; both nil: no TLS.
+    public var tlsCert: String? = nil
+    public var tlsKey: String? = nil
+    /// PEM certificate, key and CA of the peer listener and dialer (mutual TLS); all nil: no TLS.
+    public var peerTLSCert: String? = nil
+    public var peerTLSKey: String? = nil
+    public var peerTLSCA: String? = nil
+    public var limits = ClientLimits()
 
     public init() {}
 
@@ -38,7 +51,7 @@ public struct NodeConfig: Sendable, Equatable {
     public static let keys = [
         "node_id", "data_dir", "listen", "fsync", "sectors", "disk_reserve_mb", "segment_mb", "max_line_bytes",
         "max_events_per_append", "log_level", "log_format", "peer_listen", "peers", "trust", "key_file",
-    ]
+    ] + securityKeys
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -141,6 +154,7 @@ public struct NodeConfig: Sendable, Equatable {
                 peers.append(hp)
             }
         }
+        try applySecurity(json: json, file: file)
         if let v = json["trust"] {
             guard let members = v.objectMembers else { throw fail("trust", "expected an object of node id → public key") }
             trust = [:]

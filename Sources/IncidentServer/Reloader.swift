@@ -14,21 +14,23 @@ final class Reloader: Sendable {
     let identity: NodeIdentity
     let dialer: PeerDialer
     let trust: TrustBox
+    let authority: ClientAuthority
     let logLevel: SharedLogLevel?
     let logger: Logger
 
     /// Keys applied on reload; every other key of `NodeConfig.keys` needs a restart.
-    static let reloadableKeys: Set<String> = ["peers", "trust", "log_level"]
+    static let reloadableKeys: Set<String> = ["peers", "trust", "log_level", "tokens", "allow_anonymous_loopback"]
 
     init(
         running: NodeConfig, loader: ConfigLoader?, identity: NodeIdentity, dialer: PeerDialer, trust: TrustBox,
-        logLevel: SharedLogLevel?, logger: Logger
+        authority: ClientAuthority, logLevel: SharedLogLevel?, logger: Logger
     ) {
         self.running = Mutex(running)
         self.loader = loader
         self.identity = identity
         self.dialer = dialer
         self.trust = trust
+        self.authority = authority
         self.logLevel = logLevel
         self.logger = logger
     }
@@ -66,12 +68,20 @@ final class Reloader: Sendable {
             logLevel.level = level
             applied.append("log_level")
         }
-        // Issue 6: client tokens are reloaded here, beside the trust list.
+        // Issue 6: client tokens, beside the trust list. Open connections re-check their token
+        // on their next request, so a token removed here stops working at once.
+        if new.tokens != old.tokens || new.allowAnonymousLoopback != old.allowAnonymousLoopback {
+            authority.set(tokens: new.tokens, allowAnonymous: new.allowAnonymousLoopback)
+            if new.tokens != old.tokens { applied.append("tokens") }
+            if new.allowAnonymousLoopback != old.allowAnonymousLoopback { applied.append("allow_anonymous_loopback") }
+        }
         let restart = Self.changedKeys(old, new).filter { !Self.reloadableKeys.contains($0) }
         running.withLock { r in
             r.peers = new.peers
             r.trust = new.trust
             r.logLevel = new.logLevel
+            r.tokens = new.tokens
+            r.allowAnonymousLoopback = new.allowAnonymousLoopback
         }
         logger.info(
             "configuration reloaded",
@@ -105,6 +115,7 @@ final class Reloader: Sendable {
         if a.peers != b.peers { out.append("peers") }
         if a.trust != b.trust { out.append("trust") }
         if a.keyFile != b.keyFile { out.append("key_file") }
+        out += changedSecurityKeys(a, b)
         return out
     }
 }

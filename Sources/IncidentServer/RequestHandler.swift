@@ -121,6 +121,8 @@ struct RequestHandler: Sendable {
         if let fatal = checked.fatal {
             // A bundle is not a session: refuse the bad event and what waits on it, keep the rest.
             refused.append((fatal.id, fatal.code, fatal.message))
+            refused += verifier.dropRun(of: fatal).map { (id: $0.id, code: $0.code, message: $0.message) }
+            connection.verifier = verifier
         }
         var new = 0
         var duplicate = 0

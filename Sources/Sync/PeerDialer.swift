@@ -79,11 +79,13 @@ public final class PeerDialer: Service {
         var attempt = 0
         while !Task.isCancelled {
             do {
+                let tls = context.tls
                 let channel = try await ClientBootstrap(group: group)
                     .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                     .connectTimeout(.seconds(5))
                     .connect(host: address.host, port: address.port) { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            try PeerTLS.addHandler(tls, server: false, to: channel)
                             try channel.pipeline.syncOperations.addHandler(
                                 ByteToMessageHandler(LineFrameDecoder(maximumLineLength: PeerContext.maximumLineLength)))
                             return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)

@@ -25,8 +25,10 @@ public final class PeerListener: Service {
     }
 
     public func run() async throws {
+        let tls = context.tls
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
             child.eventLoop.makeCompletedFuture {
+                try PeerTLS.addHandler(tls, server: true, to: child)
                 try child.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(LineFrameDecoder(maximumLineLength: PeerContext.maximumLineLength)))
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
@@ -52,8 +54,24 @@ public final class PeerListener: Service {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
+                    let counter = PeerConnectionCounter()
                     for try await connection in inbound {
-                        group.addTask { await PeerLink.run(channel: connection, context: context, registryKey: nil, direction: "in") }
+                        let address = connection.channel.remoteAddress?.ipAddress ?? "?"
+                        guard counter.admit(address, limits: context.inboundLimits) else {
+                            context.logger.notice("too many peer connections; refusing one", metadata: ["sync.remote": "\(address)"])
+                            let refusal = PeerMessage.error(code: "too_many_connections", message: "too many open peer connections")
+                            group.addTask {
+                                // Through executeThenClose, which finishes the async writer (NIO traps otherwise).
+                                try? await connection.executeThenClose { _, _ in
+                                    try? await connection.channel.answerThenClose(refusal.encoded).get()
+                                }
+                            }
+                            continue
+                        }
+                        group.addTask {
+                            defer { counter.release(address) }
+                            await PeerLink.run(channel: connection, context: context, registryKey: nil, direction: "in")
+                        }
                     }
                 }
                 group.cancelAll()

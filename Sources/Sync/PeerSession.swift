@@ -43,6 +43,11 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         public var pingInterval: Duration = .seconds(5)
         /// `events` messages sent and not yet acknowledged, at most.
         public var window = 8
+        /// Pings answered: a token bucket of this many a second, holding at most `pingBurst`; a
+        /// peer that pings faster is cut off with `rate_limited` (a live peer pings every
+        /// `pingInterval`).
+        public var pingsPerSecond = 10
+        public var pingBurst = 20
         public init() {}
     }
 
@@ -60,6 +65,8 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
     var lastSent: C.Instant
     var helloSent: [UInt8] = []
     var helloReceived: [UInt8] = []
+    var pingCredit: Double
+    var pingCreditAt: C.Instant
 
     public init(nodeID: String, identity: NodeIdentity, trust: TrustList, configuration: Configuration = .init(), clock: C) {
         self.nodeID = nodeID
@@ -70,6 +77,8 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         self.started = clock.now
         self.lastReceived = started
         self.lastSent = started
+        self.pingCredit = Double(configuration.pingBurst)
+        self.pingCreditAt = started
     }
 
     /// Sends our hello. `nonce` is injected for tests; a fresh random one otherwise.
@@ -138,7 +147,11 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
                 inFlight = max(0, inFlight - 1)
                 peerVector = vector
                 return [.acknowledged(vector)]
-            case .ping: return [send(PeerMessage.pong.encoded)]
+            case .ping:
+                guard takePingCredit() else {
+                    return fail("rate_limited", "more than \(configuration.pingsPerSecond) pings a second")
+                }
+                return [send(PeerMessage.pong.encoded)]
             case .pong: return []
             case .refused(let id, let code, let text): return [.peerRefused(id: id, code: code, message: text)]
             default: return fail("unexpected_message", "unexpected message in an established session")
@@ -196,6 +209,18 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
             break
         }
         return []
+    }
+
+    /// Takes one ping from the bucket; false when it is empty.
+    mutating func takePingCredit() -> Bool {
+        let now = clock.now
+        let elapsed = pingCreditAt.duration(to: now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        pingCredit = min(Double(configuration.pingBurst), pingCredit + seconds * Double(configuration.pingsPerSecond))
+        pingCreditAt = now
+        guard pingCredit >= 1 else { return false }
+        pingCredit -= 1
+        return true
     }
 
     mutating func send(_ line: [UInt8]) -> Action {

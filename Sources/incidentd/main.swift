@@ -16,7 +16,7 @@ struct Incidentd: AsyncParsableCommand {
         discussion: """
             Configuration: the --config file (or INCIDENTD_CONFIG), then INCIDENTD_* environment variables, then these \
             flags; later wins. Without any, the built-in defaults apply (node dev, ./data/dev, 127.0.0.1:7400). \
-            SIGHUP reloads peers, trust and log level. See Config/README.md.
+            SIGHUP reloads peers, trust, log level and client tokens. See Config/README.md and docs/SECURITY.md.
             """)
 
     @Option(help: "Config file (JSON; see Config/README.md).")
@@ -58,6 +58,11 @@ struct Incidentd: AsyncParsableCommand {
     @Flag(name: .customLong("print-public-key"), help: "Print this node's public key (creating the key on first use) and exit.")
     var printPublicKey = false
 
+    @Flag(
+        name: .customLong("hash-token"),
+        help: "Read a client token on stdin (one trailing newline ignored), print its SHA-256 for the config's tokens, and exit.")
+    var hashToken = false
+
     /// The flags that set config keys, in the order they apply.
     var flags: [ConfigLoader.Flag] {
         var out: [ConfigLoader.Flag] = []
@@ -78,6 +83,10 @@ struct Incidentd: AsyncParsableCommand {
     }
 
     mutating func run() async throws {
+        if hashToken {
+            print(ClientToken.digest(Self.tokenFromStandardInput()))
+            return
+        }
         let environment = ProcessInfoEnvironment.current
         let loader = ConfigLoader(file: config, environment: environment, flags: flags)
         let node: NodeConfig
@@ -106,6 +115,20 @@ struct Incidentd: AsyncParsableCommand {
             logger.critical("node failed", metadata: ["error": "\(error)"])
             fail("\(error)")
         }
+    }
+
+    /// Standard input without one trailing newline (`echo TOKEN |` and `printf %s TOKEN |` agree).
+    static func tokenFromStandardInput() -> String {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     func fail(_ message: String) -> Never {

@@ -141,4 +141,141 @@ struct HostilePeerTests {
             #expect(node.log.contains("fork"))
         }
     }
+
+    // Issue 6: more hostile peers (docs/SECURITY.md).
+
+    /// Reads until an `ack` holding at least `seq` of gao (pings answered on the way).
+    func awaitAck(_ c: IncidentConnection, gao seq: UInt64) async throws {
+        while true {
+            switch try PeerMessage.parse(try await c.receive()) {
+            case .ack(let v) where v["gao"] >= seq: return
+            case .refused(let id, let code, _): throw Fixtures.Problem("refused \(id): \(code)")
+            case .error(let code, let message): throw Fixtures.Problem("error \(code): \(message)")
+            case .ping: try await c.send(PeerMessage.pong.encoded)
+            default: continue
+            }
+        }
+    }
+
+    @Test func pingFloodIsCutOffAndOtherSessionsCarryOn() async throws {
+        try await withNode { node, key in
+            try await asMallory(node, nodeKey: key) { c in
+                try await c.send(lines: Array(repeating: Array(PeerMessage.ping.encoded.dropLast()), count: 500))
+                var pongs = 0
+                while true {
+                    let m = try PeerMessage.parse(try await c.receive())
+                    if case .error(let code, _) = m {
+                        #expect(code == "rate_limited")
+                        break
+                    }
+                    if m == .pong { pongs += 1 }
+                }
+                #expect(pongs >= 20 && pongs < 500, "the burst answered, the flood cut off: \(pongs) pongs")
+            }
+            // Another session (and the client API) carry on.
+            try await asMallory(node, nodeKey: key) { c in
+                try await c.send(PeerMessage.events(gaoEvents(1).map(\.line)).encoded)
+                try await awaitAck(c, gao: 1)
+            }
+            #expect(try await TestCluster.vector(node) == VersionVector(["gao": 1]))
+            #expect(node.log.contains("sync.code=rate_limited"))
+        }
+    }
+
+    /// Old events sent again — in the same session, and in a new one — are duplicates: ignored,
+    /// acknowledged, stored once.
+    @Test func replayedEventsAreIgnoredAndStoredOnce() async throws {
+        try await withNode { node, key in
+            let events = gaoEvents(3).map(\.line)
+            try await asMallory(node, nodeKey: key) { c in
+                try await c.send(PeerMessage.events(events).encoded)
+                try await awaitAck(c, gao: 3)
+                for _ in 0..<3 {
+                    try await c.send(PeerMessage.events(events).encoded)
+                    try await awaitAck(c, gao: 3)
+                }
+            }
+            try await asMallory(node, nodeKey: key) { c in
+                try await c.send(PeerMessage.events(Array(events[1...])).encoded)
+                try await awaitAck(c, gao: 3)
+            }
+            let lines = try await Fixtures.export(node.client)
+            #expect(try Fixtures.verifyChains(lines).map(\.id) == ["gao:1", "gao:2", "gao:3"])
+            #expect(!node.log.contains("refused an event from a peer"))
+        }
+    }
+
+    /// Garbage on the peer port, before any handshake: `invalid_message`, closed; the node goes on.
+    @Test func garbageFromAPeerIsRefusedAsInvalidMessage() async throws {
+        try await withNode { node, key in
+            let lines = try await Security.blocking { () -> [[UInt8]] in
+                let c = try RawClient(node.peer!)
+                _ = c.send(line: (0..<500).map { _ in UInt8.random(in: 0x0B...0xFF) })
+                return c.readAll(timeout: 5).lines
+            }
+            #expect(lines.count == 2, "hello, then the error")
+            if case .error(let code, _)? = lines.last.flatMap({ try? PeerMessage.parse($0) }) {
+                #expect(code == "invalid_message")
+            } else {
+                Issue.record("no error: \(lines.map { String(decoding: $0, as: UTF8.self) })")
+            }
+            try await asMallory(node, nodeKey: key) { c in
+                try await c.send(PeerMessage.events(gaoEvents(1).map(\.line)).encoded)
+                try await awaitAck(c, gao: 1)
+            }
+        }
+    }
+
+    /// A 100 MB line on the peer port: `line_too_long` once 16 MiB (the peer line limit) have
+    /// arrived, RSS bounded; the node goes on.
+    @Test func hundredMegabyteLineFromAPeerIsRefusedEarly() async throws {
+        try await withNode { node, key in
+            let baseline = Security.rssKiB(Security.pid(node)) ?? 0
+            let ((sent, lines), peak) = try await Security.peakRSS(node) {
+                try await Security.blocking {
+                    let c = try RawClient(node.peer!)
+                    return c.flood(UInt8(ascii: "x"), total: 100 << 20) { $0.starts(with: Array(#"{"type":"error""#.utf8)) }
+                }
+            }
+            guard case .error(let code, _)? = lines.last.flatMap({ try? PeerMessage.parse($0) }) else {
+                Issue.record("no error after \(sent) bytes")
+                return
+            }
+            #expect(code == "line_too_long")
+            #expect(sent < 32 << 20, "answered after \(sent >> 20) MiB of a 100 MiB line")
+            #expect(peak - baseline < 64 << 10, "RSS grew by \((peak - baseline) >> 10) MiB")
+            try await asMallory(node, nodeKey: key) { c in
+                try await c.send(PeerMessage.events(gaoEvents(1).map(\.line)).encoded)
+                try await awaitAck(c, gao: 1)
+            }
+        }
+    }
+
+    /// More than 8 peer connections from one address (a peer is one node): the next is answered
+    /// `too_many_connections` and closed, without a hello; the open ones are not disturbed.
+    @Test func peerConnectionsOverTheLimitAreRefused() async throws {
+        try await withNode { node, key in
+            let (held, refused) = try await Security.blocking { () -> (Int, [[UInt8]]) in
+                let open = try (0..<8).map { _ in try RawClient(node.peer!) }
+                let hellos = open.filter { c in c.readLine().flatMap { try? PeerMessage.parse($0) }.map { if case .hello = $0 { true } else { false } } ?? false }
+                let extra = try RawClient(node.peer!)
+                return (hellos.count, extra.readAll(timeout: 5).lines)
+            }
+            #expect(held == 8)
+            #expect(refused.count == 1)
+            if case .error(let code, _)? = refused.first.flatMap({ try? PeerMessage.parse($0) }) {
+                #expect(code == "too_many_connections")
+            } else {
+                Issue.record("not refused: \(refused.map { String(decoding: $0, as: UTF8.self) })")
+            }
+            // Closed again, they make room: a real session is established.
+            try await Security.wait("the closed connections to be counted out") {
+                try await Security.blocking { (try? RawClient(node.peer!))?.readLine(timeout: 2).map { $0.starts(with: Array(#"{"type":"hello""#.utf8)) } ?? false }
+            }
+            try await asMallory(node, nodeKey: key) { c in
+                try await c.send(PeerMessage.events(gaoEvents(1).map(\.line)).encoded)
+                try await awaitAck(c, gao: 1)
+            }
+        }
+    }
 }

@@ -57,7 +57,10 @@ struct ShutdownTests {
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // Shut down once appends are flowing (a fixed sleep is too short on a loaded machine).
+            let flowing = ContinuousClock.now + .seconds(10)
+            while acked.withLock({ $0.count }) < 40, ContinuousClock.now < flowing { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(100))
             let status = node.stop()
             #expect(status == 0, "exit status \(status); log:\n\(node.log)")
             try await group.waitForAll()
