@@ -7,7 +7,7 @@ bin=${1:-.build/release}
 events=${EVENTS:-100000}
 dir=$(mktemp -d /tmp/incidentlog-bench-XXXXXX)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-INCIDENTD_REQUESTS_PER_SECOND=0 "$bin/incidentd" --node-id bench --data-dir "$dir/data" --listen 127.0.0.1:0 --peer-listen off \
+"$bin/incidentd" --node-id bench --data-dir "$dir/data" --listen 127.0.0.1:0 --peer-listen off \
     --fsync always --log-level warning --ready-file "$dir/ready" &
 pid=$!
 for _ in $(seq 1 500); do [ -s "$dir/ready" ] && break; sleep 0.02; done

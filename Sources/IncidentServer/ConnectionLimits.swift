@@ -23,8 +23,8 @@ public struct ClientLimits: Sendable, Equatable {
     public var maximumPendingOutputBytes = 4 << 20
     public var slowConsumerTimeout = Duration.seconds(10)
     /// 0: no rate limit.
-    public var requestsPerSecond = 1000
-    public var requestBurst = 2000
+    public var requestsPerSecond = 10_000
+    public var requestBurst = 20_000
     public var idleTimeout = Duration.seconds(120)
     public var handshakeTimeout = Duration.seconds(10)
 

@@ -81,7 +81,8 @@ public final class TestNode: @unchecked Sendable {
         p.standardOutput = log
         try p.run()
         process = p
-        let deadline = Date().addingTimeInterval(30)
+        // Generous: a loaded CI machine running the whole suite in parallel can be slow to start a process.
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if let data = FileManager.default.contents(atPath: readyPath),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: String],
@@ -97,8 +98,13 @@ public final class TestNode: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
+        let pid = p.processIdentifier
+        let state = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?
+            .split(separator: "\n").filter { $0.hasPrefix("State:") || $0.hasPrefix("Threads:") }.joined(separator: ", ") ?? "?"
+        let wchan = (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "?"
         p.terminate()
-        throw Failure(description: "incidentd not ready within 30 s; log:\n\(self.log)")
+        throw Failure(
+            description: "incidentd (pid \(pid), running: \(p.isRunning), \(state), wchan \(wchan)) not ready within 60 s; log:\n\(self.log)")
     }
 
     /// This node's public key (`incidentd --print-public-key`), creating the key if needed.
