@@ -29,13 +29,15 @@ extension EventStore {
             options.writerStallHook?()
             while true {
                 let (batch, closing, probes) = queue.withLock { q -> ([PendingAppend], Bool, [LivenessProbe]) in
-                    var taken: [PendingAppend] = []
+                    // The longest prefix within the batch limit (at least one append), removed at once.
+                    var count = 0
                     var bytes = 0
-                    while !q.pending.isEmpty, taken.isEmpty || bytes + q.pending[0].bytes <= options.maximumBatchBytes {
-                        let next = q.pending.removeFirst()
-                        bytes += next.bytes
-                        taken.append(next)
+                    while count < q.pending.count, count == 0 || bytes + q.pending[count].bytes <= options.maximumBatchBytes {
+                        bytes += q.pending[count].bytes
+                        count += 1
                     }
+                    let taken = Array(q.pending.prefix(count))
+                    q.pending.removeFirst(count)
                     defer { q.probes = [] }
                     return (taken, q.closing, q.probes)
                 }

@@ -1,3 +1,5 @@
+import IncidentModel
+
 /// When the writer calls fdatasync.
 public enum FsyncPolicy: String, Sendable, CaseIterable {
     /// Before every acknowledgement (group commit batches many appends into one call). The default.
@@ -17,7 +19,7 @@ public struct StoreOptions: Sendable {
     /// Free bytes under the data directory; injected by tests.
     public var freeSpaceProbe: (@Sendable (String) -> UInt64?)? = nil
     /// Milliseconds since the epoch for `recorded_at` and the HLC; injected by tests.
-    public var wallClock: @Sendable () -> UInt64 = { HybridLogicalClockSource.systemMillis() }
+    public var wallClock: @Sendable () -> UInt64 = HybridLogicalClock.systemMillis
     /// Test hook: called before each data sync; returning false makes it fail as EIO would.
     public var syncFaultInjector: (@Sendable () -> Bool)? = nil
     /// Test hook: called by the writer thread each time it wakes, before it answers liveness
@@ -26,10 +28,4 @@ public struct StoreOptions: Sendable {
     public var writerStallHook: (@Sendable () -> Void)? = nil
 
     public init() {}
-}
-
-import IncidentModel
-
-enum HybridLogicalClockSource {
-    static let systemMillis = HybridLogicalClock.systemMillis
 }

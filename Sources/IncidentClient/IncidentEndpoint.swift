@@ -1,6 +1,6 @@
 import NIOCore
 import NIOPosix
-public import NIOSSL
+import NIOSSL
 public import Wire
 
 /// Where and how to reach a node's client API: its address, the client's token (sent as the

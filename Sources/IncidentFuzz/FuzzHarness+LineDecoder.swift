@@ -1,4 +1,5 @@
 import NIOCore
+import IncidentModel
 import NIOEmbedded
 import Wire
 
@@ -10,7 +11,7 @@ extension FuzzHarness {
     /// `LineTooLongError` exactly when the model says so: the chunking must never change what the
     /// decoder delivers.
     static func lineDecoder(_ input: UnsafeBufferPointer<UInt8>) throws(PropertyViolation) {
-        var rng = ChunkRandom(seed: input)
+        var rng = ChunkRandom.generator(seed: input)
         let smallLimit = Int(rng.next() % 48) + 1
         for limit in [smallLimit, max(input.count, 1)] {
             // One channel per limit rather than one per way of cutting, to keep executions cheap;
@@ -85,7 +86,7 @@ extension FuzzHarness {
 
     /// Where the chunks of a run end: none to `maximumCuts` cuts at offsets drawn from the
     /// input's hash, so that a run costs a few channel reads however long the input is.
-    static func chunkEnds(count: Int, random: inout ChunkRandom) -> [Int] {
+    static func chunkEnds(count: Int, random: inout SplitMix64) -> [Int] {
         guard count > 1 else { return [count] }
         var ends: Set<Int> = [count]
         for _ in 0..<min(count - 1, Int(random.next() % UInt64(maximumCuts + 1))) {
@@ -103,20 +104,10 @@ extension FuzzHarness {
 
 /// SplitMix64 seeded with the input's FNV-1a hash: chunk sizes that are random-looking but the
 /// same on every run of the same input, so a crash reproduces.
-struct ChunkRandom {
-    var state: UInt64
-
-    init(seed input: UnsafeBufferPointer<UInt8>) {
+enum ChunkRandom {
+    static func generator(seed input: UnsafeBufferPointer<UInt8>) -> SplitMix64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in input { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        state = h
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
+        return SplitMix64(seed: h)
     }
 }

@@ -21,8 +21,8 @@ public enum NodeLogging {
         LoggingSystem.bootstrap { label in
             switch format {
             case .journald: return JournaldLogHandler(label: label, identifier: identifier, logLevel: read)
-            case .json: return JSONLogHandler(label: label, logLevel: read)
-            case .logfmt, .auto: return LogfmtLogHandler(label: label, logLevel: read)
+            case .json: return StderrLogHandler(label: label, format: .json, logLevel: read)
+            case .logfmt, .auto: return StderrLogHandler(label: label, format: .logfmt, logLevel: read)
             }
         }
     }

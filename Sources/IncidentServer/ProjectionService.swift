@@ -1,7 +1,7 @@
 import EventStore
 import IncidentModel
 import Logging
-public import Projections
+import Projections
 import ServiceLifecycle
 import Synchronization
 
@@ -27,8 +27,10 @@ final class ProjectionService: Service {
         var cursor: UInt64
         /// Events folded since the process started (a restart from a snapshot folds only the newer ones).
         var foldedSinceStart: UInt64 = 0
+        /// Whether this process started from a snapshot (status reports it; never changes after start).
         var loadedFromSnapshot = false
-        var snapshotCursor: UInt64 = 0
+        /// The log offset the snapshot on disk covers; nil when there is none this log can use.
+        var snapshotCursor: UInt64? = nil
     }
 
     init(
@@ -44,7 +46,8 @@ final class ProjectionService: Service {
         do {
             let loaded = try ProjectionSnapshot.load(from: path, sectors: sectors)
             if loaded.logOffset <= store.count, store.versionVector.dominates(loaded.versionVector),
-                Self.coversPrefix(store: store, vector: loaded.versionVector, offset: loaded.logOffset)
+                // The events below the offset are exactly those the vector covers.
+                loaded.versionVector.total == loaded.logOffset
             {
                 folded = Folded(projection: loaded.state, cursor: loaded.logOffset, loadedFromSnapshot: true, snapshotCursor: loaded.logOffset)
                 logger.info("projection snapshot loaded", metadata: ["projections.offset": "\(loaded.logOffset)"])
@@ -59,11 +62,6 @@ final class ProjectionService: Service {
             }
         }
         state = Mutex(folded)
-    }
-
-    /// The events below `offset` are exactly those `vector` covers (their count matches).
-    static func coversPrefix(store: EventStore, vector: VersionVector, offset: UInt64) -> Bool {
-        vector.total == offset
     }
 
     func run() async throws {
@@ -121,16 +119,13 @@ final class ProjectionService: Service {
     func writeSnapshot(reason: String) {
         // A copy of the state (copy-on-write: cheap until folding goes on) is encoded outside the lock.
         let encoded: (bytes: ProjectionState, offset: UInt64)? = state.withLock { s in
-            guard s.cursor != s.snapshotCursor || !s.loadedFromSnapshot else { return nil }
+            guard s.cursor != s.snapshotCursor else { return nil }
             return (s.projection, s.cursor)
         }
         guard let encoded else { return }
         do {
             try ProjectionSnapshot.write(encoded.bytes, logOffset: encoded.offset, to: path)
-            state.withLock {
-                $0.snapshotCursor = encoded.offset
-                $0.loadedFromSnapshot = true
-            }
+            state.withLock { $0.snapshotCursor = encoded.offset }
             logger.info("projection snapshot written", metadata: ["projections.offset": "\(encoded.offset)", "projections.reason": "\(reason)"])
         } catch {
             logger.error("cannot write the projection snapshot", metadata: ["projections.file": "\(path)", "error": "\(error)"])

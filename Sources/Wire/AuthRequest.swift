@@ -1,4 +1,4 @@
-public import IncidentModel
+import IncidentModel
 
 /// The client protocol's authentication request (issue 6, docs/PROTOCOL.md "Authentication"):
 ///

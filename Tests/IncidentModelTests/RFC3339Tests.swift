@@ -30,7 +30,7 @@ import Testing
     @Test func formatAgreesWithFoundationsGregorianCalendar() throws {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
-        var rng = SeededGenerator(seed: 3339)
+        var rng = SplitMix64(seed: 3339)
         for _ in 0..<2_000 {
             // 1970 … 9999: Foundation's calendar switches to Julian before 1582.
             let millis = Int64.random(in: 0...253_402_300_799_999, using: &rng)

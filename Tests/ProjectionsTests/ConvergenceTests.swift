@@ -5,7 +5,7 @@ import Testing
 /// Same set of events ⇒ byte-identical views, whatever order the origins' streams interleave in.
 @Suite struct ConvergenceTests {
     /// Interleaves the origins' streams at random, keeping each origin's seq order.
-    static func interleave(_ perOrigin: [String: [Event]], _ rng: inout SeededGenerator) -> [Event] {
+    static func interleave(_ perOrigin: [String: [Event]], _ rng: inout SplitMix64) -> [Event] {
         var queues = perOrigin.sorted { $0.key < $1.key }.map { ArraySlice($0.value) }
         var out: [Event] = []
         while !queues.isEmpty {
@@ -50,7 +50,7 @@ import Testing
         let disputedList = value(overview, "mission", "casualties", "disputed")?.arrayValue ?? []
         #expect(!disputedList.isEmpty, "seed \(seed)")
 
-        var rng = SeededGenerator(seed: seed ^ 0xABCD)
+        var rng = SplitMix64(seed: seed ^ 0xABCD)
         for shuffle in 0..<8 {
             var order = Self.interleave(log.perOrigin, &rng)
             if shuffle % 3 == 1 {

@@ -106,7 +106,7 @@ import Testing
     }
 
     @Test func randomBytesAsDataNeverCrashTheFold() {
-        var rng = SeededGenerator(seed: 77)
+        var rng = SplitMix64(seed: 77)
         print("IncidentStateTests seed 77")
         var log = EventLog()
         let pieces = ["{", "}", "[", "]", "\"", "\\", ":", ",", "incident_id", "changes", "peacekeepers", "killed",

@@ -11,7 +11,7 @@ import Testing
     /// Lines shaped like incidentctl's generator: 30% reports, then casualties, updates,
     /// verifications, closures, medevacs, election material, stations and sightings.
     static func lines(count: Int, seed: UInt64) -> [[UInt8]] {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var log = EventLog()
         var incidents: [String] = []
         let origins = ["bamako-hq", "gao", "kidal", "timbuktu", "mopti"]

@@ -70,7 +70,7 @@ import Testing
     @Test func aCorruptedByteAnywhereIsRefused() throws {
         let bytes = ProjectionSnapshot.encode(GoldenLog.make().folded(), logOffset: 41)
         #expect(Self.refusal(bytes) == nil)
-        var rng = SeededGenerator(seed: 9)
+        var rng = SplitMix64(seed: 9)
         // Every header byte, and a sample of payload bytes.
         let positions = Array(0..<56) + (0..<300).map { _ in 56 + Int(rng.next() % UInt64(bytes.count - 56)) }
         for i in positions {

@@ -6,7 +6,7 @@ import IncidentModel
 /// exponents. Object keys are unique (as Swift compares strings), because the parser refuses
 /// duplicates and Foundation would silently merge them.
 struct RandomJSON {
-    var rng: SeededGenerator
+    var rng: SplitMix64
     /// Containers are only generated above this depth, which keeps documents small.
     var maximumDepth = 5
     /// Stay clear of two places where `JSONSerialization` on Linux is wrong, so that it can serve
@@ -17,7 +17,7 @@ struct RandomJSON {
     var foundationSafe: Bool
 
     init(seed: UInt64, foundationSafe: Bool = false) {
-        rng = SeededGenerator(seed: seed)
+        rng = SplitMix64(seed: seed)
         self.foundationSafe = foundationSafe
     }
 

@@ -8,7 +8,7 @@ import Projections
 struct RandomHistory {
     static let origins = ["bamako-hq", "gao", "kidal", "timbuktu"]
 
-    var rng: SeededGenerator
+    var rng: SplitMix64
     var log = EventLog()
     var walls: [String: (wall: UInt64, counter: UInt32)] = [:]
     var now: UInt64 = 1_796_000_000_000
@@ -18,7 +18,7 @@ struct RandomHistory {
     let stationIDs: [String]
 
     init(seed: UInt64) {
-        rng = SeededGenerator(seed: seed)
+        rng = SplitMix64(seed: seed)
         var g = rng
         func uuid() -> String {
             let a = g.next()

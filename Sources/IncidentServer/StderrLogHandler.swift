@@ -1,12 +1,18 @@
+import IncidentModel
 public import Logging
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Logs one logfmt line per message on stderr:
-/// `ts=2026-11-29T04:00:00.123Z level=info msg="store opened" store.events=12`.
-public struct LogfmtLogHandler: LogHandler {
+/// Logs one line per message on stderr, in one of two formats:
+/// - logfmt: `ts=2026-11-29T04:00:00.123Z level=info msg="store opened" store.events=12`;
+/// - json, for log shippers: `{"ts":"…","level":"info","msg":"store opened","logger":"incidentd","store.events":"12"}`
+///   (metadata keys keep their dotted names; values are strings, so every line has one shape).
+public struct StderrLogHandler: LogHandler {
+    public enum Format: Sendable { case logfmt, json }
+
+    let format: Format
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     let label: String
@@ -14,8 +20,9 @@ public struct LogfmtLogHandler: LogHandler {
     var levelOverride: Logger.Level?
 
     /// - Parameter logLevel: read on every message (a reload changes it); `info` when nil.
-    public init(label: String, logLevel: (@Sendable () -> Logger.Level)? = nil) {
+    public init(label: String, format: Format = .logfmt, logLevel: (@Sendable () -> Logger.Level)? = nil) {
         self.label = label
+        self.format = format
         self.level = logLevel ?? { .info }
     }
 
@@ -31,13 +38,34 @@ public struct LogfmtLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "ts=\(formatMillis(wallClockMillis())) level=\(event.level) msg=\(Self.quote(event.message.description))"
         let all = mergedMetadata(metadata, provider: metadataProvider, event: event)
-        for key in all.keys.sorted() {
-            line += " \(key)=\(Self.quote(all[key]!.description))"
+        let ts = formatMillis(wallClockMillis())
+        switch format {
+        case .logfmt:
+            var line = "ts=\(ts) level=\(event.level) msg=\(Self.quote(event.message.description))"
+            for key in all.keys.sorted() {
+                line += " \(key)=\(Self.quote(all[key]!.description))"
+            }
+            writeToStderr(line + "\n")
+        case .json:
+            var w = JSONWriter()
+            w.raw("{\"ts\":")
+            w.string(ts)
+            w.raw(",\"level\":")
+            w.string(event.level.rawValue)
+            w.raw(",\"msg\":")
+            w.string(event.message.description)
+            w.raw(",\"logger\":")
+            w.string(label)
+            for key in all.keys.sorted() where !["ts", "level", "msg", "logger"].contains(key) {
+                w.raw(",")
+                w.string(key)
+                w.raw(":")
+                w.string(all[key]!.description)
+            }
+            w.raw("}\n")
+            writeToStderr(String(decoding: w.bytes, as: UTF8.self))
         }
-        line += "\n"
-        writeToStderr(line)
     }
 
     static func quote(_ s: String) -> String {
@@ -54,8 +82,6 @@ public struct LogfmtLogHandler: LogHandler {
         return out + "\""
     }
 }
-
-import IncidentModel
 
 func formatMillis(_ millis: Int64) -> String { RFC3339.format(millis: millis) }
 
