@@ -119,7 +119,10 @@ final class ClientListener: Service {
                 }
                 try await server.executeThenClose { inbound in
                     for try await connection in inbound {
-                        group.addTask { await self.serve(connection) }
+                        // The connection's task runs on its channel's event loop (EventLoopTaskExecutor).
+                        group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.eventLoop)) {
+                            await self.serve(connection)
+                        }
                     }
                 }
                 // Not accepting any more: close connections as they fall quiet, all of them by the limit.

@@ -24,7 +24,20 @@ struct RequestHandler: Sendable {
         var auth = ClientAuthState()
     }
 
+    /// Lines up to this size are parsed where the connection's task runs (its event loop, see
+    /// `EventLoopTaskExecutor`); longer ones, like queries and bundles, on the global executor.
+    static let inlineLineLimit = 16 * 1024
+
     func handle(line: [UInt8], connection: inout ConnectionState, shuttingDown: Bool) async -> [UInt8] {
+        if line.count > Self.inlineLineLimit {
+            return await withTaskExecutorPreference(globalConcurrentExecutor) {
+                await handleHere(line: line, connection: &connection, shuttingDown: shuttingDown)
+            }
+        }
+        return await handleHere(line: line, connection: &connection, shuttingDown: shuttingDown)
+    }
+
+    func handleHere(line: [UInt8], connection: inout ConnectionState, shuttingDown: Bool) async -> [UInt8] {
         let request: ClientRequest
         do {
             request = try line.withUnsafeBufferPointer { buffer throws(WireError) in
@@ -50,11 +63,13 @@ struct RequestHandler: Sendable {
                 return try read(from: from, limit: limit, beyond: beyond)
             case .ingest(let lines):
                 if shuttingDown { return ClientResponse.error(WireError(.shuttingDown, "the node is shutting down; retry later")) }
-                return try await ingest(lines, connection: &connection)
+                return try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                    try await ingest(lines, connection: &connection)
+                }
             case .status:
                 return status()
             case .sector, .overview, .incident, .incidents:
-                return try query(request)
+                return try await withTaskExecutorPreference(globalConcurrentExecutor) { try query(request) }
             }
         } catch let error as WireError {
             return ClientResponse.error(error)
