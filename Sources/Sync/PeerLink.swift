@@ -234,7 +234,8 @@ public enum PeerLink {
         for origin in ours.origins where ours[origin] > peerHas[origin] {
             if let offset = store.offset(origin: origin, seq: peerHas[origin] + 1) { start = min(start, offset) }
         }
-        for try await batch in store.subscribe(from: start, batchLimit: context.messageEvents) {
+        // Lines as stored, with only origin and seq read: the receiver parses and verifies them.
+        for try await batch in store.subscribeLines(from: start, batchLimit: context.messageEvents) {
             let lines: [[UInt8]] = shared.with { s in
                 var out: [[UInt8]] = []
                 for e in batch where e.seq == s.peerHas[e.origin] + 1 {

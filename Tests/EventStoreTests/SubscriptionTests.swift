@@ -41,3 +41,24 @@ import Testing
         }
     }
 }
+
+@Suite struct LineSubscriptionTests {
+    @Test(.timeLimit(.minutes(1)))
+    func lineSubscriptionDeliversTheStoredBytesWithOriginAndSeq() async throws {
+        try await StoreHarness.with { h in
+            let store = try h.open()
+            _ = try await store.append([pending(1), pending(2)])
+            var iterator = store.subscribeLines(from: 1).makeAsyncIterator()
+            let first = try await iterator.next() ?? []
+            #expect(first.map(\.seq) == [2])
+            _ = try await store.append([pending(3), pending(4)])
+            let second = try await iterator.next() ?? []
+            #expect(second.map(\.seq) == [3, 4])
+            let delivered = first + second
+            #expect(delivered.map(\.line) == (try store.readLines(from: 1, limit: 10)))
+            #expect(delivered.allSatisfy { $0.origin == "gao" })
+            await store.close()
+            #expect(try await iterator.next() == nil)
+        }
+    }
+}
