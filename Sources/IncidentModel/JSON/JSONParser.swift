@@ -310,12 +310,30 @@ public struct JSONParser {
             }
         }
 
+        /// True when none of the eight bytes of `w` is `"`, `\\`, below 0x20 or above 0x7F.
+        @inline(__always) static func plainASCII(_ w: UInt64) -> Bool {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let quote = w ^ (ones &* 0x22)
+            let backslash = w ^ (ones &* 0x5C)
+            // (x - 0x01…) & ~x has a byte's high bit set where x has a zero byte (or after one);
+            // (w - 0x20…) & ~w where a byte of w is below 0x20; w itself where one is above 0x7F.
+            let flagged = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w) | w
+            return flagged & (ones &* 0x80) == 0
+        }
+
         mutating func skipString() throws(Error) {
             // The same checks as parseString (escapes, surrogate pairs, control characters,
             // UTF-8), without building the String: this runs for every string of every event
             // read from disk or a peer.
             index += 1
             while index < bytes.count {
+                // Eight bytes at a time while none of them needs a look: no quote, backslash,
+                // control character or non-ASCII byte (SWAR; a false alarm only means the byte
+                // loop below takes this step).
+                if index + 8 <= bytes.count, Self.plainASCII(UnsafeRawPointer(bytes.baseAddress! + index).loadUnaligned(as: UInt64.self)) {
+                    index += 8
+                    continue
+                }
                 let b = bytes[index]
                 if b == UInt8(ascii: "\"") {
                     index += 1
