@@ -6,7 +6,7 @@ import Sync
 /// What SIGHUP does: reads the configuration again (file, environment, flags) and applies what
 /// can change while running — peers (`PeerDialer.setPeers`: new ones dialed, removed ones
 /// dropped, the rest keep their sessions), the trust list (read by every new session and every
-/// ingest) and the log level. Other keys need a restart; a change to one is logged. A config
+/// ingest; open sessions re-check their peer, `PeerSession.updateTrust`) and the log level. Other keys need a restart; a change to one is logged. A config
 /// that does not load is logged and the running one kept.
 final class Reloader: Sendable {
     let running: Mutex<NodeConfig>

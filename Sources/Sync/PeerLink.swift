@@ -110,10 +110,11 @@ public enum PeerLink {
 
                 guard try await perform(shared.with { $0.session.start(vector: store.versionVector) }) else { return }
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {  // keep-alive and timeouts
+                    group.addTask {  // keep-alive, timeouts, and a trust list reloaded meanwhile
                         while !Task.isCancelled {
                             try await Task.sleep(for: .milliseconds(250))
-                            guard try await perform(shared.with { $0.session.tick() }) else { return }
+                            let trust = context.trust()
+                            guard try await perform(shared.with { $0.session.updateTrust(trust) + $0.session.tick() }) else { return }
                         }
                     }
                     group.addTask {  // catch-up, then live

@@ -190,6 +190,19 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         return [.send(PeerMessage.error(code: code, message: message).encoded), .close(code: code, message: message)]
     }
 
+    /// The trust list was reloaded (SIGHUP). A peer that is no longer in it, or is in it with
+    /// another key than the one it proved, is cut off with `untrusted_peer`: removing a node from
+    /// the trust list must stop the sessions already open with it, not only the next ones.
+    public mutating func updateTrust(_ newTrust: TrustList) -> [Action] {
+        let proved = peer.flatMap { trust[$0] }
+        trust = newTrust
+        guard state == .established || state == .awaitingProof, let peer else { return [] }
+        guard let key = newTrust[peer], let proved, key.rawRepresentation == proved.rawRepresentation else {
+            return fail("untrusted_peer", "node \(peer) is no longer trusted with the key it proved (trust list reloaded)")
+        }
+        return []
+    }
+
     /// Time passes: timeouts and keep-alive pings.
     public mutating func tick() -> [Action] {
         let now = clock.now

@@ -42,6 +42,23 @@ import Wire
         #expect(sa.state == .established && sb.state == .established)
     }
 
+    @Test func reloadedTrustListWithoutThePeerEndsTheSession() {
+        var (sa, _) = handshake(clock: TestClock())
+        #expect(sa.updateTrust(trust([("a", a), ("b", b)])).isEmpty)  // unchanged: goes on
+        #expect(sa.state == .established)
+        let actions = sa.updateTrust(trust([("a", a)]))
+        #expect(closeCode(actions) == "untrusted_peer")
+        #expect(sends(actions).first.map { String(decoding: $0, as: UTF8.self).contains("untrusted_peer") } == true)
+        #expect(sa.state == .closed)
+    }
+
+    @Test func reloadedTrustListWithAnotherKeyForThePeerEndsTheSession() {
+        var (_, sb) = handshake(clock: TestClock())
+        let other = NodeIdentity(privateKey: .init())
+        #expect(closeCode(sb.updateTrust(trust([("a", other), ("b", b)]))) == "untrusted_peer")
+        #expect(sb.state == .closed)
+    }
+
     @Test func peerNotInTheTrustListIsRefused() {
         let clock = TestClock()
         var sa = PeerSession(nodeID: "a", identity: a, trust: trust([("a", a)]), clock: clock)
