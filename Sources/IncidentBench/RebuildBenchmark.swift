@@ -9,7 +9,8 @@ import Projections
 ///
 /// 1. A log of `events` generated events is written into a temporary store (not measured).
 /// 2. Rebuild: read the whole log from offset 0 (lines from the segment files, envelope parsed) and
-///    fold every event into a fresh `ProjectionState` — events/s, the median of `runs`.
+///    fold every event into a fresh `ProjectionState` — events/s, the median of `runs`, after
+///    `warmup` runs that are not counted.
 /// 3. Snapshot: write and load the projection snapshot; then start-up time of a real incidentd on
 ///    that data directory with the snapshot in place (process start → ready file), when the
 ///    incidentd binary is found beside incidentctl.
@@ -17,11 +18,15 @@ public struct RebuildBenchmark: Sendable {
     public var events: Int
     public var runs: Int
     public var seed: UInt64
+    /// Fold runs before the measured ones, not counted.
+    public var warmup: Int
 
-    public init(events: Int, runs: Int, seed: UInt64) {
+    /// A count, not a duration: a rebuild folds a whole log of `events` events.
+    public init(events: Int, runs: Int, seed: UInt64, warmup: Int = 0) {
         self.events = events
         self.runs = runs
         self.seed = seed
+        self.warmup = warmup
     }
 
     public struct Result: Sendable {
@@ -63,8 +68,8 @@ public struct RebuildBenchmark: Sendable {
 
         var seconds: [Double] = []
         var state = ProjectionState()
-        for run in 0..<runs {
-            progress("fold run \(run + 1) of \(runs)")
+        for run in 0..<(warmup + runs) {
+            progress(run < warmup ? "warm-up fold \(run + 1) of \(warmup)" : "fold run \(run - warmup + 1) of \(runs)")
             let start = ContinuousClock.now
             state = ProjectionState()
             var offset: UInt64 = 0
@@ -74,7 +79,7 @@ public struct RebuildBenchmark: Sendable {
                 state.apply(contentsOf: batch)
                 offset += UInt64(batch.count)
             }
-            seconds.append(Self.seconds(ContinuousClock.now - start))
+            if run >= warmup { seconds.append(Self.seconds(ContinuousClock.now - start)) }
         }
         let sorted = seconds.sorted()
         let median = sorted[sorted.count / 2]

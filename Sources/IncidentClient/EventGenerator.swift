@@ -35,6 +35,11 @@ public struct EventGenerator {
         Site(name: "Konna", sector: "centre", region: "Mopti", lat: 14.95, lon: -3.88),
     ]
 
+    /// The sectors of `sites`, each once, in order of first appearance.
+    public static let sectors: [String] = sites.reduce(into: []) { list, site in
+        if !list.contains(site.sector) { list.append(site.sector) }
+    }
+
     var rng: SplitMix64
     var incidents: [(id: String, sector: String)] = []
     var medevacs: [String] = []

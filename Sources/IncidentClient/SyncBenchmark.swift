@@ -8,20 +8,26 @@ import Wire
 /// new node dials it and the clock runs until the new node holds them all (verified and stored
 /// under its fsync policy); (2) live lag — with the link up, events are appended on the source at
 /// `rate` per second and the time from each append's acknowledgement to its arrival in the new
-/// node's log is recorded.
+/// node's log is recorded, after `warmupSeconds` of the same load that is not recorded.
+///
+/// Catch-up is a count, not a duration: it is the time a new node takes to hold a given log.
+/// It has no warm-up either: a cold new node is what it measures.
 public struct SyncBenchmark: Sendable {
     public var events: Int
     public var fsync: String
     public var rate: Int
     public var lagSeconds: Int
     public var seed: UInt64
+    /// Seconds of live load before lag is recorded.
+    public var warmupSeconds: Int
 
-    public init(events: Int, fsync: String, rate: Int, lagSeconds: Int, seed: UInt64) {
+    public init(events: Int, fsync: String, rate: Int, lagSeconds: Int, seed: UInt64, warmupSeconds: Int = 0) {
         self.events = events
         self.fsync = fsync
         self.rate = rate
         self.lagSeconds = lagSeconds
         self.seed = seed
+        self.warmupSeconds = warmupSeconds
     }
 
     public struct Result: Sendable {
@@ -86,7 +92,7 @@ public struct SyncBenchmark: Sendable {
         let catchUp = ContinuousClock.now - start
         let seconds = Double(catchUp.components.seconds) + Double(catchUp.components.attoseconds) / 1e18
 
-        progress("live lag at \(rate) events/s for \(lagSeconds) s")
+        progress("live lag at \(rate) events/s for \(lagSeconds) s" + (warmupSeconds > 0 ? " after \(warmupSeconds) s of warm-up" : ""))
         let lag = try await measureLag(source: source, target: target, startSeq: UInt64(events))
         return Result(
             events: events, catchUpSeconds: seconds, catchUpPerSecond: Double(events) / seconds, lagSamples: Int(lag.totalCount),
@@ -94,9 +100,11 @@ public struct SyncBenchmark: Sendable {
     }
 
     /// Appends in batches every 10 ms; the target's tail (long-poll reads) timestamps arrivals.
+    /// The warm-up's ticks come first and are not recorded.
     func measureLag(source: LocalNode, target: LocalNode, startSeq: UInt64) async throws -> Histogram<UInt64> {
         let perTick = max(1, rate / 100)
-        let ticks = lagSeconds * 100
+        let warmTicks = warmupSeconds * 100
+        let ticks = warmTicks + lagSeconds * 100
         let acked = Locked<[UInt64: UInt64]>([:])  // source seq → ack time (ns)
         let total = UInt64(perTick * ticks)
         let targetStart = try await IncidentConnection.withConnection(to: target.client) {
@@ -131,8 +139,11 @@ public struct SyncBenchmark: Sendable {
                         let response = try await connection.request(request)
                         let now = monotonicNanos()
                         let ids = response["ids"]?.arrayValue?.compactMap { $0.stringValue } ?? []
-                        acked.withLock { m in
-                            for id in ids { if let seq = UInt64(id.split(separator: ":")[1]) { m[seq] = now } }
+                        // Warm-up ticks are appended and read back but not recorded.
+                        if tick >= warmTicks {
+                            acked.withLock { m in
+                                for id in ids { if let seq = UInt64(id.split(separator: ":")[1]) { m[seq] = now } }
+                            }
                         }
                         try await Task.sleep(until: begin + .milliseconds(10 * (tick + 1)))
                     }

@@ -3,38 +3,260 @@ import Foundation
 import IncidentBench
 import IncidentClient
 
+// Every bench prints a table by default and one JSON object with --json; progress goes to
+// stderr. The measuring is in IncidentClient and IncidentBench; these commands parse flags and print.
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load generators and benchmarks.",
+        discussion: """
+            Each has a warm-up (--warmup), a size given as a count or, where a run has no natural end \
+            (append, query), a duration (--duration), a table by default and one JSON object with --json. \
+            Latencies come from HdrHistogram. Events are generated from the mission's sites and event \
+            catalogue with --seed.
+            """,
+        subcommands: [BenchAppend.self, BenchImport.self, BenchQuery.self, BenchSync.self, BenchRebuild.self])
+}
+
+/// `--events N` or `--duration SECONDS`, exclusive; the default count when neither is given.
+func countOrDuration(count: Int?, duration: Double?, countFlag: String, defaultCount: Int) throws -> (count: Int, duration: Double?) {
+    switch (count, duration) {
+    case (.some, .some): throw ValidationError("give \(countFlag) or --duration, not both")
+    case (_, .some(let d)):
+        guard d > 0, d.isFinite else { throw ValidationError("--duration must be above 0 seconds") }
+        return (0, d)
+    case (let n, nil):
+        let n = n ?? defaultCount
+        guard n >= 1 else { throw ValidationError("\(countFlag) must be at least 1") }
+        return (n, nil)
+    }
+}
+
 struct BenchAppend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "append",
         abstract: "Durable append throughput and acknowledgement latency against a running node.",
-        discussion: "Each client keeps one append of --batch events in flight (closed loop). The node's fsync policy is the node's own.")
+        discussion: """
+            Each client keeps one append of --batch events in flight (closed loop). The node's fsync policy is \
+            the node's own. With --events every request is built before the clock starts; with --duration each \
+            client cycles through requests built beforehand (\(AppendBenchmark.durationPoolEvents) events in all), \
+            so events repeat (each is stored as a new event).
+            """)
 
     @OptionGroup var options: NodeOptions
     @Option(help: "Concurrent client connections.") var clients: Int = 50
-    @Option(help: "Events to append in the measured run.") var events: Int = 100_000
+    @Option(help: "Events to append in the measured run (default 100000).") var events: Int?
+    @Option(help: "Append for this many seconds instead of a count of events.") var duration: Double?
     @Option(help: "Events per append request.") var batch: Int = 1
     @Option(help: "Events appended before measuring.") var warmup: Int = 5_000
     @Option(help: "Seed of the event generator.") var seed: UInt64 = 1
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        guard clients >= 1, batch >= 1 else { throw ValidationError("--clients and --batch must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
+        _ = try countOrDuration(count: events, duration: duration, countFlag: "--events", defaultCount: 100_000)
+    }
+
     func run() async throws {
-        guard clients >= 1, events >= 1, batch >= 1 else { throw ValidationError("clients, events and batch must be at least 1") }
+        let size = try countOrDuration(count: events, duration: duration, countFlag: "--events", defaultCount: 100_000)
         let bench = AppendBenchmark(
-            node: try options.address(), clients: clients, events: events, batch: batch, warmup: warmup, seed: seed)
+            node: try options.address(), clients: clients, events: size.count, batch: batch, warmup: warmup, seed: seed,
+            duration: size.duration)
         let r = try await bench.run()
-        func ms(_ micros: UInt64) -> String { String(format: "%.2f", Double(micros) / 1000) }
+        let latency = LatencySummary(
+            count: UInt64(r.requests), p50Millis: Double(r.p50Micros) / 1000, p99Millis: Double(r.p99Micros) / 1000,
+            p999Millis: Double(r.p999Micros) / 1000, maxMillis: Double(r.maxMicros) / 1000)
         if json {
-            print(
-                "{\"bench\":\"append\",\"clients\":\(clients),\"batch\":\(batch),\"events\":\(r.events),\"requests\":\(r.requests),"
-                    + "\"seconds\":\(String(format: "%.3f", r.seconds)),\"events_per_s\":\(Int(r.eventsPerSecond)),"
-                    + "\"p50_ms\":\(ms(r.p50Micros)),\"p99_ms\":\(ms(r.p99Micros)),\"p999_ms\":\(ms(r.p999Micros)),\"max_ms\":\(ms(r.maxMicros))}")
+            var o = JSONLine()
+            o.add("bench", "append")
+            o.add("clients", clients)
+            o.add("batch", batch)
+            o.add("events", r.events)
+            o.add("requests", r.requests)
+            o.add("duration", size.duration)
+            o.add("warmup", warmup)
+            o.add("seconds", r.seconds)
+            o.add("events_per_s", Int(r.eventsPerSecond))
+            o.add(latency: latency)
+            print(o.text)
             return
         }
-        print("clients  batch  events    seconds  events/s   p50 ms  p99 ms  p99.9 ms  max ms")
-        print(
-            String(
-                format: "%7d  %5d  %8d  %7.2f  %9.0f  %6@  %6@  %8@  %6@", clients, batch, r.events, r.seconds, r.eventsPerSecond,
-                ms(r.p50Micros) as NSString, ms(r.p99Micros) as NSString, ms(r.p999Micros) as NSString, ms(r.maxMicros) as NSString))
+        let rows = [
+            ["clients", "batch", "events", "requests", "seconds", "events/s"] + BenchOutput.latencyHeader,
+            ["\(clients)", "\(batch)", "\(r.events)", "\(r.requests)", BenchOutput.seconds(r.seconds), BenchOutput.rate(r.eventsPerSecond)]
+                + BenchOutput.latencyCells(latency),
+        ]
+        BenchOutput.table(rows, textColumns: 0).forEach { print($0) }
+    }
+}
+
+struct BenchImport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Bulk import throughput of one client, through the path of `incidentctl import`.",
+        discussion: """
+            Writes --events generated events to a temporary JSONL file (not measured), then imports it into the \
+            node: the clock runs from opening the file to the last acknowledgement. A request holds at most \
+            --batch events and at most --max-request-bytes bytes, whichever comes first: with the node's defaults \
+            (max_events_per_append 10000, max_line_bytes 1 MiB) and the generated events (about 320 bytes as \
+            sent), that is about 3000 events per request. Latencies are per request. --warmup imports a file of other events \
+            first. A count, not a duration: the file is written before the clock starts, so its size is fixed \
+            beforehand.
+            """)
+
+    @OptionGroup var options: NodeOptions
+    @Option(help: "Events to import in the measured run.") var events: Int = 100_000
+    @Option(help: "Events per append request, at most (the node's max_events_per_append).")
+    var batch: Int = JSONLImporter.maximumEventsPerRequest
+    @Option(name: .customLong("max-request-bytes"), help: "Bytes per request line, at most (the node's max_line_bytes).")
+    var maxRequestBytes: Int = JSONLImporter.defaultMaximumRequestBytes
+    @Option(help: "Events imported before measuring.") var warmup: Int = 5_000
+    @Option(help: "Seed of the event generator.") var seed: UInt64 = 1
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard events >= 1, batch >= 1 else { throw ValidationError("--events and --batch must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
+        guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
+    }
+
+    func run() async throws {
+        let bench = ImportBenchmark(
+            node: try options.address(), events: events, warmup: warmup, batch: batch, maximumRequestBytes: maxRequestBytes, seed: seed)
+        let r = try await bench.run(progress: BenchOutput.progress)
+        if json {
+            var o = JSONLine()
+            o.add("bench", "import")
+            o.add("clients", 1)
+            o.add("batch", batch)
+            o.add("max_request_bytes", maxRequestBytes)
+            o.add("events", r.events)
+            o.add("requests", r.requests)
+            o.add("events_per_request", r.eventsPerRequest, decimals: 1)
+            o.add("file_bytes", r.fileBytes)
+            o.add("warmup", r.warmupEvents)
+            o.add("seconds", r.seconds)
+            o.add("events_per_s", Int(r.eventsPerSecond))
+            o.add(latency: r.latency)
+            print(o.text)
+            return
+        }
+        let rows = [
+            ["events", "requests", "events/request", "MiB", "seconds", "events/s"] + BenchOutput.latencyHeader,
+            [
+                "\(r.events)", "\(r.requests)", String(format: "%.0f", r.eventsPerRequest), String(format: "%.1f", Double(r.fileBytes) / 1_048_576),
+                BenchOutput.seconds(r.seconds), BenchOutput.rate(r.eventsPerSecond),
+            ] + BenchOutput.latencyCells(r.latency),
+        ]
+        BenchOutput.table(rows, textColumns: 0).forEach { print($0) }
+    }
+}
+
+struct BenchQuery: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Sector and overview requests per second and latency while events are appended.",
+        discussion: """
+            Pre-fills the node with --prefill events (1000 per append, not measured) and waits until it has folded \
+            them, so the views are not empty. Then --append-clients connections append --append-rate events/s in \
+            all (open loop; 0: no append load) while --clients connections query, one request in flight each: \
+            sector views (cycling through the sectors of the generator's sites), the overview, or both \
+            alternately. --warmup requests first, then --requests in all or for --duration seconds (default 10 s). \
+            Latency is request sent → response received. Answers `rate_limited` (the node's requests_per_second \
+            per connection) are counted apart, not as requests.
+            """)
+
+    @OptionGroup var options: NodeOptions
+    @Option(help: "Query connections.") var clients: Int = 4
+    @Option(help: "sector, overview or both.") var op: String = "both"
+    @Option(help: "Queries in the measured run, across the clients.") var requests: Int?
+    @Option(help: "Query for this many seconds (the default, 10, when --requests is not given).") var duration: Double?
+    @Option(help: "Queries before measuring, across the clients.") var warmup: Int = 1_000
+    @Option(name: .customLong("append-rate"), help: "Events per second appended while querying, in all; 0: none.")
+    var appendRate: Int = 1_000
+    @Option(name: .customLong("append-clients"), help: "Connections the append load is spread over.") var appendClients: Int = 4
+    @Option(help: "Events appended before the run, so the views are not empty (0: none).") var prefill: Int = 100_000
+    @Option(help: "Seed of the event generator.") var seed: UInt64 = 1
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard QueryBenchmark.Operation(rawValue: op) != nil else {
+            throw ValidationError("--op: expected sector, overview or both, got \(op)")
+        }
+        guard clients >= 1 else { throw ValidationError("--clients must be at least 1") }
+        guard appendRate >= 0, prefill >= 0, warmup >= 0 else {
+            throw ValidationError("--append-rate, --prefill and --warmup must be 0 or more")
+        }
+        guard appendRate == 0 || appendClients >= 1 else { throw ValidationError("--append-clients must be at least 1") }
+        _ = try countOrDuration(count: requests, duration: duration, countFlag: "--requests", defaultCount: 1)
+    }
+
+    func run() async throws {
+        let operation = QueryBenchmark.Operation(rawValue: op) ?? .both
+        let length: QueryBenchmark.Length
+        if let requests {
+            length = .requests(requests)
+        } else {
+            length = .seconds(duration ?? 10)
+        }
+        let bench = QueryBenchmark(
+            node: try options.address(), clients: clients, operation: operation, length: length, warmup: warmup,
+            appendRate: appendRate, appendClients: appendClients, prefill: prefill, seed: seed)
+        let r = try await bench.run(progress: BenchOutput.progress)
+        if json {
+            var o = JSONLine()
+            o.add("bench", "query")
+            o.add("op", op)
+            o.add("clients", clients)
+            o.add("requests", r.all.requests)
+            if case .seconds(let d) = length { o.add("duration", d) } else { o.add("duration", nil as Double?) }
+            o.add("warmup", warmup)
+            o.add("seconds", r.seconds)
+            o.add("requests_per_s", r.all.requestsPerSecond, decimals: 1)
+            o.add(latency: r.all.latency)
+            o.add("rate_limited", r.rateLimited)
+            o.add(
+                "operations",
+                r.operations.filter { $0.operation != "all" }.map { op in
+                    var x = JSONLine()
+                    x.add("op", op.operation)
+                    x.add("requests", op.requests)
+                    x.add("requests_per_s", op.requestsPerSecond, decimals: 1)
+                    x.add(latency: op.latency)
+                    return x
+                })
+            o.add("prefill", r.prefilled)
+            o.add("events_at_start", r.eventsAtStart)
+            o.add("folded_at_start", r.foldedAtStart)
+            o.add("append_rate", r.appendRate)
+            o.add("append_clients", r.appendClients)
+            o.add("appended", r.appended)
+            o.add("append_events_per_s", r.achievedAppendRate, decimals: 1)
+            o.add(latency: r.appendLatency, prefix: "append_")
+            print(o.text)
+            return
+        }
+        var rows = [["op", "clients", "requests", "seconds", "req/s"] + BenchOutput.latencyHeader]
+        for op in r.operations {
+            rows.append(
+                [op.operation, "\(clients)", "\(op.requests)", BenchOutput.seconds(r.seconds), BenchOutput.rate(op.requestsPerSecond)]
+                    + BenchOutput.latencyCells(op.latency))
+        }
+        BenchOutput.table(rows).forEach { print($0) }
+        print("views: \(r.eventsAtStart) events held, \(r.foldedAtStart) folded when measuring began")
+        if r.appendRate > 0 {
+            let l = r.appendLatency
+            print(
+                "append load: \(r.appendRate) events/s asked on \(r.appendClients) connections, "
+                    + "\(BenchOutput.rate(r.achievedAppendRate)) events/s acknowledged while measuring (\(r.appended) events); "
+                    + "per request p50 \(BenchOutput.ms(l.p50Millis)) ms, p99 \(BenchOutput.ms(l.p99Millis)) ms")
+        } else {
+            print("append load: none")
+        }
+        if r.rateLimited > 0 {
+            print("rate_limited: \(r.rateLimited) answers (the node's requests_per_second per connection caps the rate)")
+        }
     }
 }
 
@@ -42,28 +264,57 @@ struct BenchSync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "Catch-up of a new node from a peer, and live replication lag; starts its own two nodes on loopback.",
-        discussion: "Uses the incidentd binary beside incidentctl (or $INCIDENTD_BIN). The new node stores under --fsync.")
+        discussion: """
+            Uses the incidentd binary beside incidentctl (or $INCIDENTD_BIN). The new node stores under --fsync. \
+            Catch-up is a count (--events), not a duration, and has no warm-up: it is the time a cold new node \
+            takes to hold a log of that size. Live lag runs for --lag-seconds after --warmup seconds of the same \
+            load that are not recorded.
+            """)
 
     @Option(help: "Events the new node catches up.") var events: Int = 1_000_000
-    @Option(help: "fsync policy of the catching-up node.") var fsync: String = "always"
+    @Option(help: "fsync policy of the catching-up node: always or never.") var fsync: String = "always"
     @Option(help: "Append rate on the source while measuring lag, events/s.") var rate: Int = 10_000
     @Option(name: .customLong("lag-seconds"), help: "How long to measure live lag.") var lagSeconds: Int = 10
+    @Option(help: "Seconds of live load before lag is recorded.") var warmup: Int = 1
     @Option(help: "Seed of the event generator.") var seed: UInt64 = 1
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        guard events >= 1, rate >= 1, lagSeconds >= 1 else { throw ValidationError("--events, --rate and --lag-seconds must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
+        guard ["always", "never"].contains(fsync) else { throw ValidationError("--fsync: expected always or never, got \(fsync)") }
+    }
+
     func run() async throws {
-        let bench = SyncBenchmark(events: events, fsync: fsync, rate: rate, lagSeconds: lagSeconds, seed: seed)
-        let r = try await bench.run { message in FileHandle.standardError.write(Data("\(message)\n".utf8)) }
-        func ms(_ micros: UInt64) -> String { String(format: "%.2f", Double(micros) / 1000) }
+        let bench = SyncBenchmark(events: events, fsync: fsync, rate: rate, lagSeconds: lagSeconds, seed: seed, warmupSeconds: warmup)
+        let r = try await bench.run(progress: BenchOutput.progress)
+        func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
         if json {
-            print(
-                "{\"bench\":\"sync\",\"events\":\(r.events),\"fsync\":\"\(fsync)\",\"catch_up_seconds\":\(String(format: "%.3f", r.catchUpSeconds)),"
-                    + "\"catch_up_events_per_s\":\(Int(r.catchUpPerSecond)),\"lag_rate\":\(rate),\"lag_samples\":\(r.lagSamples),"
-                    + "\"lag_p50_ms\":\(ms(r.lagP50Micros)),\"lag_p99_ms\":\(ms(r.lagP99Micros)),\"lag_max_ms\":\(ms(r.lagMaxMicros))}")
+            var o = JSONLine()
+            o.add("bench", "sync")
+            o.add("events", r.events)
+            o.add("fsync", fsync)
+            o.add("catch_up_seconds", r.catchUpSeconds)
+            o.add("catch_up_events_per_s", Int(r.catchUpPerSecond))
+            o.add("lag_rate", rate)
+            o.add("lag_seconds", lagSeconds)
+            o.add("warmup_seconds", warmup)
+            o.add("lag_samples", r.lagSamples)
+            o.add("lag_p50_ms", ms(r.lagP50Micros))
+            o.add("lag_p99_ms", ms(r.lagP99Micros))
+            o.add("lag_max_ms", ms(r.lagMaxMicros))
+            print(o.text)
             return
         }
-        print("catch-up   \(r.events) events in \(String(format: "%.2f", r.catchUpSeconds)) s = \(Int(r.catchUpPerSecond)) events/s (fsync \(fsync), verified)")
-        print("live lag   \(rate) events/s, \(r.lagSamples) events: p50 \(ms(r.lagP50Micros)) ms  p99 \(ms(r.lagP99Micros)) ms  max \(ms(r.lagMaxMicros)) ms")
+        let rows = [
+            ["measure", "events", "seconds", "events/s", "p50 ms", "p99 ms", "max ms"],
+            ["catch-up (fsync \(fsync), verified)", "\(r.events)", BenchOutput.seconds(r.catchUpSeconds), BenchOutput.rate(r.catchUpPerSecond), "-", "-", "-"],
+            [
+                "live lag (ack on source → new node's log)", "\(r.lagSamples)", "\(lagSeconds)", "\(rate)", BenchOutput.ms(ms(r.lagP50Micros)),
+                BenchOutput.ms(ms(r.lagP99Micros)), BenchOutput.ms(ms(r.lagMaxMicros)),
+            ],
+        ]
+        BenchOutput.table(rows).forEach { print($0) }
     }
 }
 
@@ -71,33 +322,56 @@ struct BenchRebuild: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild",
         abstract: "Projection fold of a whole log (events/s), snapshot write/load, and start-up time with a snapshot.",
-        discussion: "Writes its own log in a temporary directory; the start-up part uses the incidentd binary beside incidentctl.")
+        discussion: """
+            Writes its own log in a temporary directory; the start-up part uses the incidentd binary beside \
+            incidentctl. A count (--events), not a duration: a rebuild folds a whole log. --warmup fold runs \
+            come first and are not counted; the median of --runs is reported.
+            """)
 
     @Option(help: "Events in the log.") var events: Int = 1_000_000
     @Option(help: "Fold runs; the median is reported.") var runs: Int = 3
+    @Option(help: "Fold runs before the measured ones.") var warmup: Int = 1
     @Option(help: "Seed of the event generator.") var seed: UInt64 = 1
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        guard events >= 1, runs >= 1 else { throw ValidationError("--events and --runs must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
+    }
+
     func run() async throws {
-        guard events >= 1, runs >= 1 else { throw ValidationError("events and runs must be at least 1") }
-        let r = try await RebuildBenchmark(events: events, runs: runs, seed: seed).run { message in
-            FileHandle.standardError.write(Data("\(message)\n".utf8))
-        }
+        let r = try await RebuildBenchmark(events: events, runs: runs, seed: seed, warmup: warmup).run(progress: BenchOutput.progress)
         if json {
-            let startup = r.startupWithSnapshotSeconds.map { String(format: "%.3f", $0) } ?? "null"
-            let rss = r.startupRSSBytes.map { "\($0)" } ?? "null"
-            print(
-                "{\"bench\":\"rebuild\",\"events\":\(r.events),\"runs\":\(r.foldSeconds.count),\"events_per_s\":\(Int(r.medianEventsPerSecond)),"
-                    + "\"fold_seconds\":[\(r.foldSeconds.map { String(format: "%.3f", $0) }.joined(separator: ","))],"
-                    + "\"snapshot_bytes\":\(r.snapshotBytes),\"snapshot_write_seconds\":\(String(format: "%.3f", r.snapshotWriteSeconds)),"
-                    + "\"snapshot_load_seconds\":\(String(format: "%.3f", r.snapshotLoadSeconds)),\"startup_with_snapshot_seconds\":\(startup),"
-                    + "\"startup_rss_bytes\":\(rss)}")
+            var o = JSONLine()
+            o.add("bench", "rebuild")
+            o.add("events", r.events)
+            o.add("runs", r.foldSeconds.count)
+            o.add("warmup_runs", warmup)
+            o.add("events_per_s", Int(r.medianEventsPerSecond))
+            o.add("fold_seconds", r.foldSeconds)
+            o.add("snapshot_bytes", r.snapshotBytes)
+            o.add("snapshot_write_seconds", r.snapshotWriteSeconds)
+            o.add("snapshot_load_seconds", r.snapshotLoadSeconds)
+            o.add("startup_with_snapshot_seconds", r.startupWithSnapshotSeconds)
+            if let rss = r.startupRSSBytes { o.add("startup_rss_bytes", Int(rss)) } else { o.add("startup_rss_bytes", nil as Double?) }
+            print(o.text)
             return
         }
-        print("fold       \(r.events) events: median \(Int(r.medianEventsPerSecond)) events/s over \(r.foldSeconds.count) runs (\(r.foldSeconds.map { String(format: "%.2f s", $0) }.joined(separator: ", ")))")
-        print("snapshot   \(r.snapshotBytes / 1024) KiB, write \(String(format: "%.3f", r.snapshotWriteSeconds)) s, load \(String(format: "%.3f", r.snapshotLoadSeconds)) s")
+        var rows = [
+            ["measure", "result"],
+            [
+                "fold, \(r.events) events", "median \(BenchOutput.rate(r.medianEventsPerSecond)) events/s over \(r.foldSeconds.count) runs ("
+                    + r.foldSeconds.map { String(format: "%.2f s", $0) }.joined(separator: ", ") + ")",
+            ],
+            [
+                "snapshot", "\(r.snapshotBytes / 1024) KiB, write \(String(format: "%.3f", r.snapshotWriteSeconds)) s, "
+                    + "load \(String(format: "%.3f", r.snapshotLoadSeconds)) s",
+            ],
+        ]
         if let s = r.startupWithSnapshotSeconds {
-            print("start-up   incidentd ready in \(String(format: "%.2f", s)) s with the snapshot" + (r.startupRSSBytes.map { ", RSS \($0 >> 20) MiB" } ?? ""))
+            rows.append(
+                ["start-up with the snapshot", "incidentd ready in \(String(format: "%.2f", s)) s" + (r.startupRSSBytes.map { ", RSS \($0 >> 20) MiB" } ?? "")])
         }
+        BenchOutput.table(rows, textColumns: 2).forEach { print($0) }
     }
 }

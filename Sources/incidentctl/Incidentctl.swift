@@ -36,8 +36,3 @@ struct NodeOptions: ParsableArguments {
         return IncidentEndpoint(hp, token: token ?? fromEnvironment, tlsCA: tlsCA)
     }
 }
-
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Load generators and benchmarks.", subcommands: [BenchAppend.self, BenchSync.self, BenchRebuild.self])
-}

@@ -1,0 +1,349 @@
+import IncidentModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `incidentctl bench query`: sector and overview requests per second and their latency while
+/// events are appended at a steady rate.
+///
+/// 1. Pre-fill (not measured): `prefill` generated events, 1000 per append on two connections,
+///    then a wait until the node has folded everything it holds, so the views are not empty.
+/// 2. Append load: `appendClients` connections append at `appendRate` events/s in all (open
+///    loop: each sends the events due since its start, one request in flight, up to 1000 events
+///    per request when it falls behind). It runs from before the warm-up to the end.
+/// 3. Queries: `clients` connections, closed loop (one request in flight each), cycling
+///    through the sectors of the sites the generator uses, or the overview, or both
+///    alternately. `warmup` requests first (not measured), then `requests` in all or for
+///    `seconds`. Latency is request sent → whole response line received.
+///
+/// A `rate_limited` answer (the node's per-connection `requests_per_second`) is counted apart
+/// and not as a request; any other error stops the benchmark.
+public struct QueryBenchmark: Sendable {
+    public enum Operation: String, Sendable, CaseIterable {
+        case sector, overview, both
+    }
+
+    public enum Length: Sendable, Equatable {
+        /// Requests in all, across the clients.
+        case requests(Int)
+        case seconds(Double)
+    }
+
+    public var endpoint: IncidentEndpoint
+    public var clients: Int
+    public var operation: Operation
+    public var length: Length
+    /// Requests before measuring, across the clients.
+    public var warmup: Int
+    /// Events/s appended while querying, across `appendClients`; 0: no append load.
+    public var appendRate: Int
+    public var appendClients: Int
+    public var prefill: Int
+    public var seed: UInt64
+
+    public init(
+        node: IncidentEndpoint, clients: Int = 4, operation: Operation = .both, length: Length = .seconds(10), warmup: Int = 1000,
+        appendRate: Int = 1000, appendClients: Int = 4, prefill: Int = 100_000, seed: UInt64 = 1
+    ) {
+        self.endpoint = node
+        self.clients = clients
+        self.operation = operation
+        self.length = length
+        self.warmup = warmup
+        self.appendRate = appendRate
+        self.appendClients = appendClients
+        self.prefill = prefill
+        self.seed = seed
+    }
+
+    public struct OperationResult: Sendable {
+        /// `sector`, `overview`, or `all`.
+        public var operation: String
+        public var requests: Int
+        public var requestsPerSecond: Double
+        public var latency: LatencySummary
+    }
+
+    public struct Result: Sendable {
+        /// One per operation run (sector, overview), then `all` when both ran.
+        public var operations: [OperationResult]
+        /// Every query of the measured run.
+        public var all: OperationResult
+        public var seconds: Double
+        /// Answers `rate_limited` (not counted as requests).
+        public var rateLimited: Int
+        /// Events the node held when measuring began, and how many of them were folded.
+        public var eventsAtStart: Int
+        public var foldedAtStart: Int
+        public var prefilled: Int
+        public var appendRate: Int
+        public var appendClients: Int
+        /// Events acknowledged while measuring, and that per second.
+        public var appended: Int
+        public var achievedAppendRate: Double
+        /// Append requests acknowledged while measuring: sent → acknowledged.
+        public var appendLatency: LatencySummary
+    }
+
+    public func run(progress: @Sendable (String) -> Void = { _ in }) async throws -> Result {
+        guard clients >= 1 else { throw BenchmarkError("clients must be at least 1") }
+        guard appendRate == 0 || appendClients >= 1 else { throw BenchmarkError("append clients must be at least 1") }
+        switch length {
+        case .requests(let n) where n < 1: throw BenchmarkError("requests must be at least 1")
+        case .seconds(let s) where !(s > 0): throw BenchmarkError("the duration must be above 0 seconds")
+        default: break
+        }
+        if prefill > 0 {
+            progress("pre-filling the node with \(prefill) events")
+            try await fill()
+        }
+        progress("waiting until the node has folded every event it holds")
+        let (eventsAtStart, foldedAtStart) = try await waitFolded()
+
+        let stop = Locked(false)
+        let barrier = Locked(Barrier())
+        let queryClients = clients
+        var appends: [AppendRecord] = []
+        var queries: [QueryOutcome] = []
+        progress(
+            "querying (\(operation.rawValue)) on \(clients) connections"
+                + (appendRate > 0 ? " while appending \(appendRate) events/s on \(appendClients)" : ""))
+        try await withThrowingTaskGroup(of: ClientOutcome.self) { group in
+            if appendRate > 0 {
+                for c in 0..<appendClients {
+                    let rate = Double(appendRate) / Double(appendClients)
+                    let seed = self.seed &+ (3 << 32) &+ UInt64(c)
+                    group.addTask { .append(try await self.appendLoad(rate: rate, seed: seed, stop: stop)) }
+                }
+            }
+            for c in 0..<queryClients {
+                group.addTask { .query(try await self.queryClient(c, barrier: barrier)) }
+            }
+            for try await outcome in group {
+                switch outcome {
+                case .append(let records): appends += records
+                case .query(let q):
+                    queries.append(q)
+                    if queries.count == queryClients { stop.withLock { $0 = true } }
+                }
+            }
+        }
+
+        let start = barrier.withLock { $0.start } ?? 0
+        let end = queries.map(\.finished).max() ?? start
+        let seconds = Double(end - start) / 1e9
+        var perOperation: [OperationResult] = []
+        var all = LatencyHistogram()
+        let ran: [Operation] = operation == .both ? [.sector, .overview] : [operation]
+        for op in ran {
+            var merged = LatencyHistogram()
+            for q in queries { merged.add(op == .overview ? q.overview : q.sector) }
+            all.add(merged)
+            let count = Int(merged.histogram.totalCount)
+            perOperation.append(
+                OperationResult(operation: op.rawValue, requests: count, requestsPerSecond: Double(count) / seconds, latency: merged.summary))
+        }
+        let total = Int(all.histogram.totalCount)
+        let allResult = OperationResult(operation: "all", requests: total, requestsPerSecond: Double(total) / seconds, latency: all.summary)
+        if ran.count > 1 { perOperation.append(allResult) }
+
+        var appendLatency = LatencyHistogram()
+        var appended = 0
+        for record in appends where record.acknowledged >= start && record.acknowledged <= end {
+            appended += record.events
+            appendLatency.record(nanos: record.latency)
+        }
+        return Result(
+            operations: perOperation, all: allResult, seconds: seconds, rateLimited: queries.reduce(0) { $0 + $1.rateLimited },
+            eventsAtStart: eventsAtStart, foldedAtStart: foldedAtStart, prefilled: prefill, appendRate: appendRate,
+            appendClients: appendRate > 0 ? appendClients : 0, appended: appended, achievedAppendRate: Double(appended) / seconds,
+            appendLatency: appendLatency.summary)
+    }
+
+    // MARK: - Pre-fill
+
+    func fill() async throws {
+        let endpoint = self.endpoint
+        let connections = 2
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let perConnection = (prefill + connections - 1) / connections
+            for c in 0..<connections {
+                let count = max(0, min(perConnection, prefill - c * perConnection))
+                let seed = self.seed &+ (2 << 32) &+ UInt64(c)
+                group.addTask {
+                    var generator = EventGenerator(seed: seed)
+                    try await IncidentConnection.withConnection(to: endpoint) { connection in
+                        var left = count
+                        while left > 0 {
+                            let n = min(1000, left)
+                            let response = try await connection.request(
+                                Requests.append(eventObjects: (0..<n).map { _ in generator.nextObject() }))
+                            guard response["ids"]?.arrayValue?.count == n else {
+                                throw BenchmarkError("pre-fill: the node acknowledged fewer events than sent")
+                            }
+                            left -= n
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Waits (up to 10 minutes) until `status.projections.folded` reaches `status.events`;
+    /// returns both.
+    func waitFolded() async throws -> (events: Int, folded: Int) {
+        try await IncidentConnection.withConnection(to: endpoint) { connection in
+            let deadline = Clock.now() + 600_000_000_000
+            while true {
+                let status = try await connection.request(Requests.status)
+                let events = Int(status["events"]?.integerValue ?? 0)
+                // A node without projections reports none: nothing to wait for.
+                guard let folded = status["projections"]?["folded"]?.integerValue.map(Int.init) else { return (events, 0) }
+                if folded >= events { return (events, folded) }
+                guard Clock.now() < deadline else {
+                    throw BenchmarkError("the node folded \(folded) of \(events) events in 10 minutes")
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    // MARK: - Append load
+
+    struct AppendRecord: Sendable {
+        var acknowledged: UInt64
+        var latency: UInt64
+        var events: Int
+    }
+
+    /// Appends `rate` events/s until `stop`; one record per acknowledged request.
+    func appendLoad(rate: Double, seed: UInt64, stop: Locked<Bool>) async throws -> [AppendRecord] {
+        var generator = EventGenerator(seed: seed)
+        return try await IncidentConnection.withConnection(to: endpoint) { connection in
+            var records: [AppendRecord] = []
+            let begin = Clock.now()
+            var sent = 0
+            while !stop.withLock({ $0 }) {
+                let elapsed = Double(Clock.now() - begin) / 1e9
+                let due = Int(elapsed * rate) + 1 - sent
+                if due <= 0 {
+                    // The next event is due at sent / rate; look at `stop` at least every 50 ms.
+                    let wait = min(0.05, Double(sent) / rate - elapsed)
+                    try await Task.sleep(for: .nanoseconds(Int64(max(wait, 0.0001) * 1e9)))
+                    continue
+                }
+                let n = min(due, 1000)
+                let request = Requests.append(eventObjects: (0..<n).map { _ in generator.nextObject() })
+                let t0 = Clock.now()
+                let response = try await connection.request(request)
+                let t1 = Clock.now()
+                records.append(AppendRecord(acknowledged: t1, latency: t1 - t0, events: response["ids"]?.arrayValue?.count ?? 0))
+                sent += n
+            }
+            return records
+        }
+    }
+
+    // MARK: - Queries
+
+    struct Barrier: Sendable {
+        var arrived = 0
+        /// When the last client arrived: the measured run's start.
+        var start: UInt64? = nil
+    }
+
+    struct QueryOutcome: Sendable {
+        var sector = LatencyHistogram()
+        var overview = LatencyHistogram()
+        var rateLimited = 0
+        var finished: UInt64 = 0
+    }
+
+    enum ClientOutcome: Sendable {
+        case append([AppendRecord])
+        case query(QueryOutcome)
+    }
+
+    static let okPrefix = Array(#"{"ok":true"#.utf8)
+
+    /// The request lines a client cycles through, each with whether it is an overview.
+    func requestCycle(client: Int) -> [(overview: Bool, line: [UInt8])] {
+        let sectors = EventGenerator.sectors.map { name -> [UInt8] in
+            var w = JSONWriter()
+            w.raw(#"{"op":"sector","sector":"#)
+            w.string(name)
+            w.raw("}")
+            return w.bytes
+        }
+        let overview = Array(#"{"op":"overview"}"#.utf8)
+        var cycle: [(overview: Bool, line: [UInt8])]
+        switch operation {
+        case .sector: cycle = sectors.map { (false, $0) }
+        case .overview: cycle = [(true, overview)]
+        case .both: cycle = sectors.flatMap { [(false, $0), (true, overview)] }
+        }
+        // Clients start at different places, so they do not all ask for the same sector at once.
+        let shift = cycle.isEmpty ? 0 : (client * 3) % cycle.count
+        return Array(cycle[shift...] + cycle[..<shift])
+    }
+
+    /// One query connection: its share of the warm-up, the barrier, then the measured run.
+    func queryClient(_ client: Int, barrier: Locked<Barrier>) async throws -> QueryOutcome {
+        let cycle = requestCycle(client: client)
+        let clients = self.clients
+        func share(_ total: Int) -> Int { total / clients + (client < total % clients ? 1 : 0) }
+        let length = self.length
+        return try await IncidentConnection.withConnection(to: endpoint) { connection in
+            var outcome = QueryOutcome()
+            var next = 0
+            // One successful query; false when it was rate limited.
+            func query(record: Bool) async throws -> Bool {
+                let (overview, line) = cycle[next % cycle.count]
+                let t0 = Clock.now()
+                try await connection.send(line)
+                let response = try await connection.receive()
+                let t1 = Clock.now()
+                guard response.starts(with: Self.okPrefix) else {
+                    do {
+                        _ = try IncidentConnection.decode(response)
+                    } catch ClientError.server(let code, _, _) where code == "rate_limited" {
+                        if record { outcome.rateLimited += 1 }
+                        try await Task.sleep(for: .milliseconds(1))  // the bucket refills; do not spin on it
+                        return false
+                    }
+                    throw ClientError.protocolError("unexpected answer to \(String(decoding: line, as: UTF8.self))")
+                }
+                next += 1
+                if record {
+                    if overview { outcome.overview.record(nanos: t1 - t0) } else { outcome.sector.record(nanos: t1 - t0) }
+                }
+                return true
+            }
+            var warm = share(warmup)
+            while warm > 0 { if try await query(record: false) { warm -= 1 } }
+
+            let arrived = barrier.withLock { b -> Bool in
+                b.arrived += 1
+                if b.arrived == clients { b.start = Clock.now() }
+                return b.arrived == clients
+            }
+            var start: UInt64? = arrived ? barrier.withLock { $0.start } : nil
+            while start == nil {
+                try await Task.sleep(for: .microseconds(200))
+                start = barrier.withLock { $0.start }
+            }
+            switch length {
+            case .requests(let total):
+                var left = share(total)
+                while left > 0 { if try await query(record: true) { left -= 1 } }
+            case .seconds(let seconds):
+                let deadline = start! + UInt64(seconds * 1e9)
+                while Clock.now() < deadline { _ = try await query(record: true) }
+            }
+            outcome.finished = Clock.now()
+            return outcome
+        }
+    }
+}
