@@ -1,0 +1,100 @@
+import Foundation
+import IncidentClient
+import IncidentModel
+import IncidentTestSupport
+import Testing
+import Wire
+
+/// The library entries of `incidentctl bench import`, `bench query` and `incidentctl import`
+/// against a real node, with tiny sizes.
+@Suite("Bench harness on a real node")
+struct BenchHarnessTests {
+    static func status(_ node: TestNode) async throws -> JSONValue {
+        try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
+    }
+
+    /// Warm-up and measured events all land, verified, in as many requests as the byte cap
+    /// requires (a small cap forces several).
+    @Test func benchImportStoresEveryGeneratedEvent() async throws {
+        try await TestNode.with(nodeID: "imp") { node in
+            let bench = ImportBenchmark(
+                node: IncidentEndpoint(node.client), events: 300, warmup: 40, batch: 10_000, maximumRequestBytes: 32_768, seed: 7)
+            let r = try await bench.run()
+            #expect(r.events == 300)
+            #expect(r.warmupEvents == 40)
+            #expect(r.requests > 1, "300 events of ~450 B do not fit one 32 KiB request")
+            #expect(r.latency.count == UInt64(r.requests))
+            #expect(r.latency.p50Millis > 0 && r.latency.p50Millis <= r.latency.p99Millis)
+            #expect(r.eventsPerSecond > 0)
+            let lines = try await Fixtures.export(node.client)
+            let events = try Fixtures.verifyChains(lines)
+            #expect(events.count == 340)
+            #expect(try await Self.status(node)["events"]?.integerValue == 340)
+        }
+    }
+
+    /// Queries of both kinds are answered while the append load runs; per-operation counts add
+    /// up; the node holds the pre-fill plus what the load appended.
+    @Test func benchQueryAnswersUnderAppendLoad() async throws {
+        try await TestNode.with(nodeID: "qry") { node in
+            let bench = QueryBenchmark(
+                node: IncidentEndpoint(node.client), clients: 2, operation: .both, length: .seconds(1), warmup: 20,
+                appendRate: 200, appendClients: 2, prefill: 300, seed: 3)
+            let r = try await bench.run()
+            #expect(r.all.requests > 0)
+            #expect(r.operations.map(\.operation) == ["sector", "overview", "all"])
+            #expect(r.operations[0].requests + r.operations[1].requests == r.all.requests)
+            #expect(r.operations[0].requests > 0 && r.operations[1].requests > 0)
+            #expect(r.all.latency.count == UInt64(r.all.requests))
+            #expect(r.seconds >= 1 && r.seconds < 3)
+            #expect(r.eventsAtStart == 300 && r.foldedAtStart == 300)
+            #expect(r.appended > 0)
+            #expect(r.achievedAppendRate > 50, "asked 200 events/s, got \(r.achievedAppendRate)")
+            let held = try await Self.status(node)["events"]?.integerValue ?? 0
+            #expect(held >= Int64(300 + r.appended))
+        }
+    }
+
+    /// A count of requests is exactly what is measured; no append load appends nothing.
+    @Test func benchQueryRunsTheRequestedCount() async throws {
+        try await TestNode.with(nodeID: "qrc") { node in
+            let bench = QueryBenchmark(
+                node: IncidentEndpoint(node.client), clients: 3, operation: .sector, length: .requests(50), warmup: 5,
+                appendRate: 0, appendClients: 0, prefill: 100, seed: 4)
+            let r = try await bench.run()
+            #expect(r.all.requests == 50)
+            #expect(r.operations.map(\.operation) == ["sector"])
+            #expect(r.appended == 0 && r.appendClients == 0)
+            #expect(try await Self.status(node)["events"]?.integerValue == 100)
+        }
+    }
+
+    /// `incidentctl import`'s core stops at a bad line with its number: the batches before it
+    /// are stored, nothing of its own batch. A duplicate key (which only the node's parser
+    /// refuses) is traced back to its line too.
+    @Test func importStopsAtTheBadLineWithItsNumber() async throws {
+        let dir = TestNode.temporaryDirectory(prefix: "import-lines")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var generator = EventGenerator(seed: 5)
+        func good() -> String { String(decoding: generator.nextObject(), as: UTF8.self) }
+        let badJSON = [good(), good(), "", good(), good(), #"{"type":"incident.reported","sector":"east","data":{"#, good()]
+        let duplicate = [good(), good(), good(), #"{"type":"intel.sighting","type":"intel.sighting","sector":"east","data":{}}"#]
+        try await TestNode.with(nodeID: "imf") { node in
+            let importer = JSONLImporter(node: IncidentEndpoint(node.client), batch: 2)
+            for (name, lines, badLine, stored) in [("bad-json", badJSON, 6, 4), ("duplicate", duplicate, 4, 2)] {
+                let path = "\(dir)/\(name).jsonl"
+                try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+                let before = try await Self.status(node)["events"]?.integerValue ?? 0
+                do {
+                    _ = try await importer.run(path: path)
+                    Issue.record("\(name): the import did not stop")
+                } catch let failure as ImportFailure {
+                    #expect(failure.message.hasPrefix("line \(badLine): "), "\(name): \(failure.message)")
+                    #expect(failure.imported == stored, "\(name)")
+                }
+                let after = try await Self.status(node)["events"]?.integerValue ?? 0
+                #expect(after - before == Int64(stored), "\(name)")
+            }
+        }
+    }
+}
