@@ -69,7 +69,7 @@ public struct ImportBenchmark: Sendable {
         let path = dir + "/events.jsonl"
         progress("writing \(events) generated events to \(path)")
         let size = try Self.writeEvents(count: events, seed: seed, to: path)
-        progress("importing \(events) events (\(size >> 20) MiB)")
+        progress("importing \(events) events (\(String(format: "%.1f", Double(size) / 1_048_576)) MiB)")
         let report = try await importer.run(path: path)
         guard report.imported == events else {
             throw BenchmarkError("the node acknowledged \(report.imported) of \(events) events")
