@@ -121,6 +121,11 @@ public enum PeerLink {
                         try await sendLoop(shared: shared, context: context, perform: perform, registryKey: { shared.with { $0.key } }, direction: direction)
                     }
                     var verifier = IngestVerifier(trust: context.trust())
+                    // The store (and acknowledgement) of the previous `events` message, which runs
+                    // while the next one is parsed and verified: the fsync overlaps the CPU work.
+                    // At most one is in flight, so messages are stored and acknowledged in order.
+                    var storing: Task<Bool, any Error>? = nil
+                    defer { storing?.cancel() }
                     do {
                         reading: for try await buffer in inbound {
                             let actions = shared.with { $0.session.receive(Array(buffer.readableBytesView)) }
@@ -143,13 +148,28 @@ public enum PeerLink {
                                     context.registry.update(k, direction: direction) { $0.lastContactMillis = nowMillis() }
                                 }
                                 if case .ingest(let lines) = action {
-                                    guard try await ingest(lines, verifier: &verifier, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
-                                    else { break reading }
+                                    let checked = check(lines, verifier: &verifier, shared: shared, context: context)
+                                    if let previous = storing {
+                                        storing = nil
+                                        guard try await previous.value else { break reading }
+                                    }
+                                    if checked.fatal == nil {
+                                        storing = Task {
+                                            try await storeChecked(checked, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                        }
+                                    } else {
+                                        guard try await storeChecked(checked, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                        else { break reading }
+                                    }
                                 } else if case .acknowledged(let vector) = action, let k = key {
                                     context.registry.update(k, direction: direction) { $0.peerVector = $0.peerVector.merged(with: vector) }
                                 }
                             }
                             guard try await perform(actions) else { break }
+                        }
+                        if let previous = storing {
+                            storing = nil
+                            _ = try await previous.value
                         }
                     } catch let error as LineTooLongError {
                         // Answered like any protocol error, then closed (issue 6: a 100 MB line).
@@ -167,21 +187,26 @@ public enum PeerLink {
         return shared.with { $0.established }
     }
 
-    /// Checks and stores one `events` message, answers refusals, acknowledges. False ends the session.
-    static func ingest(
-        _ lines: [[UInt8]], verifier: inout IngestVerifier, shared: Shared, context: PeerContext,
-        perform: @Sendable ([PeerSession<ContinuousClock>.Action]) async throws -> Bool, registryKey: String?, direction: String
-    ) async throws -> Bool {
+    /// Checks one `events` message: hashes, signatures, trust (`IngestVerifier`).
+    static func check(_ lines: [[UInt8]], verifier: inout IngestVerifier, shared: Shared, context: PeerContext) -> IngestVerifier.Output {
         verifier.trust = context.trust()
         let checked = verifier.check(lines)
+        // The peer holds what it sent, whatever this node makes of it. Recorded before storing:
+        // the store wakes this session's sender as soon as the events are committed, and it
+        // must not echo them back.
+        shared.with { s in
+            for e in checked.verified where e.seq > s.peerHas[e.origin] { s.peerHas[e.origin] = e.seq }
+        }
+        return checked
+    }
+
+    /// Stores what `check` let through, answers refusals, acknowledges. False ends the session.
+    static func storeChecked(
+        _ checked: IngestVerifier.Output, shared: Shared, context: PeerContext,
+        perform: @Sendable ([PeerSession<ContinuousClock>.Action]) async throws -> Bool, registryKey: String?, direction: String
+    ) async throws -> Bool {
         var refusals = checked.refused
         if !checked.verified.isEmpty {
-            // The peer holds what it sent, whatever this node makes of it. Recorded before storing:
-            // the store wakes this session's sender as soon as the events are committed, and it
-            // must not echo them back.
-            shared.with { s in
-                for e in checked.verified where e.seq > s.peerHas[e.origin] { s.peerHas[e.origin] = e.seq }
-            }
             let outcomes: [IngestOutcome]
             do {
                 outcomes = try await context.store.ingest(checked.verified)
