@@ -46,7 +46,7 @@ struct BenchHarnessTests {
             #expect(r.operations[0].requests + r.operations[1].requests == r.all.requests)
             #expect(r.operations[0].requests > 0 && r.operations[1].requests > 0)
             #expect(r.all.latency.count == UInt64(r.all.requests))
-            #expect(r.seconds >= 1 && r.seconds < 3)
+            #expect(r.seconds >= 1 && r.seconds < 6, "a 1 s run took \(r.seconds) s")
             #expect(r.eventsAtStart == 300 && r.foldedAtStart == 300)
             #expect(r.appended > 0)
             #expect(r.achievedAppendRate > 50, "asked 200 events/s, got \(r.achievedAppendRate)")
