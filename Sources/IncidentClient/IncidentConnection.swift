@@ -18,28 +18,11 @@ public final class IncidentConnection {
         self.outbound = outbound
     }
 
-    /// Connects to `node`, runs `body`, and closes the connection.
+    /// Connects to `node` (plain TCP, no token), runs `body`, and closes the connection.
     public static func withConnection<R: Sendable>(
         to node: HostPort, maximumLineLength: Int = 64 << 20, _ body: (IncidentConnection) async throws -> R
     ) async throws -> R {
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(5))
-                .connect(host: node.host, port: node.port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(LineFrameDecoder(maximumLineLength: maximumLineLength)))
-                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw ClientError.cannotConnect(node: node.description, reason: "\(error)")
-        }
-        return try await channel.executeThenClose { inbound, outbound in
-            try await body(IncidentConnection(inbound: inbound, outbound: outbound))
-        }
+        try await withConnection(to: IncidentEndpoint(node), maximumLineLength: maximumLineLength, body)
     }
 
     /// Sends one request line (a newline is added when missing).

@@ -71,12 +71,16 @@ extension IncidentConnection {
         } catch {
             throw ClientError.cannotConnect(node: endpoint.description, reason: "\(error)")
         }
-        return try await channel.executeThenClose { inbound, outbound in
-            let connection = IncidentConnection(inbound: inbound, outbound: outbound)
-            if let token = endpoint.token {
-                _ = try await connection.request(AuthRequest.line(token: token))
+        // The body runs on the connection's event loop: each request then costs no thread hop
+        // between the loop and the cooperative pool (see EventLoopTaskExecutor).
+        return try await withTaskExecutorPreference(EventLoopTaskExecutor(channel.channel.eventLoop)) {
+            try await channel.executeThenClose { inbound, outbound in
+                let connection = IncidentConnection(inbound: inbound, outbound: outbound)
+                if let token = endpoint.token {
+                    _ = try await connection.request(AuthRequest.line(token: token))
+                }
+                return try await body(connection)
             }
-            return try await body(connection)
         }
     }
 }
