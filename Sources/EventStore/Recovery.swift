@@ -9,6 +9,17 @@ import Darwin
 
 /// Opening the store: scan every segment, check every line, cut a torn tail, rebuild the indexes.
 /// The rules are at the top of SegmentFormat.swift.
+///
+/// How the work is spread (the checks are those of SegmentFormat.swift, unchanged):
+/// - Each segment is read whole into one buffer reused from segment to segment, a few MiB per
+///   task on every core, each task finding the newlines of its part with memchr.
+/// - The per-line checks that do not depend on other lines (the line parses as an event line, with
+///   `data` walked in full; its hash matches its bytes) run on every core, a few thousand lines
+///   per task (`LineChecks`). They read the envelope in place (`EventEnvelope`, the grammar of
+///   `Event.parse`) and keep a few numbers per line; no `Event`, string or array is built.
+/// - One pass in log order then checks each origin's chain (seq and prev) and builds the indexes.
+///   The first line that fails, in log order, is reported, exactly as a single pass would: the
+///   chain pass stops at the first line a check task refused, and a chain failure before it wins.
 enum Recovery {
     struct Result {
         var index: IndexState
@@ -31,7 +42,7 @@ enum Recovery {
         segments.sort { $0.1 < $1.1 }
 
         var state = IndexState()
-        var chains: [String: (seq: UInt64, hash: EventHash)] = [:]
+        var chains = OriginChains()
         var maxHLC = HLCTimestamp.zero
         var activeSize: UInt64 = 0
 
@@ -45,39 +56,44 @@ enum Recovery {
             segments = [(name, 0)]
         }
 
+        var buffer = SegmentBuffer()
+        defer { buffer.deallocate() }
+        var checks = LineChecks()
+        defer { checks.deallocate() }
+
         for (i, (name, firstOffset)) in segments.enumerated() {
             let path = segmentsDirectory + "/" + name
             guard firstOffset == state.count else {
                 throw StoreError(
                     .corrupt, "\(path): segment starts at offset \(firstOffset) but the log before it holds \(state.count) events")
             }
-            guard let bytes = POSIX.readWholeFile(path) else {
+            // The bytes, the start of each complete line, and where they end: bytes after the
+            // last newline are an incomplete line.
+            guard let segment = buffer.read(path) else {
                 throw StoreError(.io, "cannot read \(path): \(POSIX.errnoText())")
             }
+            let (bytes, completeEnd) = (segment.bytes, segment.completeEnd)
+            var lineStarts = segment.lineStarts
             let isNewest = i == segments.count - 1
-            var lineStarts: [UInt32] = []
-            var pendingOrigins: [String] = []
-            var position = 0
+
+            // Per-line checks on every core, then the chains in log order.
+            let refused = checks.run(bytes, lineStarts: lineStarts, completeEnd: completeEnd)
             var badAt: (offset: Int, reason: String, complete: Bool)? = nil
-            bytes.withUnsafeBufferPointer { buffer in
-                while position < buffer.count {
-                    guard let newline = firstNewline(buffer, from: position) else {
-                        badAt = (position, "incomplete last line (no newline)", false)
-                        return
-                    }
-                    let line = Array(buffer[position..<newline])
-                    switch check(line: line, chains: &chains, maxHLC: &maxHLC) {
-                    case .failure(let problem):
-                        badAt = (position, problem.reason, true)
-                        return
-                    case .success(let origin):
-                        // The origin → seq → offset index is built in the same pass.
-                        pendingOrigins.append(origin)
-                    }
-                    lineStarts.append(UInt32(position))
-                    position = newline + 1
+            var good = 0
+            let checkedCount = refused?.line ?? lineStarts.count
+            while good < checkedCount {
+                let start = Int(lineStarts[good])
+                if let problem = chains.extend(checks.records[good], line: bytes, lineStart: start, offset: firstOffset + UInt64(good)) {
+                    badAt = (start, problem, true)
+                    break
                 }
+                if checks.records[good].hlc > maxHLC { maxHLC = checks.records[good].hlc }
+                good += 1
             }
+            if badAt == nil, let refused { badAt = (Int(lineStarts[refused.line]), refused.reason, true) }
+            if badAt == nil, completeEnd < bytes.count { badAt = (completeEnd, "incomplete last line (no newline)", false) }
+            lineStarts.removeLast(lineStarts.count - good)
+
             var size = UInt64(bytes.count)
             if let bad = badAt {
                 guard isNewest else {
@@ -103,9 +119,6 @@ enum Recovery {
             guard rfd >= 0 else { throw StoreError(.io, "cannot open \(path): \(POSIX.errnoText())") }
             state.segments.append(
                 IndexState.Segment(firstOffset: firstOffset, name: name, readFD: rfd, lineStarts: lineStarts, size: size))
-            for (k, origin) in pendingOrigins.prefix(lineStarts.count).enumerated() {
-                state.origins[origin, default: IndexState.Origin()].offsets.append(firstOffset + UInt64(k))
-            }
             state.count += UInt64(lineStarts.count)
             if isNewest { activeSize = size }
         }
@@ -113,35 +126,12 @@ enum Recovery {
         let activePath = segmentsDirectory + "/" + state.segments[state.segments.count - 1].name
         let wfd = Glibc.open(activePath, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard wfd >= 0 else { throw StoreError(.io, "cannot open \(activePath) for writing: \(POSIX.errnoText())") }
+        let (origins, heads) = chains.finish()
+        state.origins = origins
         logger.info(
             "store opened",
             metadata: ["store.events": "\(state.count)", "store.segments": "\(state.segments.count)", "store.dir": "\(directory)"])
-        return Result(index: state, maxHLC: maxHLC, activeFD: wfd, activeSize: activeSize, chains: chains)
-    }
-
-    /// Checks one line against the chains read so far and advances them; nil when it is valid.
-    struct Problem: Error {
-        var reason: String
-    }
-
-    /// Checks one line against the chains read so far and advances them; gives the line's origin.
-    static func check(line: [UInt8], chains: inout [String: (seq: UInt64, hash: EventHash)], maxHLC: inout HLCTimestamp) -> Swift.Result<String, Problem> {
-        let event: Event
-        do {
-            event = try Event.parse(line: line)
-        } catch {
-            return .failure(Problem(reason: "unparsable event: \(error)"))
-        }
-        guard event.hashIsValid else { return .failure(Problem(reason: "hash does not match the record's bytes (\(event.id))")) }
-        let held = chains[event.origin]
-        let expected = (held?.seq ?? 0) + 1
-        guard event.seq == expected else { return .failure(Problem(reason: "\(event.id) out of order: expected seq \(expected)")) }
-        guard event.prev == held?.hash else {
-            return .failure(Problem(reason: "\(event.id) prev does not match the hash of seq \(expected - 1)"))
-        }
-        chains[event.origin] = (event.seq, event.hash)
-        if event.hlc > maxHLC { maxHLC = event.hlc }
-        return .success(event.origin)
+        return Result(index: state, maxHLC: maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads)
     }
 
     static func firstNewline(_ buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
@@ -152,20 +142,19 @@ enum Recovery {
 
     /// The byte offset of a complete line after `offset` that parses and whose hash matches its
     /// bytes (chains are not checked: any such line means the damage is not just a torn write).
-    static func laterValidLine(_ bytes: [UInt8], after offset: Int) -> Int? {
-        bytes.withUnsafeBufferPointer { buffer in
-            guard var position = firstNewline(buffer, from: offset).map({ $0 + 1 }) else { return nil }
-            while let newline = firstNewline(buffer, from: position) {
-                if let event = try? Event.parse(line: Array(buffer[position..<newline])), event.hashIsValid {
-                    return position
-                }
-                position = newline + 1
+    static func laterValidLine(_ buffer: UnsafeBufferPointer<UInt8>, after offset: Int) -> Int? {
+        guard var position = firstNewline(buffer, from: offset).map({ $0 + 1 }) else { return nil }
+        while let newline = firstNewline(buffer, from: position) {
+            let line = UnsafeBufferPointer(rebasing: buffer[position..<newline])
+            if let envelope = try? EventEnvelope(scanning: line), envelope.hashMatches(in: line) {
+                return position
             }
-            return nil
+            position = newline + 1
         }
+        return nil
     }
 
-    static func cutTornTail(path: String, bytes: [UInt8], from offset: Int, reason: String, options: StoreOptions, logger: Logger) throws(StoreError) {
+    static func cutTornTail(path: String, bytes: UnsafeBufferPointer<UInt8>, from offset: Int, reason: String, options: StoreOptions, logger: Logger) throws(StoreError) {
         var brokenPath = path + ".broken"
         var n = 1
         while access(brokenPath, F_OK) == 0 {
@@ -174,8 +163,7 @@ enum Recovery {
         }
         let bfd = Glibc.open(brokenPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard bfd >= 0 else { throw StoreError(.io, "cannot create \(brokenPath): \(POSIX.errnoText())") }
-        let tail = Array(bytes[offset...])
-        let writeError = tail.withUnsafeBytes { POSIX.writeAll(bfd, $0) }
+        let writeError = POSIX.writeAll(bfd, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[offset...]))
         let syncFailed = fsync(bfd) != 0
         close(bfd)
         if writeError != nil || syncFailed { throw StoreError(.io, "cannot write \(brokenPath): \(POSIX.errnoText())") }

@@ -8,9 +8,11 @@ import Projections
 /// `incidentctl bench rebuild`: how fast the projections are folded from the log.
 ///
 /// 1. A log of `events` generated events is written into a temporary store (not measured).
-/// 2. Rebuild: read the whole log from offset 0 (lines from the segment files, envelope parsed) and
-///    fold every event into a fresh `ProjectionState` — events/s, the median of `runs`, after
-///    `warmup` runs that are not counted.
+/// 2. Rebuild: read the whole log from offset 0 and fold every event into a fresh
+///    `ProjectionState` — events/s, the median of `runs`, after `warmup` runs that are not
+///    counted. This is the node's own rebuild path (ProjectionService's catch-up): blocks of lines
+///    read from the segment files, envelopes and payloads read on a helper thread
+///    (`RebuildPipeline`), the state folded on this one.
 /// 3. Snapshot: write and load the projection snapshot; then start-up time of a real incidentd on
 ///    that data directory with the snapshot in place (process start → ready file), when the
 ///    incidentd binary is found beside incidentctl.
@@ -71,14 +73,13 @@ public struct RebuildBenchmark: Sendable {
         for run in 0..<(warmup + runs) {
             progress(run < warmup ? "warm-up fold \(run + 1) of \(warmup)" : "fold run \(run - warmup + 1) of \(runs)")
             let start = ContinuousClock.now
-            state = ProjectionState()
-            var offset: UInt64 = 0
-            while true {
-                let batch = try store.read(from: offset, limit: 8192)
-                if batch.isEmpty { break }
-                state.apply(contentsOf: batch)
-                offset += UInt64(batch.count)
+            var folded = ProjectionState()
+            let reader = LineBlockReader(store: store, from: 0, to: store.count)
+            try RebuildPipeline.run(next: { try reader.next() }) { batch in
+                folded.apply(batch)
+                return true
             }
+            state = folded
             if run >= warmup { seconds.append(Self.seconds(ContinuousClock.now - start)) }
         }
         let sorted = seconds.sorted()

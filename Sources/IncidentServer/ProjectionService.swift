@@ -11,6 +11,8 @@ import Synchronization
 /// Start: load `<data dir>/projections.snapshot` when it is of this projection version, passes its
 /// checksum and fits this log (its offset within the log, its vector within the store's);
 /// otherwise rebuild from offset 0. Then fold what the log holds beyond it and report ready.
+/// That catch-up reads the log in blocks of lines on two cores (`RebuildPipeline`); events
+/// stored after it are folded as the store's subscription delivers them.
 /// A snapshot is written every `snapshotInterval` when events were folded, and at shutdown
 /// (after the listeners stopped, before the store closes).
 final class ProjectionService: Service {
@@ -79,11 +81,41 @@ final class ProjectionService: Service {
                         self.writeSnapshot(reason: "periodic")
                     }
                 }
-                await self.fold(from: start, caughtUpAt: target)
+                if let cursor = self.catchUp(from: start, to: target) {
+                    await self.fold(from: cursor, caughtUpAt: target)
+                }
                 group.cancelAll()
             }
         }
         writeSnapshot(reason: "shutdown")
+    }
+
+    /// Folds what the log holds from `start` up to `target` with the two-core pipeline, a batch
+    /// at a time under the lock (queries wait at most one batch); reports ready when it gets
+    /// there. Gives the cursor reached, or nil when folding failed (logged, as a failed
+    /// subscription is: the node then never reports ready).
+    func catchUp(from start: UInt64, to target: UInt64) -> UInt64? {
+        guard start < target else { return start }
+        let reader = LineBlockReader(store: store, from: start, to: target)
+        do {
+            try RebuildPipeline.run(
+                next: { try reader.next() },
+                apply: { batch in
+                    state.withLock { s in
+                        s.projection.apply(batch)
+                        s.cursor += UInt64(batch.count)
+                        s.foldedSinceStart += UInt64(batch.count)
+                    }
+                    // Graceful shutdown: stop between batches; the final snapshot covers what was folded.
+                    return !Task.isCancelled
+                })
+        } catch {
+            logger.error("projection folding stopped", metadata: ["error": "\(error)"])
+            return nil
+        }
+        let cursor = state.withLock { $0.cursor }
+        if cursor >= target { reportCaughtUp() }
+        return cursor
     }
 
     /// Folds every batch the store delivers from `start` on; reports ready once `caughtUpAt` is passed.

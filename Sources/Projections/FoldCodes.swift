@@ -40,6 +40,39 @@ enum FoldCodes {
         return code(candidate)
     }
 
+    /// The type code of events of a type this version does not know.
+    static let unknownType = UInt8.max
+
+    static let typeUTF8: [[UInt8]] = EventType.allCases.map { Array($0.rawValue.utf8) }
+
+    /// `code(ofType:)` on the UTF-8 bytes of the name (as written in a line, without escapes).
+    @inline(__always) static func code(ofTypeUTF8 u: UnsafeBufferPointer<UInt8>) -> UInt8? {
+        guard u.count >= 14, u.count <= 28 else { return nil }
+        let first = u[0]
+        let candidate: EventType
+        switch u.count {
+        case 14: candidate = .intelSighting
+        case 15: candidate = .incidentClosed
+        case 16: candidate = .incidentUpdated
+        case 17:
+            if first == UInt8(ascii: "i") {
+                candidate = u[9] == UInt8(ascii: "r") ? .incidentReported : .incidentVerified
+            } else {
+                candidate = u[8] == UInt8(ascii: "r") ? .medevacRequested : .medevacCompleted
+            }
+        case 18: candidate = first == UInt8(ascii: "i") ? .incidentRetracted : .medevacDispatched
+        case 19: candidate = .casualtiesReported
+        case 22: candidate = .pollingStationStatus
+        case 24: candidate = .electionPersonnelMoved
+        case 27: candidate = .electionMaterialDelivered
+        case 28: candidate = .electionMaterialDispatched
+        default: return nil
+        }
+        let c = code(candidate)
+        guard typeUTF8[Int(c)].withUnsafeBufferPointer({ $0.elementsEqual(u) }) else { return nil }
+        return c
+    }
+
     static let categories = table(Vocabulary.incidentCategories)
     /// Where an incident without a usable category counts.
     static let otherCategory = UInt8(Vocabulary.incidentCategories.firstIndex(of: "other")!)

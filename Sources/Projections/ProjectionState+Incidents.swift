@@ -62,51 +62,7 @@ extension ProjectionState {
         }
     }
 
-    /// Reads incident fields from an object (`data` of a report, `changes` of an update).
-    /// Returns the present-bit mask, the category and occurred_at, and the `status` change.
-    func readIncidentFields(_ p: PayloadReader, _ object: Range<Int>, idRange: inout Range<Int>?)
-        -> (present: UInt8, category: UInt8, occurredAt: Int64, status: UInt8?, ok: Bool)
-    {
-        var present: UInt8 = 0
-        var category = FoldCodes.otherCategory
-        var occurredAt: Int64 = 0
-        var status: UInt8? = nil
-        var id: Range<Int>? = nil
-        let ok = p.forEachMember(of: object) { k, v in
-            if p.matches(k, "incident_id") {
-                id = v
-                return
-            }
-            if p.matches(k, "status") {
-                status = p.code(v, in: FoldCodes.incidentStatuses)
-                return
-            }
-            guard let f = p.index(of: k, in: FoldCodes.incidentFields) else { return }
-            switch f {
-            case FoldCodes.fieldCategory:
-                guard let c = p.code(v, in: FoldCodes.categories) else { return }
-                category = c
-            case FoldCodes.fieldOccurredAt:
-                guard let t = p.time(v) else { return }
-                occurredAt = t
-            default:
-                break
-            }
-            present |= 1 << UInt8(f)
-        }
-        if id != nil { idRange = id }
-        return (present, category, occurredAt, status, ok)
-    }
-
-    mutating func applyIncidentReported(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        var idRange: Range<Int>? = nil
-        var fields = readIncidentFields(p, data, idRange: &idRange)
-        guard fields.ok, let idRange, let key = p.entityKey(idRange) else { return }
-        if fields.present & (1 << UInt8(FoldCodes.fieldOccurredAt)) == 0 {
-            // occurred_at is required; should it be unreadable, the report's own time stands in.
-            fields.occurredAt = env.recordedMillis
-            fields.present |= 1 << UInt8(FoldCodes.fieldOccurredAt)
-        }
+    mutating func applyIncidentReported(_ key: EntityKey, _ fields: IncidentFields, _ env: Envelope) {
         let i = incidentSlot(key)
         let node = addHistory(i, env)
         let before = incidentContribution(i)
@@ -118,21 +74,12 @@ extension ProjectionState {
         commitIncident(i, from: before)
     }
 
-    mutating func applyIncidentUpdated(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        var idRange: Range<Int>? = nil
-        var changes: Range<Int>? = nil
-        let ok = p.forEachMember(of: data) { k, v in
-            if p.matches(k, "incident_id") { idRange = v } else if p.matches(k, "changes"), p.isObject(v) { changes = v }
-        }
-        guard ok, let idRange, let changes, let key = p.entityKey(idRange) else { return }
-        var ignored: Range<Int>? = nil
-        let fields = readIncidentFields(p, changes, idRange: &ignored)
-        guard fields.ok else { return }
+    mutating func applyIncidentUpdated(_ key: EntityKey, _ fields: IncidentFields, _ status: UInt8?, _ env: Envelope) {
         let i = incidentSlot(key)
         let node = addHistory(i, env)
         let before = incidentContribution(i)
         setRegisters(i, node: node, present: fields.present, category: fields.category, occurredAt: fields.occurredAt)
-        if let status = fields.status { setStatus(i, node: node, status: status) }
+        if let status { setStatus(i, node: node, status: status) }
         commitIncident(i, from: before)
     }
 
@@ -142,27 +89,7 @@ extension ProjectionState {
         incidents[i].status = status
     }
 
-    /// Reads `incident_id` and, with `enumeration`, the code of the `status` member.
-    func incidentIDAndStatus(_ p: PayloadReader, _ data: Range<Int>, enumeration: [[UInt8]]?)
-        -> (key: EntityKey, status: UInt8?)?
-    {
-        var idRange: Range<Int>? = nil
-        var status: UInt8? = nil
-        let ok = p.forEachMember(of: data) { k, v in
-            if p.matches(k, "incident_id") {
-                idRange = v
-            } else if let enumeration, p.matches(k, "status") {
-                status = p.code(v, in: enumeration)
-            }
-        }
-        guard ok, let idRange, let key = p.entityKey(idRange) else { return nil }
-        return (key, status)
-    }
-
-    mutating func applyIncidentVerified(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        guard let (key, status) = incidentIDAndStatus(p, data, enumeration: FoldCodes.verifications),
-            let status
-        else { return }
+    mutating func applyIncidentVerified(_ key: EntityKey, _ status: UInt8, _ env: Envelope) {
         let i = incidentSlot(key)
         let node = addHistory(i, env)
         // Verification does not change any count; no contribution to move.
@@ -172,8 +99,7 @@ extension ProjectionState {
         }
     }
 
-    mutating func applyIncidentClosed(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        guard let (key, _) = incidentIDAndStatus(p, data, enumeration: nil) else { return }
+    mutating func applyIncidentClosed(_ key: EntityKey, _ env: Envelope) {
         let i = incidentSlot(key)
         let node = addHistory(i, env)
         let before = incidentContribution(i)
@@ -181,8 +107,7 @@ extension ProjectionState {
         commitIncident(i, from: before)
     }
 
-    mutating func applyIncidentRetracted(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        guard let (key, _) = incidentIDAndStatus(p, data, enumeration: nil) else { return }
+    mutating func applyIncidentRetracted(_ key: EntityKey, _ env: Envelope) {
         let i = incidentSlot(key)
         _ = addHistory(i, env)
         let before = incidentContribution(i)
@@ -190,21 +115,7 @@ extension ProjectionState {
         commitIncident(i, from: before)
     }
 
-    mutating func applyCasualties(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        var idRange: Range<Int>? = nil
-        var counts = SIMD16<Int32>()
-        let ok = p.forEachMember(of: data) { k, v in
-            if p.matches(k, "incident_id") {
-                idRange = v
-                return
-            }
-            guard let g = p.index(of: k, in: FoldCodes.casualtyGroupKeys), p.isObject(v) else { return }
-            _ = p.forEachMember(of: v) { kk, vv in
-                guard let kind = p.index(of: kk, in: FoldCodes.casualtyKindKeys), let n = p.integer(vv) else { return }
-                counts[g * 3 + kind] = Int32(clamping: max(0, n))
-            }
-        }
-        guard ok, let idRange, let key = p.entityKey(idRange) else { return }
+    mutating func applyCasualties(_ key: EntityKey, _ counts: SIMD16<Int32>, _ env: Envelope) {
         let i = incidentSlot(key)
         let node = addHistory(i, env)
         let before = incidentContribution(i)

@@ -5,13 +5,7 @@ import IncidentModel
 extension ProjectionState {
     // MARK: Medevacs
 
-    mutating func applyMedevac(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        var idRange: Range<Int>? = nil
-        var incidentRange: Range<Int>? = nil
-        let ok = p.forEachMember(of: data) { k, v in
-            if p.matches(k, "medevac_id") { idRange = v } else if p.matches(k, "incident_id") { incidentRange = v }
-        }
-        guard ok, let idRange, let key = p.entityKey(idRange) else { return }
+    mutating func applyMedevac(_ key: EntityKey, _ incident: EntityKey?, _ env: Envelope) {
         let i = Self.slot(key, &medevacs, &medevacTable, make: MedevacRecord.init(key:))
         let before = medevacContribution(i)
         let mark = env.mark
@@ -29,11 +23,8 @@ extension ProjectionState {
             updateBucket(BucketKey(sector: before.sector, day: before.day), removing: true) { $0.add(before, sign: -1) }
             updateBucket(BucketKey(sector: after.sector, day: after.day)) { $0.add(after, sign: 1) }
         }
-        if FoldCodes.types[Int(env.type)] == .medevacRequested, let incidentRange,
-            let incident = p.entityKey(incidentRange)
-        {
-            linkToIncident(incident, env)
-        }
+        // Set only for a request (see PayloadInput).
+        if let incident { linkToIncident(incident, env) }
     }
 
     func medevacContribution(_ i: Int) -> MedevacContribution {
@@ -52,18 +43,12 @@ extension ProjectionState {
 
     // MARK: Election material
 
-    mutating func applyConsignment(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        var idRange: Range<Int>? = nil
-        var itemsRange: Range<Int>? = nil
-        let ok = p.forEachMember(of: data) { k, v in
-            if p.matches(k, "consignment_id") { idRange = v } else if p.matches(k, "items"), p.isObject(v) { itemsRange = v }
-        }
-        guard ok, let idRange, let key = p.entityKey(idRange) else { return }
+    mutating func applyConsignment(_ key: EntityKey, _ named: [(name: String, count: Int64)], _ env: Envelope) {
         let isDispatch = FoldCodes.types[Int(env.type)] == .electionMaterialDispatched
         var items: [ItemCount] = []
-        if isDispatch {
-            guard let itemsRange, let parsed = readItems(p, itemsRange) else { return }
-            items = parsed
+        for (name, count) in named {
+            guard let slot = itemSlot(name) else { continue }
+            items.append(ItemCount(item: slot, count: count))
         }
         let i = Self.slot(key, &consignments, &consignmentTable, make: ConsignmentRecord.init(key:))
         let before = consignmentContribution(i)
@@ -84,20 +69,6 @@ extension ProjectionState {
         }
     }
 
-    mutating func readItems(_ p: PayloadReader, _ range: Range<Int>) -> [ItemCount]? {
-        var raw: [(name: Range<Int>, count: Int64)] = []
-        let ok = p.forEachMember(of: range) { k, v in
-            if let n = p.integer(v), n >= 0 { raw.append(((k.lowerBound - 1)..<(k.upperBound + 1), n)) }
-        }
-        guard ok else { return nil }
-        var items: [ItemCount] = []
-        for (name, count) in raw {
-            guard let s = p.string(name), let slot = itemSlot(s) else { continue }
-            items.append(ItemCount(item: slot, count: count))
-        }
-        return items
-    }
-
     func consignmentContribution(_ i: Int) -> ConsignmentContribution {
         let c = consignments[i]
         let dispatched = !c.dispatch.ref.isNone
@@ -109,24 +80,13 @@ extension ProjectionState {
             items: c.items)
     }
 
-    mutating func applyPersonnel(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        guard let countRange = p.member("count", of: data), let count = p.integer(countRange), count >= 1 else { return }
+    mutating func applyPersonnel(_ count: Int64, _ env: Envelope) {
         updateBucket(BucketKey(sector: env.sector, day: env.day)) { $0.personnel &+= SIMD2(count, 1) }
     }
 
     // MARK: Polling stations and sightings
 
-    mutating func applyStation(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        var idRange: Range<Int>? = nil
-        var status: UInt8? = nil
-        let ok = p.forEachMember(of: data) { k, v in
-            if p.matches(k, "station_id") {
-                idRange = v
-            } else if p.matches(k, "status") {
-                status = p.code(v, in: FoldCodes.stationStatuses)
-            }
-        }
-        guard ok, let idRange, let status, let key = p.entityKey(idRange) else { return }
+    mutating func applyStation(_ key: EntityKey, _ status: UInt8, _ env: Envelope) {
         let i = Self.slot(key, &stations, &stationTable, make: StationRecord.init(key:))
         let current = stations[i].current
         guard current.ref.isNone || precedes(current.ref, env.ref) else { return }
@@ -147,9 +107,7 @@ extension ProjectionState {
             status: s.status)
     }
 
-    mutating func applySighting(_ p: PayloadReader, _ data: Range<Int>, _ env: Envelope) {
-        guard let kindRange = p.member("kind", of: data), let kind = p.code(kindRange, in: FoldCodes.sightingKinds)
-        else { return }
+    mutating func applySighting(_ kind: UInt8, _ env: Envelope) {
         updateBucket(BucketKey(sector: env.sector, day: env.day)) { $0.sightings[Int(kind)] &+= 1 }
     }
 }

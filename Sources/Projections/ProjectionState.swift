@@ -89,57 +89,77 @@ public struct ProjectionState: Sendable {
 
     /// Folds a batch of events, e.g. one batch of `EventStore.subscribe(from:)`.
     public mutating func apply(contentsOf events: [Event]) {
-        events.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            for i in 0..<buffer.count { fold(base + i) }
-        }
+        apply(PreparedEvents(events))
     }
 
     /// Folds events in order.
     public mutating func apply(contentsOf events: some Sequence<Event>) {
-        for e in events { apply(e) }
+        apply(PreparedEvents(events))
     }
 
     /// Folds one event. Each origin's events must come in seq order; events of different
     /// origins may interleave in any order.
     public mutating func apply(_ event: Event) {
-        withUnsafePointer(to: event) { fold($0) }
+        apply(PreparedEvents(CollectionOfOne(event)))
     }
 
-    /// The fold of one event, reading it in place: passing an `Event` borrowed from an array to
-    /// a mutating method makes the compiler copy it (a dozen reference counts, a tenth of the
-    /// fold's time), because it cannot prove the mutation leaves the array alone.
-    @inline(__always)
-    mutating func fold(_ event: UnsafePointer<Event>) {
-        guard let o = originSlot(event.pointee.origin) else { return }
-        let seq = event.pointee.seq
-        guard seq > origins[Int(o)].seq else { return }
-        let hlc = event.pointee.hlc
-        origins[Int(o)].seq = seq
-        origins[Int(o)].hlc = hlc
-        origins[Int(o)].recordedAt = event.pointee.recordedAt
-        eventCount &+= 1
-        guard let type = FoldCodes.code(ofType: event.pointee.type), let sector = sectorSlot(event.pointee.sector)
-        else { return }
-        let env = Envelope(
-            ref: Ref(wall: hlc.wallMillis, seq: seq, counter: hlc.counter, origin: o),
-            sector: sector, type: type, recordedAt: event.pointee.recordedAt)
-        let data = event.pointee.dataRange
-        event.pointee.line.withUnsafeBufferPointer { buffer in
-            let p = PayloadReader(buffer)
-            switch FoldCodes.types[Int(type)] {
-            case .incidentReported: applyIncidentReported(p, data, env)
-            case .incidentUpdated: applyIncidentUpdated(p, data, env)
-            case .incidentVerified: applyIncidentVerified(p, data, env)
-            case .incidentClosed: applyIncidentClosed(p, data, env)
-            case .incidentRetracted: applyIncidentRetracted(p, data, env)
-            case .casualtiesReported: applyCasualties(p, data, env)
-            case .medevacRequested, .medevacDispatched, .medevacCompleted: applyMedevac(p, data, env)
-            case .electionMaterialDispatched, .electionMaterialDelivered: applyConsignment(p, data, env)
-            case .electionPersonnelMoved: applyPersonnel(p, data, env)
-            case .pollingStationStatus: applyStation(p, data, env)
-            case .intelSighting: applySighting(p, data, env)
+    /// Folds a prepared batch, in order (the second stage; see PreparedEvents.swift).
+    public mutating func apply(_ batch: PreparedEvents) {
+        // State slots of the batch's origins and sectors, taken at first use (-1: not yet).
+        var originSlots = [Int](repeating: -1, count: batch.originNames.count)
+        var sectorSlots = [Int](repeating: -1, count: batch.sectorNames.count)
+        // The last event folded of each batch origin, whose recorded_at the origin keeps.
+        var lastFolded = [Int](repeating: -1, count: batch.originNames.count)
+        batch.events.withUnsafeBufferPointer { events in
+            for i in 0..<events.count {
+                let e = events.baseAddress! + i
+                let b = e.pointee.origin
+                if originSlots[b] < 0, let slot = originSlot(batch.originNames[b]) { originSlots[b] = Int(slot) }
+                guard originSlots[b] >= 0 else { continue }
+                let o = originSlots[b]
+                let seq = e.pointee.seq
+                guard seq > origins[o].seq else { continue }
+                let hlc = e.pointee.hlc
+                origins[o].seq = seq
+                origins[o].hlc = hlc
+                lastFolded[b] = i
+                eventCount &+= 1
+                let type = e.pointee.type
+                guard type != FoldCodes.unknownType else { continue }
+                let sb = e.pointee.sector
+                if sectorSlots[sb] < 0, let slot = sectorSlot(batch.sectorNames[sb]) { sectorSlots[sb] = Int(slot) }
+                guard sectorSlots[sb] >= 0 else { continue }
+                let env = Envelope(
+                    ref: Ref(wall: hlc.wallMillis, seq: seq, counter: hlc.counter, origin: UInt16(o)),
+                    sector: UInt16(sectorSlots[sb]), type: type, recordedMillis: e.pointee.recordedMillis)
+                fold(e, env)
             }
+        }
+        for b in 0..<lastFolded.count where lastFolded[b] >= 0 {
+            let range = batch.events[lastFolded[b]].recordedAt
+            origins[originSlots[b]].recordedAt = batch.text.withUnsafeBufferPointer {
+                String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self)
+            }
+        }
+    }
+
+    /// The state changes of one event, from its payload. Reads the event in place: binding the
+    /// payload out of the batch's array would copy it (and retain its keys) first.
+    @inline(__always)
+    mutating func fold(_ e: UnsafePointer<PreparedEvent>, _ env: Envelope) {
+        switch e.pointee.payload {
+        case .none: break
+        case .incidentReported(let key, let fields): applyIncidentReported(key, fields, env)
+        case .incidentUpdated(let key, let fields, let status): applyIncidentUpdated(key, fields, status, env)
+        case .incidentVerified(let key, let status): applyIncidentVerified(key, status, env)
+        case .incidentClosed(let key): applyIncidentClosed(key, env)
+        case .incidentRetracted(let key): applyIncidentRetracted(key, env)
+        case .casualties(let key, let counts): applyCasualties(key, counts, env)
+        case .medevac(let key, let incident): applyMedevac(key, incident, env)
+        case .consignment(let key, let items): applyConsignment(key, items, env)
+        case .personnel(let count): applyPersonnel(count, env)
+        case .station(let key, let status): applyStation(key, status, env)
+        case .sighting(let kind): applySighting(kind, env)
         }
     }
 
@@ -243,9 +263,9 @@ struct Envelope {
     var ref: Ref
     var sector: UInt16
     var type: UInt8
-    var recordedAt: String
+    /// `recorded_at` in milliseconds (0 when unreadable).
+    var recordedMillis: Int64
 
-    var recordedMillis: Int64 { RFC3339.parseMillis(recordedAt) ?? 0 }
     var day: Int32 { Int32(clamping: RFC3339.dayNumber(millis: recordedMillis)) }
     var mark: Mark { Mark(ref: ref, sector: sector, recordedAt: recordedMillis) }
 }
