@@ -27,7 +27,21 @@ struct EnvelopeScanner {
     func peek(_ lit: StaticString) -> Bool {
         let n = lit.utf8CodeUnitCount
         guard index + n <= bytes.count else { return false }
-        return memcmp(bytes.baseAddress! + index, lit.utf8Start, n) == 0
+        // Eight bytes at a time, then the rest: the literals are short, a call to memcmp costs more.
+        let p = UnsafeRawPointer(bytes.baseAddress! + index)
+        let q = UnsafeRawPointer(lit.utf8Start)
+        var i = 0
+        while i + 8 <= n {
+            if p.loadUnaligned(fromByteOffset: i, as: UInt64.self) != q.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
+        }
+        while i < n {
+            if p.load(fromByteOffset: i, as: UInt8.self) != q.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
+        return true
     }
 
     mutating func literal(_ lit: StaticString) throws(EventParseError) {

@@ -18,9 +18,11 @@ struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
     var endIndex: Int { count }
 
     subscript(i: Int) -> Element {
-        @inline(__always) get {
+        // Read in place: `records[i].key` then copies neither the record nor its arrays (a
+        // getter would, retaining and releasing each array it holds).
+        @inline(__always) _read {
             precondition(i >= 0 && i < count, "index out of range")
-            return chunks[i >> Self.chunkShift][i & (Self.chunkSize - 1)]
+            yield chunks[i >> Self.chunkShift][i & (Self.chunkSize - 1)]
         }
         @inline(__always) _modify {
             precondition(i >= 0 && i < count, "index out of range")

@@ -1,4 +1,5 @@
 import Crypto
+import Dispatch
 public import IncidentModel
 
 #if canImport(Glibc)
@@ -85,10 +86,24 @@ public enum ProjectionSnapshot {
                     .checksumMismatch, "payload is \(all.count - headerSize) bytes, header says \(length)")
             }
             let payload = UnsafeBufferPointer(rebasing: all[headerSize...])
-            guard Array(SHA256.hash(data: UnsafeRawBufferPointer(payload))) == Array(all[24..<56]) else {
+            // The checksum is computed on a second core while this one decodes; the state is
+            // used only once the checksum holds. Decoding unchecked bytes is safe: every read and
+            // every index is checked (ProjectionState+Snapshot.swift).
+            let work = LoadWork(payload: payload, sectors: sectors)
+            DispatchQueue.concurrentPerform(iterations: 2) { part in
+                if part == 0 {
+                    work.digest = Array(SHA256.hash(data: UnsafeRawBufferPointer(work.payload)))
+                } else {
+                    work.decoded = Result { () throws(ProjectionSnapshotError) in
+                        try ProjectionState.decodePayload(work.payload, sectors: work.sectors)
+                    }
+                }
+            }
+            guard work.digest == Array(all[24..<56]) else {
                 throw ProjectionSnapshotError(.checksumMismatch, "payload does not match its SHA-256")
             }
-            let (state, logOffset) = try ProjectionState.decodePayload(payload, sectors: sectors)
+            guard let decoded = work.decoded else { throw .malformed("payload not decoded") }
+            let (state, logOffset) = try decoded.get()
             return Loaded(state: state, versionVector: state.versionVector, logOffset: logOffset)
         }
     }
@@ -140,17 +155,24 @@ public enum ProjectionSnapshot {
             throw .io("cannot open \(path)")
         }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io("cannot read \(path)")
+        // Read in one piece into an array of the file's size (the file is tens of MiB: growing
+        // an array chunk by chunk copied it over and over).
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io("cannot read \(path)") }
+        let size = Int(st.st_size)
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var done = 0
+            while done < size {
+                let n = pread(fd, buffer.baseAddress! + done, size - done, off_t(done))
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { break }
+                done += n
             }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
+            failed = done < size
+            count = done
         }
+        if failed { throw .io("cannot read \(path)") }
         return try decode(bytes, sectors: sectors)
     }
 
@@ -193,6 +215,19 @@ public struct ProjectionSnapshotError: Error, Equatable, Sendable, CustomStringC
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// The two halves of loading a snapshot payload, each written by one task.
+private final class LoadWork: @unchecked Sendable {
+    let payload: UnsafeBufferPointer<UInt8>
+    let sectors: [String]
+    var digest: [UInt8] = []
+    var decoded: Result<(state: ProjectionState, logOffset: UInt64), ProjectionSnapshotError>? = nil
+
+    init(payload: UnsafeBufferPointer<UInt8>, sectors: [String]) {
+        self.payload = payload
+        self.sectors = sectors
+    }
 }
 
 /// `write(2)`, named apart from `ProjectionSnapshot.write`.
