@@ -21,6 +21,9 @@ import Testing
             // A payload whose end reads like an envelope tail (a key named hash, a sig-shaped string).
             #"{"x":",\"hash\":\"","y":"\",\"sig\":\"","hash":"\#(hash.hex)","sig":"\#(String(repeating: "A", count: 86))=="}"#,
             #"{"hash":"\#(hash.hex)"}"#,
+            // Ends like the signed tail of a line (`},"hash":"<64 hex>","sig":"…"}`, 172 bytes from
+            // the end of an unsigned line), with a sig that is not one: the shortcut must read in full.
+            #"{"a":{},"hash":"\#(hash.hex)","sig":"abcdefghijklm"}"#,
         ]
         var lines: [[UInt8]] = []
         for n in 0..<count {
@@ -106,14 +109,17 @@ import Testing
     }
 
     @Test func tailShortcutFallsBackWhenDataEndsLikeATail() throws {
-        // data's own last members read as `,"hash":"<64 hex>","sig":"…"}`, but the line has no sig:
-        // the shortcut finds a tail 172 bytes from the end that does not parse, and reads in full.
+        // data's own last members read as `},"hash":"<64 hex>","sig":"…"}` 172 bytes from the end,
+        // but the line has no sig: the shortcut finds a tail there that does not parse (a 13-byte
+        // sig), and reads the line in full.
         let hex = EventHash(w0: 1, w1: 2, w2: 3, w3: 4).hex
-        let data = #"{"k":",\"hash\":\"","z":"\#(hex)\",\"sig\":\"abcdefghijklmn"}"#
+        let data = #"{"a":{},"hash":"\#(hex)","sig":"abcdefghijklm"}"#
         let draft = Event.Draft(
             origin: "gao", seq: 1, prev: nil, hlc: HLCTimestamp(wallMillis: 1, counter: 0), recordedAtMillis: 1,
             type: "incident.closed", sector: "east", data: try JSONParser.parse(Array(data.utf8)).canonicalBytes)
         let line = Event.encode(draft, signer: nil).line
+        let tail = Array(line[(line.count - 172)...])
+        #expect(String(decoding: tail.prefix(9), as: UTF8.self) == #","hash":""#, "the trap is not set")
         let full = try line.withUnsafeBufferPointer { try EventEnvelope(scanning: $0, checkingData: true) }
         let shortcut = try line.withUnsafeBufferPointer { try EventEnvelope(scanning: $0, checkingData: false) }
         #expect(full == shortcut)
