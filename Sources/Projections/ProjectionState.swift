@@ -40,6 +40,11 @@ public import IncidentModel
 // validated at their origin, and a fold must never crash on what another version wrote. An event
 // whose seq is not above the highest already folded from its origin is a duplicate and ignored.
 //
+// The fold takes two stages (PreparedEvents.swift): reading what each event says (envelope
+// numbers, type code, the payload members its type uses), which needs no state and runs on a
+// helper thread during a rebuild (RebuildPipeline.swift), then applying that to the state, event
+// by event in order. Live folding and the rebuild go through both stages alike.
+//
 // The fold keeps no raw events: the incident history is a list of (hlc, origin, seq, type), and
 // the incident view reads field values back from the log through a lookup (see
 // ProjectionState+IncidentView.swift).
