@@ -1,3 +1,4 @@
+import Dispatch
 import EventStore
 import IncidentModel
 import Logging
@@ -81,7 +82,7 @@ final class ProjectionService: Service {
                         self.writeSnapshot(reason: "periodic")
                     }
                 }
-                if let cursor = self.catchUp(from: start, to: target) {
+                if let cursor = await self.catchUp(from: start, to: target) {
                     await self.fold(from: cursor, caughtUpAt: target)
                 }
                 group.cancelAll()
@@ -93,9 +94,27 @@ final class ProjectionService: Service {
     /// Folds what the log holds from `start` up to `target` with the two-core pipeline, a batch
     /// at a time under the lock (queries wait at most one batch); reports ready when it gets
     /// there. Gives the cursor reached, or nil when folding failed (logged, as a failed
-    /// subscription is: the node then never reports ready).
-    func catchUp(from start: UInt64, to target: UInt64) -> UInt64? {
+    /// subscription is: the node then never reports ready). Cancellation (graceful shutdown)
+    /// stops it between batches.
+    ///
+    /// It runs on a thread of its own, not the task's: folding a large log takes seconds, and
+    /// the concurrency pool's few threads run the other services meanwhile (the watchdog's pings
+    /// among them; on one core the pool has one thread).
+    func catchUp(from start: UInt64, to target: UInt64) async -> UInt64? {
         guard start < target else { return start }
+        let stop = StopFlag()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global(qos: .userInitiated).async {
+                    continuation.resume(returning: self.foldLog(from: start, to: target, stop: stop))
+                }
+            }
+        } onCancel: {
+            stop.raise()
+        }
+    }
+
+    func foldLog(from start: UInt64, to target: UInt64, stop: StopFlag) -> UInt64? {
         let reader = LineBlockReader(store: store, from: start, to: target)
         do {
             try RebuildPipeline.run(
@@ -107,7 +126,7 @@ final class ProjectionService: Service {
                         s.foldedSinceStart += UInt64(batch.count)
                     }
                     // Graceful shutdown: stop between batches; the final snapshot covers what was folded.
-                    return !Task.isCancelled
+                    return !stop.raised
                 })
         } catch {
             logger.error("projection folding stopped", metadata: ["error": "\(error)"])
@@ -172,4 +191,11 @@ final class ProjectionService: Service {
     var counters: (cursor: UInt64, foldedSinceStart: UInt64, fromSnapshot: Bool) {
         state.withLock { ($0.cursor, $0.foldedSinceStart, $0.loadedFromSnapshot) }
     }
+}
+
+/// Set once, from any thread: asks a fold running on its own thread to stop.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var raised: Bool { value.load(ordering: .acquiring) }
+    func raise() { value.store(true, ordering: .releasing) }
 }
