@@ -12,31 +12,10 @@ extension EventStore {
     public func readLines(from offset: UInt64, limit: Int) throws(StoreError) -> [[UInt8]] {
         var lines: [[UInt8]] = []
         var next = offset
-        while lines.count < limit {
-            // Find the span to read under the lock, read it outside.
-            let span: (fd: Int32, starts: [UInt32], end: UInt64)? = index.withLock { state in
-                guard !state.closed, next < state.count else { return nil }
-                var lo = 0
-                var hi = state.segments.count - 1
-                while lo < hi {
-                    let mid = (lo + hi + 1) / 2
-                    if state.segments[mid].firstOffset <= next { lo = mid } else { hi = mid - 1 }
-                }
-                let s = state.segments[lo]
-                let first = Int(next - s.firstOffset)
-                let last = min(s.lineStarts.count, first + (limit - lines.count))
-                let end = last < s.lineStarts.count ? UInt64(s.lineStarts[last]) : s.size
-                return (s.readFD, Array(s.lineStarts[first..<last]), end)
-            }
-            guard let span, let firstStart = span.starts.first else { break }
-            guard let bytes = POSIX.preadAll(span.fd, count: Int(span.end - UInt64(firstStart)), offset: UInt64(firstStart))
-            else { throw StoreError(.io, "cannot read segment: \(POSIX.errnoText())") }
-            for (i, start) in span.starts.enumerated() {
-                let from = Int(start - firstStart)
-                let to = i + 1 < span.starts.count ? Int(span.starts[i + 1] - firstStart) : bytes.count
-                lines.append(Array(bytes[from..<(to - 1)]))
-            }
-            next += UInt64(span.starts.count)
+        // A block stops at a segment's end; the next one goes on in the following segment.
+        while lines.count < limit, let block = try readLineBlock(from: next, limit: limit - lines.count) {
+            for i in 0..<block.count { lines.append(Array(block.bytes[block.range(ofLine: i)])) }
+            next += UInt64(block.count)
         }
         return lines
     }

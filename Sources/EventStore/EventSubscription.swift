@@ -35,21 +35,45 @@ public struct EventSubscription: AsyncSequence, Sendable {
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        let store: EventStore
+        var base: SubscriptionCursor
         /// The offset of the next event to deliver.
-        public private(set) var cursor: UInt64
-        let batchLimit: Int
-        var signals: AsyncStream<Void>.Iterator
+        public var cursor: UInt64 { base.cursor }
+
+        init(store: EventStore, cursor: UInt64, batchLimit: Int, signals: AsyncStream<Void>.Iterator) {
+            base = SubscriptionCursor(store: store, cursor: cursor, batchLimit: batchLimit, signals: signals)
+        }
 
         public mutating func next() async throws -> [Event]? {
-            while true {
-                if store.count > cursor {
-                    let events = try store.read(from: cursor, limit: batchLimit)
-                    cursor += UInt64(events.count)
-                    if !events.isEmpty { return events }
-                }
-                guard await signals.next() != nil else { return nil }
+            try await base.next { store, from, limit in try store.read(from: from, limit: limit) }
+        }
+    }
+}
+
+/// What both subscriptions share: a cursor in the log, read on at each signal from the store.
+struct SubscriptionCursor {
+    let store: EventStore
+    /// The offset of the next item to deliver.
+    private(set) var cursor: UInt64
+    let batchLimit: Int
+    var signals: AsyncStream<Void>.Iterator
+
+    init(store: EventStore, cursor: UInt64, batchLimit: Int, signals: AsyncStream<Void>.Iterator) {
+        self.store = store
+        self.cursor = cursor
+        self.batchLimit = batchLimit
+        self.signals = signals
+    }
+
+    /// The next non-empty batch `read` gives from the cursor, waiting for the store when it has
+    /// nothing more; nil once the store closes.
+    mutating func next<T>(_ read: (EventStore, UInt64, Int) throws -> [T]) async throws -> [T]? {
+        while true {
+            if store.count > cursor {
+                let items = try read(store, cursor, batchLimit)
+                cursor += UInt64(items.count)
+                if !items.isEmpty { return items }
             }
+            guard await signals.next() != nil else { return nil }
         }
     }
 }

@@ -25,28 +25,22 @@ public struct LineSubscription: AsyncSequence, Sendable {
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        let store: EventStore
+        var base: SubscriptionCursor
         /// The offset of the next line to deliver.
-        public private(set) var cursor: UInt64
-        let batchLimit: Int
-        var signals: AsyncStream<Void>.Iterator
+        public var cursor: UInt64 { base.cursor }
+
+        init(store: EventStore, cursor: UInt64, batchLimit: Int, signals: AsyncStream<Void>.Iterator) {
+            base = SubscriptionCursor(store: store, cursor: cursor, batchLimit: batchLimit, signals: signals)
+        }
 
         public mutating func next() async throws -> [StoredLine]? {
-            while true {
-                if store.count > cursor {
-                    let lines = try store.readLines(from: cursor, limit: batchLimit)
-                    var out: [StoredLine] = []
-                    out.reserveCapacity(lines.count)
-                    for (i, line) in lines.enumerated() {
-                        guard let head = EventHead(line: line) else {
-                            throw StoreError(.corrupt, "stored line at offset \(cursor + UInt64(i)) has no origin and seq")
-                        }
-                        out.append(StoredLine(line: line, origin: head.origin, seq: head.seq))
+            try await base.next { store, from, limit in
+                try store.readLines(from: from, limit: limit).enumerated().map { i, line throws(StoreError) in
+                    guard let head = EventHead(line: line) else {
+                        throw StoreError(.corrupt, "stored line at offset \(from + UInt64(i)) has no origin and seq")
                     }
-                    cursor += UInt64(lines.count)
-                    if !out.isEmpty { return out }
+                    return StoredLine(line: line, origin: head.origin, seq: head.seq)
                 }
-                guard await signals.next() != nil else { return nil }
             }
         }
     }
