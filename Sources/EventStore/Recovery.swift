@@ -42,6 +42,9 @@ enum Recovery {
         segments.sort { $0.1 < $1.1 }
 
         var state = IndexState()
+        // The segments' read descriptors belong to the store once it opens; a refusal closes them.
+        var opened = false
+        defer { if !opened { for segment in state.segments { close(segment.readFD) } } }
         var chains = OriginChains()
         var maxHLC = HLCTimestamp.zero
         var activeSize: UInt64 = 0
@@ -131,6 +134,7 @@ enum Recovery {
         logger.info(
             "store opened",
             metadata: ["store.events": "\(state.count)", "store.segments": "\(state.segments.count)", "store.dir": "\(directory)"])
+        opened = true
         return Result(index: state, maxHLC: maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads)
     }
 

@@ -80,4 +80,25 @@ import Foundation
             #expect(error?.message.contains(names[2]) == true)
         }
     }
+
+    /// A refused open closes the descriptors it opened for the segments before the bad one.
+    @Test func refusedOpenLeaksNoDescriptors() async throws {
+        try await StoreHarness.with(options: Self.options()) { h in
+            let store = try h.open()
+            for n in 1...10 { _ = try await store.append([pending(n)]) }
+            await store.close()
+            let names = h.segmentNames()
+            try #require(names.count >= 4)
+            let bad = names[names.count - 2]  // every segment before it is opened first
+            var damaged = h.bytes(ofSegment: bad)
+            damaged[2] ^= 0x01
+            h.write(damaged, toSegment: bad)
+            func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+            let before = openDescriptors()
+            for _ in 0..<200 { #expect(h.openError()?.code == .corrupt) }
+            // Without the close, each refused open leaves names.count - 2 descriptors behind
+            // (400 or more here); other tests running meanwhile move the count by a few dozen.
+            #expect(openDescriptors() - before < 100, "descriptors before \(before), after \(openDescriptors())")
+        }
+    }
 }
