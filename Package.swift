@@ -105,7 +105,10 @@ let package = Package(
         ),
         .target(
             name: "IncidentTestSupport",
-            dependencies: ["IncidentClient", "IncidentModel", "Wire", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "IncidentClient", "IncidentModel", "Wire", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -62,7 +62,8 @@ public enum IncidentNode {
         }
         let identity = try identity(config)
         var storeOptions = config.storeOptions
-        TestHooks(environment: options.environment, logger: logger).install(into: &storeOptions)
+        let testHooks = TestHooks(environment: options.environment, logger: logger)
+        testHooks.install(into: &storeOptions)
         let store = try EventStore(
             directory: config.dataDir, nodeID: config.nodeID, identity: identity, options: storeOptions, logger: logger)
         let trust = TrustBox(try trustList(config, identity: identity))
@@ -97,6 +98,7 @@ public enum IncidentNode {
         var peerContext = PeerContext(
             store: store, identity: identity, nodeID: config.nodeID, trust: { trust.value }, registry: registry, logger: logger)
         peerContext.tls = try TLSSetup.peers(config)
+        testHooks.install(into: &peerContext.session)
         readinessBox.set(readiness)
         // Order matters: shutdown runs in reverse, so listeners stop, then the projections write
         // their snapshot, then the store flushes and closes.

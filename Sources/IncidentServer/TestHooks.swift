@@ -1,5 +1,6 @@
 import EventStore
 import Logging
+import Sync
 
 #if canImport(Glibc)
 import Glibc
@@ -11,8 +12,13 @@ import Glibc
 /// - `INCIDENTD_TEST_WEDGE_WRITER_AFTER_MS=N`: N ms after start, the store writer blocks
 ///   forever the next time it wakes, so liveness probes go unanswered and the watchdog pings
 ///   stop (Tests/SystemdTests).
+/// - `INCIDENTD_TEST_PEER_IDLE_TIMEOUT_MS=N`: peer sessions end after N ms without anything
+///   received (default 30 s; pings then go out every N/3 ms at most), so a slow-link test need
+///   not wait half a minute
+///   (Tests/IncidentServerTests/SlowLinkTests).
 struct TestHooks {
     var wedgeWriterAfter: Duration?
+    var peerIdleTimeout: Duration?
     let logger: Logger
 
     init(environment: [String: String], logger: Logger) {
@@ -20,6 +26,16 @@ struct TestHooks {
         if let text = environment["INCIDENTD_TEST_WEDGE_WRITER_AFTER_MS"], let ms = Int64(text), ms >= 0 {
             wedgeWriterAfter = .milliseconds(ms)
         }
+        if let text = environment["INCIDENTD_TEST_PEER_IDLE_TIMEOUT_MS"], let ms = Int64(text), ms > 0 {
+            peerIdleTimeout = .milliseconds(ms)
+        }
+    }
+
+    func install(into configuration: inout PeerSession<ContinuousClock>.Configuration) {
+        guard let timeout = peerIdleTimeout else { return }
+        logger.warning("TEST HOOK: peer idle timeout changed", metadata: ["test.peer_idle_timeout": "\(timeout)"])
+        configuration.idleTimeout = timeout
+        configuration.pingInterval = min(configuration.pingInterval, timeout / 3)
     }
 
     func install(into options: inout StoreOptions) {

@@ -76,8 +76,11 @@ public enum PeerLink {
         shared.with { $0.key = registryKey }
         let remote = channel.channel.remoteAddress?.description ?? "?"
         let channelRef = channel.channel
+        // Raw bytes arriving keep the session alive while a long message is still on its way.
+        let arrivals = ByteArrivalCounter()
         do {
             try await channel.executeThenClose { inbound, outbound in
+                try await channelRef.pipeline.addHandler(arrivals, position: .first).get()
                 /// Carries out actions; false once the session is over.
                 @Sendable func perform(_ actions: [PeerSession<ContinuousClock>.Action]) async throws -> Bool {
                     for action in actions {
@@ -111,10 +114,20 @@ public enum PeerLink {
                 guard try await perform(shared.with { $0.session.start(vector: store.versionVector) }) else { return }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {  // keep-alive, timeouts, and a trust list reloaded meanwhile
+                        var bytesSeen: UInt64 = 0
                         while !Task.isCancelled {
                             try await Task.sleep(for: .milliseconds(250))
                             let trust = context.trust()
-                            guard try await perform(shared.with { $0.session.updateTrust(trust) + $0.session.tick() }) else { return }
+                            let bytes = arrivals.bytes
+                            let arrived = bytes != bytesSeen
+                            bytesSeen = bytes
+                            guard
+                                try await perform(
+                                    shared.with { s in
+                                        if arrived { s.session.bytesArrived() }
+                                        return s.session.updateTrust(trust) + s.session.tick()
+                                    })
+                            else { return }
                         }
                     }
                     group.addTask {  // catch-up, then live

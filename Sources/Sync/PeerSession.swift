@@ -93,6 +93,14 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         return [send(helloSent)]
     }
 
+    /// Bytes of the peer arrived, not yet a whole line. They count as life for the idle
+    /// timeout: on a slow link one `events` message (up to 1 MiB) takes longer than the timeout
+    /// to arrive whole, and cutting the session then would resend it from the start, forever.
+    public mutating func bytesArrived() {
+        guard state != .closed, state != .idle else { return }
+        lastReceived = clock.now
+    }
+
     /// Handles one received line.
     public mutating func receive(_ line: [UInt8]) -> [Action] {
         guard state != .closed, state != .idle else { return [] }

@@ -156,3 +156,42 @@ import Wire
         #expect(closeCode(actions) == "peer")
     }
 }
+
+/// A long message on a slow link: bytes keep arriving, no whole line for longer than the idle
+/// timeout. The session must live; silence must still end it.
+@Suite struct PeerSessionSlowLinkTests {
+    @Test func bytesArrivingWithoutAWholeLineKeepTheSessionAlive() {
+        let a = NodeIdentity(privateKey: .init())
+        let b = NodeIdentity(privateKey: .init())
+        var trust = TrustList()
+        trust.insert(node: "a", key: a.publicKey)
+        trust.insert(node: "b", key: b.publicKey)
+        let clock = TestClock()
+        var sa = PeerSession(nodeID: "a", identity: a, trust: trust, clock: clock)
+        var sb = PeerSession(nodeID: "b", identity: b, trust: trust, clock: clock)
+        func line(_ actions: [PeerSession<TestClock>.Action]) -> [UInt8] {
+            for action in actions { if case .send(let l) = action { return Array(l.dropLast()) } }
+            return []
+        }
+        let helloA = line(sa.start(vector: VersionVector()))
+        let helloB = line(sb.start(vector: VersionVector()))
+        let proofB = line(sb.receive(helloA))
+        let proofA = line(sa.receive(helloB))
+        _ = sa.receive(proofB)
+        _ = sb.receive(proofA)
+        #expect(sa.state == .established)
+        let idle = PeerSession<TestClock>.Configuration().idleTimeout
+        // Twice the idle timeout, bytes arriving every second, no whole line.
+        for _ in 0..<(2 * Int(idle.components.seconds)) {
+            clock.advance(by: .seconds(1))
+            sa.bytesArrived()
+            _ = sa.tick()
+        }
+        #expect(sa.state == .established)
+        // Then silence: the idle timeout ends it.
+        clock.advance(by: idle)
+        let actions = sa.tick()
+        #expect(sa.state == .closed)
+        #expect(actions.contains { if case .close(let code, _) = $0 { return code == "idle_timeout" } else { return false } })
+    }
+}
