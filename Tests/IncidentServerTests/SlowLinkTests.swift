@@ -13,8 +13,8 @@ import Wire
     func catchUpCompletesOverALinkSlowerThanTheIdleTimeout() async throws {
         let cluster = try TestCluster(ids: ["a", "b"])
         defer { cluster.removeFiles() }
-        // 1 s idle timeout; the message below needs about 3 s at 48 KiB/s.
-        for id in ["a", "b"] { cluster[id].environment = ["INCIDENTD_TEST_PEER_IDLE_TIMEOUT_MS": "1000"] }
+        // 2 s idle timeout; the message below needs about 5 s at 24 KiB/s.
+        for id in ["a", "b"] { cluster[id].environment = ["INCIDENTD_TEST_PEER_IDLE_TIMEOUT_MS": "2000"] }
         try await cluster.start("a")
         let events = 300
         _ = try await IncidentConnection.withConnection(to: cluster["a"].client) { c in
@@ -25,7 +25,7 @@ import Wire
         }
         #expect(exported["events"]?.arrayValue?.count == events)
 
-        let proxy = try await ThrottledProxy.start(to: cluster["a"].peer!, bytesPerSecond: 48 * 1024)
+        let proxy = try await ThrottledProxy.start(to: cluster["a"].peer!, bytesPerSecond: 24 * 1024)
         let b = cluster["b"]
         b.nextStartArguments = ["--peer", proxy.address.description]
         try await b.start()
