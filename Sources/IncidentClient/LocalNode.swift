@@ -27,8 +27,13 @@ public final class LocalNode: @unchecked Sendable {
 
     public func publicKey() throws -> String {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        return try Self.printPublicKey(binary: Self.binary, dataDir: dataDir)
+    }
+
+    /// `incidentd --data-dir DIR --print-public-key`: the node's public key, the key created if needed.
+    public static func printPublicKey(binary: String, dataDir: String) throws -> String {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["--data-dir", dataDir, "--print-public-key"]
         let out = Pipe()
         p.standardOutput = out

@@ -1,4 +1,4 @@
-import IncidentModel
+public import IncidentModel
 
 /// Cuts the stored event lines out of a `read` response without re-encoding them, so that
 /// `incidentctl export` prints the bytes the node holds, exactly.
@@ -32,5 +32,34 @@ public enum RawEvents {
             guard let next = rest["next"]?.integerValue else { throw ClientError.protocolError("read response without next") }
             return (lines, UInt64(next))
         }
+    }
+}
+
+extension IncidentConnection {
+    /// Reads the stored lines from `offset` to the end of the log, a page (`read` of `limit`) at
+    /// a time, handing each page to `body` as it arrives; with `beyond`, only events that vector
+    /// lacks. Returns how many lines were read.
+    @discardableResult
+    public func readStoredLines(
+        from offset: UInt64 = 0, limit: Int = 1000, beyond: VersionVector? = nil, _ body: ([[UInt8]]) throws -> Void
+    ) async throws -> Int {
+        var next = offset
+        var count = 0
+        while true {
+            try await send(Requests.read(from: next, limit: limit, beyond: beyond))
+            let (lines, after) = try RawEvents.split(readResponse: try await receive())
+            // With `beyond`, a page may hold nothing the vector lacks and still move on.
+            if lines.isEmpty && after == next { return count }
+            try body(lines)
+            count += lines.count
+            next = after
+        }
+    }
+
+    /// Every stored line from `offset` on, as stored.
+    public func storedLines(from offset: UInt64 = 0) async throws -> [[UInt8]] {
+        var all: [[UInt8]] = []
+        try await readStoredLines(from: offset) { all += $0 }
+        return all
     }
 }

@@ -65,17 +65,7 @@ public final class TestCluster: @unchecked Sendable {
 
     /// SHA-256 (hex) of the node's exported lines, sorted: equal on nodes that hold the same events.
     public static func exportDigest(_ node: TestNode) async throws -> String {
-        let lines = try await IncidentConnection.withConnection(to: node.client) { connection in
-            var all: [[UInt8]] = []
-            var next: UInt64 = 0
-            while true {
-                try await connection.send(Requests.read(from: next, limit: 1000))
-                let (lines, after) = try RawEvents.split(readResponse: try await connection.receive())
-                if lines.isEmpty { return all }
-                all += lines
-                next = after
-            }
-        }
+        let lines = try await IncidentConnection.withConnection(to: node.client) { try await $0.storedLines() }
         let sorted = lines.map { String(decoding: $0, as: UTF8.self) }.sorted().joined(separator: "\n")
         return Digest.sha256Hex(Array(sorted.utf8))
     }

@@ -1,5 +1,6 @@
 public import Foundation
 public import Wire
+import IncidentClient
 
 #if canImport(Glibc)
 import Glibc
@@ -109,15 +110,7 @@ public final class TestNode: @unchecked Sendable {
 
     /// This node's public key (`incidentd --print-public-key`), creating the key if needed.
     public func publicKey() throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binaryPath)
-        p.arguments = ["--data-dir", dataDir, "--print-public-key"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        p.waitUntilExit()
-        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try LocalNode.printPublicKey(binary: Self.binaryPath, dataDir: dataDir)
     }
 
     /// Sends `signal` (e.g. SIGHUP) to the running process.

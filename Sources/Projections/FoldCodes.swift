@@ -6,38 +6,12 @@ enum FoldCodes {
     static func table(_ words: [String]) -> [[UInt8]] { words.map { Array($0.utf8) } }
 
     static let types: [EventType] = EventType.allCases
-    static let typeByName: [String: UInt8] = Dictionary(
-        uniqueKeysWithValues: EventType.allCases.enumerated().map { ($0.element.rawValue, UInt8($0.offset)) })
     static func code(_ type: EventType) -> UInt8 { UInt8(types.firstIndex(of: type)!) }
 
-    /// The code of a type name, or nil for a type this version does not know. The length and a
-    /// byte or two pick the one candidate, and a single comparison confirms it: no hashing, and
-    /// no chain of comparisons among the types of equal length.
+    /// The code of a type name, or nil for a type this version does not know (see `code(ofTypeUTF8:)`).
     @inline(__always) static func code(ofType name: String) -> UInt8? {
-        let u = name.utf8
-        guard u.count >= 14, u.count <= 28 else { return nil }
-        let first = u[u.startIndex]
-        let candidate: EventType
-        switch u.count {
-        case 14: candidate = .intelSighting
-        case 15: candidate = .incidentClosed
-        case 16: candidate = .incidentUpdated
-        case 17:
-            if first == UInt8(ascii: "i") {
-                candidate = u[u.index(u.startIndex, offsetBy: 9)] == UInt8(ascii: "r") ? .incidentReported : .incidentVerified
-            } else {
-                candidate = u[u.index(u.startIndex, offsetBy: 8)] == UInt8(ascii: "r") ? .medevacRequested : .medevacCompleted
-            }
-        case 18: candidate = first == UInt8(ascii: "i") ? .incidentRetracted : .medevacDispatched
-        case 19: candidate = .casualtiesReported
-        case 22: candidate = .pollingStationStatus
-        case 24: candidate = .electionPersonnelMoved
-        case 27: candidate = .electionMaterialDelivered
-        case 28: candidate = .electionMaterialDispatched
-        default: return nil
-        }
-        guard name == candidate.rawValue else { return nil }
-        return code(candidate)
+        var name = name
+        return name.withUTF8 { code(ofTypeUTF8: $0) }
     }
 
     /// The type code of events of a type this version does not know.
@@ -45,7 +19,10 @@ enum FoldCodes {
 
     static let typeUTF8: [[UInt8]] = EventType.allCases.map { Array($0.rawValue.utf8) }
 
-    /// `code(ofType:)` on the UTF-8 bytes of the name (as written in a line, without escapes).
+    /// The code of a type name given as UTF-8 bytes (as written in a line, without escapes), or
+    /// nil for a type this version does not know. The length and a byte or two pick the one
+    /// candidate, and a single comparison confirms it: no hashing, and no chain of comparisons
+    /// among the types of equal length.
     @inline(__always) static func code(ofTypeUTF8 u: UnsafeBufferPointer<UInt8>) -> UInt8? {
         guard u.count >= 14, u.count <= 28 else { return nil }
         let first = u[0]

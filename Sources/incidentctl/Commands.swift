@@ -110,23 +110,15 @@ struct Export: AsyncParsableCommand {
             out = FileHandle.standardOutput
         }
         let count = try await IncidentConnection.withConnection(to: try options.address()) { connection in
-            var next = from
             var buffer: [UInt8] = []
-            var count = 0
-            while true {
-                let request = Requests.read(from: next, limit: 2000, beyond: beyond)
-                let (lines, after) = try RawEvents.split(readResponse: try await connectionRequestRaw(connection, request))
-                if lines.isEmpty && after == next { break }
+            return try await connection.readStoredLines(from: from, limit: 2000, beyond: beyond) { lines in
                 buffer.removeAll(keepingCapacity: true)
                 for line in lines {
                     buffer.append(contentsOf: line)
                     buffer.append(UInt8(ascii: "\n"))
                 }
                 try out.write(contentsOf: buffer)
-                count += lines.count
-                next = after
             }
-            return count
         }
         if let bundle {
             try out.synchronize()

@@ -216,16 +216,6 @@ struct ClientAuthTests {
 extension Fixtures {
     /// Every stored line of the node, read with `token`.
     static func export(_ node: HostPort, token: String) async throws -> [[UInt8]] {
-        try await IncidentConnection.withConnection(to: IncidentEndpoint(node, token: token)) { connection in
-            var all: [[UInt8]] = []
-            var next: UInt64 = 0
-            while true {
-                try await connection.send(Requests.read(from: next, limit: 1000))
-                let (lines, after) = try RawEvents.split(readResponse: try await connection.receive())
-                if lines.isEmpty { return all }
-                all += lines
-                next = after
-            }
-        }
+        try await IncidentConnection.withConnection(to: IncidentEndpoint(node, token: token)) { try await $0.storedLines() }
     }
 }

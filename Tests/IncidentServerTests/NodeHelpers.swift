@@ -16,17 +16,7 @@ enum Fixtures {
 
     /// Every stored line of the node, exactly, via `read`.
     static func export(_ node: HostPort) async throws -> [[UInt8]] {
-        try await IncidentConnection.withConnection(to: node) { connection in
-            var all: [[UInt8]] = []
-            var next: UInt64 = 0
-            while true {
-                try await connection.send(Requests.read(from: next, limit: 1000))
-                let (lines, after) = try RawEvents.split(readResponse: try await connection.receive())
-                if lines.isEmpty { return all }
-                all += lines
-                next = after
-            }
-        }
+        try await IncidentConnection.withConnection(to: node) { try await $0.storedLines() }
     }
 
     /// Checks every line: parses, hash matches its bytes, each origin's chain is gapless and linked.

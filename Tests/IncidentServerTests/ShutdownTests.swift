@@ -96,17 +96,7 @@ struct ShutdownTests {
     @Test func printPublicKeyCreatesThePrivateKeyWithMode0600() throws {
         let dir = TestNode.temporaryDirectory(prefix: "pubkey")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        func run() throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: TestNode.binaryPath)
-            p.arguments = ["--data-dir", dir, "--print-public-key"]
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            p.waitUntilExit()
-            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func run() throws -> String { try LocalNode.printPublicKey(binary: TestNode.binaryPath, dataDir: dir) }
         let first = try run()
         #expect(NodeIdentity.publicKey(base64: first) != nil)
         #expect(try run() == first, "the key is created once and then reused")
