@@ -81,6 +81,7 @@ extension EventStore {
         let ctx = writerContext
         let firstOffset = index.withLock { $0.count }
         let signedIndex = Self.lastLocalEventIndex(batch)
+        let signatureInterval = max(1, options.signatureInterval)
         var buffer: [UInt8] = []
         buffer.reserveCapacity(batch.reduce(0) { $0 + $1.bytes })
         var lineStarts: [UInt32] = []
@@ -115,7 +116,8 @@ extension EventStore {
                     let draft = Event.Draft(
                         origin: nodeID, seq: seq, prev: held?.hash, hlc: ctx.clock.now(),
                         recordedAtMillis: Int64(options.wallClock()), type: e.type, sector: e.sector, data: e.data)
-                    let event = Event.encode(draft, signer: localIndex == signedIndex ? identity.privateKey : nil)
+                    let signed = localIndex == signedIndex || (localIndex + 1) % signatureInterval == 0
+                    let event = Event.encode(draft, signer: signed ? identity.privateKey : nil)
                     localIndex += 1
                     appended.append(Appended(id: "\(nodeID):\(seq)", seq: seq, offset: offset))
                     add(event)
@@ -178,7 +180,8 @@ extension EventStore {
         if !lineStarts.isEmpty { for s in subscribers { s.yield() } }
     }
 
-    /// The position, among the local events of the batch, of the last one: it carries the signature.
+    /// The position, among the local events of the batch, of the last one: it carries a signature
+    /// (as does every `signatureInterval`-th one before it).
     static func lastLocalEventIndex(_ batch: [PendingAppend]) -> Int {
         var count = 0
         for p in batch { if case .local(let events) = p.work { count += events.count } }

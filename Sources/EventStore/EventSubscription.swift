@@ -22,6 +22,14 @@ extension EventStore {
     }
 }
 
+extension EventStore {
+    /// One element after each commit that stored something (a buffer of one: signals that
+    /// arrive while the reader is busy merge). Ends when the store closes.
+    public func commitSignals() -> AsyncStream<Void> {
+        subscribe(from: count).signals
+    }
+}
+
 /// An `AsyncSequence` of batches of newly stored events (see `EventStore.subscribe`).
 public struct EventSubscription: AsyncSequence, Sendable {
     public typealias Element = [Event]

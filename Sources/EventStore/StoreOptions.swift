@@ -16,6 +16,12 @@ public struct StoreOptions: Sendable {
     public var diskReserveBytes: UInt64 = 256 << 20
     /// The writer takes at most this much pending data into one commit.
     public var maximumBatchBytes: Int = 4 << 20
+    /// Local events of one commit are signed every this many events, and always the last one.
+    /// A receiver can store a run of events only once it holds the signed event that ends the
+    /// run (docs/PROTOCOL.md, "Signatures"), so this bounds what must cross a link in one piece:
+    /// 64 events of about 600 bytes are under 40 KiB raw, a few seconds of a 64 kbit/s link
+    /// compressed. Signing costs about 14 µs, so 1/64 of that per event.
+    public var signatureInterval: Int = 64
     /// Free bytes under the data directory; injected by tests.
     public var freeSpaceProbe: (@Sendable (String) -> UInt64?)? = nil
     /// Milliseconds since the epoch for `recorded_at` and the HLC; injected by tests.

@@ -88,8 +88,9 @@ extension FuzzHarness {
             throw PropertyViolation(harness: "peer", message: "own encoding refused: \(error) in \(show(body))")
         }
         try require(again == message, "peer", "round trip changed the message: \(show(body))")
-        if case .events = message {
-            try require(body == bytes, "peer", "events message not re-encoded byte for byte")
+        switch message {
+        case .events, .fresh: try require(body == bytes, "peer", "events message not re-encoded byte for byte")
+        default: break
         }
     }
 
@@ -98,6 +99,8 @@ extension FuzzHarness {
         case .hello: "hello"
         case .proof: "proof"
         case .events: "events"
+        case .fresh: "fresh"
+        case .compress: "compress"
         case .ack: "ack"
         case .refused: "refused"
         case .ping: "ping"

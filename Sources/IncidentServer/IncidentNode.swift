@@ -73,9 +73,11 @@ public enum IncidentNode {
         let projections = ProjectionService(store: store, sectors: config.sectors, directory: config.dataDir, logger: logger) {
             readinessBox.value?.done("projections")
         }
+        let held = HeldEvents()
         let handler = RequestHandler(
             store: store, validator: EventValidator(sectors: config.sectors), config: config,
-            publicKey: identity.publicKeyBase64, peers: registry, trust: { trust.value }, projections: projections, logger: logger)
+            publicKey: identity.publicKeyBase64, peers: registry, trust: { trust.value }, projections: projections, logger: logger,
+            held: held)
 
         // A passed peer socket runs the peer listener even when the config turns it off; the
         // address then only names it in logs until the bound one is known.
@@ -98,6 +100,9 @@ public enum IncidentNode {
         var peerContext = PeerContext(
             store: store, identity: identity, nodeID: config.nodeID, trust: { trust.value }, registry: registry, logger: logger)
         peerContext.tls = try TLSSetup.peers(config)
+        peerContext.held = held
+        peerContext.maximumBytesPerSecond = config.peerMaximumBytesPerSecond
+        if !config.peerCompression { peerContext.session.compression = [] }
         testHooks.install(into: &peerContext.session)
         readinessBox.set(readiness)
         // Order matters: shutdown runs in reverse, so listeners stop, then the projections write
@@ -110,6 +115,7 @@ public enum IncidentNode {
                 })
         }
         let dialer = PeerDialer(peers: config.peers, context: peerContext, group: group)
+        dialer.setRates(config.peerRates)
         services.append(dialer)
 
         let reloader = Reloader(

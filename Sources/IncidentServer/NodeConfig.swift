@@ -26,6 +26,12 @@ public struct NodeConfig: Sendable, Equatable {
     public var peerListen: HostPort? = HostPort(host: "127.0.0.1", port: 7401)
     /// Peers this node dials.
     public var peers: [HostPort] = []
+    /// Most bytes a second written to any one peer, on the wire (`peer_max_bytes_per_second`; nil: no cap).
+    public var peerMaximumBytesPerSecond: Int? = nil
+    /// Per dialed peer (`HOST:PORT` as in `peers`), a cap that replaces the node-wide one (`peer_rates`).
+    public var peerRates: [String: Int] = [:]
+    /// Whether peer links offer compression in hello (`peer_compression`).
+    public var peerCompression = true
     /// node id → base64 Ed25519 public key.
     public var trust: [String: String] = [:]
     /// The node's private key; nil means `<data_dir>/node.key`, created on first start. A file
@@ -51,6 +57,7 @@ public struct NodeConfig: Sendable, Equatable {
     public static let keys = [
         "node_id", "data_dir", "listen", "fsync", "sectors", "disk_reserve_mb", "segment_mb", "max_line_bytes",
         "max_events_per_append", "log_level", "log_format", "peer_listen", "peers", "trust", "key_file",
+        "peer_max_bytes_per_second", "peer_rates", "peer_compression",
     ] + securityKeys
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -153,6 +160,25 @@ public struct NodeConfig: Sendable, Equatable {
                 guard let text = e.stringValue, let hp = HostPort(text) else { throw fail("peers[\(i)]", "expected HOST:PORT") }
                 peers.append(hp)
             }
+        }
+        if let n = try integer("peer_max_bytes_per_second", min: 0) {
+            guard n <= 1 << 40 else { throw fail("peer_max_bytes_per_second", "must be at most \(1 << 40)") }
+            peerMaximumBytesPerSecond = n == 0 ? nil : Int(n)
+        }
+        if let v = json["peer_rates"] {
+            guard let members = v.objectMembers else { throw fail("peer_rates", "expected an object of HOST:PORT → bytes a second") }
+            peerRates = [:]
+            for m in members {
+                guard let hp = HostPort(m.key) else { throw fail("peer_rates.\(m.key)", "expected HOST:PORT as a key") }
+                guard let n = m.value.integerValue, n >= 1, n <= 1 << 40 else {
+                    throw fail("peer_rates.\(m.key)", "expected bytes a second, 1 … \(1 << 40)")
+                }
+                peerRates[hp.description] = Int(n)
+            }
+        }
+        if let v = json["peer_compression"] {
+            guard case .bool(let b) = v else { throw fail("peer_compression", "expected true or false, got \(v.kindName)") }
+            peerCompression = b
         }
         try applySecurity(json: json, file: file)
         if let v = json["trust"] {

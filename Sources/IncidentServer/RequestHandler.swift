@@ -15,6 +15,8 @@ struct RequestHandler: Sendable {
     let trust: @Sendable () -> TrustList
     let projections: ProjectionService
     let logger: Logger
+    /// Events sync holds ahead of their origin's chain: listed as provisional beside the views.
+    var held = HeldEvents()
 
     /// What a connection carries from one request to the next.
     struct ConnectionState {
@@ -166,9 +168,11 @@ struct RequestHandler: Sendable {
                 guard let view = p.sectorView(name, range: try DayRange(since: since, until: until)) else {
                     throw WireError(.notFound, "no sector \(name) (known: \(p.listedSectors.joined(separator: ", ")))")
                 }
-                return ClientResponse.view(view, freshness: p.freshnessAges(nowMillis: now))
+                return ClientResponse.view(view, freshness: p.freshnessAges(nowMillis: now), provisional: provisional(sector: name))
             case .overview(let since, let until):
-                return ClientResponse.view(p.overview(range: try DayRange(since: since, until: until)), freshness: p.freshnessAges(nowMillis: now))
+                return ClientResponse.view(
+                    p.overview(range: try DayRange(since: since, until: until)), freshness: p.freshnessAges(nowMillis: now),
+                    provisional: provisional(sector: nil))
             case .incident(let id):
                 guard let view = p.incidentView(id: id, lookup: lookup) else { throw WireError(.notFound, "no incident \(id)") }
                 return ClientResponse.view(view, freshness: nil)
@@ -183,6 +187,48 @@ struct RequestHandler: Sendable {
         }
     }
 
+    /// The held events of `sector` (all of them for nil) as a JSON array, nil when there are none:
+    /// events HQ sees before the chain behind them has arrived, never folded into the view's
+    /// counts. Ordered by id, so identical nodes answer identical bytes.
+    func provisional(sector: String?) -> [UInt8]? {
+        let events = held.events.filter { sector == nil || $0.sector == sector }
+        guard !events.isEmpty else { return nil }
+        let vector = store.versionVector
+        var w = JSONWriter()
+        w.raw("[")
+        for (i, e) in events.enumerated() {
+            if i > 0 { w.raw(UInt8(ascii: ",")) }
+            w.raw("{\"id\":")
+            w.string(e.id)
+            w.raw(",\"type\":")
+            w.string(e.type)
+            w.raw(",\"sector\":")
+            w.string(e.sector)
+            w.raw(",\"recorded_at\":")
+            w.string(e.recordedAt)
+            w.raw(",\"waiting_for\":")
+            w.string("\(e.origin):\(vector[e.origin] + 1)")
+            w.raw(",\"data\":")
+            w.raw(e.dataBytes)
+            w.raw("}")
+        }
+        w.raw("]")
+        return w.bytes
+    }
+
+    /// Seconds since the oldest event recorded that the peer lacks was recorded (nil: none lacked).
+    func oldestLackedAge(_ peerVector: VersionVector, ours: VersionVector, nowMillis: Int64) -> Int64? {
+        var oldest: Int64? = nil
+        for origin in ours.origins where ours[origin] > peerVector[origin] {
+            guard let offset = store.offset(origin: origin, seq: peerVector[origin] + 1),
+                let event = try? store.read(from: offset, limit: 1).first,
+                let millis = RFC3339.parseMillis(event.recordedAt)
+            else { continue }
+            oldest = min(oldest ?? millis, millis)
+        }
+        return oldest.map { max(0, (nowMillis - $0) / 1000) }
+    }
+
     func status() -> [UInt8] {
         let ours = store.versionVector
         var s = ClientResponse.Status(
@@ -191,13 +237,27 @@ struct RequestHandler: Sendable {
         s.forks = store.forkCount
         let c = projections.counters
         s.projections = (c.cursor, c.foldedSinceStart, c.fromSnapshot)
+        let now = Int64(HybridLogicalClock.systemMillis())
         s.peers = peers.snapshot.map { e in
-            ClientResponse.Peer(
+            var p = ClientResponse.Peer(
                 key: e.key, node: e.node, address: e.address, direction: e.direction, connected: e.connected,
                 sinceMillis: e.sinceMillis, lastContactMillis: e.lastContactMillis, eventsSent: e.eventsSent,
                 eventsReceived: e.eventsReceived, peerLacks: ours.lacking(in: e.peerVector), weLack: e.peerVector.lacking(in: ours),
                 lastError: e.lastError)
+            p.link.rawBytesSent = e.rawBytesSent
+            p.link.wireBytesSent = e.wireBytesSent
+            p.link.rawBytesReceived = e.rawBytesReceived
+            p.link.wireBytesReceived = e.wireBytesReceived
+            p.link.messageBytes = e.messageBytes
+            p.link.bytesPerSecond = e.bytesPerSecond
+            p.link.cutsMidMessage = e.cutsMidMessage
+            p.link.bytesLostToCuts = e.bytesLostToCuts
+            p.link.version = e.version
+            p.link.compression = e.compression
+            p.link.oldestLackedAgeSeconds = oldestLackedAge(e.peerVector, ours: ours, nowMillis: now)
+            return p
         }
+        s.held = held.events.map(\.id)
         return ClientResponse.status(s)
     }
 

@@ -49,6 +49,14 @@ public final class PeerDialer: Service {
 
     public var currentPeers: [HostPort] { peers.withLock { $0 } }
 
+    /// Per peer address, a cap on the bytes a second written to it (config `peer_rates`); a peer
+    /// not listed has the node-wide cap (`PeerContext.maximumBytesPerSecond`).
+    let rates = Mutex<[String: Int]>([:])
+
+    public func setRates(_ new: [String: Int]) { rates.withLock { $0 = new } }
+
+    func rate(_ address: HostPort) -> Int? { rates.withLock { $0[address.description] } ?? context.maximumBytesPerSecond }
+
     public func run() async {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
@@ -79,20 +87,22 @@ public final class PeerDialer: Service {
         var attempt = 0
         while !Task.isCancelled {
             do {
-                let tls = context.tls
-                let channel = try await ClientBootstrap(group: group)
+                let context = self.context
+                let connection = try await ClientBootstrap(group: group)
                     .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                     .connectTimeout(.seconds(5))
                     .connect(host: address.host, port: address.port) { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try PeerTLS.addHandler(tls, server: false, to: channel)
-                            try channel.pipeline.syncOperations.addHandler(
-                                ByteToMessageHandler(LineFrameDecoder(maximumLineLength: PeerContext.maximumLineLength)))
-                            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                        }
+                        channel.eventLoop.makeCompletedFuture { try PeerLink.configure(channel, server: false, context: context) }
                     }
-                let established = await PeerLink.run(channel: channel, context: context, registryKey: key, direction: "out")
-                if established { attempt = 0 }
+                let established = await PeerLink.run(
+                    connection, context: context, registryKey: key, direction: "out", maximumBytesPerSecond: rate(address))
+                if established {
+                    // The link was up: it was cut, or the peer went away. Redial at once (a
+                    // cut VSAT link is often back within seconds); backoff is for peers that
+                    // refuse or cannot be reached.
+                    attempt = 0
+                    continue
+                }
             } catch {
                 context.registry.update(key, direction: "out") { $0.lastError = "cannot connect: \(error)" }
                 context.logger.debug("peer dial failed", metadata: ["sync.address": "\(address)", "error": "\(error)"])

@@ -3,7 +3,7 @@ public import IncidentModel
 public import Logging
 public import NIOCore
 import Synchronization
-import Wire
+public import Wire
 
 /// Everything a peer session needs from the node.
 public struct PeerContext: Sendable {
@@ -14,13 +14,21 @@ public struct PeerContext: Sendable {
     public var registry: PeerRegistry
     public var logger: Logger
     public var session = PeerSession<ContinuousClock>.Configuration()
-    /// Most events in one `events` message, and most bytes.
+    /// Most events in one `events` message; its bytes follow the link (`pacer`).
     public var messageEvents = 1024
-    public var messageBytes = 1 << 20
+    /// Message sizing and the bytes in flight, measured per session (`LinkPacer`).
+    public var pacer = LinkPacer.Configuration()
+    /// Most bytes a second this node writes to any one peer, on the wire (nil: no cap). A VSAT
+    /// link is shared with voice and mail; the dialer can set it per peer address.
+    public var maximumBytesPerSecond: Int? = nil
     /// Mutual TLS on the peer listener and dialer (issue 6), in addition to the key proof; nil: plain TCP.
     public var tls: PeerTLS? = nil
     /// Inbound peer connections at most, in total and from one address (`too_many_connections`).
     public var inboundLimits = PeerConnectionLimits()
+    /// Events received ahead of their origin's chain, held until it fills in (node-wide).
+    public var held = HeldEvents()
+    /// Per peer node, where its "fresh" events begin in this node's log (node-wide, across sessions).
+    public var freshBoundaries = FreshBoundaries()
 
     public init(
         store: EventStore, identity: NodeIdentity, nodeID: String, trust: @escaping @Sendable () -> TrustList,
@@ -38,9 +46,36 @@ public struct PeerContext: Sendable {
     public static let maximumLineLength = 16 << 20
 }
 
+/// Per peer node, the offset in this node's log from which events are "fresh": sent ahead of the
+/// backlog that was there when the peer first connected lacking it. Kept across sessions (a cut
+/// does not turn a fresh event into backlog), forgotten once the peer holds the whole backlog.
+public final class FreshBoundaries: Sendable {
+    let boundaries = Mutex<[String: UInt64]>([:])
+    public init() {}
+
+    /// The boundary for `peer`, whose backlog starts at `start`, with the log ending at `end`: an
+    /// earlier boundary still inside the backlog stands; otherwise the end of the log.
+    func boundary(for peer: String, start: UInt64, end: UInt64) -> UInt64 {
+        boundaries.withLock { all in
+            if let b = all[peer], b > start, b <= end { return b }
+            all[peer] = end
+            return end
+        }
+    }
+
+    func forget(_ peer: String) { _ = boundaries.withLock { $0.removeValue(forKey: peer) } }
+}
+
+/// A peer connection as the listener or dialer set it up: the channel, and its byte counters.
+public struct PeerConnection: Sendable {
+    public var channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    public var counters: PeerByteCounters
+}
+
 /// Runs the peer protocol over one connection (either direction): drives a `PeerSession`,
-/// streams what the peer lacks from the log (catch-up, then live), checks and stores what it
-/// sends. Returns when the connection ends; returns whether the session was established.
+/// streams what the peer lacks from the log (fresh events ahead of the backlog, then live),
+/// checks and stores what it sends. Returns when the connection ends; returns whether the
+/// session was established.
 public enum PeerLink {
     final class Shared: Sendable {
         struct State {
@@ -50,49 +85,96 @@ public enum PeerLink {
             var established = false
             /// The registry entry of this session (known once the peer's node id is, for inbound).
             var key: String?
+            var pacer: LinkPacer
         }
         let state: Mutex<State>
         let wake: AsyncStream<Void>
         let wakeContinuation: AsyncStream<Void>.Continuation
 
-        init(_ session: PeerSession<ContinuousClock>) {
-            state = Mutex(State(session: session))
+        init(_ session: PeerSession<ContinuousClock>, pacer: LinkPacer) {
+            state = Mutex(State(session: session, pacer: pacer))
             (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         }
 
         func with<R>(_ body: (inout State) -> R) -> R { state.withLock { body(&$0) } }
     }
 
+    /// Sets up a new peer channel (TLS, byte counting, line framing with inflation, deflation of
+    /// what it writes once the session says so) and wraps it for `run`.
+    public static func configure(_ channel: any Channel, server: Bool, context: PeerContext) throws -> PeerConnection {
+        let counters = PeerByteCounters()
+        try PeerTLS.addHandler(context.tls, server: server, to: channel)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteArrivalCounter())
+        try sync.addHandler(PeerDeflateEncoder(counters: counters))
+        try sync.addHandler(
+            ByteToMessageHandler(
+                PeerLineDecoder(
+                    maximumLineLength: PeerContext.maximumLineLength, acceptsCompression: !context.session.compression.isEmpty,
+                    counters: counters)))
+        let wrapped = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        return PeerConnection(channel: wrapped, counters: counters)
+    }
+
     @discardableResult
     public static func run(
-        channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, context: PeerContext, registryKey: String?, direction: String
+        _ connection: PeerConnection, context: PeerContext, registryKey: String?, direction: String,
+        maximumBytesPerSecond: Int? = nil
     ) async -> Bool {
+        let channel = connection.channel
+        let counters = connection.counters
         let store = context.store
         let logger = context.logger
         let session = PeerSession(
             nodeID: context.nodeID, identity: context.identity, trust: context.trust(), configuration: context.session,
             clock: ContinuousClock())
-        let shared = Shared(session)
+        let shared = Shared(session, pacer: LinkPacer(configuration: context.pacer))
         shared.with { $0.key = registryKey }
         let remote = channel.channel.remoteAddress?.description ?? "?"
         let channelRef = channel.channel
-        // Raw bytes arriving keep the session alive while a long message is still on its way.
-        let arrivals = ByteArrivalCounter()
+        let arrivals = try? await channelRef.pipeline.handler(type: ByteArrivalCounter.self).get()
+        let cap = maximumBytesPerSecond ?? context.maximumBytesPerSecond
+        // What the registry entry held before this session: its counters add on.
+        var base: PeerRegistry.Entry? = nil
+        func publish(final: Bool = false) {
+            guard let key = shared.with({ $0.key }) else { return }
+            let (pacer, version, compression) = shared.with { ($0.pacer, $0.session.version, $0.session.sendCompression) }
+            context.registry.update(key, direction: direction) { e in
+                if base == nil { base = e }
+                let b = base!
+                e.rawBytesSent = b.rawBytesSent + counters.rawSent
+                e.wireBytesSent = b.wireBytesSent + counters.wireSent
+                e.rawBytesReceived = b.rawBytesReceived + counters.rawReceived
+                e.wireBytesReceived = b.wireBytesReceived + counters.wireReceived
+                e.messageBytes = pacer.messageBytes
+                e.bytesPerSecond = pacer.bytesPerSecond
+                e.version = version
+                e.compression = compression
+                if final && pacer.inFlightMessages > 0 {
+                    e.cutsMidMessage = b.cutsMidMessage + 1
+                    e.bytesLostToCuts = b.bytesLostToCuts + UInt64(pacer.unacknowledgedBytes)
+                }
+            }
+        }
         do {
             try await channel.executeThenClose { inbound, outbound in
-                try await channelRef.pipeline.addHandler(arrivals, position: .first).get()
-                /// Carries out actions; false once the session is over.
+                /// Carries out actions; false once the session is over. Control lines are written
+                /// straight to the channel, not queued behind `events` messages waiting in the
+                /// async writer (docs/PROTOCOL.md, "Control before data").
                 @Sendable func perform(_ actions: [PeerSession<ContinuousClock>.Action]) async throws -> Bool {
                     for action in actions {
                         switch action {
                         case .send(let line):
-                            try await outbound.write(ByteBuffer(bytes: line))
+                            channelRef.writeAndFlush(ByteBuffer(bytes: line), promise: nil)
                         case .established(let peer, let vector):
                             shared.with { $0.peerHas = vector; $0.established = true }
                             shared.wakeContinuation.yield()
                             logger.info("peer session established", metadata: ["sync.peer": "\(peer)", "sync.remote": "\(remote)"])
                         case .acknowledged(let vector):
-                            shared.with { $0.peerHas = $0.peerHas.merged(with: vector) }
+                            shared.with {
+                                $0.peerHas = $0.peerHas.merged(with: vector)
+                                $0.pacer.acknowledged(at: .now)
+                            }
                             shared.wakeContinuation.yield()
                         case .peerRefused(let id, let code, let message):
                             logger.warning(
@@ -103,12 +185,25 @@ public enum PeerLink {
                                 context.registry.update(key, direction: direction) { $0.lastError = message }
                             }
                             channelRef.close(promise: nil)
+                            shared.wakeContinuation.yield()
                             return false
-                        case .ingest:
+                        case .ingest, .ingestFresh:
                             break  // handled by the reader
                         }
                     }
                     return true
+                }
+                /// Writes one `events` or `fresh` message through the async writer (which waits on
+                /// the socket's writability) and counts it in flight.
+                @Sendable func sendData(_ lines: [[UInt8]], fresh: Bool) async throws -> Bool {
+                    let bytes = lines.reduce(0) { $0 + $1.count + 1 }
+                    let actions: [PeerSession<ContinuousClock>.Action] = shared.with { s in
+                        let a = s.session.sendEvents(lines, fresh: fresh)
+                        if !a.isEmpty { s.pacer.sent(bytes: bytes, at: .now) }
+                        return a
+                    }
+                    for case .send(let line) in actions { try await outbound.write(ByteBuffer(bytes: line)) }
+                    return !actions.isEmpty
                 }
 
                 guard try await perform(shared.with { $0.session.start(vector: store.versionVector) }) else { return }
@@ -118,7 +213,7 @@ public enum PeerLink {
                         while !Task.isCancelled {
                             try await Task.sleep(for: .milliseconds(250))
                             let trust = context.trust()
-                            let bytes = arrivals.bytes
+                            let bytes = arrivals?.bytes ?? 0
                             let arrived = bytes != bytesSeen
                             bytesSeen = bytes
                             guard
@@ -130,15 +225,23 @@ public enum PeerLink {
                             else { return }
                         }
                     }
-                    group.addTask {  // catch-up, then live
-                        try await sendLoop(shared: shared, context: context, perform: perform, registryKey: { shared.with { $0.key } }, direction: direction)
+                    group.addTask {  // the log's commits wake the sender
+                        for await _ in store.commitSignals() { shared.wakeContinuation.yield() }
+                    }
+                    group.addTask {  // fresh events, backlog, then live
+                        try await sendLoop(
+                            shared: shared, context: context, send: sendData, cap: cap, counters: counters,
+                            registryKey: { shared.with { $0.key } }, direction: direction)
                     }
                     var verifier = IngestVerifier(trust: context.trust())
+                    // `fresh` messages carry runs of their own: they are checked apart from the backlog's.
+                    var freshVerifier = IngestVerifier(trust: context.trust())
                     // The store (and acknowledgement) of the previous `events` message, which runs
                     // while the next one is parsed and verified: the fsync overlaps the CPU work.
                     // At most one is in flight, so messages are stored and acknowledged in order.
                     var storing: Task<Bool, any Error>? = nil
                     defer { storing?.cancel() }
+                    var lastPublished = ContinuousClock.now
                     do {
                         reading: for try await buffer in inbound {
                             let actions = shared.with { $0.session.receive(Array(buffer.readableBytesView)) }
@@ -160,7 +263,8 @@ public enum PeerLink {
                                 if let k = key {
                                     context.registry.update(k, direction: direction) { $0.lastContactMillis = nowMillis() }
                                 }
-                                if case .ingest(let lines) = action {
+                                switch action {
+                                case .ingest(let lines):
                                     let checked = check(lines, verifier: &verifier, shared: shared, context: context)
                                     if let previous = storing {
                                         storing = nil
@@ -168,25 +272,44 @@ public enum PeerLink {
                                     }
                                     if checked.fatal == nil {
                                         storing = Task {
-                                            try await storeChecked(checked, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                            try await storeChecked(checked, fresh: false, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
                                         }
                                     } else {
-                                        guard try await storeChecked(checked, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                        guard try await storeChecked(checked, fresh: false, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
                                         else { break reading }
                                     }
-                                } else if case .acknowledged(let vector) = action, let k = key {
-                                    context.registry.update(k, direction: direction) { $0.peerVector = $0.peerVector.merged(with: vector) }
+                                case .ingestFresh(let lines):
+                                    let checked = check(lines, verifier: &freshVerifier, shared: nil, context: context)
+                                    if let previous = storing {
+                                        storing = nil
+                                        guard try await previous.value else { break reading }
+                                    }
+                                    guard try await storeChecked(checked, fresh: true, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                    else { break reading }
+                                case .acknowledged(let vector):
+                                    if let k = key {
+                                        context.registry.update(k, direction: direction) { $0.peerVector = $0.peerVector.merged(with: vector) }
+                                    }
+                                default:
+                                    break
                                 }
                             }
                             guard try await perform(actions) else { break }
+                            if lastPublished.duration(to: .now) > .milliseconds(250) {
+                                lastPublished = .now
+                                publish()
+                            }
                         }
                         if let previous = storing {
                             storing = nil
                             _ = try await previous.value
                         }
                     } catch let error as LineTooLongError {
-                        // Answered like any protocol error, then closed (issue 6: a 100 MB line).
+                        // Answered like any protocol error, then closed (issue 6: a 100 MB line),
+                        // also when the line grew that long by inflating a compressed stream.
                         _ = try? await perform(shared.with { $0.session.fail("line_too_long", "a line is at most \(error.limit) bytes") })
+                    } catch let error as InflateError {
+                        _ = try? await perform(shared.with { $0.session.fail("invalid_compression", "\(error)") })
                     }
                     group.cancelAll()
                 }
@@ -196,51 +319,75 @@ public enum PeerLink {
             // E.g. a TLS handshake the other side refused: `status` shows it.
             if let key = shared.with({ $0.key }) { context.registry.update(key, direction: direction) { $0.lastError = "\(error)" } }
         }
+        publish(final: true)
         if let key = shared.with({ $0.key }) { context.registry.update(key, direction: direction) { $0.connected = false } }
         return shared.with { $0.established }
     }
 
-    /// Checks one `events` message: hashes, signatures, trust (`IngestVerifier`).
-    static func check(_ lines: [[UInt8]], verifier: inout IngestVerifier, shared: Shared, context: PeerContext) -> IngestVerifier.Output {
+    /// Checks one `events` or `fresh` message: hashes, signatures, trust (`IngestVerifier`).
+    static func check(_ lines: [[UInt8]], verifier: inout IngestVerifier, shared: Shared?, context: PeerContext) -> IngestVerifier.Output {
         verifier.trust = context.trust()
         let checked = verifier.check(lines)
         // The peer holds what it sent, whatever this node makes of it. Recorded before storing:
         // the store wakes this session's sender as soon as the events are committed, and it
-        // must not echo them back.
-        shared.with { s in
+        // must not echo them back. (Not for `fresh` events: the peer's chain before them is
+        // what this node lacks, and the vector counts only contiguous seqs.)
+        shared?.with { s in
             for e in checked.verified where e.seq > s.peerHas[e.origin] { s.peerHas[e.origin] = e.seq }
         }
         return checked
     }
 
-    /// Stores what `check` let through, answers refusals, acknowledges. False ends the session.
+    /// Stores what `check` let through (for a `fresh` message: what follows on from the log, the
+    /// rest held), stores held events the log now reaches, answers refusals, acknowledges. False
+    /// ends the session.
     static func storeChecked(
-        _ checked: IngestVerifier.Output, shared: Shared, context: PeerContext,
+        _ checked: IngestVerifier.Output, fresh: Bool, shared: Shared, context: PeerContext,
         perform: @Sendable ([PeerSession<ContinuousClock>.Action]) async throws -> Bool, registryKey: String?, direction: String
     ) async throws -> Bool {
         var refusals = checked.refused
-        if !checked.verified.isEmpty {
-            let outcomes: [IngestOutcome]
-            do {
-                outcomes = try await context.store.ingest(checked.verified)
-            } catch {
-                return try await perform(shared.with { $0.session.fail(error.code.rawValue, error.message) })
-            }
-            var stored: UInt64 = 0
-            for (event, outcome) in zip(checked.verified, outcomes) {
-                switch outcome {
-                case .stored: stored += 1
-                case .duplicate: break
-                case .refused: refusals.append(IngestVerifier.Refusal(event: event, outcome: outcome))
+        var toStore = checked.verified
+        if fresh {
+            let held = context.store.versionVector
+            var next = held
+            toStore = []
+            for e in checked.verified {
+                if e.seq <= held[e.origin] || e.seq == next[e.origin] + 1 {
+                    toStore.append(e)
+                    next[e.origin] = max(next[e.origin], e.seq)
+                } else {
+                    context.held.hold(e)
                 }
             }
-            if let registryKey {
-                let held = shared.with { $0.peerHas }
+        }
+        do {
+            var stored: UInt64 = 0
+            var batch = toStore
+            while !batch.isEmpty {
+                let outcomes = try await context.store.ingest(batch)
+                var progressed = false
+                for (event, outcome) in zip(batch, outcomes) {
+                    switch outcome {
+                    case .stored:
+                        stored += 1
+                        progressed = true
+                    case .duplicate: break
+                    case .refused: refusals.append(IngestVerifier.Refusal(event: event, outcome: outcome))
+                    }
+                }
+                // Held events the log now reaches go next; refused ones are let go.
+                context.held.drop(batch)
+                batch = progressed ? context.held.promotable(after: context.store.versionVector) : []
+            }
+            if let registryKey, stored > 0 || !checked.verified.isEmpty {
+                let has = shared.with { $0.peerHas }
                 context.registry.update(registryKey, direction: direction) { e in
                     e.eventsReceived += stored
-                    e.peerVector = e.peerVector.merged(with: held)
+                    e.peerVector = e.peerVector.merged(with: has)
                 }
             }
+        } catch {
+            return try await perform(shared.with { $0.session.fail(error.code.rawValue, error.message) })
         }
         for r in refusals.prefix(16) {
             context.logger.warning(
@@ -256,57 +403,159 @@ public enum PeerLink {
         return try await perform(shared.with { $0.session.acknowledge(vector: context.store.versionVector) })
     }
 
-    /// Streams, in log order, every event the peer does not hold: from the earliest offset any
-    /// origin needs, through the end of the log, then live as the store commits more.
+    /// Streams what the peer lacks, message by message as the pacer allows:
+    /// - with a version-2 peer that lacks a backlog, events stored after the backlog began (the
+    ///   fresh boundary) go first, in `fresh` messages the peer may hold out of order; the backlog
+    ///   follows in `events` messages, in log order; once it is through, and every message before
+    ///   is acknowledged, one cursor goes on from the boundary;
+    /// - otherwise one cursor, in log order, from the earliest event any origin needs, then live.
     static func sendLoop(
-        shared: Shared, context: PeerContext, perform: @Sendable ([PeerSession<ContinuousClock>.Action]) async throws -> Bool,
-        registryKey: @Sendable () -> String?, direction: String
+        shared: Shared, context: PeerContext, send: @Sendable ([[UInt8]], Bool) async throws -> Bool, cap: Int?,
+        counters: PeerByteCounters, registryKey: @Sendable () -> String?, direction: String
     ) async throws {
         var wake = shared.wake.makeAsyncIterator()
         while !shared.with({ $0.established }) {
             guard await wake.next() != nil else { return }
         }
         let store = context.store
-        let peerHas = shared.with { $0.peerHas }
+        let (peerHas, version, peer) = shared.with { ($0.peerHas, $0.session.version, $0.session.peer ?? "?") }
         let ours = store.versionVector
-        var start = store.count
+        let end = store.count
+        var start = end
         for origin in ours.origins where ours[origin] > peerHas[origin] {
             if let offset = store.offset(origin: origin, seq: peerHas[origin] + 1) { start = min(start, offset) }
         }
-        // Lines as stored, with only origin and seq read: the receiver parses and verifies them.
-        for try await batch in store.subscribeLines(from: start, batchLimit: context.messageEvents) {
-            let lines: [[UInt8]] = shared.with { s in
-                var out: [[UInt8]] = []
-                for e in batch where e.seq == s.peerHas[e.origin] + 1 {
-                    out.append(e.line)
-                    s.peerHas[e.origin] = e.seq
-                }
-                return out
-            }
-            var chunk: [[UInt8]] = []
-            var chunkBytes = 0
-            func flush() async throws -> Bool {
-                guard !chunk.isEmpty else { return true }
-                while !shared.with({ $0.session.canSendEvents }) {
-                    if shared.with({ $0.session.state }) == .closed { return false }
-                    guard await wake.next() != nil else { return false }
-                }
-                let n = UInt64(chunk.count)
-                let actions = shared.with { $0.session.sendEvents(chunk) }
-                chunk.removeAll(keepingCapacity: true)
-                chunkBytes = 0
-                if let key = registryKey() { context.registry.update(key, direction: direction) { $0.eventsSent += n } }
-                return try await perform(actions)
-            }
-            for line in lines {
-                if chunkBytes + line.count > context.messageBytes || chunk.count >= context.messageEvents {
-                    guard try await flush() else { return }
-                }
-                chunk.append(line)
-                chunkBytes += line.count
-            }
-            guard try await flush() else { return }
+        var cursor = start
+        // Two lanes while a version-2 peer lacks a backlog: [cursor, boundary) and [fresh, …).
+        var boundary: UInt64? = nil
+        var freshCursor: UInt64 = 0
+        if version >= 2, start < end {
+            let b = context.freshBoundaries.boundary(for: peer, start: start, end: end)
+            boundary = b
+            freshCursor = b
+        } else {
+            context.freshBoundaries.forget(peer)
         }
+        var pace = WireBudget(bytesPerSecond: cap)
+
+        while true {
+            // Wait until the window has room.
+            while !shared.with({ $0.session.canSendEvents && $0.pacer.canSend }) {
+                if shared.with({ $0.session.state }) == .closed { return }
+                guard await wake.next() != nil else { return }
+            }
+            if shared.with({ $0.session.state }) == .closed { return }
+            if let wait = pace.wait(wireSent: counters.wireSent) { try await Task.sleep(for: wait) }
+            let (limit, events) = (shared.with { $0.pacer.messageBytes }, context.messageEvents)
+
+            if let b = boundary {
+                // Fresh lane first: everything stored since the boundary that the peer lacks.
+                if store.count > freshCursor {
+                    let has = shared.with { $0.peerHas }
+                    let (lines, next) = try read(store, from: freshCursor, to: store.count, bytes: limit, events: events) { e in
+                        e.seq > has[e.origin]
+                    }
+                    freshCursor = next
+                    if !lines.isEmpty {
+                        guard try await send(lines, true) else { return }
+                        count(lines.count, registryKey(), context, direction)
+                    }
+                    continue
+                }
+                if cursor < b {
+                    let lines = try backlog(store, cursor: &cursor, to: b, bytes: limit, events: events, shared: shared)
+                    if !lines.isEmpty {
+                        guard try await send(lines, false) else { return }
+                        count(lines.count, registryKey(), context, direction)
+                    }
+                    continue
+                }
+                // The backlog is through. Once every message is acknowledged, the peer's vector
+                // says which fresh events it stored; one cursor goes on from the boundary.
+                while shared.with({ $0.pacer.inFlightMessages > 0 && $0.session.state != .closed }) {
+                    guard await wake.next() != nil else { return }
+                }
+                boundary = nil
+                cursor = b
+                context.freshBoundaries.forget(peer)
+                continue
+            }
+            if store.count > cursor {
+                let lines = try backlog(store, cursor: &cursor, to: store.count, bytes: limit, events: events, shared: shared)
+                if !lines.isEmpty {
+                    guard try await send(lines, false) else { return }
+                    count(lines.count, registryKey(), context, direction)
+                }
+                continue
+            }
+            guard await wake.next() != nil else { return }
+        }
+    }
+
+    static func count(_ n: Int, _ key: String?, _ context: PeerContext, _ direction: String) {
+        if let key { context.registry.update(key, direction: direction) { $0.eventsSent += UInt64(n) } }
+    }
+
+    /// The next message of the in-order lane: lines from `cursor` (up to `end`) whose seq is the
+    /// next the peer lacks of their origin; raises what the peer is known to hold.
+    static func backlog(
+        _ store: EventStore, cursor: inout UInt64, to end: UInt64, bytes: Int, events: Int, shared: Shared
+    ) throws -> [[UInt8]] {
+        var has = shared.with { $0.peerHas }
+        let (lines, next) = try read(store, from: cursor, to: end, bytes: bytes, events: events) { e in
+            guard e.seq == has[e.origin] + 1 else { return false }
+            has[e.origin] = e.seq
+            return true
+        }
+        cursor = next
+        shared.with { $0.peerHas = $0.peerHas.merged(with: has) }
+        return lines
+    }
+
+    /// Stored lines from `offset` (below `end`) that `take` accepts, up to `bytes` (at least one
+    /// line) and `events`; and the offset after the last line looked at.
+    static func read(
+        _ store: EventStore, from offset: UInt64, to end: UInt64, bytes: Int, events: Int, take: (EventHead) -> Bool
+    ) throws -> ([[UInt8]], UInt64) {
+        var out: [[UInt8]] = []
+        var size = 0
+        var next = offset
+        // Lines are read in blocks sized to the message (about 575 bytes an event).
+        let block = max(16, min(events, bytes / 256))
+        while next < end, out.count < events {
+            let lines = try store.readLines(from: next, limit: Int(min(UInt64(block), end - next)))
+            if lines.isEmpty { break }
+            for line in lines {
+                if !out.isEmpty && (size + line.count > bytes || out.count >= events) { return (out, next) }
+                guard let head = EventHead(line: line) else {
+                    throw StoreError(.corrupt, "stored line at offset \(next) has no origin and seq")
+                }
+                next += 1
+                if take(head) {
+                    out.append(line)
+                    size += line.count + 1
+                }
+            }
+        }
+        return (out, next)
+    }
+}
+
+/// A per-peer cap on the bytes written to the wire: a token bucket of one second's worth, filled
+/// at the cap; the sender waits before a message while the bucket is empty.
+struct WireBudget {
+    let bytesPerSecond: Int?
+    var started = ContinuousClock.now
+
+    init(bytesPerSecond: Int?) { self.bytesPerSecond = bytesPerSecond }
+
+    /// How long to wait before the next message, given the wire bytes sent so far.
+    func wait(wireSent: UInt64) -> Duration? {
+        guard let rate = bytesPerSecond, rate > 0 else { return nil }
+        let allowed = Double(rate) * (LinkPacer.seconds(started.duration(to: .now)) + 1)
+        let over = Double(wireSent) - allowed
+        guard over > 0 else { return nil }
+        return .milliseconds(Int64(over * 1000 / Double(rate)) + 1)
     }
 }
 

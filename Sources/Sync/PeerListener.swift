@@ -25,20 +25,15 @@ public final class PeerListener: Service {
     }
 
     public func run() async throws {
-        let tls = context.tls
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
-            child.eventLoop.makeCompletedFuture {
-                try PeerTLS.addHandler(tls, server: true, to: child)
-                try child.pipeline.syncOperations.addHandler(
-                    ByteToMessageHandler(LineFrameDecoder(maximumLineLength: PeerContext.maximumLineLength)))
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
-            }
+        let context = self.context
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<PeerConnection> = { child in
+            child.eventLoop.makeCompletedFuture { try PeerLink.configure(child, server: true, context: context) }
         }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let server: NIOAsyncChannel<PeerConnection, Never>
         if let socket {
             server = try await bootstrap.bind(socket, childChannelInitializer: initializer)
         } else {
@@ -48,7 +43,6 @@ public final class PeerListener: Service {
         let bound = HostPort(host: socket == nil ? address.host : (local?.ipAddress ?? "?"), port: local?.port ?? address.port)
         context.logger.info("peer listener bound", metadata: ["sync.address": "\(bound)"])
         onBound(bound)
-        let context = self.context
         // On shutdown: stop accepting, then cancel the sessions. They have no client waiting on
         // an answer, and what they stored is already committed.
         try await withGracefulShutdownHandler {
@@ -56,21 +50,21 @@ public final class PeerListener: Service {
                 try await server.executeThenClose { inbound in
                     let counter = PeerConnectionCounter()
                     for try await connection in inbound {
-                        let address = connection.channel.remoteAddress?.ipAddress ?? "?"
+                        let address = connection.channel.channel.remoteAddress?.ipAddress ?? "?"
                         guard counter.admit(address, limits: context.inboundLimits) else {
                             context.logger.notice("too many peer connections; refusing one", metadata: ["sync.remote": "\(address)"])
                             let refusal = PeerMessage.error(code: "too_many_connections", message: "too many open peer connections")
                             group.addTask {
                                 // Through executeThenClose, which finishes the async writer (NIO traps otherwise).
-                                try? await connection.executeThenClose { _, _ in
-                                    try? await connection.channel.answerThenClose(refusal.encoded).get()
+                                try? await connection.channel.executeThenClose { _, _ in
+                                    try? await connection.channel.channel.answerThenClose(refusal.encoded).get()
                                 }
                             }
                             continue
                         }
                         group.addTask {
                             defer { counter.release(address) }
-                            await PeerLink.run(channel: connection, context: context, registryKey: nil, direction: "in")
+                            await PeerLink.run(connection, context: context, registryKey: nil, direction: "in")
                         }
                     }
                 }

@@ -29,6 +29,9 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         case established(peer: String, vector: VersionVector)
         /// Check and store these event lines, then call `acknowledge`.
         case ingest([[UInt8]])
+        /// Version 2: events the peer sent ahead of its backlog; check them on their own (they
+        /// may be beyond what this node holds of their origin), store or hold them, acknowledge.
+        case ingestFresh([[UInt8]])
         /// The peer acknowledged an `events` message and holds this vector.
         case acknowledged(VersionVector)
         /// The peer refused one of our events (logged; the session goes on).
@@ -48,13 +51,23 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         /// `pingInterval`).
         public var pingsPerSecond = 10
         public var pingBurst = 20
+        /// The highest protocol version offered in hello (tests set 1 to play a version-1 node).
+        public var maxVersion = PeerMessage.protocolVersion
+        /// Link compressions offered in hello, in order of preference (empty: none).
+        public var compression: [String] = [PeerMessage.deflate]
         public init() {}
     }
 
-    public private(set) var state: State = .idle
+    public internal(set) var state: State = .idle
     public private(set) var peer: String? = nil
     public private(set) var peerVector = VersionVector()
     public private(set) var inFlight = 0
+    /// The version both sides speak, once the peer's hello arrived: the lower of the two highest.
+    public private(set) var version = PeerMessage.minimumVersion
+    /// The compression this side writes with after its proof (nil: none), once the hello arrived.
+    public private(set) var sendCompression: String? = nil
+    /// Whether the peer announced that it writes compressed (`compress` after its proof).
+    public private(set) var receiveCompressed = false
     let identity: NodeIdentity
     let nodeID: String
     var trust: TrustList
@@ -86,8 +99,11 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         guard state == .idle else { return [] }
         var rng = SystemRandomNumberGenerator()
         let nonce = nonce ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let offered = configuration.maxVersion >= 2 ? configuration.compression : []
         let hello = PeerMessage.hello(
-            .init(version: PeerMessage.protocolVersion, node: nodeID, publicKey: identity.publicKeyBase64, nonce: nonce, vector: vector))
+            .init(
+                version: PeerMessage.minimumVersion, node: nodeID, publicKey: identity.publicKeyBase64, nonce: nonce, vector: vector,
+                maxVersion: configuration.maxVersion, compression: offered))
         helloSent = hello.encoded
         state = .awaitingHello
         return [send(helloSent)]
@@ -118,8 +134,10 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         switch state {
         case .awaitingHello:
             guard case .hello(let hello) = message else { return fail("unexpected_message", "expected hello") }
-            guard hello.version == PeerMessage.protocolVersion else {
-                return fail("unsupported_version", "this node speaks version \(PeerMessage.protocolVersion), not \(hello.version)")
+            guard hello.version <= configuration.maxVersion, hello.maxVersion >= PeerMessage.minimumVersion else {
+                return fail(
+                    "unsupported_version",
+                    "this node speaks versions \(PeerMessage.minimumVersion)…\(configuration.maxVersion), not \(hello.version)…\(hello.maxVersion)")
             }
             guard hello.node != nodeID else { return fail("untrusted_peer", "the peer has this node's own id \(nodeID)") }
             guard let key = trust[hello.node] else {
@@ -136,7 +154,14 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
                 return fail("internal_error", "cannot sign the proof")
             }
             state = .awaitingProof
-            return [send(PeerMessage.proof(signature: Array(signature)).encoded)]
+            version = min(configuration.maxVersion, hello.maxVersion)
+            var actions = [send(PeerMessage.proof(signature: Array(signature)).encoded)]
+            if version >= 2, let algorithm = configuration.compression.first(where: hello.compression.contains) {
+                // Written right after the proof; the link compresses everything after this line.
+                sendCompression = algorithm
+                actions.append(send(PeerMessage.compress(algorithm: algorithm).encoded))
+            }
+            return actions
         case .awaitingProof:
             guard case .proof(let signature) = message, let peer, let key = trust[peer] else {
                 return fail("unexpected_message", "expected proof")
@@ -151,6 +176,10 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         case .established:
             switch message {
             case .events(let lines): return [.ingest(lines)]
+            case .fresh(let lines) where version >= 2: return [.ingestFresh(lines)]
+            case .compress(let algorithm) where version >= 2 && !receiveCompressed && configuration.compression.contains(algorithm):
+                receiveCompressed = true
+                return []
             case .ack(let vector):
                 inFlight = max(0, inFlight - 1)
                 peerVector = vector
@@ -172,11 +201,12 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
     /// Whether another `events` message may be sent now (bounded send window).
     public var canSendEvents: Bool { state == .established && inFlight < configuration.window }
 
-    /// Builds an `events` message and counts it against the window.
-    public mutating func sendEvents(_ lines: [[UInt8]]) -> [Action] {
+    /// Builds an `events` message (a `fresh` one ahead of the backlog, version 2) and counts it
+    /// against the window.
+    public mutating func sendEvents(_ lines: [[UInt8]], fresh: Bool = false) -> [Action] {
         guard state == .established else { return [] }
         inFlight += 1
-        return [send(PeerMessage.events(lines).encoded)]
+        return [send((fresh && version >= 2 ? PeerMessage.fresh(lines) : PeerMessage.events(lines)).encoded)]
     }
 
     /// After the driver stored an `events` message: acknowledge with our vector.

@@ -47,6 +47,8 @@ public enum ClientResponse {
         public var storeFailed: String?
         public var forks: Int = 0
         public var peers: [Peer] = []
+        /// Events held ahead of their origin's chain (sync's fresh lane), by id.
+        public var held: [String] = []
         /// Events folded into the views, those folded since the node started (a start from a
         /// snapshot folds only the newer ones), and whether a snapshot was loaded.
         public var projections: (folded: UInt64, sinceStart: UInt64, fromSnapshot: Bool)? = nil
@@ -77,6 +79,24 @@ public enum ClientResponse {
         public var peerLacks: UInt64
         public var weLack: UInt64
         public var lastError: String?
+        /// The link (docs/OPERATIONS.md, "Peer links").
+        public var link = Link()
+
+        public struct Link: Sendable {
+            public var rawBytesSent: UInt64 = 0
+            public var wireBytesSent: UInt64 = 0
+            public var rawBytesReceived: UInt64 = 0
+            public var wireBytesReceived: UInt64 = 0
+            public var messageBytes = 0
+            public var bytesPerSecond = 0.0
+            public var cutsMidMessage: UInt64 = 0
+            public var bytesLostToCuts: UInt64 = 0
+            public var version = 1
+            public var compression: String? = nil
+            /// Seconds since the oldest event the peer lacks was recorded (nil: it lacks none).
+            public var oldestLackedAgeSeconds: Int64? = nil
+            public init() {}
+        }
 
         public init(
             key: String, node: String?, address: String?, direction: String, connected: Bool, sinceMillis: Int64?,
@@ -188,19 +208,65 @@ public enum ClientResponse {
                 w.raw(",\"last_error\":")
                 w.string(e)
             }
-            w.raw("}")
+            let l = p.link
+            w.raw(",\"link\":{\"version\":")
+            w.integer(l.version)
+            w.raw(",\"compression\":")
+            if let c = l.compression { w.string(c) } else { w.raw("null") }
+            w.raw(",\"raw_bytes_sent\":")
+            w.integer(l.rawBytesSent)
+            w.raw(",\"wire_bytes_sent\":")
+            w.integer(l.wireBytesSent)
+            w.raw(",\"raw_bytes_received\":")
+            w.integer(l.rawBytesReceived)
+            w.raw(",\"wire_bytes_received\":")
+            w.integer(l.wireBytesReceived)
+            w.raw(",\"compression_ratio\":")
+            let raw = l.rawBytesSent + l.rawBytesReceived
+            if raw == 0 {
+                w.raw("null")
+            } else {
+                // Three decimals, without Foundation: wire bytes per raw byte, both directions.
+                let m = Int((Double(l.wireBytesSent + l.wireBytesReceived) / Double(raw) * 1000).rounded())
+                let fraction = String(m % 1000)
+                w.raw(Array("\(m / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)".utf8))
+            }
+            w.raw(",\"message_bytes\":")
+            w.integer(l.messageBytes)
+            w.raw(",\"bytes_per_second\":")
+            w.integer(Int64(l.bytesPerSecond.isFinite ? min(l.bytesPerSecond, 1e15) : 0))
+            w.raw(",\"cuts_mid_message\":")
+            w.integer(l.cutsMidMessage)
+            w.raw(",\"bytes_lost_to_cuts\":")
+            w.integer(l.bytesLostToCuts)
+            w.raw(",\"oldest_lacked_age_seconds\":")
+            if let a = l.oldestLackedAgeSeconds { w.integer(a) } else { w.raw("null") }
+            w.raw("}}")
         }
-        w.raw("]}\n")
+        w.raw("]")
+        w.raw(",\"held\":[")
+        for (i, id) in s.held.enumerated() {
+            if i > 0 { w.raw(UInt8(ascii: ",")) }
+            w.string(id)
+        }
+        w.raw("]")
+        w.raw("}\n")
         return w.bytes
     }
 
     /// A projection view with its query-time part: `{"ok":true,"view":{…},"as_of":…,"ages":{…}}`.
     /// The view's bytes are identical on every node that holds the same events; `as_of` and the
     /// per-origin ages (seconds since the newest event of each origin was recorded) are not.
-    public static func view(_ view: [UInt8], freshness: [UInt8]?) -> [UInt8] {
+    /// `provisional`, when given, lists events held ahead of their origin's chain (sync's fresh
+    /// lane): shown beside the view, not folded into it.
+    public static func view(_ view: [UInt8], freshness: [UInt8]?, provisional: [UInt8]? = nil) -> [UInt8] {
         var w = JSONWriter(reservingCapacity: view.count + 256)
         w.raw("{\"ok\":true,\"view\":")
         w.raw(view)
+        if let provisional {
+            w.raw(",\"provisional\":")
+            w.raw(provisional)
+        }
         if let freshness, freshness.count > 2 {
             // freshness is {"ages":{…},"as_of":"…"}: its members go beside the view.
             w.raw(UInt8(ascii: ","))

@@ -2,9 +2,12 @@ public import IncidentModel
 
 // Peer protocol messages (docs/PROTOCOL.md, "Peer protocol", is the normative spec):
 //
-//   {"type":"hello","version":1,"node":"gao","public_key":"<b64>","nonce":"<b64 32 bytes>","vector":{…}}
+//   {"type":"hello","version":1,"node":"gao","public_key":"<b64>","nonce":"<b64 32 bytes>","vector":{…},
+//    "max_version":2,"compress":["deflate"]}        the last two: version 2; absent in version 1
 //   {"type":"proof","sig":"<b64 Ed25519>"}
+//   {"type":"compress","algorithm":"deflate"}       version 2: what the sender writes after it is compressed
 //   {"type":"events","events":[<event line>,…]}      members in exactly this order, no whitespace
+//   {"type":"fresh","events":[<event line>,…]}       version 2: events ahead of the backlog (same form)
 //   {"type":"ack","vector":{…}}
 //   {"type":"refused","id":"gao:12","code":"fork","message":"…"}
 //   {"type":"ping"}   {"type":"pong"}
@@ -18,32 +21,53 @@ public enum PeerMessage: Sendable, Equatable {
     case hello(Hello)
     case proof(signature: [UInt8])
     case events([[UInt8]])
+    /// Version 2: events sent ahead of the backlog, which the receiver may hold out of order.
+    case fresh([[UInt8]])
     case ack(VersionVector)
     case refused(id: String, code: String, message: String)
     case ping
     case pong
     case error(code: String, message: String)
+    /// Version 2: everything the sender writes after this line is one compressed stream.
+    case compress(algorithm: String)
 
     public struct Hello: Sendable, Equatable {
+        /// The lowest protocol version the sender speaks (1 for every node so far: a version-1
+        /// node refuses any other value, so version 2 is offered through `maxVersion`).
         public var version: Int
         public var node: String
         public var publicKey: String
         public var nonce: [UInt8]
         public var vector: VersionVector
+        /// The highest version the sender speaks; `version` when the hello has no `max_version`.
+        public var maxVersion: Int
+        /// Link compressions the sender accepts, in its order of preference (version 2).
+        public var compression: [String]
 
-        public init(version: Int, node: String, publicKey: String, nonce: [UInt8], vector: VersionVector) {
+        public init(
+            version: Int, node: String, publicKey: String, nonce: [UInt8], vector: VersionVector, maxVersion: Int? = nil,
+            compression: [String] = []
+        ) {
             self.version = version
             self.node = node
             self.publicKey = publicKey
             self.nonce = nonce
             self.vector = vector
+            self.maxVersion = maxVersion ?? version
+            self.compression = compression
         }
     }
 
-    /// The protocol version this node speaks.
-    public static let protocolVersion = 1
+    /// The lowest protocol version this node speaks, sent as the hello's `version`.
+    public static let minimumVersion = 1
+    /// The highest protocol version this node speaks, sent as the hello's `max_version`.
+    public static let protocolVersion = 2
+
+    /// The one link compression this node speaks: raw deflate (zlib), flushed per message.
+    public static let deflate = "deflate"
 
     static let eventsPrefix = Array("{\"type\":\"events\",\"events\":[".utf8)
+    static let freshPrefix = Array("{\"type\":\"fresh\",\"events\":[".utf8)
 
     /// The message as one line, newline included.
     public var encoded: [UInt8] {
@@ -60,14 +84,26 @@ public enum PeerMessage: Sendable, Equatable {
             w.string(Base64.encode(h.nonce))
             w.raw(",\"vector\":")
             h.vector.write(to: &w)
+            if h.maxVersion != h.version {
+                w.raw(",\"max_version\":")
+                w.integer(h.maxVersion)
+            }
+            if !h.compression.isEmpty {
+                w.raw(",\"compress\":[")
+                for (i, c) in h.compression.enumerated() {
+                    if i > 0 { w.raw(UInt8(ascii: ",")) }
+                    w.string(c)
+                }
+                w.raw("]")
+            }
             w.raw("}")
         case .proof(let signature):
             w.raw("{\"type\":\"proof\",\"sig\":")
             w.string(Base64.encode(signature))
             w.raw("}")
-        case .events(let lines):
+        case .events(let lines), .fresh(let lines):
             w.bytes.reserveCapacity(lines.reduce(32) { $0 + $1.count + 1 })
-            w.raw(Self.eventsPrefix)
+            if case .fresh = self { w.raw(Self.freshPrefix) } else { w.raw(Self.eventsPrefix) }
             for (i, line) in lines.enumerated() {
                 if i > 0 { w.raw(UInt8(ascii: ",")) }
                 w.raw(line)
@@ -84,6 +120,10 @@ public enum PeerMessage: Sendable, Equatable {
             w.string(code)
             w.raw(",\"message\":")
             w.string(message)
+            w.raw("}")
+        case .compress(let algorithm):
+            w.raw("{\"type\":\"compress\",\"algorithm\":")
+            w.string(algorithm)
             w.raw("}")
         case .ping: w.raw("{\"type\":\"ping\"}")
         case .pong: w.raw("{\"type\":\"pong\"}")
@@ -108,6 +148,7 @@ public enum PeerMessage: Sendable, Equatable {
     /// Parses one line (without its newline).
     public static func parse(_ line: [UInt8]) throws(ParseError) -> PeerMessage {
         if line.starts(with: eventsPrefix) { return try parseEvents(line) }
+        if line.starts(with: freshPrefix) { return .fresh(try EventArray.split(line, prefixLength: freshPrefix.count)) }
         let json: JSONValue
         do {
             json = try JSONParser.parse(line)
@@ -130,17 +171,36 @@ public enum PeerMessage: Sendable, Equatable {
             guard let vectorJSON = json["vector"], let vector = VersionVector(json: vectorJSON) else {
                 throw ParseError("hello.vector: required object of node → seq")
             }
-            return .hello(Hello(version: Int(version), node: node, publicKey: try string("public_key"), nonce: nonce, vector: vector))
+            var maxVersion = Int(version)
+            if let m = json["max_version"] {
+                guard let m = m.integerValue, m >= version, m <= Int64(Int32.max) else {
+                    throw ParseError("hello.max_version: an integer not below version")
+                }
+                maxVersion = Int(m)
+            }
+            var compression: [String] = []
+            if let c = json["compress"] {
+                guard let list = c.arrayValue, list.count <= 16 else { throw ParseError("hello.compress: an array of at most 16 names") }
+                for name in list {
+                    guard let n = name.stringValue else { throw ParseError("hello.compress: an array of strings") }
+                    compression.append(n)
+                }
+            }
+            return .hello(
+                Hello(
+                    version: Int(version), node: node, publicKey: try string("public_key"), nonce: nonce, vector: vector,
+                    maxVersion: maxVersion, compression: compression))
         case "proof":
             guard let sig = Base64.decode(try string("sig")), sig.count == 64 else { throw ParseError("proof.sig: base64 of 64 bytes") }
             return .proof(signature: sig)
-        case "events":
-            throw ParseError("events: members must be exactly {\"type\":\"events\",\"events\":[…]}")
+        case "events", "fresh":
+            throw ParseError("\(type): members must be exactly {\"type\":\"\(type)\",\"events\":[…]}")
         case "ack":
             guard let v = json["vector"], let vector = VersionVector(json: v) else { throw ParseError("ack.vector: required") }
             return .ack(vector)
         case "refused":
             return .refused(id: try string("id"), code: try string("code"), message: json["message"]?.stringValue ?? "")
+        case "compress": return .compress(algorithm: try string("algorithm"))
         case "ping": return .ping
         case "pong": return .pong
         case "error":

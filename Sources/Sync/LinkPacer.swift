@@ -1,0 +1,103 @@
+/// Sizes a session's `events` messages and bounds what it has in flight, from what the session
+/// measures of its own link. Pure: the driver reports sends and acknowledgements with their
+/// instants; tests drive it with made-up ones.
+///
+/// - Throughput: each `ack` (they come in order, one per message) gives a sample, the message's
+///   raw bytes over the time it took to get through: from its send, or from the previous ack if it
+///   was queued behind that message. The estimate is the largest of the last few samples, so one
+///   sample taken on an idle link (where the round trip dominates) does not drag it down.
+/// - Message size: `targetSeconds` of the estimate, between `minimumBytes` and `maximumBytes`,
+///   growing at most twofold per ack from `initialBytes` (a new session starts small). An ack
+///   slower than `slowAck` halves it. So no message needs more than about `targetSeconds` of the
+///   link to arrive whole, and a cut costs at most what is in flight.
+/// - In flight: at most `maximumMessages` messages, and at most the bytes the link carries in one
+///   round trip plus `targetSeconds` (at least two messages): enough to keep the link busy,
+///   little enough that a fresh event or a control line never waits behind much.
+///
+/// On loopback the estimate is hundreds of MB/s: messages reach `maximumBytes` within a few acks
+/// and the window is `maximumMessages`, as before this pacing existed.
+public struct LinkPacer: Sendable {
+    public struct Configuration: Sendable {
+        public var minimumBytes = 2 << 10
+        public var initialBytes = 8 << 10
+        public var maximumBytes = 1 << 20
+        public var maximumMessages = 8
+        public var targetSeconds = 0.5
+        public var slowAck: Duration = .seconds(4)
+        public init() {}
+    }
+
+    struct Sent {
+        var at: ContinuousClock.Instant
+        var bytes: Int
+    }
+
+    public let configuration: Configuration
+    /// The size the next message aims at, in raw (uncompressed) bytes.
+    public private(set) var messageBytes: Int
+    /// Raw bytes per second the link delivered, as far as measured (0: nothing measured yet).
+    public private(set) var bytesPerSecond: Double = 0
+    /// The shortest time from a send to its ack seen in this session.
+    public private(set) var minimumRoundTrip: Duration? = nil
+    var inFlight: [Sent] = []  // at most `maximumMessages`
+    public private(set) var inFlightBytes = 0
+    var lastAck: ContinuousClock.Instant? = nil
+    var samples: [Double] = []
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        messageBytes = min(configuration.maximumBytes, max(configuration.minimumBytes, configuration.initialBytes))
+    }
+
+    /// Messages sent and not yet acknowledged.
+    public var inFlightMessages: Int { inFlight.count }
+
+    /// Whether another message may go now.
+    public var canSend: Bool {
+        guard !inFlight.isEmpty else { return true }
+        guard inFlight.count < configuration.maximumMessages else { return false }
+        return inFlightBytes + messageBytes <= inFlightLimit
+    }
+
+    /// Bytes in flight at most: what the link carries in a round trip plus `targetSeconds`, and
+    /// room for two messages whatever the estimate.
+    public var inFlightLimit: Int {
+        let rtt = minimumRoundTrip.map(Self.seconds) ?? 0
+        let carried = bytesPerSecond * (rtt + configuration.targetSeconds)
+        return max(2 * messageBytes, carried.isFinite ? Int(min(carried, Double(Int.max / 2))) : Int.max / 2)
+    }
+
+    public mutating func sent(bytes: Int, at now: ContinuousClock.Instant) {
+        inFlight.append(Sent(at: now, bytes: bytes))
+        inFlightBytes += bytes
+    }
+
+    /// The oldest message in flight was acknowledged.
+    public mutating func acknowledged(at now: ContinuousClock.Instant) {
+        guard !inFlight.isEmpty else { return }
+        let message = inFlight.removeFirst()
+        inFlightBytes -= message.bytes
+        let roundTrip = message.at.duration(to: now)
+        minimumRoundTrip = min(minimumRoundTrip ?? roundTrip, roundTrip)
+        let began = max(message.at, lastAck ?? message.at)
+        lastAck = now
+        let interval = max(Self.seconds(began.duration(to: now)), 1e-6)
+        samples.append(Double(message.bytes) / interval)
+        if samples.count > 6 { samples.removeFirst() }
+        bytesPerSecond = samples.max() ?? 0
+        if roundTrip > configuration.slowAck {
+            messageBytes = max(configuration.minimumBytes, messageBytes / 2)
+        } else {
+            let target = bytesPerSecond * configuration.targetSeconds
+            let wanted = target.isFinite ? Int(min(target, Double(configuration.maximumBytes))) : configuration.maximumBytes
+            messageBytes = min(configuration.maximumBytes, max(configuration.minimumBytes, min(wanted, 2 * messageBytes)))
+        }
+    }
+
+    /// Raw bytes sent and never acknowledged (at the end of a session: lost to the cut).
+    public var unacknowledgedBytes: Int { inFlightBytes }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
