@@ -86,6 +86,8 @@ public enum PeerLink {
             /// The registry entry of this session (known once the peer's node id is, for inbound).
             var key: String?
             var pacer: LinkPacer
+            /// The registry entry as it was before this session: the session's counters add on.
+            var base: PeerRegistry.Entry? = nil
         }
         let state: Mutex<State>
         let wake: AsyncStream<Void>
@@ -134,27 +136,8 @@ public enum PeerLink {
         let channelRef = channel.channel
         let arrivals = try? await channelRef.pipeline.handler(type: ByteArrivalCounter.self).get()
         let cap = maximumBytesPerSecond ?? context.maximumBytesPerSecond
-        // What the registry entry held before this session: its counters add on.
-        var base: PeerRegistry.Entry? = nil
-        func publish(final: Bool = false) {
-            guard let key = shared.with({ $0.key }) else { return }
-            let (pacer, version, compression) = shared.with { ($0.pacer, $0.session.version, $0.session.sendCompression) }
-            context.registry.update(key, direction: direction) { e in
-                if base == nil { base = e }
-                let b = base!
-                e.rawBytesSent = b.rawBytesSent + counters.rawSent
-                e.wireBytesSent = b.wireBytesSent + counters.wireSent
-                e.rawBytesReceived = b.rawBytesReceived + counters.rawReceived
-                e.wireBytesReceived = b.wireBytesReceived + counters.wireReceived
-                e.messageBytes = pacer.messageBytes
-                e.bytesPerSecond = pacer.bytesPerSecond
-                e.version = version
-                e.compression = compression
-                if final && pacer.inFlightMessages > 0 {
-                    e.cutsMidMessage = b.cutsMidMessage + 1
-                    e.bytesLostToCuts = b.bytesLostToCuts + UInt64(pacer.unacknowledgedBytes)
-                }
-            }
+        @Sendable func publish(final: Bool = false) {
+            Self.publish(shared: shared, counters: counters, context: context, direction: direction, final: final)
         }
         do {
             try await channel.executeThenClose { inbound, outbound in
@@ -223,6 +206,7 @@ public enum PeerLink {
                                         return s.session.updateTrust(trust) + s.session.tick()
                                     })
                             else { return }
+                            publish()
                         }
                     }
                     group.addTask {  // the log's commits wake the sender
@@ -241,7 +225,6 @@ public enum PeerLink {
                     // At most one is in flight, so messages are stored and acknowledged in order.
                     var storing: Task<Bool, any Error>? = nil
                     defer { storing?.cancel() }
-                    var lastPublished = ContinuousClock.now
                     do {
                         reading: for try await buffer in inbound {
                             let actions = shared.with { $0.session.receive(Array(buffer.readableBytesView)) }
@@ -295,10 +278,6 @@ public enum PeerLink {
                                 }
                             }
                             guard try await perform(actions) else { break }
-                            if lastPublished.duration(to: .now) > .milliseconds(250) {
-                                lastPublished = .now
-                                publish()
-                            }
                         }
                         if let previous = storing {
                             storing = nil
@@ -322,6 +301,33 @@ public enum PeerLink {
         publish(final: true)
         if let key = shared.with({ $0.key }) { context.registry.update(key, direction: direction) { $0.connected = false } }
         return shared.with { $0.established }
+    }
+
+    /// Copies the session's link figures into its registry entry (for `status`).
+    static func publish(shared: Shared, counters: PeerByteCounters, context: PeerContext, direction: String, final: Bool) {
+        let (key, pacer, version, compression) = shared.with { ($0.key, $0.pacer, $0.session.version, $0.session.sendCompression) }
+        guard let key else { return }
+        let state = shared.with { $0.session.state }
+        context.registry.update(key, direction: direction) { e in
+            let b = shared.with { s in
+                if s.base == nil { s.base = e }
+                return s.base!
+            }
+            e.rawBytesSent = b.rawBytesSent + counters.rawSent
+            e.wireBytesSent = b.wireBytesSent + counters.wireSent
+            e.rawBytesReceived = b.rawBytesReceived + counters.rawReceived
+            e.wireBytesReceived = b.wireBytesReceived + counters.wireReceived
+            e.messageBytes = pacer.messageBytes
+            e.bytesPerSecond = pacer.bytesPerSecond
+            if state != .awaitingHello && state != .idle {
+                e.version = version
+                e.compression = compression
+            }
+            if final && pacer.inFlightMessages > 0 {
+                e.cutsMidMessage = b.cutsMidMessage + 1
+                e.bytesLostToCuts = b.bytesLostToCuts + UInt64(pacer.unacknowledgedBytes)
+            }
+        }
     }
 
     /// Checks one `events` or `fresh` message: hashes, signatures, trust (`IngestVerifier`).

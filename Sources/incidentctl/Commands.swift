@@ -230,6 +230,9 @@ struct Status: AsyncParsableCommand {
         for origin in vector.origins {
             print("  \(origin.padding(toLength: width, withPad: " ", startingAt: 0))  \(vector[origin])")
         }
+        if let held = s["held"]?.arrayValue, !held.isEmpty {
+            print("held        \(held.count) event(s) ahead of their chain: \(held.compactMap(\.stringValue).prefix(8).joined(separator: ", "))")
+        }
         let peers = s["peers"]?.arrayValue ?? []
         if !peers.isEmpty {
             print("peers")
@@ -244,6 +247,23 @@ struct Status: AsyncParsableCommand {
                     ]
                 }
             for line in Format.table(rows) { print("  " + line) }
+            print("links")
+            let linkRows = [["peer", "version", "compression", "sent raw/wire", "received raw/wire", "ratio", "message", "throughput", "cut mid-message", "lost to cuts", "oldest lacked"]]
+                + peers.map { p -> [String] in
+                    let l = p["link"]
+                    func bytes(_ key: String) -> String { Format.bytes(l?[key]?.integerValue ?? 0) }
+                    let ratio = l?["compression_ratio"].flatMap { v -> String? in
+                        if case .number(let text) = v { return text } else { return nil }
+                    } ?? "-"
+                    let age = l?["oldest_lacked_age_seconds"]?.integerValue.map { Format.age(seconds: $0) } ?? "-"
+                    return [
+                        p["address"]?.stringValue ?? p["key"]?.stringValue ?? "?", "\(l?["version"]?.integerValue ?? 1)",
+                        l?["compression"]?.stringValue ?? "none", "\(bytes("raw_bytes_sent")) / \(bytes("wire_bytes_sent"))",
+                        "\(bytes("raw_bytes_received")) / \(bytes("wire_bytes_received"))", ratio, bytes("message_bytes"),
+                        "\(bytes("bytes_per_second"))/s", "\(l?["cuts_mid_message"]?.integerValue ?? 0)", bytes("bytes_lost_to_cuts"), age,
+                    ]
+                }
+            for line in Format.table(linkRows) { print("  " + line) }
             for p in peers where p["connected"]?.boolValue != true {
                 if let e = p["last_error"]?.stringValue { print("  \(p["address"]?.stringValue ?? p["key"]?.stringValue ?? "?"): \(e)") }
             }
@@ -261,6 +281,14 @@ enum Format {
                 row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
                     .reversed().drop(while: { $0 == " " }).reversed())
         }
+    }
+
+    /// 45 s, 12 min, 3 h 05 min, 2 d 4 h.
+    static func age(seconds s: Int64) -> String {
+        if s < 60 { return "\(s) s" }
+        if s < 3600 { return "\(s / 60) min" }
+        if s < 86400 { return String(format: "%d h %02d min", s / 3600, (s % 3600) / 60) }
+        return "\(s / 86400) d \((s % 86400) / 3600) h"
     }
 
     static func bytes(_ n: Int64) -> String {
