@@ -24,6 +24,9 @@ public struct LinkPacer: Sendable {
         public var maximumMessages = 8
         public var targetSeconds = 0.5
         public var slowAck: Duration = .seconds(4)
+        /// Compression pays below this many raw bytes a second (64 Mbit/s): on loopback or a
+        /// LAN it would cost more CPU than the link time it saves.
+        public var compressBelowBytesPerSecond = 8e6
         public init() {}
     }
 
@@ -42,6 +45,8 @@ public struct LinkPacer: Sendable {
     var inFlight: [Sent] = []  // at most `maximumMessages`
     public private(set) var inFlightBytes = 0
     var lastAck: ContinuousClock.Instant? = nil
+    /// Acknowledgements in this session.
+    public private(set) var acks = 0
     var samples: [Double] = []
 
     public init(configuration: Configuration = Configuration()) {
@@ -77,6 +82,7 @@ public struct LinkPacer: Sendable {
         guard !inFlight.isEmpty else { return }
         let message = inFlight.removeFirst()
         inFlightBytes -= message.bytes
+        acks += 1
         let roundTrip = message.at.duration(to: now)
         minimumRoundTrip = min(minimumRoundTrip ?? roundTrip, roundTrip)
         let began = max(message.at, lastAck ?? message.at)
@@ -92,6 +98,13 @@ public struct LinkPacer: Sendable {
             let wanted = target.isFinite ? Int(min(target, Double(configuration.maximumBytes))) : configuration.maximumBytes
             messageBytes = min(configuration.maximumBytes, max(configuration.minimumBytes, min(wanted, 2 * messageBytes)))
         }
+    }
+
+    /// Whether the link is slow enough for compression to pay: after three acks, a throughput
+    /// below `compressBelowBytesPerSecond` or a round trip of 50 ms or more.
+    public var wantsCompression: Bool {
+        guard acks >= 3 else { return false }
+        return bytesPerSecond < configuration.compressBelowBytesPerSecond || (minimumRoundTrip ?? .zero) >= .milliseconds(50)
     }
 
     /// Raw bytes sent and never acknowledged (at the end of a session: lost to the cut).

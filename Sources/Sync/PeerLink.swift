@@ -29,6 +29,8 @@ public struct PeerContext: Sendable {
     public var held = HeldEvents()
     /// Per peer node, where its "fresh" events begin in this node's log (node-wide, across sessions).
     public var freshBoundaries = FreshBoundaries()
+    /// Per peer node, whether its link was found slow (compression from the start of a session).
+    public var slowLinks = SlowLinks()
 
     public init(
         store: EventStore, identity: NodeIdentity, nodeID: String, trust: @escaping @Sendable () -> TrustList,
@@ -64,6 +66,15 @@ public final class FreshBoundaries: Sendable {
     }
 
     func forget(_ peer: String) { _ = boundaries.withLock { $0.removeValue(forKey: peer) } }
+}
+
+/// Per peer node, whether the last session found the link slow enough to compress: the next
+/// session then compresses from its first message instead of measuring again.
+public final class SlowLinks: Sendable {
+    let slow = Mutex<[String: Bool]>([:])
+    public init() {}
+    func isSlow(_ peer: String) -> Bool { slow.withLock { $0[peer] ?? false } }
+    func set(_ peer: String, slow value: Bool) { slow.withLock { $0[peer] = value } }
 }
 
 /// A peer connection as the listener or dialer set it up: the channel, and its byte counters.
@@ -154,9 +165,15 @@ public enum PeerLink {
                             shared.wakeContinuation.yield()
                             logger.info("peer session established", metadata: ["sync.peer": "\(peer)", "sync.remote": "\(remote)"])
                         case .acknowledged(let vector):
-                            shared.with {
-                                $0.peerHas = $0.peerHas.merged(with: vector)
-                                $0.pacer.acknowledged(at: .now)
+                            let compress = shared.with { s -> [PeerSession<ContinuousClock>.Action] in
+                                s.peerHas = s.peerHas.merged(with: vector)
+                                s.pacer.acknowledged(at: .now)
+                                return s.pacer.wantsCompression ? s.session.startCompressing() : []
+                            }
+                            for case .send(let line) in compress {
+                                channelRef.writeAndFlush(ByteBuffer(bytes: line), promise: nil)
+                                if let peer = shared.with({ $0.session.peer }) { context.slowLinks.set(peer, slow: true) }
+                                logger.info("peer link is slow: compressing", metadata: ["sync.remote": "\(remote)"])
                             }
                             shared.wakeContinuation.yield()
                         case .peerRefused(let id, let code, let message):
@@ -215,7 +232,7 @@ public enum PeerLink {
                     group.addTask {  // fresh events, backlog, then live
                         try await sendLoop(
                             shared: shared, context: context, send: sendData, cap: cap, counters: counters,
-                            registryKey: { shared.with { $0.key } }, direction: direction)
+                            registryKey: { shared.with { $0.key } }, direction: direction, control: perform)
                     }
                     var verifier = IngestVerifier(trust: context.trust())
                     // `fresh` messages carry runs of their own: they are checked apart from the backlog's.
@@ -299,6 +316,8 @@ public enum PeerLink {
             if let key = shared.with({ $0.key }) { context.registry.update(key, direction: direction) { $0.lastError = "\(error)" } }
         }
         publish(final: true)
+        let (peer, measured, fast) = shared.with { ($0.session.peer, $0.pacer.acks >= 3, !$0.pacer.wantsCompression) }
+        if let peer, measured, fast { context.slowLinks.set(peer, slow: false) }
         if let key = shared.with({ $0.key }) { context.registry.update(key, direction: direction) { $0.connected = false } }
         return shared.with { $0.established }
     }
@@ -417,11 +436,16 @@ public enum PeerLink {
     /// - otherwise one cursor, in log order, from the earliest event any origin needs, then live.
     static func sendLoop(
         shared: Shared, context: PeerContext, send: @Sendable ([[UInt8]], Bool) async throws -> Bool, cap: Int?,
-        counters: PeerByteCounters, registryKey: @Sendable () -> String?, direction: String
+        counters: PeerByteCounters, registryKey: @Sendable () -> String?, direction: String,
+        control: @Sendable ([PeerSession<ContinuousClock>.Action]) async throws -> Bool
     ) async throws {
         var wake = shared.wake.makeAsyncIterator()
         while !shared.with({ $0.established }) {
             guard await wake.next() != nil else { return }
+        }
+        // A link found slow in an earlier session is compressed from the first message.
+        if let peer = shared.with({ $0.session.peer }), context.slowLinks.isSlow(peer) {
+            guard try await control(shared.with { $0.session.startCompressing() }) else { return }
         }
         let store = context.store
         let (peerHas, version, peer) = shared.with { ($0.peerHas, $0.session.version, $0.session.peer ?? "?") }

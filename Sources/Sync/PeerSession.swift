@@ -64,7 +64,9 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
     public private(set) var inFlight = 0
     /// The version both sides speak, once the peer's hello arrived: the lower of the two highest.
     public private(set) var version = PeerMessage.minimumVersion
-    /// The compression this side writes with after its proof (nil: none), once the hello arrived.
+    /// The compression both sides offered (the first of ours the peer's hello lists), if any.
+    public private(set) var agreedCompression: String? = nil
+    /// The compression this side writes with (nil: none yet): see `startCompressing`.
     public private(set) var sendCompression: String? = nil
     /// Whether the peer announced that it writes compressed (`compress` after its proof).
     public private(set) var receiveCompressed = false
@@ -155,13 +157,8 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
             }
             state = .awaitingProof
             version = min(configuration.maxVersion, hello.maxVersion)
-            var actions = [send(PeerMessage.proof(signature: Array(signature)).encoded)]
-            if version >= 2, let algorithm = configuration.compression.first(where: hello.compression.contains) {
-                // Written right after the proof; the link compresses everything after this line.
-                sendCompression = algorithm
-                actions.append(send(PeerMessage.compress(algorithm: algorithm).encoded))
-            }
-            return actions
+            if version >= 2 { agreedCompression = configuration.compression.first(where: hello.compression.contains) }
+            return [send(PeerMessage.proof(signature: Array(signature)).encoded)]
         case .awaitingProof:
             guard case .proof(let signature) = message, let peer, let key = trust[peer] else {
                 return fail("unexpected_message", "expected proof")
@@ -200,6 +197,15 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
 
     /// Whether another `events` message may be sent now (bounded send window).
     public var canSendEvents: Bool { state == .established && inFlight < configuration.window }
+
+    /// Starts compressing what this side writes, when both sides offered a compression: the
+    /// `compress` line, after which the link handler deflates every byte. Once per session; the
+    /// driver calls it when the link is slow enough for compression to pay (`LinkPacer`).
+    public mutating func startCompressing() -> [Action] {
+        guard state == .established || state == .awaitingProof, sendCompression == nil, let algorithm = agreedCompression else { return [] }
+        sendCompression = algorithm
+        return [send(PeerMessage.compress(algorithm: algorithm).encoded)]
+    }
 
     /// Builds an `events` message (a `fresh` one ahead of the backlog, version 2) and counts it
     /// against the window.

@@ -36,10 +36,13 @@ import Wire
         #expect(helloA.hasPrefix("{\"type\":\"hello\",\"version\":1,"), "version 1 nodes refuse any other version")
         #expect(helloA.hasSuffix(",\"max_version\":2,\"compress\":[\"deflate\"]}"))
         let helloB = lines(sb.start(vector: VersionVector()))[0]
-        let fromB = lines(sb.receive(Array(helloA.utf8)))
-        #expect(fromB.count == 2)
-        #expect(fromB[1] == "{\"type\":\"compress\",\"algorithm\":\"deflate\"}", "the marker follows the proof")
-        #expect(sb.version == 2 && sb.sendCompression == "deflate")
+        var fromB = lines(sb.receive(Array(helloA.utf8)))
+        #expect(fromB.count == 1, "a proof; compression starts when the link is found slow")
+        #expect(sb.version == 2 && sb.agreedCompression == "deflate" && sb.sendCompression == nil)
+        fromB += lines(sb.startCompressing())
+        #expect(fromB[1] == "{\"type\":\"compress\",\"algorithm\":\"deflate\"}")
+        #expect(sb.sendCompression == "deflate")
+        #expect(sb.startCompressing().isEmpty, "once per session")
         let fromA = lines(sa.receive(Array(helloB.utf8)))
         #expect(sa.receive(Array(fromB[0].utf8)) == [.established(peer: "b", vector: VersionVector())])
         #expect(sa.receive(Array(fromB[1].utf8)).isEmpty)
@@ -55,7 +58,8 @@ import Wire
         let answer = lines(sa.receive(versionOneHello("b", b)))
         #expect(answer.count == 1, "a proof, and no compress marker: \(answer)")
         #expect(answer[0].hasPrefix("{\"type\":\"proof\""))
-        #expect(sa.version == 1 && sa.sendCompression == nil)
+        #expect(sa.version == 1 && sa.agreedCompression == nil)
+        #expect(sa.startCompressing().isEmpty)
         // Established at version 1: backlog and fresh events alike go as plain `events`.
         var established = sa
         established.forceEstablished()
@@ -80,7 +84,8 @@ import Wire
         #expect(!helloA.contains("compress"))
         _ = sb.start(vector: VersionVector())
         #expect(lines(sb.receive(Array(helloA.utf8))).count == 1)
-        #expect(sb.version == 2 && sb.sendCompression == nil)
+        #expect(sb.version == 2 && sb.agreedCompression == nil)
+        #expect(sb.startCompressing().isEmpty)
     }
 
     @Test func helloMaxVersionBelowVersionIsInvalid() {
