@@ -119,7 +119,7 @@ public enum PeerLink {
         try PeerTLS.addHandler(context.tls, server: server, to: channel)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(ByteArrivalCounter())
-        try sync.addHandler(PeerDeflateEncoder(counters: counters))
+        try sync.addHandler(PeerDeflateEncoder(counters: counters))  // level 6: see Benchmarks/link_compression.py
         try sync.addHandler(
             ByteToMessageHandler(
                 PeerLineDecoder(

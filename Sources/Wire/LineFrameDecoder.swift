@@ -34,19 +34,27 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
     }
 
     mutating func nextLine(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        try Self.cutLine(&buffer, searched: &searched, limit: maximumLineLength)?.line
+    }
+
+    /// Cuts the next line out of `buffer` (without its `\n`, and without a `\r` before it);
+    /// `consumed` is the bytes it took from `buffer`. `searched` carries how far an earlier call
+    /// looked, so a long line is scanned once. Also used by `PeerLineDecoder`, on raw and on
+    /// inflated bytes alike.
+    static func cutLine(_ buffer: inout ByteBuffer, searched: inout Int, limit: Int) throws -> (line: ByteBuffer, consumed: Int)? {
         let view = buffer.readableBytesView
         let from = view.startIndex + searched
         if let newline = view[from...].firstIndex(of: UInt8(ascii: "\n")) {
             var length = newline - view.startIndex
-            guard length <= maximumLineLength else { throw LineTooLongError(limit: maximumLineLength) }
+            guard length <= limit else { throw LineTooLongError(limit: limit) }
             searched = 0
             var line = buffer.readSlice(length: length + 1)!
             length -= (length > 0 && line.getInteger(at: line.readerIndex + length - 1, as: UInt8.self) == UInt8(ascii: "\r")) ? 1 : 0
             line = line.getSlice(at: line.readerIndex, length: length)!
-            return line
+            return (line, newline - view.startIndex + 1)
         }
         searched = view.count
-        if view.count > maximumLineLength { throw LineTooLongError(limit: maximumLineLength) }
+        if view.count > limit { throw LineTooLongError(limit: limit) }
         return nil
     }
 }

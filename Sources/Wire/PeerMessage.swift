@@ -5,7 +5,7 @@ public import IncidentModel
 //   {"type":"hello","version":1,"node":"gao","public_key":"<b64>","nonce":"<b64 32 bytes>","vector":{…},
 //    "max_version":2,"compress":["deflate"]}        the last two: version 2; absent in version 1
 //   {"type":"proof","sig":"<b64 Ed25519>"}
-//   {"type":"compress","algorithm":"deflate"}       version 2: what the sender writes after it is compressed
+//   {"type":"compress","algorithm":"deflate"}       version 2: then a raw-deflate stream (PeerCompression.swift)
 //   {"type":"events","events":[<event line>,…]}      members in exactly this order, no whitespace
 //   {"type":"fresh","events":[<event line>,…]}       version 2: events ahead of the backlog (same form)
 //   {"type":"ack","vector":{…}}
@@ -65,6 +65,9 @@ public enum PeerMessage: Sendable, Equatable {
 
     /// The one link compression this node speaks: raw deflate (zlib), flushed per message.
     public static let deflate = "deflate"
+    /// The `compress` line (newline included) after which a side's bytes are a deflate stream
+    /// (PeerCompression.swift): `PeerDeflateEncoder` and `PeerLineDecoder` switch on exactly it.
+    public static let compressMarker = PeerMessage.compress(algorithm: deflate).encoded
 
     static let eventsPrefix = Array("{\"type\":\"events\",\"events\":[".utf8)
     static let freshPrefix = Array("{\"type\":\"fresh\",\"events\":[".utf8)
