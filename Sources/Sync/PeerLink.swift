@@ -195,7 +195,9 @@ public enum PeerLink {
                 }
                 /// Writes one `events` or `fresh` message through the async writer (which waits on
                 /// the socket's writability) and counts it in flight.
-                @Sendable func sendData(_ lines: [[UInt8]], fresh: Bool) async throws -> Bool {
+                @Sendable func sendData(_ stored: [[UInt8]], fresh: Bool) async throws -> Bool {
+                    // A compressed (slow) link also leaves out what the receiver derives.
+                    let lines = shared.with { $0.session.sendCompression } == nil ? stored : CompactEventLine.compact(stored)
                     let bytes = lines.reduce(0) { $0 + $1.count + 1 }
                     let actions: [PeerSession<ContinuousClock>.Action] = shared.with { s in
                         let a = s.session.sendEvents(lines, fresh: fresh)
@@ -264,7 +266,25 @@ public enum PeerLink {
                                     context.registry.update(k, direction: direction) { $0.lastContactMillis = nowMillis() }
                                 }
                                 switch action {
-                                case .ingest(let lines):
+                                case .ingest(let compact), .ingestFresh(let compact):
+                                    // Only a compressing peer sends compact lines.
+                                    var lines = compact
+                                    do {
+                                        if shared.with({ $0.session.receiveCompressed }) { lines = try CompactEventLine.restore(compact) }
+                                    } catch {
+                                        _ = try await perform(shared.with { $0.session.fail("invalid_event", "\(error)") })
+                                        break reading
+                                    }
+                                    if case .ingestFresh = action {
+                                        let checked = check(lines, verifier: &freshVerifier, shared: nil, context: context)
+                                        if let previous = storing {
+                                            storing = nil
+                                            guard try await previous.value else { break reading }
+                                        }
+                                        guard try await storeChecked(checked, fresh: true, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                        else { break reading }
+                                        continue
+                                    }
                                     let checked = check(lines, verifier: &verifier, shared: shared, context: context)
                                     if let previous = storing {
                                         storing = nil
@@ -278,14 +298,6 @@ public enum PeerLink {
                                         guard try await storeChecked(checked, fresh: false, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
                                         else { break reading }
                                     }
-                                case .ingestFresh(let lines):
-                                    let checked = check(lines, verifier: &freshVerifier, shared: nil, context: context)
-                                    if let previous = storing {
-                                        storing = nil
-                                        guard try await previous.value else { break reading }
-                                    }
-                                    guard try await storeChecked(checked, fresh: true, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
-                                    else { break reading }
                                 case .acknowledged(let vector):
                                     if let k = key {
                                         context.registry.update(k, direction: direction) { $0.peerVector = $0.peerVector.merged(with: vector) }
