@@ -15,7 +15,7 @@
 // - Latency: a slice is written to the far side `latency` after it finished transmitting, so never
 //   earlier than `latency` after it was read. Order is preserved (delivery times never decrease).
 // - Backpressure: a side is read only while fewer than `queueLimit` bytes wait in the proxy
-//   toward the other side (autoRead off, one `read()` at a time), and slices are written only
+//   toward the other side (autoRead off, `read()` asked again as the queue drains), and slices are written only
 //   while the far socket is writable. The proxy is a slow pipe, not an unbounded buffer: a sender
 //   faster than the link sees its own socket buffers fill up.
 // - Cuts: with `cuts`, at moments whose intervals are drawn uniformly in [minimum, maximum] from
@@ -243,7 +243,13 @@ public final class LinkProxy: Sendable {
         client.closeFuture.whenComplete { [self] _ in
             _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(connection)) }
         }
-        connection.connect(to: target)
+        // The target is dialed once the client channel is active (its handler's channelActive):
+        // before that, a close or a read() on it would be ignored.
+        do {
+            try client.pipeline.syncOperations.addHandler(SideHandler(connection: connection, isClient: true))
+        } catch {
+            client.close(promise: nil)
+        }
     }
 }
 
@@ -289,7 +295,6 @@ final class ProxiedConnection: @unchecked Sendable {
                     }
                     upstream = channel
                     do {
-                        try client.pipeline.syncOperations.addHandler(SideHandler(connection: self, isClient: true))
                         try channel.pipeline.syncOperations.addHandler(SideHandler(connection: self, isClient: false))
                     } catch {
                         channel.close(promise: nil)
@@ -332,9 +337,7 @@ final class ProxiedConnection: @unchecked Sendable {
     }
 
     func readComplete(fromClient: Bool) {
-        let d = direction(fromClient: fromClient)
-        d.readPending = false
-        maybeRead(d)
+        maybeRead(direction(fromClient: fromClient))
     }
 
     func writabilityChanged(ofClient: Bool) {
@@ -377,11 +380,13 @@ final class ProxiedConnection: @unchecked Sendable {
 
     // MARK: pacing
 
+    /// Asks the source for one more read while the queue has room. NIO's `read()` is idempotent
+    /// (one outstanding read at most), so it is asked again rather than tracked here: a read that
+    /// finds nothing need not end in `channelReadComplete`.
     func maybeRead(_ d: Direction) {
-        guard !cutDone, !d.readPending, !d.sourceClosed, !d.sinkClosed, d.queued < proxy.profile.queueLimit,
+        guard !cutDone, !d.sourceClosed, !d.sinkClosed, d.queued < proxy.profile.queueLimit,
             let source = source(d), sink(d) != nil
         else { return }
-        d.readPending = true
         source.read()
     }
 
@@ -428,7 +433,6 @@ final class ProxiedConnection: @unchecked Sendable {
         /// When the last queued slice finishes transmitting at the link's rate.
         var transmitted = NIODeadline.uptimeNanoseconds(0)
         var timer: Scheduled<Void>? = nil
-        var readPending = false
         var sourceClosed = false
         var sinkClosed = false
         init(toTarget: Bool) { self.toTarget = toTarget }
@@ -444,6 +448,11 @@ final class SideHandler: ChannelInboundHandler {
     init(connection: ProxiedConnection, isClient: Bool) {
         self.connection = connection
         self.isClient = isClient
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if isClient { connection.connect(to: connection.proxy.target) }
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
