@@ -370,14 +370,15 @@ final class Cleanup: @unchecked Sendable {
         self.directory = directory
     }
 
+    /// Once; a second caller (the run's end racing a signal) waits until the first has finished,
+    /// so the process never exits with a node still running.
     func run() {
-        let first = lock.withLock { () -> Bool in
-            defer { done = true }
-            return !done
+        lock.withLock {
+            guard !done else { return }
+            done = true
+            for n in nodes { n.stop() }
+            try? FileManager.default.removeItem(atPath: directory)
         }
-        guard first else { return }
-        for n in nodes { n.stop() }
-        try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// SIGINT and SIGTERM stop the nodes, then exit(130).

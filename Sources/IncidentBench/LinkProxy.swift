@@ -148,6 +148,9 @@ public final class LinkProxy: Sendable {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.autoRead, value: false)
+            // One read of at most 16 KiB per read(): the queue overshoots its limit by that much at most.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 1024))
             .childChannelInitializer { client in
                 guard let proxy = box.proxy else { return client.close() }
                 proxy.accepted(client)
@@ -282,6 +285,8 @@ final class ProxiedConnection: @unchecked Sendable {
     func connect(to target: HostPort) {
         ClientBootstrap(group: loop)
             .channelOption(.autoRead, value: false)
+            .channelOption(.maxMessagesPerRead, value: 1)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 1024))
             .connect(host: target.host, port: target.port)
             .whenComplete { [self] result in
                 switch result {
