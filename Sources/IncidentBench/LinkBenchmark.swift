@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import IncidentClient
-public import IncidentModel
+import IncidentModel
 import Synchronization
 import Wire
 
@@ -262,7 +262,7 @@ public struct LinkBenchmark: Sendable {
                     let gs = Self.parse(try await g.request(Requests.status))
                     let bs = Self.parse(try await b.request(Requests.status))
                     let now = ContinuousClock.now
-                    let atBamako = bs.vector["gao"] ?? 0
+                    let atBamako = bs.vector["gao"]
                     let (done, arrived, appended) = shared.withLock { s -> (Bool, Int, Int) in
                         for i in s.trials.indices where s.trials[i].arrivedAt == nil {
                             if s.trials[i].seq <= atBamako {

@@ -28,7 +28,7 @@
 //
 // A connection one side closes normally is closed on the other side once the slices already
 // read for it have been delivered (as the FIN travels behind the data).
-public import NIOCore
+import NIOCore
 import IncidentModel
 import NIOPosix
 import Synchronization
