@@ -109,7 +109,7 @@ let package = Package(
         .target(
             name: "IncidentTestSupport",
             dependencies: [
-                "IncidentClient", "IncidentModel", "Wire", .product(name: "Crypto", package: "swift-crypto"),
+                "IncidentClient", "IncidentModel", "Wire", "IncidentBench", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -126,8 +126,11 @@ let package = Package(
         .target(
             name: "IncidentBench",
             dependencies: [
-                "IncidentClient", "EventStore", "Projections", "IncidentModel",
+                "IncidentClient", "EventStore", "Projections", "IncidentModel", "Wire",
                 .product(name: "Logging", package: "swift-log"),
+                // LinkProxy (the slow, cut link of `bench link` and the link tests).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -181,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IncidentServerTests",
-            dependencies: ["IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel", "Sync", "Wire"],
+            dependencies: ["IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentModel", "Sync", "Wire"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

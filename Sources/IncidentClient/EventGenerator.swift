@@ -79,6 +79,15 @@ public struct EventGenerator {
         return Requests.event(type: e.type.rawValue, sector: e.sector, data: e.data)
     }
 
+    /// A `medevac.requested` event naming an incident this generator produced before (one is
+    /// generated first, not sent, when there is none), as the JSON bytes a client sends.
+    public mutating func nextMedevacRequestObject() -> [UInt8] {
+        if incidents.isEmpty { _ = next() }
+        counter += 1
+        let e = medevacRequested()
+        return Requests.event(type: e.0.rawValue, sector: e.1, data: e.2)
+    }
+
     mutating func pick<T>(_ a: [T]) -> T { a[Int(rng.next() % UInt64(a.count))] }
     mutating func site() -> Site { pick(Self.sites) }
     mutating func uuid() -> String {

@@ -15,7 +15,7 @@ struct Bench: AsyncParsableCommand {
             Latencies come from HdrHistogram. Events are generated from the mission's sites and event \
             catalogue with --seed.
             """,
-        subcommands: [BenchAppend.self, BenchImport.self, BenchQuery.self, BenchSync.self, BenchRebuild.self])
+        subcommands: [BenchAppend.self, BenchImport.self, BenchQuery.self, BenchSync.self, BenchRebuild.self, BenchLink.self])
 }
 
 /// `--events N` or `--duration SECONDS`, exclusive; the default count when neither is given.
@@ -372,6 +372,109 @@ struct BenchRebuild: AsyncParsableCommand {
             rows.append(
                 ["start-up with the snapshot", "incidentd ready in \(String(format: "%.2f", s)) s" + (r.startupRSSBytes.map { ", RSS \($0 >> 20) MiB" } ?? "")])
         }
+        BenchOutput.table(rows, textColumns: 2).forEach { print($0) }
+    }
+}
+
+struct BenchLink: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "link",
+        abstract: "Peer sync over a field link (slow, late, cut): backlog convergence, overhead, fresh-event latency.",
+        discussion: """
+            Starts its own nodes on loopback (the incidentd binary beside incidentctl, or $INCIDENTD_BIN), fsync on: \
+            bamako, and gao, which dials bamako through a proxy that paces each direction at --rate, adds \
+            --latency-ms one way and cuts every connection at random moments --cut-min to --cut-max seconds apart \
+            (from --seed). Gao is given --backlog generated events (imported) and --bundle events of a third node \
+            (ingested as a bundle) before the link comes up; then --fresh medevac.requested events are appended at \
+            Gao one by one while the backlog drains. Reports the time until Bamako holds the backlog and until its \
+            vector equals Gao's (or --timeout), link bytes (both ways) per byte of event lines Bamako stores, the \
+            latency from Gao's acknowledgement of a fresh event to its being stored at Bamako (vector or `held`, \
+            polled every 75 ms), cuts and sessions (connections the proxy accepted). Progress goes to stderr.
+            """)
+
+    @Option(help: "Link rate, bytes/s in each direction.") var rate: Int = 8_000
+    @Option(name: .customLong("latency-ms"), help: "One-way latency, ms.") var latencyMs: Int = 300
+    @Option(name: .customLong("cut-min"), help: "Shortest interval between cuts, seconds.") var cutMin: Double = 7.5
+    @Option(name: .customLong("cut-max"), help: "Longest interval between cuts, seconds.") var cutMax: Double = 22.5
+    @Flag(name: .customLong("no-cuts"), help: "Never cut the link.") var noCuts = false
+    @Option(help: "Events imported at Gao before the link comes up.") var backlog: Int = 2_000
+    @Option(help: "Events of a third node ingested at Gao as a bundle after the import (0: none).") var bundle: Int = 100
+    @Option(help: "medevac.requested events appended at Gao one by one while the backlog drains.") var fresh: Int = 20
+    @Option(name: .customLong("fresh-interval"), help: "Seconds between fresh events (default: the backlog's expected drain time at --rate, divided among them).")
+    var freshInterval: Double?
+    @Option(help: "Seed of the event generator and of the cut schedule.") var seed: UInt64 = 1
+    @Option(help: "Give up after this many seconds from the link coming up.") var timeout: Double = 600
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard rate >= 1 else { throw ValidationError("--rate must be at least 1") }
+        guard latencyMs >= 0 else { throw ValidationError("--latency-ms must be 0 or more") }
+        guard noCuts || (cutMin > 0 && cutMax >= cutMin) else { throw ValidationError("--cut-min must be above 0 and at most --cut-max") }
+        guard backlog >= 0, bundle >= 0, fresh >= 0 else { throw ValidationError("--backlog, --bundle and --fresh must be 0 or more") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be above 0") }
+        if let freshInterval, freshInterval <= 0 { throw ValidationError("--fresh-interval must be above 0") }
+    }
+
+    func run() async throws {
+        let cuts = noCuts ? nil : CutSchedule(minimum: .milliseconds(Int64(cutMin * 1000)), maximum: .milliseconds(Int64(cutMax * 1000)), seed: seed)
+        let profile = LinkProfile(bytesPerSecond: rate, latency: .milliseconds(latencyMs), cuts: cuts)
+        let bench = LinkBenchmark(
+            profile: profile, backlog: backlog, bundle: bundle, fresh: fresh,
+            freshInterval: freshInterval.map { .milliseconds(Int64($0 * 1000)) }, seed: seed,
+            timeout: .milliseconds(Int64(timeout * 1000)), handleSignals: true)
+        let r = try await bench.run(progress: BenchOutput.progress)
+        if json {
+            var o = JSONLine()
+            o.add("bench", "link")
+            o.add("rate", rate)
+            o.add("latency_ms", latencyMs)
+            o.add("cut_min", noCuts ? nil : cutMin, decimals: 1)
+            o.add("cut_max", noCuts ? nil : cutMax, decimals: 1)
+            o.add("seed", Int(truncatingIfNeeded: seed))
+            o.add("backlog", r.backlogEvents)
+            o.add("bundle", r.bundleEvents)
+            o.add("fresh", r.freshAppended)
+            o.add("timeout", timeout, decimals: 1)
+            o.add("converged", r.convergedSeconds != nil ? "yes" : "no")
+            o.add("backlog_converged_seconds", r.backlogConvergedSeconds)
+            o.add("converged_seconds", r.convergedSeconds)
+            o.add("seconds", r.seconds)
+            o.add("events_gao", r.eventsAtGao)
+            o.add("events_bamako", r.eventsAtBamako)
+            o.add("link_bytes_to_bamako", r.linkBytesToBamako)
+            o.add("link_bytes_to_gao", r.linkBytesToGao)
+            o.add("link_bytes_dropped", r.linkBytesDropped)
+            o.add("stored_bytes", r.storedBytes)
+            o.add("link_bytes_per_stored_byte", r.linkBytesPerStoredByte)
+            o.add("fresh_arrived", r.freshLatenciesMillis.count)
+            o.add("fresh_missing", r.freshMissing)
+            o.add("fresh_via_held", r.freshSeenHeld)
+            o.add("fresh_p50_ms", r.freshP50Millis, decimals: 1)
+            o.add("fresh_max_ms", r.freshMaxMillis, decimals: 1)
+            o.add("cuts", r.cuts)
+            o.add("sessions", r.sessions)
+            print(o.text)
+            return
+        }
+        func s(_ x: Double?) -> String { x.map { String(format: "%.1f s", $0) } ?? "not within \(BenchOutput.seconds(timeout)) s" }
+        func ms(_ x: Double?) -> String { x.map { String(format: "%.0f ms", $0) } ?? "-" }
+        let rows = [
+            ["measure", "result"],
+            ["link", LinkBenchmark.describe(profile)],
+            ["events at bamako / gao", "\(r.eventsAtBamako) / \(r.eventsAtGao) (backlog \(r.backlogEvents), bundle \(r.bundleEvents), fresh \(r.freshAppended))"],
+            ["backlog converged", s(r.backlogConvergedSeconds)],
+            ["vectors equal", s(r.convergedSeconds)],
+            [
+                "link bytes per stored byte",
+                (r.linkBytesPerStoredByte.map { String(format: "%.2f", $0) } ?? "-")
+                    + " (\(r.linkBytesToBamako + r.linkBytesToGao) link bytes, \(r.storedBytes) stored at bamako)",
+            ],
+            [
+                "fresh: gao ack → stored at bamako",
+                "p50 \(ms(r.freshP50Millis)), max \(ms(r.freshMaxMillis)); \(r.freshLatenciesMillis.count) arrived, \(r.freshMissing) never",
+            ],
+            ["cuts / sessions", "\(r.cuts) / \(r.sessions)"],
+        ]
         BenchOutput.table(rows, textColumns: 2).forEach { print($0) }
     }
 }
