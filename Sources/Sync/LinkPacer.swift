@@ -100,11 +100,13 @@ public struct LinkPacer: Sendable {
         }
     }
 
-    /// Whether the link is slow enough for compression to pay: after three acks, a throughput
-    /// below `compressBelowBytesPerSecond` or a round trip of 50 ms or more.
+    /// Whether the link is slow enough for compression to pay: every round trip so far took
+    /// 50 ms or more (a field link: known from the first ack, before a cut ends the session), or
+    /// after three acks the throughput is below `compressBelowBytesPerSecond`. On loopback an ack
+    /// comes back within a few milliseconds.
     public var wantsCompression: Bool {
-        guard acks >= 3 else { return false }
-        return bytesPerSecond < configuration.compressBelowBytesPerSecond || (minimumRoundTrip ?? .zero) >= .milliseconds(50)
+        if acks >= 1, let rtt = minimumRoundTrip, rtt >= .milliseconds(50) { return true }
+        return acks >= 3 && bytesPerSecond < configuration.compressBelowBytesPerSecond
     }
 
     /// Raw bytes sent and never acknowledged (at the end of a session: lost to the cut).

@@ -7,15 +7,16 @@ import Testing
 import Wire
 
 /// Peer sync over a field-like link: Gao holds a backlog when its link to Bamako comes up, and
-/// the link (16 KB/s each way, 50 ms one way) is cut every 2–4 s (seed 1).
+/// the link (4 KB/s each way, 100 ms one way) is cut every 2–4 s (seed 1). The backlog is
+/// about 350 KB: even compressed it needs several sessions.
 ///
 /// These two need sync that makes progress on every session however short (small messages, what
 /// arrived kept across cuts) and sends fresh events before the backlog. They fail on sync that
 /// sends 1 MiB messages, which never get through a link cut every few seconds.
 @Suite(.serialized) struct LinkBacklogTests {
-    static let backlog = 300
+    static let backlog = 600
     static let profile = LinkProfile(
-        bytesPerSecond: 16_000, latency: .milliseconds(50), cuts: CutSchedule(minimum: .seconds(2), maximum: .seconds(4), seed: 1))
+        bytesPerSecond: 4_000, latency: .milliseconds(100), cuts: CutSchedule(minimum: .seconds(2), maximum: .seconds(4), seed: 1))
 
     /// Bamako (listening) and Gao holding `backlog` generated events, then Gao dialing Bamako
     /// through the proxy. Stops both nodes and the proxy, and removes their files, afterwards.
@@ -59,7 +60,7 @@ import Wire
     @Test(.timeLimit(.minutes(3)))
     func aFreshEventOvertakesTheBacklog() async throws {
         try await Self.withLinkedBacklog { cluster, proxy in
-            // Mid-backlog: 300 events of ~575 B need 10 s or more at 16 KB/s.
+            // Mid-backlog: 600 events of ~575 B need 10 s or more at 4 KB/s, compressed.
             try await Task.sleep(for: .seconds(1))
             var generator = EventGenerator(seed: 12)
             let response = try await IncidentConnection.withConnection(to: cluster["gao"].client) {
@@ -98,7 +99,7 @@ import Wire
         #expect(r.freshAppended == 3 && r.freshLatenciesMillis.count == 3 && r.freshMissing == 0)
         #expect(r.freshLatenciesMillis.allSatisfy { $0 >= 20 }, "faster than the link's latency: \(r.freshLatenciesMillis)")
         #expect(r.storedBytes > 113 * 200)
-        #expect((r.linkBytesPerStoredByte ?? 0) >= 1, "less on the link than stored: \(r.linkBytesToBamako) + \(r.linkBytesToGao)")
+        #expect((r.linkBytesPerStoredByte ?? 0) > 0, "nothing on the link: \(r.linkBytesToBamako) + \(r.linkBytesToGao)")
         #expect(r.cuts == 0 && r.sessions >= 1)
     }
 }
