@@ -184,7 +184,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IncidentServerTests",
-            dependencies: ["IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentModel", "Sync", "Wire"],
+            dependencies: [
+                "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentModel", "Sync", "Wire",
+                .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
