@@ -2,17 +2,20 @@
 /// measures of its own link. Pure: the driver reports sends and acknowledgements with their
 /// instants; tests drive it with made-up ones.
 ///
-/// - Throughput: each `ack` (they come in order, one per message) gives a sample, the message's
-///   raw bytes over the time it took to get through: from its send, or from the previous ack if it
-///   was queued behind that message. The estimate is the largest of the last few samples, so one
-///   sample taken on an idle link (where the round trip dominates) does not drag it down.
-/// - Message size: `targetSeconds` of the estimate, between `minimumBytes` and `maximumBytes`,
-///   growing at most twofold per ack from `initialBytes` (a new session starts small). An ack
-///   slower than `slowAck` halves it. So no message needs more than about `targetSeconds` of the
-///   link to arrive whole, and a cut costs at most what is in flight.
-/// - In flight: at most `maximumMessages` messages, and at most the bytes the link carries in one
-///   round trip plus `targetSeconds` (at least two messages): enough to keep the link busy,
-///   little enough that a fresh event or a control line never waits behind much.
+/// - Throughput: each `ack` (they come in order, one per message) gives a delivery-rate sample
+///   as TCP BBR takes one: the raw bytes acknowledged since this message was sent, over the time
+///   since the ack that preceded its send. Acks that arrive bunched (held up behind other traffic,
+///   or by a proxy) therefore cannot make a tiny interval and a huge sample. The estimate is the
+///   largest of the last few samples, so one sample taken on an idle link (where the round trip
+///   dominates) does not drag it down.
+/// - Message size: grows toward `targetSeconds` of the estimate, at most twofold per ack, from
+///   `initialBytes` (a new session starts small), between `minimumBytes` and `maximumBytes`. An
+///   ack slower than `slowAck` halves it. So no message needs more than about `targetSeconds` of
+///   the link to arrive whole, and a cut costs at most what is in flight.
+/// - In flight: at most `maximumMessages` messages, and at most the bytes the link carries in two
+///   round trips plus `targetSeconds` (at least two messages): enough to keep the link busy and
+///   let the estimate grow, little enough that a fresh event or a control line never waits
+///   behind much more than a second.
 ///
 /// On loopback the estimate is hundreds of MB/s: messages reach `maximumBytes` within a few acks
 /// and the window is `maximumMessages`, as before this pacing existed.
@@ -33,6 +36,9 @@ public struct LinkPacer: Sendable {
     struct Sent {
         var at: ContinuousClock.Instant
         var bytes: Int
+        /// `delivered` and `deliveredAt` when it was sent.
+        var deliveredBefore: Int
+        var deliveredBeforeAt: ContinuousClock.Instant
     }
 
     public let configuration: Configuration
@@ -44,7 +50,9 @@ public struct LinkPacer: Sendable {
     public private(set) var minimumRoundTrip: Duration? = nil
     var inFlight: [Sent] = []  // at most `maximumMessages`
     public private(set) var inFlightBytes = 0
-    var lastAck: ContinuousClock.Instant? = nil
+    /// Raw bytes acknowledged in this session, and when the last of them was.
+    var delivered = 0
+    var deliveredAt: ContinuousClock.Instant? = nil
     /// Acknowledgements in this session.
     public private(set) var acks = 0
     var samples: [Double] = []
@@ -64,16 +72,20 @@ public struct LinkPacer: Sendable {
         return inFlightBytes + messageBytes <= inFlightLimit
     }
 
-    /// Bytes in flight at most: what the link carries in a round trip plus `targetSeconds`, and
-    /// room for two messages whatever the estimate.
+    /// Bytes in flight at most: what the link carries in two round trips plus `targetSeconds`,
+    /// and room for two messages whatever the estimate. Two round trips, because a sample is at
+    /// most what was in flight over a round trip: with one, an estimate taken while the window
+    /// held the link back could never grow past itself.
     public var inFlightLimit: Int {
         let rtt = minimumRoundTrip.map(Self.seconds) ?? 0
-        let carried = bytesPerSecond * (rtt + configuration.targetSeconds)
+        let carried = bytesPerSecond * (2 * rtt + configuration.targetSeconds)
         return max(2 * messageBytes, carried.isFinite ? Int(min(carried, Double(Int.max / 2))) : Int.max / 2)
     }
 
     public mutating func sent(bytes: Int, at now: ContinuousClock.Instant) {
-        inFlight.append(Sent(at: now, bytes: bytes))
+        // Sent on an idle link: the interval starts now, not at an ack long ago.
+        if inFlight.isEmpty { deliveredAt = now }
+        inFlight.append(Sent(at: now, bytes: bytes, deliveredBefore: delivered, deliveredBeforeAt: deliveredAt ?? now))
         inFlightBytes += bytes
     }
 
@@ -85,18 +97,21 @@ public struct LinkPacer: Sendable {
         acks += 1
         let roundTrip = message.at.duration(to: now)
         minimumRoundTrip = min(minimumRoundTrip ?? roundTrip, roundTrip)
-        let began = max(message.at, lastAck ?? message.at)
-        lastAck = now
-        let interval = max(Self.seconds(began.duration(to: now)), 1e-6)
-        samples.append(Double(message.bytes) / interval)
+        delivered += message.bytes
+        deliveredAt = now
+        let interval = max(Self.seconds(message.deliveredBeforeAt.duration(to: now)), 1e-6)
+        samples.append(Double(delivered - message.deliveredBefore) / interval)
         if samples.count > 6 { samples.removeFirst() }
         bytesPerSecond = samples.max() ?? 0
         if roundTrip > configuration.slowAck {
             messageBytes = max(configuration.minimumBytes, messageBytes / 2)
         } else {
+            // Grows toward the target, at most twofold per ack; only a slow ack (or a new
+            // session) shrinks it: a sample taken while little was in flight is low, and shrinking
+            // on it would keep the link idle.
             let target = bytesPerSecond * configuration.targetSeconds
             let wanted = target.isFinite ? Int(min(target, Double(configuration.maximumBytes))) : configuration.maximumBytes
-            messageBytes = min(configuration.maximumBytes, max(configuration.minimumBytes, min(wanted, 2 * messageBytes)))
+            messageBytes = min(configuration.maximumBytes, max(configuration.minimumBytes, messageBytes, min(wanted, 2 * messageBytes)))
         }
     }
 

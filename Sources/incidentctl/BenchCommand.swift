@@ -400,7 +400,7 @@ struct BenchLink: AsyncParsableCommand {
     @Option(help: "Events imported at Gao before the link comes up.") var backlog: Int = 2_000
     @Option(help: "Events of a third node ingested at Gao as a bundle after the import (0: none).") var bundle: Int = 100
     @Option(help: "medevac.requested events appended at Gao one by one while the backlog drains.") var fresh: Int = 20
-    @Option(name: .customLong("fresh-interval"), help: "Seconds between fresh events (default: the backlog's expected drain time at --rate, divided among them).")
+    @Option(name: .customLong("fresh-interval"), help: "Seconds between fresh events (default: 1).")
     var freshInterval: Double?
     @Option(help: "Seed of the event generator and of the cut schedule.") var seed: UInt64 = 1
     @Option(help: "Give up after this many seconds from the link coming up.") var timeout: Double = 600

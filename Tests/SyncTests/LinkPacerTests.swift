@@ -10,7 +10,7 @@ import Testing
 
     /// A link of `rate` bytes a second and `rtt` seconds: messages sent back to back while the
     /// pacer allows, each acknowledged when the link has carried it. Returns the pacer after `seconds`.
-    func drive(rate: Double, rtt: Double, seconds: Double) -> (LinkPacer, maxInFlightSeconds: Double) {
+    func drive(rate: Double, rtt: Double, seconds: Double, ackEvery bunch: Double? = nil) -> (LinkPacer, maxInFlightSeconds: Double) {
         var pacer = LinkPacer()
         var now = 0.0
         var linkFree = 0.0
@@ -21,7 +21,9 @@ import Testing
                 let bytes = pacer.messageBytes
                 pacer.sent(bytes: bytes, at: at(now))
                 linkFree = max(linkFree, now) + Double(bytes) / rate
-                acks.append(linkFree + rtt)
+                // Acks held back and let through together every `bunch` seconds, when given.
+                let ack = linkFree + rtt
+                acks.append(bunch.map { (ack / $0).rounded(.up) * $0 } ?? ack)
                 worstQueue = max(worstQueue, linkFree - now)
             }
             now = acks.removeFirst()
@@ -37,6 +39,18 @@ import Testing
         #expect(pacer.bytesPerSecond > 25_000 && pacer.bytesPerSecond < 40_000, "\(pacer.bytesPerSecond)")
         // What waits ahead of a fresh event on the link: a few seconds at most.
         #expect(queue < 3, "\(queue) s queued")
+    }
+
+    /// Acks that arrive in bunches (held up behind the other direction's traffic, or by a relay)
+    /// come a few microseconds apart: measured ack to ack, they made the estimate soar, and the
+    /// sender put the whole backlog in flight in 1 MiB messages that a cut then lost.
+    @Test func bunchedAcksDoNotInflateTheEstimate() {
+        let (pacer, queue) = drive(rate: 32_000, rtt: 0.6, seconds: 120, ackEvery: 2)
+        #expect(pacer.bytesPerSecond < 64_000, "\(pacer.bytesPerSecond)")
+        #expect(pacer.messageBytes <= 32_000, "\(pacer.messageBytes)")
+        // Acks 2 s late make every round trip up to 2.6 s, so a few seconds queue; measured ack
+        // to ack, the queue grew to minutes.
+        #expect(queue < 10, "\(queue) s queued")
     }
 
     @Test func aFastLinkGrowsToTheLargestMessagesAndTheFullWindow() {

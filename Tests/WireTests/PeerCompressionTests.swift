@@ -147,6 +147,31 @@ import Testing
         #expect(try receiver.readInbound(as: ByteBuffer.self) == nil)
     }
 
+    /// A message that inflates past one 64 KiB chunk and ends in a long run (long matches that
+    /// zlib finishes copying only on its next call): once all its bytes are in, every line is
+    /// out, though zlib has consumed all input while output was still pending. Without the
+    /// drain call, the end of the message waited for the peer's next bytes (its ping, 5 s on).
+    @Test(arguments: [65_000, 65_300, 65_500, 65_536, 100_000, 131_000])
+    func aMessageThatInflatesPastAChunkIsDecodedWhole(before: Int) throws {
+        let sender = EmbeddedChannel(handler: PeerDeflateEncoder(compressionLevel: 9))
+        let receiver = receiver()
+        defer { _ = try? sender.finish(); _ = try? receiver.finish() }
+        for message in [Self.hello, Self.proof, Self.marker] {
+            try receiver.writeInbound(try send(sender, message))
+        }
+        _ = try readAll(receiver)
+        // Lines of pseudo-random hex (little to match) up to `before` bytes, then a run of one byte.
+        var rng = SystemRandomNumberGenerator()
+        var text = ""
+        while text.utf8.count < before {
+            text += (0..<60).map { _ in String(UInt8.random(in: 0...15, using: &rng), radix: 16) }.joined() + "\n"
+        }
+        text += String(repeating: "a", count: 3000) + "\n"
+        let sent = text.split(separator: "\n").count
+        try receiver.writeInbound(try send(sender, text))
+        #expect(try readAll(receiver).count == sent)
+    }
+
     /// The encoder switches only on a write that is exactly the marker line.
     @Test func encoderSwitchesOnlyOnExactlyTheMarker() throws {
         let encoder = PeerDeflateEncoder()
