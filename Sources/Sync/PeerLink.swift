@@ -487,8 +487,11 @@ public enum PeerLink {
                 guard await wake.next() != nil else { return }
             }
             if shared.with({ $0.session.state }) == .closed { return }
-            if let wait = pace.wait(wireSent: counters.wireSent) { try await Task.sleep(for: wait) }
-            let (limit, events) = (shared.with { $0.pacer.messageBytes }, context.messageEvents)
+            if let wait = pace.wait() { try await Task.sleep(for: wait) }
+            let events = context.messageEvents
+            var limit = shared.with { $0.pacer.messageBytes }
+            pace.observe(rawSent: counters.rawSent, wireSent: counters.wireSent)
+            if let capped = pace.messageBytes(target: context.pacer.targetSeconds) { limit = min(limit, capped) }
 
             if let b = boundary {
                 // Fresh lane first: everything stored since the boundary that the peer lacks.
@@ -500,6 +503,7 @@ public enum PeerLink {
                     freshCursor = next
                     if !lines.isEmpty {
                         guard try await send(lines, true) else { return }
+                        pace.charge(lines)
                         count(lines.count, registryKey(), context, direction)
                     }
                     continue
@@ -508,6 +512,7 @@ public enum PeerLink {
                     let lines = try backlog(store, cursor: &cursor, to: b, bytes: limit, events: events, shared: shared)
                     if !lines.isEmpty {
                         guard try await send(lines, false) else { return }
+                        pace.charge(lines)
                         count(lines.count, registryKey(), context, direction)
                     }
                     continue
@@ -526,6 +531,7 @@ public enum PeerLink {
                 let lines = try backlog(store, cursor: &cursor, to: store.count, bytes: limit, events: events, shared: shared)
                 if !lines.isEmpty {
                     guard try await send(lines, false) else { return }
+                    pace.charge(lines)
                     count(lines.count, registryKey(), context, direction)
                 }
                 continue
@@ -583,19 +589,44 @@ public enum PeerLink {
     }
 }
 
-/// A per-peer cap on the bytes written to the wire: a token bucket of one second's worth, filled
-/// at the cap; the sender waits before a message while the bucket is empty.
+/// A per-peer cap on the bytes written to the wire: a token bucket of half a second's worth,
+/// filled at the cap; the sender waits before a message while the bucket is empty. Messages are
+/// charged when the sender hands them over, at the compression ratio seen so far (the link's
+/// counters lag behind the writes that are still queued); control lines are not charged.
 struct WireBudget {
     let bytesPerSecond: Int?
-    var started = ContinuousClock.now
+    let started = ContinuousClock.now
+    /// Wire bytes charged so far (raw bytes times `ratio`).
+    var spent = 0.0
+    /// Wire bytes per raw byte, from the link's counters (1 until something was counted).
+    var ratio = 1.0
 
     init(bytesPerSecond: Int?) { self.bytesPerSecond = bytesPerSecond }
 
-    /// How long to wait before the next message, given the wire bytes sent so far.
-    func wait(wireSent: UInt64) -> Duration? {
+    mutating func observe(rawSent: UInt64, wireSent: UInt64) {
+        if rawSent > 4096 && wireSent > 0 { ratio = min(1, max(0.02, Double(wireSent) / Double(rawSent))) }
+    }
+
+    mutating func charge(_ lines: [[UInt8]]) {
+        guard bytesPerSecond != nil else { return }
+        spent += Double(lines.reduce(32) { $0 + $1.count + 1 }) * ratio
+    }
+
+    /// The raw size of a message that takes `target` seconds of the cap on the wire, at least
+    /// 2 KiB; nil without a cap. The pacer measures the link, not the cap: without this, one
+    /// message could take most of a minute at the cap.
+    func messageBytes(target: Double) -> Int? {
         guard let rate = bytesPerSecond, rate > 0 else { return nil }
-        let allowed = Double(rate) * (LinkPacer.seconds(started.duration(to: .now)) + 1)
-        let over = Double(wireSent) - allowed
+        return max(2 << 10, Int(Double(rate) * target / ratio))
+    }
+
+    /// How long to wait before the next message: until what was charged is within the cap times
+    /// the time since the session began, plus half a second of burst. With messages of half a
+    /// second at the cap, what went out by any moment stays under the cap times one second more.
+    func wait() -> Duration? {
+        guard let rate = bytesPerSecond, rate > 0 else { return nil }
+        let allowed = Double(rate) * (LinkPacer.seconds(started.duration(to: .now)) + 0.5)
+        let over = spent - allowed
         guard over > 0 else { return nil }
         return .milliseconds(Int64(over * 1000 / Double(rate)) + 1)
     }

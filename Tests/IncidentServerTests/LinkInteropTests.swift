@@ -178,3 +178,36 @@ struct LinkInteropTests {
         return out
     }
 }
+
+/// `peer_max_bytes_per_second`: a node shares its link with voice and mail, so what it writes to
+/// a peer stays under the cap, on the wire, even on loopback where the link itself is fast.
+@Suite struct PeerRateCapTests {
+    @Test(.timeLimit(.minutes(2)))
+    func aCappedNodeSendsNoFasterThanItsCap() async throws {
+        let cap = 40_000
+        let config = TestNode.temporaryDirectory(prefix: "incidentd-cap") + ".json"
+        try Data("{\"peer_max_bytes_per_second\": \(cap), \"peer_compression\": false}".utf8).write(to: URL(fileURLWithPath: config))
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let cluster = try TestCluster(ids: ["a", "b"], extraArguments: ["--fsync", "never", "--config", config])
+        defer { cluster.removeFiles() }
+        try await cluster.start("a")
+        var generator = EventGenerator(seed: 21)
+        let events = 400  // about 230 KB: six seconds at the cap
+        _ = try await IncidentConnection.withConnection(to: cluster["a"].client) { c in
+            try await c.request(Requests.append(eventObjects: (0..<events).map { _ in generator.nextObject() }))
+        }
+        let started = ContinuousClock.now
+        try await cluster.start("b", dialing: ["a"])
+        _ = try await cluster.waitConverged(["a", "b"], minimum: VersionVector(["a": UInt64(events)]), timeout: .seconds(60))
+        let elapsed = started.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        try await Task.sleep(for: .milliseconds(600))  // the link figures are published every 250 ms
+        let status = try await IncidentConnection.withConnection(to: cluster["a"].client) { try await $0.request(Requests.status) }
+        let wire = try #require(status["peers"]?.arrayValue?.first?["link"]?["wire_bytes_sent"]?.integerValue)
+        #expect(wire > 200_000, "\(wire) wire bytes")
+        // One second's burst, then the cap (start-up of b included in the time, so this is generous
+        // on the low side only by b's start).
+        #expect(Double(wire) <= Double(cap) * (seconds + 1) * 1.05, "\(wire) bytes in \(seconds) s at a cap of \(cap)/s")
+        #expect(seconds >= Double(wire) / Double(cap) - 1.5, "\(wire) bytes in \(seconds) s: faster than the cap")
+    }
+}
