@@ -25,7 +25,9 @@ public final class HeldEvents: Sendable {
     }
     let state = Mutex(State())
 
-    public init(maximumEvents: Int = 4096, maximumBytes: Int = 8 << 20) {
+    public static let defaultMaximumEvents = 4096
+
+    public init(maximumEvents: Int = defaultMaximumEvents, maximumBytes: Int = 8 << 20) {
         self.maximumEvents = maximumEvents
         self.maximumBytes = maximumBytes
     }
@@ -46,6 +48,7 @@ public final class HeldEvents: Sendable {
     /// Drops what the log now holds (seq ≤ the vector's), and returns, per origin, the held events
     /// that follow on from the vector without a gap, in seq order: the caller stores them.
     public func promotable(after vector: VersionVector) -> [Event] {
+        guard count > 0 else { return [] }
         release(upTo: vector)
         return state.withLock { s in
             var out: [Event] = []
@@ -80,6 +83,7 @@ public final class HeldEvents: Sendable {
     /// Forgets these events (the log took or refused them).
     public func drop(_ events: [Event]) {
         state.withLock { s in
+            guard s.count > 0 else { return }  // the common case: a catch-up holds nothing
             for e in events {
                 guard let held = s.byOrigin[e.origin]?.removeValue(forKey: e.seq) else { continue }
                 s.count -= 1

@@ -117,11 +117,12 @@ public struct LinkPacer: Sendable {
 
     /// Whether the link is slow enough for compression to pay: every round trip so far took
     /// 50 ms or more (a field link: known from the first ack, before a cut ends the session), or
-    /// after three acks the throughput is below `compressBelowBytesPerSecond`. On loopback an ack
-    /// comes back within a few milliseconds.
+    /// after eight acks the throughput is below `compressBelowBytesPerSecond`. Eight, because the
+    /// first messages are small (8 KiB, doubling per ack) and a node that fsyncs each one
+    /// acknowledges them at a few MB/s even on loopback; by the eighth they are 1 MiB.
     public var wantsCompression: Bool {
         if acks >= 1, let rtt = minimumRoundTrip, rtt >= .milliseconds(50) { return true }
-        return acks >= 3 && bytesPerSecond < configuration.compressBelowBytesPerSecond
+        return acks >= 8 && bytesPerSecond < configuration.compressBelowBytesPerSecond
     }
 
     /// Raw bytes sent and never acknowledged (at the end of a session: lost to the cut).

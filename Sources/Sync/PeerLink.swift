@@ -414,7 +414,7 @@ public enum PeerLink {
                 }
                 // Held events the log now reaches go next; refused ones are let go.
                 context.held.drop(batch)
-                batch = progressed ? context.held.promotable(after: context.store.versionVector) : []
+                batch = progressed && context.held.count > 0 ? context.held.promotable(after: context.store.versionVector) : []
             }
             if let registryKey, stored > 0 || !checked.verified.isEmpty {
                 let has = shared.with { $0.peerHas }
@@ -471,6 +471,7 @@ public enum PeerLink {
         // Two lanes while a version-2 peer lacks a backlog: [cursor, boundary) and [fresh, …).
         var boundary: UInt64? = nil
         var freshCursor: UInt64 = 0
+        var freshSent = 0
         if version >= 2, start < end {
             let b = context.freshBoundaries.boundary(for: peer, start: start, end: end)
             boundary = b
@@ -494,13 +495,16 @@ public enum PeerLink {
             if let capped = pace.messageBytes(target: context.pacer.targetSeconds) { limit = min(limit, capped) }
 
             if let b = boundary {
-                // Fresh lane first: everything stored since the boundary that the peer lacks.
-                if store.count > freshCursor {
+                // Fresh lane first: everything stored since the boundary that the peer lacks, up
+                // to half of what a receiver holds out of order (`HeldEvents`); past that, the
+                // rest goes in order after the backlog.
+                if store.count > freshCursor, freshSent < HeldEvents.defaultMaximumEvents / 2 {
                     let has = shared.with { $0.peerHas }
                     let (lines, next) = try read(store, from: freshCursor, to: store.count, bytes: limit, events: events) { e in
                         e.seq > has[e.origin]
                     }
                     freshCursor = next
+                    freshSent += lines.count
                     if !lines.isEmpty {
                         guard try await send(lines, true) else { return }
                         pace.charge(lines)
