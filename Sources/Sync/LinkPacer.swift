@@ -27,9 +27,11 @@ public struct LinkPacer: Sendable {
         public var maximumMessages = 8
         public var targetSeconds = 0.5
         public var slowAck: Duration = .seconds(4)
-        /// Compression pays below this many raw bytes a second (64 Mbit/s): on loopback or a
-        /// LAN it would cost more CPU than the link time it saves.
-        public var compressBelowBytesPerSecond = 8e6
+        /// Compression pays on links whose round trip is at least this (a field link's is
+        /// hundreds of milliseconds; loopback's and a LAN's well under one).
+        public var compressAboveRoundTrip: Duration = .milliseconds(50)
+        /// A per-peer cap below this many bytes a second also turns compression on.
+        public var compressBelowCap = 8_000_000
         public init() {}
     }
 
@@ -115,14 +117,15 @@ public struct LinkPacer: Sendable {
         }
     }
 
-    /// Whether the link is slow enough for compression to pay: every round trip so far took
-    /// 50 ms or more (a field link: known from the first ack, before a cut ends the session), or
-    /// after eight acks the throughput is below `compressBelowBytesPerSecond`. Eight, because the
-    /// first messages are small (8 KiB, doubling per ack) and a node that fsyncs each one
-    /// acknowledges them at a few MB/s even on loopback; by the eighth they are 1 MiB.
+    /// Whether the link is slow enough for compression to pay: the two round trips (or more)
+    /// measured so far each took 50 ms or more, as on a field link (VSAT, HF data), known before a
+    /// cut is likely to end the session. Throughput alone does not decide: the first messages are
+    /// small (8 KiB, doubling per ack) and a receiver that fsyncs each one acknowledges them at a
+    /// few MB/s even on loopback, where deflating every byte would cost more CPU than it saves.
+    /// (A configured cap is a reason of its own: see `WireBudget`.)
     public var wantsCompression: Bool {
-        if acks >= 1, let rtt = minimumRoundTrip, rtt >= .milliseconds(50) { return true }
-        return acks >= 8 && bytesPerSecond < configuration.compressBelowBytesPerSecond
+        guard acks >= 2, let rtt = minimumRoundTrip else { return false }
+        return rtt >= configuration.compressAboveRoundTrip
     }
 
     /// Raw bytes sent and never acknowledged (at the end of a session: lost to the cut).

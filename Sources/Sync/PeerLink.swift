@@ -455,8 +455,13 @@ public enum PeerLink {
         while !shared.with({ $0.established }) {
             guard await wake.next() != nil else { return }
         }
-        // A link found slow in an earlier session is compressed from the first message.
-        if let peer = shared.with({ $0.session.peer }), context.slowLinks.isSlow(peer) {
+        // A link whose handshake took a field link's round trip, found slow in an earlier
+        // session, or capped below what compression costs, is compressed from the first message.
+        let (handshake, peerID) = shared.with { ($0.session.handshakeRoundTrip, $0.session.peer) }
+        if let peer = peerID,
+            (handshake.map { $0 >= context.pacer.compressAboveRoundTrip } ?? false) || context.slowLinks.isSlow(peer)
+                || (cap.map { $0 < context.pacer.compressBelowCap } ?? false)
+        {
             guard try await control(shared.with { $0.session.startCompressing() }) else { return }
         }
         let store = context.store

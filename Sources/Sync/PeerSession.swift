@@ -79,6 +79,10 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
     var lastReceived: C.Instant
     var lastSent: C.Instant
     var helloSent: [UInt8] = []
+    var helloSentAt: C.Instant
+    /// From sending our hello to receiving the peer's proof: one round trip of the link, measured
+    /// before any data (the peer sends its proof as soon as our hello arrives).
+    public private(set) var handshakeRoundTrip: Duration? = nil
     var helloReceived: [UInt8] = []
     var pingCredit: Double
     var pingCreditAt: C.Instant
@@ -90,6 +94,7 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
         self.configuration = configuration
         self.clock = clock
         self.started = clock.now
+        self.helloSentAt = started
         self.lastReceived = started
         self.lastSent = started
         self.pingCredit = Double(configuration.pingBurst)
@@ -107,6 +112,7 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
                 version: PeerMessage.minimumVersion, node: nodeID, publicKey: identity.publicKeyBase64, nonce: nonce, vector: vector,
                 maxVersion: configuration.maxVersion, compression: offered))
         helloSent = hello.encoded
+        helloSentAt = clock.now
         state = .awaitingHello
         return [send(helloSent)]
     }
@@ -168,6 +174,7 @@ public struct PeerSession<C: Clock>: Sendable where C.Duration == Duration, C: S
             guard key.isValidSignature(signature, for: transcript) else {
                 return fail("untrusted_peer", "the proof of key possession does not verify")
             }
+            handshakeRoundTrip = helloSentAt.duration(to: clock.now)
             state = .established
             return [.established(peer: peer, vector: peerVector)]
         case .established:

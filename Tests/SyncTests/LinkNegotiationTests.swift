@@ -103,3 +103,31 @@ extension PeerSession {
     /// For tests: skip the proof (the handshake is tested on its own).
     mutating func forceEstablished() { state = .established }
 }
+
+/// The handshake measures one round trip of the link before any data: a sender uses it to
+/// compress a field link from its first message.
+@Suite struct HandshakeRoundTripTests {
+    @Test func theProofArrivesOneRoundTripAfterTheHello() {
+        let a = NodeIdentity(privateKey: .init())
+        let b = NodeIdentity(privateKey: .init())
+        var t = TrustList()
+        t.insert(node: "a", key: a.publicKey)
+        t.insert(node: "b", key: b.publicKey)
+        let clock = TestClock()
+        var sa = PeerSession(nodeID: "a", identity: a, trust: t, clock: clock)
+        var sb = PeerSession(nodeID: "b", identity: b, trust: t, clock: clock)
+        func line(_ actions: [PeerSession<TestClock>.Action]) -> [UInt8] {
+            for case .send(let l) in actions { return Array(l.dropLast()) }
+            return []
+        }
+        let helloA = line(sa.start(vector: VersionVector()))
+        let helloB = line(sb.start(vector: VersionVector()))
+        clock.advance(by: .milliseconds(300))  // a's hello reaches b
+        let proofB = line(sb.receive(helloA))
+        _ = sa.receive(helloB)
+        clock.advance(by: .milliseconds(300))  // b's proof reaches a
+        _ = sa.receive(proofB)
+        #expect(sa.state == .established)
+        #expect(sa.handshakeRoundTrip == .milliseconds(600))
+    }
+}
