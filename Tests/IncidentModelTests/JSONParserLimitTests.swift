@@ -19,7 +19,7 @@ import Testing
     }
 
     static func refusal(_ bytes: [UInt8]) -> JSONParser.Error? {
-        do {
+        do throws(JSONParser.Error) {
             _ = try JSONParser.parse(bytes)
             return nil
         } catch {
@@ -73,8 +73,8 @@ import Testing
         let end = try ok.withUnsafeBufferPointer { try JSONParser.skipValue(in: $0, from: 0) }
         #expect(end == ok.count)
         let tooMany = Self.object(keys: JSONParser.maximumMembers + 1)
-        do {
-            _ = try tooMany.withUnsafeBufferPointer { try JSONParser.skipValue(in: $0, from: 0) }
+        do throws(JSONParser.Error) {
+            _ = try tooMany.withUnsafeBufferPointer { buffer throws(JSONParser.Error) in try JSONParser.skipValue(in: buffer, from: 0) }
             Issue.record("skipValue accepted \(JSONParser.maximumMembers + 1) members")
         } catch {
             #expect(error.kind == .tooManyMembers)

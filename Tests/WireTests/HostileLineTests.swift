@@ -21,8 +21,8 @@ import Testing
 
     @Test func clientRequestsAnswerTheParserLimitsWithTheirOwnCodes() {
         func code(_ line: [UInt8]) -> WireErrorCode? {
-            line.withUnsafeBufferPointer { buffer in
-                do {
+            line.withUnsafeBufferPointer { buffer -> WireErrorCode? in
+                do throws(WireError) {
                     _ = try ClientRequest.parse(line: buffer, validator: EventValidator(), maximumEvents: 100)
                     return nil
                 } catch {
@@ -39,8 +39,8 @@ import Testing
 
     @Test func authRequestsAnswerTheParserLimitsWithTheirOwnCodes() {
         func code(_ line: [UInt8]) -> WireErrorCode? {
-            line.withUnsafeBufferPointer { buffer in
-                do {
+            line.withUnsafeBufferPointer { buffer -> WireErrorCode? in
+                do throws(WireError) {
                     _ = try AuthRequest.parse(buffer)
                     return nil
                 } catch {
@@ -54,7 +54,7 @@ import Testing
 
     @Test func peerMessagesNameTheParserLimitsInTheirReason() {
         func reason(_ line: [UInt8]) -> String? {
-            do {
+            do throws(PeerMessage.ParseError) {
                 _ = try PeerMessage.parse(line)
                 return nil
             } catch {
