@@ -131,6 +131,13 @@ final class ClientAuthority: Sendable {
         ClientPrincipal(name: token.name, role: token.role, sectors: Set(token.sectors))
     }
 
+    /// The longest line a connection that is not authenticated may send. An `auth` line is a few
+    /// hundred bytes (a token is at most `AuthRequest.maximumTokenLength`); anything longer
+    /// before authentication is refused unparsed (`line_too_long`, closed), so that whoever can
+    /// reach the port cannot make the node parse a `max_line_bytes` line on its event loop.
+    /// Once authenticated, a line this long is never taken for an `auth`.
+    static let unauthenticatedLineLimit = 4 * 1024
+
     /// What the connection's next line gets before the request handler sees it.
     enum Gate: Equatable {
         /// Hand the line to the request handler.
@@ -151,6 +158,15 @@ final class ClientAuthority: Sendable {
             } else {
                 state.principal = anonymous ? .anonymous : nil
             }
+        }
+        if line.count > Self.unauthenticatedLineLimit {
+            // An authenticated connection's long line is a request for the handler (which parses
+            // lines this long off the event loop), never an `auth`.
+            guard state.principal == nil else { return .pass }
+            let error = WireError(
+                .lineTooLong,
+                "before authentication a line is at most \(Self.unauthenticatedLineLimit) bytes; closing the connection")
+            return .answer(ClientResponse.error(error), close: true)
         }
         let parsed: AuthRequest.Parsed
         do {

@@ -184,7 +184,12 @@ final class ClientListener: Service {
                             case .answer(let answer, let closing):
                                 response = answer
                                 close = closing
-                                if closing { logger.notice("client presented an unknown token; closing", metadata: ["client.peer": "\(peer)"]) }
+                                if closing {
+                                    let why =
+                                        line.count > ClientAuthority.unauthenticatedLineLimit
+                                        ? "client sent a long line before authenticating; closing" : "client presented an unknown token; closing"
+                                    logger.notice("\(why)", metadata: ["client.peer": "\(peer)"])
+                                }
                             case .pass:
                                 // Before the handler: a first request that long-polls is past the handshake.
                                 connections.markAuthenticated(id)

@@ -46,6 +46,13 @@ public struct PeerContext: Sendable {
 
     /// The longest line a peer may send: an `events` message of full-size events.
     public static let maximumLineLength = 16 << 20
+
+    /// The longest `hello` or `proof` (the two lines before a session is established): whoever
+    /// reaches the peer port may send them. A proof is ~100 bytes; a hello ~300 plus its version
+    /// vector, one entry of at most 87 bytes per node of the mission (63-byte node ids), so 64
+    /// KiB holds a vector of some 750 nodes at the longest ids and thousands at usual ones,
+    /// where a mission has tens.
+    public static let maximumHandshakeLineLength = 64 << 10
 }
 
 /// Per peer node, the offset in this node's log from which events are "fresh": sent ahead of the
@@ -123,7 +130,8 @@ public enum PeerLink {
         try sync.addHandler(
             ByteToMessageHandler(
                 PeerLineDecoder(
-                    maximumLineLength: PeerContext.maximumLineLength, acceptsCompression: !context.session.compression.isEmpty,
+                    maximumLineLength: PeerContext.maximumLineLength, handshakeLineLength: PeerContext.maximumHandshakeLineLength,
+                    acceptsCompression: !context.session.compression.isEmpty,
                     counters: counters)))
         let wrapped = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
         return PeerConnection(channel: wrapped, counters: counters)

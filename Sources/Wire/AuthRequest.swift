@@ -45,10 +45,10 @@ public enum AuthRequest {
     /// wrong shape.
     public static func parse(_ line: UnsafeBufferPointer<UInt8>) throws(WireError) -> Parsed {
         let json: JSONValue
-        do {
+        do throws(JSONParser.Error) {
             json = try JSONParser.parse(buffer: line)
         } catch {
-            throw WireError(.invalidJSON, error.description)
+            throw WireError(json: error)
         }
         guard let members = json.objectMembers, json["op"]?.stringValue == "auth" else { return .other }
         for m in members where m.key != "op" && m.key != "token" {

@@ -54,10 +54,10 @@ public enum ClientRequest: Sendable {
             }
         }
         let json: JSONValue
-        do {
+        do throws(JSONParser.Error) {
             json = try JSONParser.parse(buffer: line)
         } catch {
-            throw WireError(.invalidJSON, error.description)
+            throw WireError(json: error)
         }
         guard json.objectMembers != nil else { throw WireError(.invalidRequest, "a request is a JSON object") }
         guard let opValue = json["op"] else { throw WireError(.invalidRequest, "op: required") }

@@ -20,6 +20,12 @@ public struct PeerLineDecoder: ByteToMessageDecoder {
     public static let inflateChunk = 64 * 1024
 
     public let maximumLineLength: Int
+    /// The longest of the first `handshakeLines` lines (the peer's `hello` and `proof`, or an
+    /// `error` instead): they arrive before the peer proved who it is, so they are held to a
+    /// limit far below `maximumLineLength`, refused as soon as that many bytes are in.
+    public let handshakeLineLength: Int
+    /// How many lines a session receives before it can be established: `hello`, `proof`.
+    public static let handshakeLines = 2
     public let acceptsCompression: Bool
     public let counters: PeerByteCounters
 
@@ -41,11 +47,15 @@ public struct PeerLineDecoder: ByteToMessageDecoder {
 
     /// - Parameters:
     ///   - maximumLineLength: the longest line accepted, inflated or not.
+    ///   - handshakeLineLength: the longest of the first two lines (nil: `maximumLineLength`).
     ///   - acceptsCompression: whether this side advertised compression in its hello; if not, a
     ///     marker is an ordinary line (the session rejects it).
     ///   - counters: shared with the connection's `PeerDeflateEncoder`, read by `status`.
-    public init(maximumLineLength: Int, acceptsCompression: Bool, counters: PeerByteCounters = PeerByteCounters()) {
+    public init(
+        maximumLineLength: Int, handshakeLineLength: Int? = nil, acceptsCompression: Bool, counters: PeerByteCounters = PeerByteCounters()
+    ) {
         self.maximumLineLength = maximumLineLength
+        self.handshakeLineLength = min(handshakeLineLength ?? maximumLineLength, maximumLineLength)
         self.acceptsCompression = acceptsCompression
         self.counters = counters
     }
@@ -80,7 +90,8 @@ public struct PeerLineDecoder: ByteToMessageDecoder {
     /// completes. `.continue`: call again; `.needMoreData`: everything at hand is consumed.
     mutating func decodeLines(_ buffer: inout ByteBuffer, _ emit: (ByteBuffer) -> Void) throws -> DecodingState {
         if inflater == nil {
-            guard case let (line, consumed)? = try LineFrameDecoder.cutLine(&buffer, searched: &searched, limit: maximumLineLength) else {
+            let limit = linesCut < Self.handshakeLines ? handshakeLineLength : maximumLineLength
+            guard case let (line, consumed)? = try LineFrameDecoder.cutLine(&buffer, searched: &searched, limit: limit) else {
                 return .needMoreData
             }
             counters.addReceived(raw: consumed, wire: consumed)

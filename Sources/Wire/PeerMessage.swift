@@ -153,10 +153,16 @@ public enum PeerMessage: Sendable, Equatable {
         if line.starts(with: eventsPrefix) { return try parseEvents(line) }
         if line.starts(with: freshPrefix) { return .fresh(try EventArray.split(line, prefixLength: freshPrefix.count)) }
         let json: JSONValue
-        do {
+        do throws(JSONParser.Error) {
             json = try JSONParser.parse(line)
         } catch {
-            throw ParseError("invalid JSON: \(error)")
+            // The parser's limits are named as the client protocol names them, so that a peer's
+            // log tells them from a syntax error.
+            switch error.kind {
+            case .syntax: throw ParseError("invalid JSON: \(error)")
+            case .tooDeep: throw ParseError("too_deep: \(error)")
+            case .tooManyMembers: throw ParseError("too_many_members: \(error)")
+            }
         }
         guard let type = json["type"]?.stringValue else { throw ParseError("type: required string") }
         func string(_ key: String) throws(ParseError) -> String {

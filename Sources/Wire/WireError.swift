@@ -1,3 +1,5 @@
+public import IncidentModel
+
 /// The stable error codes of the client protocol (docs/PROTOCOL.md). The raw value is what goes
 /// on the wire; a code is never renamed once shipped.
 public enum WireErrorCode: String, Sendable, CaseIterable {
@@ -27,6 +29,10 @@ public enum WireErrorCode: String, Sendable, CaseIterable {
     case rateLimited = "rate_limited"
     /// No request (or no authentication) in time; the node closes the connection.
     case idleTimeout = "idle_timeout"
+    /// JSON nested deeper than `JSONParser.maximumDepth` (64).
+    case tooDeep = "too_deep"
+    /// A JSON object with more than `JSONParser.maximumMembers` (10,000) members.
+    case tooManyMembers = "too_many_members"
 }
 
 /// An error as the client protocol sends it: `{"ok":false,"error":{"code":…,"message":…}}`.
@@ -43,4 +49,14 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    /// A line the JSON parser refused: the parser's two limits have their own codes, anything
+    /// else is `invalid_json`.
+    public init(json error: JSONParser.Error) {
+        switch error.kind {
+        case .syntax: self.init(.invalidJSON, error.description)
+        case .tooDeep: self.init(.tooDeep, error.description)
+        case .tooManyMembers: self.init(.tooManyMembers, error.description)
+        }
+    }
 }

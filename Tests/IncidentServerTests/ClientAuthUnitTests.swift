@@ -41,6 +41,28 @@ struct ClientAuthUnitTests {
         #expect(state.principal == nil)
     }
 
+    /// Before authentication a line longer than an `auth` line can be is refused unparsed
+    /// (`line_too_long`, closed); after it, or for an anonymous loopback client, it goes to the
+    /// handler unparsed, even when it holds `"auth"`.
+    @Test func longLinesAreRefusedUnparsedOnlyBeforeAuthentication() throws {
+        let long = Array(#"{"op":"auth","token":""#.utf8) + Array(repeating: UInt8(ascii: "t"), count: 5000) + Array(#""}"#.utf8)
+        let authority = ClientAuthority(tokens: [office], anonymous: false, listenerIsLoopback: true)
+        var state = ClientAuthState()
+        guard case .answer(let refused, true) = authority.gate(long, state: &state) else { Issue.record("not refused and closed"); return }
+        #expect(try JSONParser.parse(refused)["error"]?["code"]?.stringValue == "line_too_long")
+        // Exactly the limit is still looked at (and here a plain request: unauthorized).
+        let atLimit = Array(#"{"op":"status","pad":""#.utf8)
+        let padded = atLimit + Array(repeating: UInt8(ascii: " "), count: ClientAuthority.unauthenticatedLineLimit - atLimit.count - 2) + Array(#""}"#.utf8)
+        #expect(padded.count == ClientAuthority.unauthenticatedLineLimit)
+        guard case .answer(let unauthorized, false) = authority.gate(padded, state: &state) else { Issue.record("at the limit refused"); return }
+        #expect(try JSONParser.parse(unauthorized)["error"]?["code"]?.stringValue == "unauthorized")
+        _ = authority.gate(AuthRequest.line(token: "t-office"), state: &state)
+        #expect(authority.gate(long, state: &state) == .pass)
+        let anonymous = ClientAuthority(tokens: [], anonymous: true, listenerIsLoopback: true)
+        var anonymousState = ClientAuthState()
+        #expect(anonymous.gate(long, state: &anonymousState) == .pass)
+    }
+
     @Test func reloadRevokesARemovedToken() {
         let authority = ClientAuthority(tokens: [office], anonymous: false, listenerIsLoopback: true)
         var state = ClientAuthState()

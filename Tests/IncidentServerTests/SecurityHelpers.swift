@@ -287,6 +287,39 @@ final class RawClient: @unchecked Sendable {
         return (sent, lines)
     }
 
+    /// Writes `bytes` while reading, as `flood` does, until the node answers with a line matching
+    /// `isAnswer` or closes: a node that answers and closes before the whole of `bytes` is in
+    /// resets the connection, and an answer not read by then would be lost.
+    func stream(_ bytes: [UInt8], until isAnswer: ([UInt8]) -> Bool) -> (sent: Int, lines: [[UInt8]]) {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        defer { _ = fcntl(fd, F_SETFL, flags) }
+        var sent = 0
+        var lines: [[UInt8]] = []
+        var writable = true
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN) | (writable && sent < bytes.count ? Int16(POLLOUT) : 0), revents: 0)
+            guard poll(&p, 1, 1000) >= 0 else { break }
+            if p.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { return (sent, lines) }
+                buffered += buffer[0..<n]
+                while let i = buffered.firstIndex(of: 0x0A) {
+                    lines.append(Array(buffered[..<i]))
+                    buffered.removeFirst(i + 1)
+                    if isAnswer(lines.last!) { return (sent, lines) }
+                }
+            }
+            if p.revents & Int16(POLLOUT) != 0 {
+                let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, min($0.count, 64 << 10)) }
+                if n < 0 && errno != EAGAIN { writable = false } else if n > 0 { sent += n }
+            }
+        }
+        return (sent, lines)
+    }
+
     func setTimeout(_ seconds: Int) {
         var t = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, socklen_t(MemoryLayout<timeval>.size))

@@ -3,16 +3,58 @@
 /// Foundation's decoders run at ~100k events/s on this project's machines, too slow for the hot
 /// paths (append, sync ingest, rebuild); this parser is checked against `JSONSerialization` by
 /// property tests. Strict means: no trailing commas, no comments, no leading zeros, no control
-/// characters inside strings, no lone surrogates, duplicate object keys refused, depth limited.
+/// characters inside strings, no lone surrogates, duplicate object keys refused, depth and
+/// members per object limited.
+///
+/// Every check is linear in the input: the parser runs on untrusted lines (a client's before it
+/// authenticated, a peer's hello), so no input may cost more than a pass or two over its bytes.
 public struct JSONParser {
     public struct Error: Swift.Error, Equatable, CustomStringConvertible, Sendable {
+        /// What kind of refusal: the node answers the two limits with their own error codes
+        /// (`too_deep`, `too_many_members`), everything else as `invalid_json`.
+        public enum Kind: Sendable, Equatable {
+            /// The bytes are not (strict) JSON: syntax, encoding, a duplicate key, data after the value.
+            case syntax
+            /// Nesting deeper than `maximumDepth`.
+            case tooDeep
+            /// An object with more than `maximumMembers` members.
+            case tooManyMembers
+        }
+
         public var offset: Int
         public var reason: String
+        public var kind: Kind
+        public init(offset: Int, reason: String, kind: Kind = .syntax) {
+            self.offset = offset
+            self.reason = reason
+            self.kind = kind
+        }
         public var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }
 
-    /// Nesting deeper than this is refused, so hostile input cannot exhaust the stack.
+    /// Nesting deeper than this is refused, so hostile input cannot exhaust the stack. The deepest
+    /// legitimate message (an append of an event whose payload holds objects in objects) is
+    /// under 10 levels.
     public static let maximumDepth = 64
+
+    /// An object with more members than this is refused. The largest legitimate objects are an
+    /// event payload (tens of members) and a version vector (one member per node of the
+    /// mission, tens to hundreds); 10,000 is far above both and keeps what one object can make
+    /// the node build (members, their key set) small.
+    public static let maximumMembers = 10_000
+
+    /// Up to this many members, a new key is compared with each earlier one (cheaper than
+    /// hashing for the small objects that are nearly all objects); past it, keys go into a set,
+    /// so that duplicate detection stays linear however many members an object has.
+    static let linearKeySearchLimit = 16
+
+    static func tooDeep(at offset: Int) -> Error {
+        Error(offset: offset, reason: "nesting too deep", kind: .tooDeep)
+    }
+
+    static func tooManyMembers(at offset: Int) -> Error {
+        Error(offset: offset, reason: "more than \(maximumMembers) members in an object", kind: .tooManyMembers)
+    }
 
     /// Parses one complete JSON value; only whitespace may follow it.
     public static func parse(_ bytes: some Collection<UInt8>) throws(Error) -> JSONValue {
@@ -88,9 +130,13 @@ public struct JSONParser {
         }
 
         mutating func parseObject(depth: Int) throws(Error) -> JSONValue {
-            guard depth <= JSONParser.maximumDepth else { throw error("nesting too deep") }
+            guard depth <= JSONParser.maximumDepth else { throw JSONParser.tooDeep(at: index) }
             index += 1
             var members: [(key: String, value: JSONValue)] = []
+            // Filled once the object passes `linearKeySearchLimit` members. String equality (and
+            // hashing) is Unicode canonical equivalence, the same as the linear search's `==`,
+            // so both refuse exactly the same duplicates.
+            var keys = Set<String>()
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                 index += 1
@@ -100,9 +146,17 @@ public struct JSONParser {
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
                 let keyOffset = index
+                guard members.count < JSONParser.maximumMembers else { throw JSONParser.tooManyMembers(at: keyOffset) }
                 let key = try parseString()
-                for member in members where member.key == key {
-                    throw Error(offset: keyOffset, reason: "duplicate key \"\(key)\"")
+                if members.count < JSONParser.linearKeySearchLimit {
+                    for member in members where member.key == key {
+                        throw Error(offset: keyOffset, reason: "duplicate key \"\(key)\"")
+                    }
+                } else {
+                    if keys.isEmpty { keys.reserveCapacity(64); for member in members { keys.insert(member.key) } }
+                    guard keys.insert(key).inserted else {
+                        throw Error(offset: keyOffset, reason: "duplicate key \"\(key)\"")
+                    }
                 }
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
@@ -119,7 +173,7 @@ public struct JSONParser {
         }
 
         mutating func parseArray(depth: Int) throws(Error) -> JSONValue {
-            guard depth <= JSONParser.maximumDepth else { throw error("nesting too deep") }
+            guard depth <= JSONParser.maximumDepth else { throw JSONParser.tooDeep(at: index) }
             index += 1
             var elements: [JSONValue] = []
             skipWhitespace()
@@ -259,19 +313,22 @@ public struct JSONParser {
             return s
         }
 
-        /// Walks a value without building it; same strictness as parsing, except that duplicate
-        /// keys are not looked for (the caller hashes the bytes as written).
+        /// Walks a value without building it; same strictness and limits as parsing, except that
+        /// duplicate keys are not looked for (the caller hashes the bytes as written).
         mutating func skipValue(depth: Int) throws(Error) {
             guard index < bytes.count else { throw error("unexpected end of input") }
             switch bytes[index] {
             case UInt8(ascii: "{"):
-                guard depth < JSONParser.maximumDepth else { throw error("nesting too deep") }
+                guard depth < JSONParser.maximumDepth else { throw JSONParser.tooDeep(at: index) }
                 index += 1
                 skipWhitespace()
                 if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return }
+                var count = 0
                 while true {
                     skipWhitespace()
                     guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
+                    guard count < JSONParser.maximumMembers else { throw JSONParser.tooManyMembers(at: index) }
+                    count += 1
                     try skipString()
                     skipWhitespace()
                     guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
@@ -285,7 +342,7 @@ public struct JSONParser {
                     throw error("expected ',' or '}'")
                 }
             case UInt8(ascii: "["):
-                guard depth < JSONParser.maximumDepth else { throw error("nesting too deep") }
+                guard depth < JSONParser.maximumDepth else { throw JSONParser.tooDeep(at: index) }
                 index += 1
                 skipWhitespace()
                 if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return }
