@@ -27,9 +27,10 @@ public struct LinkPacer: Sendable {
         public var maximumMessages = 8
         public var targetSeconds = 0.5
         public var slowAck: Duration = .seconds(4)
-        /// Compression pays on links whose round trip is at least this (a field link's is
-        /// hundreds of milliseconds; loopback's and a LAN's well under one).
-        public var compressAboveRoundTrip: Duration = .milliseconds(50)
+        /// Compression pays on links whose round trip is at least this: a field link's (VSAT,
+        /// HF data) is hundreds of milliseconds; loopback's and a LAN's well under one, and a
+        /// handshake on a machine busy enough to take this long on loopback is rare.
+        public var compressAboveRoundTrip: Duration = .milliseconds(100)
         /// A per-peer cap below this many bytes a second also turns compression on.
         public var compressBelowCap = 8_000_000
         public init() {}
@@ -118,7 +119,7 @@ public struct LinkPacer: Sendable {
     }
 
     /// Whether the link is slow enough for compression to pay: the two round trips (or more)
-    /// measured so far each took 50 ms or more, as on a field link (VSAT, HF data), known before a
+    /// measured so far each took `compressAboveRoundTrip` (100 ms) or more, as on a field link (VSAT, HF data), known before a
     /// cut is likely to end the session. Throughput alone does not decide: the first messages are
     /// small (8 KiB, doubling per ack) and a receiver that fsyncs each one acknowledges them at a
     /// few MB/s even on loopback, where deflating every byte would cost more CPU than it saves.

@@ -34,7 +34,11 @@ struct HostilePeerTests {
             var trust = TrustList()
             trust.insert(node: "mallory", key: mallory.publicKey)
             trust.insert(node: node.nodeID, key: NodeIdentity.publicKey(base64: nodeKey)!)
-            var session = PeerSession(nodeID: "mallory", identity: mallory, trust: trust, clock: ContinuousClock())
+            // Mallory reads the node's lines as text: it offers no compression, so the node
+            // never compresses toward it (a loaded machine can make loopback look like a slow link).
+            var configuration = PeerSession<ContinuousClock>.Configuration()
+            configuration.compression = []
+            var session = PeerSession(nodeID: "mallory", identity: mallory, trust: trust, configuration: configuration, clock: ContinuousClock())
             for case .send(let line) in session.start(vector: VersionVector()) { try await c.send(line) }
             var established = false
             while !established {
