@@ -105,7 +105,7 @@ compare-quick: build
 	Benchmarks/compare --quick --bin .build/debug $(COMPARE_ARGS)
 
 # libFuzzer over the line decoder and the request, peer-message, event and JSON parsers
-# (Sources/IncidentFuzz; issue 6). Not part of make test, which replays Fuzz/corpus through the same
+# (Sources/IncidentFuzz). Not part of make test, which replays Fuzz/corpus through the same
 # harnesses without sanitizers (Tests/FuzzRegressionTests). Its own scratch path, since every module
 # is rebuilt with the sanitizers; release, because the debug build runs ~8x fewer executions per
 # second. New inputs go to .build-fuzz/corpus (kept between runs), crashes to .build-fuzz/artifacts/;
