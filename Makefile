@@ -1,6 +1,6 @@
 # IncidentLog — two commands do all set-up on a fresh machine:
 #   make run    install what is missing, build, start one node on Config/dev.json
-#   make test   install what is missing, build, check the Deploy/ units, run the whole suite
+#   make test   install what is missing, check doc links and swift-format, build, check the Deploy/ units, run the whole suite
 #   make install  release binaries, systemd units and a default config (PREFIX, DESTDIR)
 SWIFT      ?= swift
 PREFIX     ?= /usr/local
@@ -30,6 +30,8 @@ run: build
 	./.build/debug/incidentd --config Config/dev.json
 
 test: deps
+	python3 .ci/check-links
+	SWIFT=$(SWIFT) python3 .ci/format-lint
 	$(SWIFT) build --build-tests
 	$(MAKE) --no-print-directory verify-units
 	$(SWIFT) test --skip-build
