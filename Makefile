@@ -1,6 +1,6 @@
 # IncidentLog — two commands do all set-up on a fresh machine:
 #   make run    install what is missing, build, start one node on Config/dev.json
-#   make test   install what is missing, build, check the Deploy/ units, run the whole suite
+#   make test   install what is missing, check doc links and swift-format, build, check the Deploy/ units, run the whole suite
 #   make install  release binaries, systemd units and a default config (PREFIX, DESTDIR)
 SWIFT      ?= swift
 PREFIX     ?= /usr/local
@@ -30,6 +30,8 @@ run: build
 	./.build/debug/incidentd --config Config/dev.json
 
 test: deps
+	python3 .ci/check-links
+	SWIFT=$(SWIFT) python3 .ci/format-lint
 	$(SWIFT) build --build-tests
 	$(MAKE) --no-print-directory verify-units
 	$(SWIFT) test --skip-build
@@ -105,7 +107,7 @@ compare-quick: build
 	Benchmarks/compare --quick --bin .build/debug $(COMPARE_ARGS)
 
 # libFuzzer over the line decoder and the request, peer-message, event and JSON parsers
-# (Sources/IncidentFuzz; issue 6). Not part of make test, which replays Fuzz/corpus through the same
+# (Sources/IncidentFuzz). Not part of make test, which replays Fuzz/corpus through the same
 # harnesses without sanitizers (Tests/FuzzRegressionTests). Its own scratch path, since every module
 # is rebuilt with the sanitizers; release, because the debug build runs ~8x fewer executions per
 # second. New inputs go to .build-fuzz/corpus (kept between runs), crashes to .build-fuzz/artifacts/;

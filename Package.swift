@@ -142,7 +142,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // libFuzzer target (issue 6); `make fuzz` builds it with -sanitize=fuzzer, a plain build as a replay tool.
+        // libFuzzer target over the parsers of untrusted input; `make fuzz` builds it with -sanitize=fuzzer, a plain build as a replay tool.
         .executableTarget(
             name: "IncidentFuzz",
             dependencies: [

@@ -8,14 +8,15 @@ public import Wire
 /// Use it inside `withConnection`, which closes it afterwards. Requests may be pipelined: send
 /// several, then receive as many responses, in the same order.
 public final class IncidentConnection {
-    let inboundIterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    /// The address dialed, named in errors.
+    let node: String
 
-    init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
-        self.inboundIterator = inbound.makeAsyncIterator()
-        self.iterator = inboundIterator
+    init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, node: String) {
+        self.iterator = inbound.makeAsyncIterator()
         self.outbound = outbound
+        self.node = node
     }
 
     /// Connects to `node` (plain TCP, no token), runs `body`, and closes the connection.
@@ -43,11 +44,24 @@ public final class IncidentConnection {
         try await outbound.write(buffer)
     }
 
-    /// The next response line, without its newline.
+    /// The next response line, without its newline. A line of the peer protocol (a peer port
+    /// answers a client's request with its hello or an error message) throws `.peerPort`.
     public func receive() async throws -> [UInt8] {
         guard let buffer = try await iterator.next() else { throw ClientError.connectionClosed }
-        return Array(buffer.readableBytesView)
+        let line = Array(buffer.readableBytesView)
+        if Self.isPeerProtocolLine(line) { throw ClientError.peerPort(node: node) }
+        return line
     }
+
+    /// Whether `line` opens like a message of the peer protocol (`{"type":"hello"` or
+    /// `{"type":"error"`, docs/PROTOCOL.md); client API responses open with `{"ok"`.
+    public static func isPeerProtocolLine(_ line: [UInt8]) -> Bool {
+        guard line.count > 2, line[2] == UInt8(ascii: "t") else { return false }
+        return line.starts(with: peerHelloPrefix) || line.starts(with: peerErrorPrefix)
+    }
+
+    static let peerHelloPrefix = Array(#"{"type":"hello""#.utf8)
+    static let peerErrorPrefix = Array(#"{"type":"error""#.utf8)
 
     /// Sends a request and returns its successful response, or throws the node's error.
     public func request(_ line: [UInt8]) async throws -> JSONValue {
@@ -73,6 +87,8 @@ public final class IncidentConnection {
 /// What can go wrong on the client side.
 public enum ClientError: Error, CustomStringConvertible, Sendable {
     case cannotConnect(node: String, reason: String)
+    /// The address answered in the peer protocol: the user gave a node's peer port.
+    case peerPort(node: String)
     case connectionClosed
     case protocolError(String)
     /// The node answered with an error (its stable code and message).
@@ -81,6 +97,8 @@ public enum ClientError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .cannotConnect(let node, let reason): return "cannot connect to \(node): \(reason)"
+        case .peerPort(let node):
+            return "\(node) is a peer port (replication), not a client API: use the node's listen address"
         case .connectionClosed: return "the node closed the connection"
         case .protocolError(let m): return "protocol error: \(m)"
         case .server(let code, let message, _): return "\(code): \(message)"

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -69,18 +72,40 @@ extension IncidentConnection {
                     }
                 }
         } catch {
-            throw ClientError.cannotConnect(node: endpoint.description, reason: "\(error)")
+            throw ClientError.cannotConnect(node: endpoint.description, reason: ConnectFailure.reason(error))
         }
         // The body runs on the connection's event loop: each request then costs no thread hop
         // between the loop and the cooperative pool (see EventLoopTaskExecutor).
         return try await withTaskExecutorPreference(EventLoopTaskExecutor(channel.channel.eventLoop)) {
             try await channel.executeThenClose { inbound, outbound in
-                let connection = IncidentConnection(inbound: inbound, outbound: outbound)
+                let connection = IncidentConnection(inbound: inbound, outbound: outbound, node: endpoint.description)
                 if let token = endpoint.token {
                     _ = try await connection.request(AuthRequest.line(token: token))
                 }
                 return try await body(connection)
             }
         }
+    }
+}
+
+/// Why a connect failed, in words a user acts on rather than NIO's error dump.
+enum ConnectFailure {
+    static func reason(_ error: any Error) -> String {
+        if let e = error as? NIOConnectionError {
+            if e.dnsAError != nil && e.dnsAAAAError != nil && e.connectionErrors.isEmpty { return "cannot resolve host \(e.host)" }
+            // Every address tried failed; the first failure speaks for them.
+            if let first = e.connectionErrors.first { return reason(first.error) }
+        }
+        if let e = error as? IOError {
+            switch e.errnoCode {
+            case ECONNREFUSED: return "connection refused (is incidentd running there?)"
+            case ENETUNREACH, EHOSTUNREACH: return "no route to host"
+            default: return String(cString: strerror(e.errnoCode))
+            }
+        }
+        if let e = error as? ChannelError, case .connectTimeout(let t) = e {
+            return "no answer within \(t.nanoseconds / 1_000_000_000) s (a firewall, or a host that is down?)"
+        }
+        return "\(error)"
     }
 }

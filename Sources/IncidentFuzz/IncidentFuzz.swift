@@ -1,4 +1,4 @@
-// The libFuzzer target of issue 6 and, in a normal build, a replay tool for its inputs.
+// The libFuzzer target over the parsers that read untrusted bytes (docs/SECURITY.md) and, in a normal build, a replay tool for its inputs.
 //
 // Why a compilation condition: libFuzzer is linked only when the target is built with
 // `-sanitize=fuzzer`, yet a plain `swift build` builds every target, without sanitizers, so this

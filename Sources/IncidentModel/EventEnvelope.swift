@@ -8,7 +8,7 @@
 //
 // - Strings of the envelope (origin, recorded_at, type, sector) are read in place when they are
 //   plain printable ASCII without escapes (every line this project writes). Anything else takes
-//   the decoding parser (`JSONParser`), as before, and the envelope says so (`hasEscapedStrings`):
+//   the decoding parser (`JSONParser`), and the envelope says so (`hasEscapedStrings`):
 //   its byte ranges then hold the JSON text, not the value, and readers that compare bytes must
 //   decode (`decodedString`).
 // - `data` is checked in full (`checkingData: true`, JSON syntax as `JSONParser.skipValue`), or

@@ -118,6 +118,4 @@ public struct EventHash: Hashable, Sendable, CustomStringConvertible {
     public init?(hex: String) {
         self.init(hex: Array(hex.utf8))
     }
-
-    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }

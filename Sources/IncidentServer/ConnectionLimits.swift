@@ -1,6 +1,6 @@
 import Wire
 
-/// The limits of the client API (issue 6; Config/README.md has a key for each). Each has its
+/// The limits of the client API (Config/README.md has a key for each, docs/SECURITY.md the threats). Each has its
 /// own error code; none lets a client grow the node's memory without bound:
 ///
 /// - a request line: `max_line_bytes` (`line_too_long`), buffered lines per connection: 4;

@@ -68,7 +68,7 @@ final class Reloader: Sendable {
             logLevel.level = level
             applied.append("log_level")
         }
-        // Issue 6: client tokens, beside the trust list. Open connections re-check their token
+        // Client tokens, beside the trust list. Open connections re-check their token
         // on their next request, so a token removed here stops working at once.
         if new.tokens != old.tokens || new.allowAnonymousLoopback != old.allowAnonymousLoopback {
             authority.set(tokens: new.tokens, allowAnonymous: new.allowAnonymousLoopback)

@@ -48,7 +48,7 @@ struct RequestHandler: Sendable {
         } catch {
             return ClientResponse.error(error)
         }
-        if let refusal = connection.auth.refusal(for: request) { return ClientResponse.error(refusal) }  // role (issue 6)
+        if let refusal = connection.auth.refusal(for: request) { return ClientResponse.error(refusal) }  // the token's role and sectors
         do {
             switch request {
             case .append(let events):
@@ -100,7 +100,7 @@ struct RequestHandler: Sendable {
         var out: [[UInt8]] = []
         var next = start
         let budget = start + UInt64(limit) * 16
-        var bytes = 0  // a response stops early at max_pending_output_bytes (issue 6)
+        var bytes = 0  // a response stops early at max_pending_output_bytes
         while out.count < limit, bytes < config.limits.maximumPendingOutputBytes, next < budget {
             let events = try store.read(from: next, limit: min(limit, 1000))
             if events.isEmpty { break }
@@ -177,6 +177,10 @@ struct RequestHandler: Sendable {
                 guard let view = p.incidentView(id: id, lookup: lookup) else { throw WireError(.notFound, "no incident \(id)") }
                 return ClientResponse.view(view, freshness: nil)
             case .incidents(let f):
+                // An unknown sector is an error, as for `sector`, not an empty page that reads as "no incidents there".
+                if let sector = f.sector, !p.listedSectors.contains(sector) {
+                    throw WireError(.notFound, "no sector \(sector) (known: \(p.listedSectors.joined(separator: ", ")))")
+                }
                 let q = IncidentQuery(
                     sector: f.sector, category: f.category, status: f.status, verification: f.verification,
                     range: try DayRange(since: f.since, until: f.until), limit: f.limit, cursor: f.cursor)

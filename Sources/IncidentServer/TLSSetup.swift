@@ -1,7 +1,7 @@
 import NIOSSL
 import Sync
 
-/// TLS contexts from the config (issue 6): the client listener's (`tls_cert`, `tls_key`) and
+/// TLS contexts from the config: the client listener's (`tls_cert`, `tls_key`) and
 /// the peers' mutual TLS (`peer_tls_cert`, `peer_tls_key`, `peer_tls_ca`). Files are PEM; a file
 /// that does not load stops the node at start (or keeps the running config on reload), naming
 /// its key. TLS 1.2 is the oldest version spoken.

@@ -12,10 +12,10 @@ public import IncidentModel
 // Every event takes both stages, whether it comes as an `Event` (live folding, tests) or as a
 // stored line read in place (`prepare(_:)`, the rebuild), so both ways fold the same. A line
 // whose envelope strings are not plain (escapes, non-ASCII) is read through `Event.parse`, so its
-// values are the decoded ones, as before.
+// values are the decoded ones, as `Event`'s are.
 //
-// Origins and sectors are kept per batch as names and given their state slots when applied, at
-// the point the single-stage fold took them, so the state's tables come out in the same order.
+// Origins and sectors are kept per batch as names and given their state slots when applied, in
+// the order the events name them, so the state's tables come out the same however the events are batched.
 // The origin's `recorded_at` text (freshness views) is set once per batch from its last folded
 // event: nothing reads it while a batch is applied.
 

@@ -360,11 +360,13 @@ struct BenchRebuild: AsyncParsableCommand {
         var rows = [
             ["measure", "result"],
             [
-                "fold, \(r.events) events", "median \(BenchOutput.rate(r.medianEventsPerSecond)) events/s over \(r.foldSeconds.count) runs ("
+                "fold, \(r.events) events",
+                "median \(BenchOutput.rate(r.medianEventsPerSecond)) events/s over \(r.foldSeconds.count) runs ("
                     + r.foldSeconds.map { String(format: "%.2f s", $0) }.joined(separator: ", ") + ")",
             ],
             [
-                "snapshot", "\(r.snapshotBytes / 1024) KiB, write \(String(format: "%.3f", r.snapshotWriteSeconds)) s, "
+                "snapshot",
+                "\(r.snapshotBytes / 1024) KiB, write \(String(format: "%.3f", r.snapshotWriteSeconds)) s, "
                     + "load \(String(format: "%.3f", r.snapshotLoadSeconds)) s",
             ],
         ]

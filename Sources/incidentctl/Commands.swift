@@ -11,13 +11,22 @@ struct Append: AsyncParsableCommand {
             The entity id the type needs (incident_id of incident.reported, medevac_id of medevac.requested, \
             consignment_id of election.material.dispatched, sighting_id of intel.sighting) is filled with a new \
             UUID when missing and printed on stderr.
+
+            Event types (docs/EVENTS.md): \(Append.typeList).
             """)
 
+    /// The catalogue's event types, comma-separated.
+    static let typeList = EventType.allCases.map(\.rawValue).joined(separator: ", ")
+
     @OptionGroup var options: NodeOptions
-    @Option(help: "Event type, e.g. incident.reported.") var type: String
+    @Option(help: "Event type, e.g. incident.reported (the list is below).") var type: String
     @Option(help: "Sector where it happened: north, east, west, centre, bamako.") var sector: String
     @Option(help: "The payload as JSON.") var data: String?
     @Option(help: "A file holding the payload JSON.") var file: String?
+
+    func validate() throws {
+        guard EventType(rawValue: type) != nil else { throw ValidationError("--type: unknown event type '\(type)'; the types are \(Self.typeList)") }
+    }
 
     func run() async throws {
         let text: String
@@ -236,7 +245,8 @@ struct Status: AsyncParsableCommand {
         let peers = s["peers"]?.arrayValue ?? []
         if !peers.isEmpty {
             print("peers")
-            let rows = [["peer", "node", "state", "since", "last contact", "sent", "received", "they lack", "we lack"]]
+            let rows =
+                [["peer", "node", "state", "since", "last contact", "sent", "received", "they lack", "we lack"]]
                 + peers.map { p -> [String] in
                     [
                         p["address"]?.stringValue ?? p["key"]?.stringValue ?? "?", p["node"]?.stringValue ?? "-",
@@ -248,13 +258,15 @@ struct Status: AsyncParsableCommand {
                 }
             for line in Format.table(rows) { print("  " + line) }
             print("links")
-            let linkRows = [["peer", "version", "compression", "sent raw/wire", "received raw/wire", "ratio", "message", "throughput", "cut mid-message", "lost to cuts", "oldest lacked"]]
+            let linkRows =
+                [["peer", "version", "compression", "sent raw/wire", "received raw/wire", "ratio", "message", "throughput", "cut mid-message", "lost to cuts", "oldest lacked"]]
                 + peers.map { p -> [String] in
                     let l = p["link"]
                     func bytes(_ key: String) -> String { Format.bytes(l?[key]?.integerValue ?? 0) }
-                    let ratio = l?["compression_ratio"].flatMap { v -> String? in
-                        if case .number(let text) = v { return text } else { return nil }
-                    } ?? "-"
+                    let ratio =
+                        l?["compression_ratio"].flatMap { v -> String? in
+                            if case .number(let text) = v { return text } else { return nil }
+                        } ?? "-"
                     let age = l?["oldest_lacked_age_seconds"]?.integerValue.map { Format.age(seconds: $0) } ?? "-"
                     return [
                         p["address"]?.stringValue ?? p["key"]?.stringValue ?? "?", "\(l?["version"]?.integerValue ?? 1)",

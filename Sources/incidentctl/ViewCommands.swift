@@ -145,12 +145,7 @@ struct IncidentCommand: AsyncParsableCommand {
     func run() async throws {
         let line = requestLine([("op", .string("incident")), ("id", .string(id))])
         try await runView(options, line, json: json) { view, _ in
-            // The view's structure is documented in docs/PROTOCOL.md; print its members one per line.
-            for m in view.objectMembers ?? [] {
-                var w = JSONWriter()
-                w.canonical(m.value)
-                print("\(m.key.padding(toLength: 14, withPad: " ", startingAt: 0)) \(String(decoding: w.bytes, as: UTF8.self))")
-            }
+            for l in IncidentViewText.lines(view) { print(l) }
         }
     }
 }

@@ -161,7 +161,7 @@ import Testing
     }
 }
 
-/// `Event.parse` as it was before `EventEnvelope`, the reference the properties above compare to.
+/// A parse of a line through `JSONParser` alone, independent of `EventEnvelope`'s scan: the reference the properties above compare to.
 private func referenceParse(_ line: [UInt8]) throws(EventParseError) -> (
     origin: String, seq: UInt64, prev: EventHash?, hlc: HLCTimestamp, recordedAt: String, type: String, sector: String,
     dataRange: Range<Int>, hash: EventHash, signature: [UInt8]?, hashedPrefixEnd: Int

@@ -9,7 +9,7 @@ import Wire
 import Glibc
 #endif
 
-/// Client tokens and roles against a real node (issue 6, docs/SECURITY.md).
+/// Client tokens and roles against a real node (docs/SECURITY.md).
 @Suite("Client tokens and roles")
 struct ClientAuthTests {
     func endpoint(_ node: TestNode, _ token: String?) -> IncidentEndpoint { IncidentEndpoint(node.client, token: token) }

@@ -5,7 +5,7 @@ import Wire
 
 @testable import IncidentServer
 
-/// The pieces of issue 6 without sockets: token bucket, authentication gate, role check, config.
+/// The security pieces without sockets: token bucket, authentication gate, role check, config.
 @Suite("Client limits and authentication, unit")
 struct ClientAuthUnitTests {
     let office = ClientToken(name: "gao", sha256: ClientToken.digest("t-office"), role: .office, sectors: ["east"])

@@ -5,7 +5,7 @@ import IncidentTestSupport
 import Testing
 import Wire
 
-/// The limits of the client API against a real node, each with its own error code (issue 6,
+/// The limits of the client API against a real node, each with its own error code (see
 /// ConnectionLimits.swift): connections, request rate, handshake and idle time, unread output,
 /// appends faster than the disk. The node stays up and other connections carry on.
 @Suite("Client connection limits")

@@ -5,7 +5,7 @@ import IncidentTestSupport
 import Testing
 import Wire
 
-/// Hostile clients against a real node (issue 6): each gets its error, nothing is stored that
+/// Hostile clients against a real node: each gets its error, nothing is stored that
 /// should not be, the node stays up, other clients carry on, memory stays bounded. The peer side
 /// is in HostilePeerTests; limits in ConnectionLimitTests.
 @Suite("Hostile clients against a real node")

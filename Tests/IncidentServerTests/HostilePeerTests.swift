@@ -146,7 +146,7 @@ struct HostilePeerTests {
         }
     }
 
-    // Issue 6: more hostile peers (docs/SECURITY.md).
+    // Peers that break the protocol on purpose (docs/SECURITY.md).
 
     /// Reads until an `ack` holding at least `seq` of gao (pings answered on the way).
     func awaitAck(_ c: IncidentConnection, gao seq: UInt64) async throws {

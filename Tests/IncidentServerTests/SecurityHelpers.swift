@@ -8,7 +8,7 @@ import Wire
 import Glibc
 #endif
 
-/// Helpers of the issue 6 tests (tokens, TLS, limits, hostile clients, soak).
+/// Helpers of the security tests (tokens, TLS, limits, hostile clients, soak).
 enum Security {
     /// Starts a node with a config file (`json`, written beside its data directory) and
     /// environment, runs `body`, stops it and removes its files.
