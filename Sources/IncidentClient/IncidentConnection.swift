@@ -44,11 +44,17 @@ public final class IncidentConnection {
         try await outbound.write(buffer)
     }
 
-    /// The next response line, without its newline. A line of the peer protocol (a peer port
-    /// answers a client's request with its hello or an error message) throws `.peerPort`.
+    /// The next line, without its newline, as received (tests that play a peer read the peer
+    /// protocol with it).
     public func receive() async throws -> [UInt8] {
         guard let buffer = try await iterator.next() else { throw ClientError.connectionClosed }
-        let line = Array(buffer.readableBytesView)
+        return Array(buffer.readableBytesView)
+    }
+
+    /// The next response to a client request. A line of the peer protocol (a peer port answers a
+    /// client's request with its hello or an error message) throws `.peerPort`.
+    public func receiveResponse() async throws -> [UInt8] {
+        let line = try await receive()
         if Self.isPeerProtocolLine(line) { throw ClientError.peerPort(node: node) }
         return line
     }
@@ -66,7 +72,7 @@ public final class IncidentConnection {
     /// Sends a request and returns its successful response, or throws the node's error.
     public func request(_ line: [UInt8]) async throws -> JSONValue {
         try await send(line)
-        return try Self.decode(try await receive())
+        return try Self.decode(try await receiveResponse())
     }
 
     /// Parses a response line; a `{"ok":false,…}` becomes `ClientError.server`.

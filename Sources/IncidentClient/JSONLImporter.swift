@@ -88,7 +88,7 @@ public struct JSONLImporter: Sendable {
                 let response: JSONValue
                 do {
                     try await connection.send(request)
-                    response = try IncidentConnection.decode(try await connection.receive())
+                    response = try IncidentConnection.decode(try await connection.receiveResponse())
                 } catch ClientError.server(let code, let message, let field) {
                     throw Self.failure(code: code, message: message, field: field, request: request, objects: objects, imported: imported)
                 }

@@ -79,7 +79,7 @@ struct Get: AsyncParsableCommand {
     func run() async throws {
         let line = try await IncidentConnection.withConnection(to: try options.address()) { connection in
             try await connection.send(Requests.get(id: id))
-            return try await connection.receive()
+            return try await connection.receiveResponse()
         }
         _ = try IncidentConnection.decode(line)
         // Print the stored bytes exactly: cut the envelope {"ok":true,"event": … } around them.
@@ -210,7 +210,7 @@ struct Tail: AsyncParsableCommand {
 
 func connectionRequestRaw(_ c: IncidentConnection, _ line: [UInt8]) async throws -> [UInt8] {
     try await c.send(line)
-    return try await c.receive()
+    return try await c.receiveResponse()
 }
 
 struct Status: AsyncParsableCommand {
