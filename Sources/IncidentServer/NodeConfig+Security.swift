@@ -131,6 +131,15 @@ extension NodeConfig {
         } else if allowAnonymousLoopback == false && tokens.isEmpty {
             throw fail("tokens", "allow_anonymous_loopback is false and no tokens are configured: no client could connect")
         }
+        // Two tokens with one digest are one secret under two names and roles: which one a client
+        // gets would depend on the order of the list.
+        var named: [String: String] = [:]
+        for t in tokens {
+            if let first = named[t.sha256] {
+                throw fail("tokens", "tokens \(first) and \(t.name) have the same sha256; give each token a secret of its own")
+            }
+            named[t.sha256] = t.name
+        }
         for t in tokens {
             for s in t.sectors where !sectors.contains(s) {
                 throw fail("tokens.\(t.name).sectors", "unknown sector \(s) (known: \(sectors.joined(separator: ", ")))")
