@@ -89,7 +89,11 @@ final class ClientListener: Service {
         if let socket {
             server = try await bootstrap.bind(socket, childChannelInitializer: initializer)
         } else {
-            server = try await bootstrap.bind(host: address.host, port: address.port, childChannelInitializer: initializer)
+            do {
+                server = try await bootstrap.bind(host: address.host, port: address.port, childChannelInitializer: initializer)
+            } catch {
+                throw BindFailure(key: "listen", address: address, error: error)
+            }
         }
         let local = server.channel.localAddress
         let bound = HostPort(host: socket == nil ? address.host : (local?.ipAddress ?? "?"), port: local?.port ?? address.port)
@@ -107,8 +111,11 @@ final class ClientListener: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask {
                     // The reaper: handshake and idle timeouts of every connection.
+                    // A cancelled sleep ends the reaper: cancellation (a service of the group
+                    // failed) never sets `stopped`, and a loop that took the failed sleep for a
+                    // tick would spin.
                     while !connections.stopped {
-                        try? await Task.sleep(for: Self.reapInterval)
+                        do { try await Task.sleep(for: Self.reapInterval) } catch { return }
                         for (channel, error) in connections.expired(now: .now, limits: limits) {
                             self.logger.notice(
                                 "client connection timed out; closing",
@@ -128,7 +135,7 @@ final class ClientListener: Service {
                 // Not accepting any more: close connections as they fall quiet, all of them by the limit.
                 let deadline = ContinuousClock.now + Self.drainLimit
                 while connections.closeQuiet(for: Self.quietPeriod) > 0, ContinuousClock.now < deadline {
-                    try? await Task.sleep(for: .milliseconds(20))
+                    do { try await Task.sleep(for: .milliseconds(20)) } catch { break }
                 }
                 connections.closeAll()
             }
@@ -231,7 +238,8 @@ final class ClientListener: Service {
         guard !channel.isWritable else { return true }
         let deadline = ContinuousClock.now + limits.slowConsumerTimeout
         while ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+            // Cancelled: the connection is being closed anyway.
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { return false }
             if channel.isWritable || !channel.isActive { return true }
         }
         return false

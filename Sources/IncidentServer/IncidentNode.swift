@@ -61,11 +61,22 @@ public enum IncidentNode {
             throw NodeConfig.Failure(file: config.dataDir, key: "data_dir", reason: "cannot create: \(String(cString: strerror(code)))")
         }
         let identity = try identity(config)
+        // The data directory belongs to one node id: refused before the store opens when the
+        // file names another; recorded once the store is open when there is none yet.
+        let owner = try DataDirectoryOwner.recorded(in: config.dataDir)
+        try DataDirectoryOwner.check(recorded: owner, config: config)
         var storeOptions = config.storeOptions
         let testHooks = TestHooks(environment: options.environment, logger: logger)
         testHooks.install(into: &storeOptions)
         let store = try EventStore(
             directory: config.dataDir, nodeID: config.nodeID, identity: identity, options: storeOptions, logger: logger)
+        if owner == nil {
+            if let other = DataDirectoryOwner.otherOwnOrigins(store: store, identity: identity, config: config).first {
+                await store.close()
+                throw DataDirectoryOwner.mismatch(owner: other, config: config, how: "its log holds events of origin \(other) signed with this node's key")
+            }
+            try DataDirectoryOwner.record(config.nodeID, in: config.dataDir)
+        }
         let trust = TrustBox(try trustList(config, identity: identity))
         let registry = PeerRegistry()
         let authority = try clientAuthority(config, passedClientSocket: passed.client, logger: logger)  // issue 6

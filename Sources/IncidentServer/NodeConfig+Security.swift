@@ -1,20 +1,15 @@
 import IncidentModel
 import Wire
 
-/// The keys of issue 6: client tokens, TLS, and the limits of the client API. Same rules as the
-/// other keys: each has a JSON form for the file and a text form for `INCIDENTD_*` variables
+/// The security keys: client tokens, anonymous access and TLS (the limits of the client API are
+/// integer keys, parsed with the others by `NodeConfig.set(_:text:)`). Same rules as the other
+/// keys: each has a JSON form for the file and a text form for `INCIDENTD_*` variables
 /// (Config/README.md), and the text form is parsed in one place (`setSecurity`).
 extension NodeConfig {
     static let securityKeys = [
         "tokens", "allow_anonymous_loopback", "tls_cert", "tls_key", "peer_tls_cert", "peer_tls_key", "peer_tls_ca",
         "max_connections", "max_connections_per_address", "max_pending_output_bytes", "slow_consumer_timeout_ms",
         "requests_per_second", "request_burst", "idle_timeout_ms", "handshake_timeout_ms",
-    ]
-
-    static let integerSecurityKeys: [(key: String, min: Int64)] = [
-        ("max_connections", 1), ("max_connections_per_address", 1), ("max_pending_output_bytes", 65536),
-        ("slow_consumer_timeout_ms", 100), ("requests_per_second", 0), ("request_burst", 1), ("idle_timeout_ms", 100),
-        ("handshake_timeout_ms", 100),
     ]
 
     /// Reads the security keys of a config file's object over `self`.
@@ -24,11 +19,6 @@ extension NodeConfig {
             guard let v = json[key] else { continue }
             guard let s = v.stringValue else { throw fail(key, "expected string, got \(v.kindName)") }
             do { try setSecurity(key, text: s) } catch { throw fail(key, error.reason) }
-        }
-        for (key, _) in Self.integerSecurityKeys {
-            guard let v = json[key] else { continue }
-            guard let n = v.integerValue else { throw fail(key, "expected integer, got \(v.kindName)") }
-            do { try setSecurity(key, text: String(n)) } catch { throw fail(key, error.reason) }
         }
         if let v = json["allow_anonymous_loopback"] {
             if case .null = v {
@@ -87,23 +77,6 @@ extension NodeConfig {
     /// Sets a security key from its text form (`INCIDENTD_*`). `tokens` is
     /// `NAME=ROLE:SHA256[:SECTOR+SECTOR],…`; `allow_anonymous_loopback` is `true` or `false`.
     mutating func setSecurity(_ key: String, text: String) throws(TextError) {
-        if let spec = Self.integerSecurityKeys.first(where: { $0.key == key }) {
-            guard let n = Int64(text) else { throw TextError(reason: "expected an integer, got \(text)") }
-            guard n >= spec.min else { throw TextError(reason: "must be at least \(spec.min)") }
-            let i = Int(clamping: n)
-            switch key {
-            case "max_connections": limits.maximumConnections = i
-            case "max_connections_per_address": limits.maximumConnectionsPerAddress = i
-            case "max_pending_output_bytes": limits.maximumPendingOutputBytes = i
-            case "slow_consumer_timeout_ms": limits.slowConsumerTimeout = .milliseconds(i)
-            case "requests_per_second": limits.requestsPerSecond = i
-            case "request_burst": limits.requestBurst = i
-            case "idle_timeout_ms": limits.idleTimeout = .milliseconds(i)
-            case "handshake_timeout_ms": limits.handshakeTimeout = .milliseconds(i)
-            default: break
-            }
-            return
-        }
         func path() throws(TextError) -> String {
             guard !text.isEmpty else { throw TextError(reason: "expected a file") }
             return text
@@ -157,6 +130,15 @@ extension NodeConfig {
             }
         } else if allowAnonymousLoopback == false && tokens.isEmpty {
             throw fail("tokens", "allow_anonymous_loopback is false and no tokens are configured: no client could connect")
+        }
+        // Two tokens with one digest are one secret under two names and roles: which one a client
+        // gets would depend on the order of the list.
+        var named: [String: String] = [:]
+        for t in tokens {
+            if let first = named[t.sha256] {
+                throw fail("tokens", "tokens \(first) and \(t.name) have the same sha256; give each token a secret of its own")
+            }
+            named[t.sha256] = t.name
         }
         for t in tokens {
             for s in t.sectors where !sectors.contains(s) {

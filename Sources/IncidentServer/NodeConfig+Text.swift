@@ -20,10 +20,12 @@ extension NodeConfig {
         func list() -> [String] {
             text.split(separator: ",", omittingEmptySubsequences: true).map { $0.trimmingSpaces }
         }
-        func integer(min: Int64) throws(TextError) -> Int64 {
+        if let spec = Self.integerKeys.first(where: { $0.key == key }) {
             guard let n = Int64(text) else { throw TextError(reason: "expected an integer, got \(text)") }
-            guard n >= min else { throw TextError(reason: "must be at least \(min)") }
-            return n
+            guard n >= spec.min else { throw TextError(reason: "must be at least \(spec.min)") }
+            guard n <= spec.max else { throw TextError(reason: "must be at most \(spec.max)") }
+            setInteger(key, n)
+            return
         }
         switch key {
         case "node_id":
@@ -76,12 +78,29 @@ extension NodeConfig {
                 out[node] = key
             }
             trust = out
-        case "disk_reserve_mb": diskReserveBytes = UInt64(try integer(min: 0)) << 20
-        case "segment_mb": segmentBytes = UInt64(try integer(min: 1)) << 20
-        case "max_line_bytes": maximumLineBytes = Int(try integer(min: 1024))
-        case "max_events_per_append": maximumEventsPerAppend = Int(try integer(min: 1))
         default:
-            try setSecurity(key, text: text)  // issue 6 keys; unknown keys are refused there
+            try setSecurity(key, text: text)  // the security keys; unknown keys are refused there
+        }
+    }
+
+    /// Stores an integer key's value, already checked against its range (`integerKeys`).
+    private mutating func setInteger(_ key: String, _ n: Int64) {
+        let i = Int(n)
+        switch key {
+        case "disk_reserve_mb": diskReserveBytes = UInt64(n) << 20
+        case "segment_mb": segmentBytes = UInt64(n) << 20
+        case "max_line_bytes": maximumLineBytes = i
+        case "max_events_per_append": maximumEventsPerAppend = i
+        case "peer_max_bytes_per_second": peerMaximumBytesPerSecond = i == 0 ? nil : i
+        case "max_connections": limits.maximumConnections = i
+        case "max_connections_per_address": limits.maximumConnectionsPerAddress = i
+        case "max_pending_output_bytes": limits.maximumPendingOutputBytes = i
+        case "slow_consumer_timeout_ms": limits.slowConsumerTimeout = .milliseconds(i)
+        case "requests_per_second": limits.requestsPerSecond = i
+        case "request_burst": limits.requestBurst = i
+        case "idle_timeout_ms": limits.idleTimeout = .milliseconds(i)
+        case "handshake_timeout_ms": limits.handshakeTimeout = .milliseconds(i)
+        default: preconditionFailure("integer key \(key) has no field")
         }
     }
 

@@ -60,6 +60,35 @@ public struct NodeConfig: Sendable, Equatable {
         "peer_max_bytes_per_second", "peer_rates", "peer_compression",
     ] + securityKeys
 
+    /// An integer key and the values it may take.
+    public struct IntegerKey: Sendable {
+        public var key: String
+        public var min: Int64
+        public var max: Int64
+    }
+
+    /// Every integer key and its range (Config/README.md lists the same). The upper bounds keep
+    /// each value clear of overflow where it is used: MiB are shifted into bytes (`UInt64 << 20`),
+    /// milliseconds become `Duration`s and NIO `TimeAmount`s (nanoseconds in an `Int64`), and a
+    /// segment's line offsets are `UInt32`, so a segment must stay below 4 GiB even after the
+    /// commit that crosses `segment_mb` (at most 4 MiB, or one request: `max_line_bytes` plus
+    /// the envelopes of at most `max_events_per_append` events, well under 2 GiB).
+    public static let integerKeys: [IntegerKey] = [
+        IntegerKey(key: "disk_reserve_mb", min: 0, max: 1 << 20),
+        IntegerKey(key: "segment_mb", min: 1, max: 2048),
+        IntegerKey(key: "max_line_bytes", min: 1024, max: 64 << 20),
+        IntegerKey(key: "max_events_per_append", min: 1, max: 1_000_000),
+        IntegerKey(key: "peer_max_bytes_per_second", min: 0, max: 1 << 40),
+        IntegerKey(key: "max_connections", min: 1, max: 1 << 20),
+        IntegerKey(key: "max_connections_per_address", min: 1, max: 1 << 20),
+        IntegerKey(key: "max_pending_output_bytes", min: 65536, max: 1 << 30),
+        IntegerKey(key: "slow_consumer_timeout_ms", min: 100, max: 86_400_000),
+        IntegerKey(key: "requests_per_second", min: 0, max: 10_000_000),
+        IntegerKey(key: "request_burst", min: 1, max: 10_000_000),
+        IntegerKey(key: "idle_timeout_ms", min: 100, max: 86_400_000),
+        IntegerKey(key: "handshake_timeout_ms", min: 100, max: 86_400_000),
+    ]
+
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// A bad config: which file (or `environment`, or empty for a flag) and key, and why.
@@ -118,12 +147,6 @@ public struct NodeConfig: Sendable, Equatable {
             guard let s = v.stringValue else { throw fail(key, "expected string, got \(v.kindName)") }
             return s
         }
-        func integer(_ key: String, min: Int64) throws(Failure) -> Int64? {
-            guard let v = json[key] else { return nil }
-            guard let n = v.integerValue else { throw fail(key, "expected integer, got \(v.kindName)") }
-            guard n >= min else { throw fail(key, "must be at least \(min)") }
-            return n
-        }
         /// A string key whose text form is parsed by `set(_:text:)`, the same as for the
         /// environment and flags.
         func text(_ key: String) throws(Failure) {
@@ -141,10 +164,17 @@ public struct NodeConfig: Sendable, Equatable {
             }
             sectors = a.compactMap(\.stringValue)
         }
-        if let n = try integer("disk_reserve_mb", min: 0) { diskReserveBytes = UInt64(n) << 20 }
-        if let n = try integer("segment_mb", min: 1) { segmentBytes = UInt64(n) << 20 }
-        if let n = try integer("max_line_bytes", min: 1024) { maximumLineBytes = Int(n) }
-        if let n = try integer("max_events_per_append", min: 1) { maximumEventsPerAppend = Int(n) }
+        // Integer keys: the JSON integer goes through `set(_:text:)`, where its range is checked,
+        // so that the file, the environment and the flags take exactly the same values.
+        for spec in Self.integerKeys {
+            guard let v = json[spec.key] else { continue }
+            guard let n = v.integerValue else { throw fail(spec.key, "expected integer, got \(v.kindName)") }
+            do {
+                try set(spec.key, text: String(n))
+            } catch {
+                throw fail(spec.key, error.reason)
+            }
+        }
         if let v = json["peer_listen"] {
             if case .null = v {
                 peerListen = nil
@@ -160,10 +190,6 @@ public struct NodeConfig: Sendable, Equatable {
                 guard let text = e.stringValue, let hp = HostPort(text) else { throw fail("peers[\(i)]", "expected HOST:PORT") }
                 peers.append(hp)
             }
-        }
-        if let n = try integer("peer_max_bytes_per_second", min: 0) {
-            guard n <= 1 << 40 else { throw fail("peer_max_bytes_per_second", "must be at most \(1 << 40)") }
-            peerMaximumBytesPerSecond = n == 0 ? nil : Int(n)
         }
         if let v = json["peer_rates"] {
             guard let members = v.objectMembers else { throw fail("peer_rates", "expected an object of HOST:PORT → bytes a second") }

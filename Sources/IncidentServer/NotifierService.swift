@@ -63,8 +63,7 @@ final class NotifierService: Service {
         guard !Task.isCancelled else { return }
         notifier.ready(status: status())
         while !Task.isCancelled {
-            try? await Task.sleep(for: statusInterval)
-            guard !Task.isCancelled else { return }
+            do { try await Task.sleep(for: statusInterval) } catch { return }
             notifier.status(status())
         }
     }
@@ -93,7 +92,7 @@ final class NotifierService: Service {
                 healthy = false
             }
             next += interval
-            try? await Task.sleep(until: next, clock: .continuous)
+            do { try await Task.sleep(until: next, clock: .continuous) } catch { return }
         }
     }
 

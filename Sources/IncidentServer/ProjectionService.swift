@@ -77,8 +77,7 @@ final class ProjectionService: Service {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
-                        try? await Task.sleep(for: self.snapshotInterval)
-                        if Task.isCancelled { return }
+                        do { try await Task.sleep(for: self.snapshotInterval) } catch { return }
                         self.writeSnapshot(reason: "periodic")
                     }
                 }

@@ -123,6 +123,7 @@ struct RequestHandler: Sendable {
                 var iterator = subscription.makeAsyncIterator()
                 _ = try? await iterator.next()
             }
+            // Not a loop: the timer of the long poll; cancelled, it just ends (the group is done).
             group.addTask { try? await Task.sleep(for: .milliseconds(millis)) }
             await group.next()
             group.cancelAll()

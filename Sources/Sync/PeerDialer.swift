@@ -109,7 +109,7 @@ public final class PeerDialer: Service {
             }
             let delay = backoff.delay(attempt: attempt, random: Double.random(in: 0...1))
             attempt += 1
-            try? await Task.sleep(for: delay)
+            do { try await Task.sleep(for: delay) } catch { return }
         }
     }
 }

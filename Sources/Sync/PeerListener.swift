@@ -37,7 +37,11 @@ public final class PeerListener: Service {
         if let socket {
             server = try await bootstrap.bind(socket, childChannelInitializer: initializer)
         } else {
-            server = try await bootstrap.bind(host: address.host, port: address.port, childChannelInitializer: initializer)
+            do {
+                server = try await bootstrap.bind(host: address.host, port: address.port, childChannelInitializer: initializer)
+            } catch {
+                throw BindFailure(key: "peer_listen", address: address, error: error)
+            }
         }
         let local = server.channel.localAddress
         let bound = HostPort(host: socket == nil ? address.host : (local?.ipAddress ?? "?"), port: local?.port ?? address.port)

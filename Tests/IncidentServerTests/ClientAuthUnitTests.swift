@@ -134,6 +134,31 @@ struct ClientAuthUnitTests {
         #expect(failure(#"{"listen":"localhost:7400"}"#) == "accepted")
     }
 
+    /// One secret under two names: refused when the config loads, from the file or the
+    /// environment, naming both tokens (it used to be accepted, the first listed winning).
+    @Test func twoTokensWithOneDigestAreRefusedNamingBoth() throws {
+        let digest = ClientToken.digest("shared")
+        let json = #"{"tokens":{"gao":{"sha256":"\#(digest)","role":"office","sectors":["east"]},"hq":{"sha256":"\#(digest)","role":"hq"}}}"#
+        let config = try NodeConfig(json: try JSONParser.parse(Array(json.utf8)), file: "f.json")
+        let expected = "tokens: tokens gao and hq have the same sha256; give each token a secret of its own"
+        #expect(throws: NodeConfig.Failure.self) { try config.validateSecurity() }
+        do {
+            try config.validateSecurity()
+        } catch {
+            #expect(error.description == expected)
+        }
+        let loader = ConfigLoader(file: nil, environment: ["INCIDENTD_TOKENS": "gao=office:\(digest):east,hq=hq:\(digest)"], flags: [])
+        do {
+            _ = try loader.load()
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description == expected)
+        }
+        var distinct = config
+        distinct.tokens[1].sha256 = ClientToken.digest("other")
+        try distinct.validateSecurity()
+    }
+
     @Test func loopbackAddresses() {
         for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost", "::ffff:127.0.0.1"] { #expect(HostPort.isLoopback(host: host), "\(host)") }
         for host in ["0.0.0.0", "10.0.0.1", "::", "gao.mission.example", "128.0.0.1", "127.0.0"] { #expect(!HostPort.isLoopback(host: host), "\(host)") }

@@ -1,6 +1,7 @@
 import Foundation
 import IncidentClient
 import IncidentModel
+import IncidentServer
 import IncidentTestSupport
 import Testing
 import Wire
@@ -65,6 +66,50 @@ struct ConfigTests {
         #expect(run.stderr.hasPrefix(expectedPlace), "\(run.stderr)")
         #expect(run.stderr.contains(bad.expected), "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "nothing is created for a bad config")
+    }
+
+    /// Every integer key has a range, checked the same way in the file, the environment and the
+    /// flags, and the refusal names the key: values past it used to wrap (`segment_mb` of 2⁴⁴
+    /// became 0 MiB, a `disk_reserve_mb` as large turned the reserve off).
+    @Test func everyIntegerKeyIsRangeCheckedInEveryLayer() throws {
+        let dir = TestNode.temporaryDirectory(prefix: "ranges")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/node.json"
+        func refusal(_ loader: ConfigLoader) -> String {
+            do {
+                _ = try loader.load()
+                return "accepted"
+            } catch {
+                return error.description
+            }
+        }
+        func file(_ text: String) throws -> ConfigLoader {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            return ConfigLoader(file: path, environment: [:], flags: [])
+        }
+        #expect(NodeConfig.integerKeys.count == 13)
+        for spec in NodeConfig.integerKeys {
+            let env = NodeConfig.environmentName(spec.key)
+            for (value, reason) in [(spec.min - 1, "must be at least \(spec.min)"), (spec.max + 1, "must be at most \(spec.max)")] {
+                #expect(try refusal(file(#"{"\#(spec.key)":\#(value)}"#)) == "\(path): \(spec.key): \(reason)")
+                #expect(refusal(ConfigLoader(file: nil, environment: [env: "\(value)"], flags: [])) == "environment: \(env): \(reason)")
+                let flag = ConfigLoader.Flag(flag: "--\(spec.key)", key: spec.key, text: "\(value)")
+                #expect(refusal(ConfigLoader(file: nil, environment: [:], flags: [flag])) == "--\(spec.key): \(reason)")
+            }
+            for value in [spec.min, spec.max] {
+                #expect(try refusal(file(#"{"\#(spec.key)":\#(value)}"#)) == "accepted", "\(spec.key) \(value)")
+                #expect(refusal(ConfigLoader(file: nil, environment: [env: "\(value)"], flags: [])) == "accepted", "\(spec.key) \(value)")
+            }
+        }
+        // The values of the review: each would have wrapped or trapped.
+        #expect(try refusal(file(#"{"segment_mb":17592186044416}"#)) == "\(path): segment_mb: must be at most 2048")
+        #expect(try refusal(file(#"{"segment_mb":4096}"#)) == "\(path): segment_mb: must be at most 2048")
+        #expect(
+            refusal(ConfigLoader(file: nil, environment: ["INCIDENTD_DISK_RESERVE_MB": "17592186044416"], flags: []))
+                == "environment: INCIDENTD_DISK_RESERVE_MB: must be at most 1048576")
+        let config = try ConfigLoader(file: nil, environment: ["INCIDENTD_SEGMENT_MB": "2048", "INCIDENTD_DISK_RESERVE_MB": "1048576"], flags: []).load()
+        #expect(config.segmentBytes == 2048 << 20)
+        #expect(config.diskReserveBytes == 1 << 40)
     }
 
     /// File, then environment, then flags: each key from the last layer that sets it.

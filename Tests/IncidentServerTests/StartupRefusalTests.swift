@@ -1,0 +1,113 @@
+import Foundation
+import IncidentClient
+import IncidentModel
+import IncidentTestSupport
+import Testing
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts that must not happen: a data directory under another node id, a listener address
+/// already taken. Each exits non-zero at once with the reason on stderr.
+@Suite("Start-up refusals")
+struct StartupRefusalTests {
+    /// The first start records the node id beside the key; a start under another id is refused
+    /// naming both, and writes nothing.
+    @Test func aDataDirectoryKeepsTheNodeIdItWasFirstStartedWith() async throws {
+        let x = TestNode(nodeID: "x", extraArguments: ["--fsync", "never"])
+        let dev = TestNode(nodeID: "dev", dataDir: x.dataDir, extraArguments: ["--fsync", "never"])
+        defer {
+            dev.kill9()
+            x.kill9()
+            x.removeFiles()
+            dev.removeFiles()
+        }
+        try await x.start()
+        _ = try await IncidentConnection.withConnection(to: x.client) { try await $0.request(Requests.append(eventObjects: [Self.incident])) }
+        x.stop()
+        #expect(try String(contentsOfFile: x.dataDir + "/node_id", encoding: .utf8) == "x\n")
+
+        let error = await #expect(throws: TestNode.Failure.self) { try await dev.start() }
+        let text = error?.description ?? ""
+        #expect(text.contains("exited with 1"), "\(text)")
+        #expect(
+            text.contains("incidentd: \(x.dataDir): node_id: this data directory belongs to node x (recorded in \(x.dataDir)/node_id), but this node is configured as dev"),
+            "\(text)")
+
+        try await x.start()
+        let vector = try await TestCluster.vector(x)
+        #expect(vector == VersionVector(["x": 1]), "nothing was written as dev: \(vector)")
+    }
+
+    /// A data directory from before `node_id` existed: adopted by the node whose key signed its
+    /// own events, refused (naming that origin) under any other id.
+    @Test func aDataDirectoryWithoutTheFileIsAdoptedOnlyByItsOwnNode() async throws {
+        let x = TestNode(nodeID: "x", extraArguments: ["--fsync", "never"])
+        let dev = TestNode(nodeID: "dev", dataDir: x.dataDir, extraArguments: ["--fsync", "never"])
+        defer {
+            dev.kill9()
+            x.kill9()
+            x.removeFiles()
+            dev.removeFiles()
+        }
+        try await x.start()
+        _ = try await IncidentConnection.withConnection(to: x.client) { try await $0.request(Requests.append(eventObjects: [Self.incident])) }
+        x.stop()
+        unlink(x.dataDir + "/node_id")
+
+        let error = await #expect(throws: TestNode.Failure.self) { try await dev.start() }
+        let text = error?.description ?? ""
+        #expect(
+            text.contains("node_id: this data directory belongs to node x (its log holds events of origin x signed with this node's key), but this node is configured as dev"),
+            "\(text)")
+        #expect(!FileManager.default.fileExists(atPath: x.dataDir + "/node_id"), "a refused start records nothing")
+
+        try await x.start()
+        #expect(try String(contentsOfFile: x.dataDir + "/node_id", encoding: .utf8) == "x\n")
+    }
+
+    /// A client or peer address that another socket holds: exit 1 within seconds, naming the
+    /// key and the address (not a node that spins and ignores SIGTERM).
+    @Test(arguments: ["listen", "peer_listen"])
+    func anAddressInUseStopsTheNodeNamingTheKey(_ key: String) async throws {
+        let (fd, port) = try Self.listenOnLoopback()
+        defer { close(fd) }
+        let flag = key == "listen" ? "--listen" : "--peer-listen"
+        let node = TestNode(nodeID: "busy", extraArguments: ["--fsync", "never", flag, "127.0.0.1:\(port)"])
+        defer {
+            node.kill9()
+            node.removeFiles()
+        }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: TestNode.Failure.self) { try await node.start() }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let text = error?.description ?? ""
+        #expect(text.contains("exited with 1"), "\(text)")
+        #expect(text.contains("incidentd: \(key) 127.0.0.1:\(port): address already in use"), "\(text)")
+    }
+
+    /// A listening TCP socket on 127.0.0.1 and the port it got.
+    static func listenOnLoopback() throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Fixtures.Problem("socket: \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else {
+            close(fd)
+            throw Fixtures.Problem("bind: \(errno)")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    static let incident = Array(
+        #"{"type":"incident.reported","sector":"east","data":{"incident_id":"i-1","category":"ied","summary":"IED on RN16","occurred_at":"2026-11-28T06:40:00Z","location":{"name":"RN16 km 12","lat":16.17,"lon":-0.02}}}"#
+            .utf8)
+}
