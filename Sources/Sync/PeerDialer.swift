@@ -94,12 +94,13 @@ public final class PeerDialer: Service {
                     .connect(host: address.host, port: address.port) { channel in
                         channel.eventLoop.makeCompletedFuture { try PeerLink.configure(channel, server: false, context: context) }
                     }
+                let began = ContinuousClock.now
                 let established = await PeerLink.run(
                     connection, context: context, registryKey: key, direction: "out", maximumBytesPerSecond: rate(address))
-                if established {
+                if established && began.duration(to: .now) >= .seconds(2) {
                     // The link was up: it was cut, or the peer went away. Redial at once (a
                     // cut VSAT link is often back within seconds); backoff is for peers that
-                    // refuse or cannot be reached.
+                    // refuse, cannot be reached, or end every session as soon as it begins.
                     attempt = 0
                     continue
                 }
