@@ -249,16 +249,7 @@ struct RequestHandler: Sendable {
                 sinceMillis: e.sinceMillis, lastContactMillis: e.lastContactMillis, eventsSent: e.eventsSent,
                 eventsReceived: e.eventsReceived, peerLacks: ours.lacking(in: e.peerVector), weLack: e.peerVector.lacking(in: ours),
                 lastError: e.lastError)
-            p.link.rawBytesSent = e.rawBytesSent
-            p.link.wireBytesSent = e.wireBytesSent
-            p.link.rawBytesReceived = e.rawBytesReceived
-            p.link.wireBytesReceived = e.wireBytesReceived
-            p.link.messageBytes = e.messageBytes
-            p.link.bytesPerSecond = e.bytesPerSecond
-            p.link.cutsMidMessage = e.cutsMidMessage
-            p.link.bytesLostToCuts = e.bytesLostToCuts
-            p.link.version = e.version
-            p.link.compression = e.compression
+            p.link = e.link
             p.link.oldestLackedAgeSeconds = oldestLackedAge(e.peerVector, ours: ours, nowMillis: now)
             return p
         }

@@ -352,19 +352,19 @@ public enum PeerLink {
                 if s.base == nil { s.base = e }
                 return s.base!
             }
-            e.rawBytesSent = b.rawBytesSent + counters.rawSent
-            e.wireBytesSent = b.wireBytesSent + counters.wireSent
-            e.rawBytesReceived = b.rawBytesReceived + counters.rawReceived
-            e.wireBytesReceived = b.wireBytesReceived + counters.wireReceived
-            e.messageBytes = pacer.messageBytes
-            e.bytesPerSecond = pacer.bytesPerSecond
+            e.link.rawBytesSent = b.link.rawBytesSent + counters.rawSent
+            e.link.wireBytesSent = b.link.wireBytesSent + counters.wireSent
+            e.link.rawBytesReceived = b.link.rawBytesReceived + counters.rawReceived
+            e.link.wireBytesReceived = b.link.wireBytesReceived + counters.wireReceived
+            e.link.messageBytes = pacer.messageBytes
+            e.link.bytesPerSecond = pacer.bytesPerSecond
             if state != .awaitingHello && state != .idle {
-                e.version = version
-                e.compression = compression
+                e.link.version = version
+                e.link.compression = compression
             }
             if final && pacer.inFlightMessages > 0 {
-                e.cutsMidMessage = b.cutsMidMessage + 1
-                e.bytesLostToCuts = b.bytesLostToCuts + UInt64(pacer.unacknowledgedBytes)
+                e.link.cutsMidMessage = b.link.cutsMidMessage + 1
+                e.link.bytesLostToCuts = b.link.bytesLostToCuts + UInt64(pacer.unacknowledgedBytes)
             }
         }
     }

@@ -1,4 +1,5 @@
 public import IncidentModel
+public import Wire
 import Synchronization
 
 /// What the node knows about each peer, for `status`: one entry per configured peer address and
@@ -18,20 +19,9 @@ public final class PeerRegistry: Sendable {
         /// What the peer holds, as far as this node knows (hello, acks, events received).
         public var peerVector = VersionVector()
         public var lastError: String? = nil
-        /// Bytes carried, over every session: raw (the protocol's lines) and on the wire.
-        public var rawBytesSent: UInt64 = 0
-        public var wireBytesSent: UInt64 = 0
-        public var rawBytesReceived: UInt64 = 0
-        public var wireBytesReceived: UInt64 = 0
-        /// The size `events` messages aim at now, and the link's measured raw bytes a second.
-        public var messageBytes = 0
-        public var bytesPerSecond = 0.0
-        /// Sessions that ended with messages unacknowledged, and those messages' raw bytes.
-        public var cutsMidMessage: UInt64 = 0
-        public var bytesLostToCuts: UInt64 = 0
-        /// The protocol version and the compression of the current (or last) session.
-        public var version = 1
-        public var compression: String? = nil
+        /// The link's figures (bytes raw and on the wire over every session, message size,
+        /// throughput, cuts; docs/OPERATIONS.md "Peer links"), as `status` shows them.
+        public var link = ClientResponse.Peer.Link()
     }
 
     let entries = Mutex<[String: Entry]>([:])
