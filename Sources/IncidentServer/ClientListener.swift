@@ -7,6 +7,13 @@ import ServiceLifecycle
 import Synchronization
 import Wire
 
+#if os(Linux)
+/// glibc's `malloc_trim` (malloc.h, which the Glibc module does not export): gives free pages of
+/// every arena back to the system.
+@_silgen_name("malloc_trim")
+private func mallocTrim(_ pad: Int) -> Int32
+#endif
+
 /// The client API: a TCP listener (TLS when `tls_cert` is set) speaking line-delimited JSON, one
 /// task per connection.
 ///
@@ -160,9 +167,20 @@ final class ClientListener: Service {
             return
         }
         defer { connections.remove(id) }
+        let ingested = Mutex(false)
+        defer {
+            // A bundle's held runs are many small allocations spread over the threads' malloc
+            // arenas; freed, glibc keeps the pages (tens of MiB after a dozen such connections).
+            // Given back here, once per connection that ingested, not on every close.
+            #if os(Linux)
+            if ingested.withLock({ $0 }) { _ = mallocTrim(0) }
+            #endif
+        }
         do {
             try await connection.executeThenClose { inbound, _ in
                 var state = RequestHandler.ConnectionState()
+                // The connection's state (an ingest's held runs among it) ends with this closure.
+                defer { if state.verifier != nil { ingested.withLock { $0 = true } } }
                 // Answers go straight into the channel (the async writer would suspend, for as long
                 // as the client pleases, once the channel is unwritable); `waitForOutputRoom` is
                 // what holds the loop back. The last answer is awaited before the channel closes.

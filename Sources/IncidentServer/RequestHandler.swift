@@ -130,32 +130,54 @@ struct RequestHandler: Sendable {
         }
     }
 
+    /// Most a connection's `ingest` holds of unsigned events waiting for their run's signed
+    /// event, across origins (each counted as its line plus `IngestVerifier.bookkeepingBytesPerEvent`).
+    /// An origin signs at least every 64th event, so a bundle's runs are far shorter; past it the
+    /// event is refused `unsigned_run_too_long` with the run before it.
+    static let maximumPendingIngestBytes = 4 << 20
+
+    /// Applies a bundle's lines. Every line is accounted for in the answer: new, duplicate,
+    /// refused (with its code), skipped (`waits_on` an earlier refused event of its origin), or
+    /// pending (unsigned, held on this connection for its run's signed event).
     func ingest(_ lines: [[UInt8]], connection: inout ConnectionState) async throws -> [UInt8] {
-        var verifier = connection.verifier ?? IngestVerifier(trust: trust())
+        var verifier =
+            connection.verifier
+            ?? IngestVerifier(trust: trust(), maximumPendingBytes: Self.maximumPendingIngestBytes, maximumTotalPendingBytes: Self.maximumPendingIngestBytes)
         verifier.trust = trust()
-        let checked = verifier.check(lines)
-        connection.verifier = verifier
+        // A bundle is not a session: a refusal refuses the bad event and what waits on it, skips
+        // its origin's later events, and the other origins go on.
+        let checked = verifier.checkBundle(lines)
         var refused = checked.refused.map { (id: $0.id, code: $0.code, message: $0.message) }
-        if let fatal = checked.fatal {
-            // A bundle is not a session: refuse the bad event and what waits on it, keep the rest.
-            refused.append((fatal.id, fatal.code, fatal.message))
-            refused += verifier.dropRun(of: fatal).map { (id: $0.id, code: $0.code, message: $0.message) }
-            connection.verifier = verifier
-        }
+        var skipped = checked.skipped.map { (id: $0.id, waitsOn: $0.waitsOn) }
         var new = 0
         var duplicate = 0
         if !checked.verified.isEmpty {
-            let outcomes = try await store.ingest(checked.verified)
+            let outcomes: [IngestOutcome]
+            do {
+                outcomes = try await store.ingest(checked.verified)
+            } catch {
+                connection.verifier = verifier
+                throw error
+            }
+            var firstRefused: [String: String] = [:]  // origin → the event the store refused first
             for (event, outcome) in zip(checked.verified, outcomes) {
                 switch outcome {
                 case .stored: new += 1
                 case .duplicate: duplicate += 1
-                case .refused(let code, let message): refused.append((event.id, code.rawValue, message))
+                case .refused(let code, let message):
+                    if let first = firstRefused[event.origin] {
+                        skipped.append((event.id, first))
+                    } else {
+                        firstRefused[event.origin] = event.id
+                        refused.append((event.id, code.rawValue, message))
+                        skipped += verifier.refusedByStore(id: event.id, origin: event.origin, seq: event.seq).map { ($0.id, $0.waitsOn) }
+                    }
                 }
             }
         }
+        connection.verifier = verifier
         if new > 0 { logger.info("ingested events from a bundle", metadata: ["sync.new": "\(new)", "sync.duplicate": "\(duplicate)"]) }
-        return ClientResponse.ingested(new: new, duplicate: duplicate, refused: refused, pending: verifier.pendingCount)
+        return ClientResponse.ingested(new: new, duplicate: duplicate, refused: refused, skipped: skipped, pending: verifier.pendingCount)
     }
 
     /// Answers a view query from the folded projections; ages are worked out now, beside the view.

@@ -12,12 +12,25 @@ public struct IngestVerifier: Sendable {
     public var trust: TrustList
     /// Most bytes of unsigned events held per origin while waiting for a signature.
     public let maximumPendingBytes: Int
+    /// Most bytes held across all origins, each event counted as its line plus
+    /// `bookkeepingBytesPerEvent` (what the parsed `Event` costs beside its line). A client
+    /// connection sets it (a few MiB) so that what a bundle makes the node hold is bounded per
+    /// connection, not per origin.
+    public let maximumTotalPendingBytes: Int
+    /// What a held event costs beyond its line bytes (the `Event` object and its strings), rounded up.
+    public static let bookkeepingBytesPerEvent = 256
     var pending: [String: [Event]] = [:]
     var pendingBytes: [String: Int] = [:]
+    /// Bytes held across origins, counted as `maximumTotalPendingBytes` says.
+    public private(set) var totalPendingBytes = 0
+    /// Bundles only (`checkBundle`): trusted origins with a refused event, and which one. Their
+    /// later events (higher seq) cannot follow on, so they are skipped, not checked.
+    var blocked: [String: (id: String, seq: UInt64)] = [:]
 
-    public init(trust: TrustList, maximumPendingBytes: Int = 32 << 20) {
+    public init(trust: TrustList, maximumPendingBytes: Int = 32 << 20, maximumTotalPendingBytes: Int = .max) {
         self.trust = trust
         self.maximumPendingBytes = maximumPendingBytes
+        self.maximumTotalPendingBytes = maximumTotalPendingBytes
     }
 
     /// What checking produced: events ready for the store, events refused one by one (the
@@ -39,48 +52,148 @@ public struct IngestVerifier: Sendable {
     public mutating func check(_ lines: [[UInt8]]) -> Output {
         var out = Output()
         for line in lines {
+            switch step(line) {
+            case .held: continue
+            case .verified(let events): out.verified += events
+            case .refused(let refusal): out.refused.append(refusal)
+            case .fatal(let refusal):
+                out.fatal = refusal
+                return out
+            }
+        }
+        return out
+    }
+
+    /// What one line came to.
+    enum Step {
+        /// Unsigned, held until its run's signed event arrives.
+        case held
+        /// A signed event and the run it vouches for.
+        case verified([Event])
+        /// Refused on its own; the input goes on (`untrusted_origin`).
+        case refused(Refusal)
+        /// A forgery, garbage, a broken chain or too long a run: a peer session ends.
+        case fatal(Refusal)
+    }
+
+    mutating func step(_ line: [UInt8]) -> Step {
+        let event: Event
+        do {
+            event = try Event.parse(line: line)
+        } catch {
+            return .fatal(Refusal(id: "?", code: "invalid_event", message: "not an event line: \(error)"))
+        }
+        return step(event)
+    }
+
+    mutating func step(_ event: Event) -> Step {
+        let line = event.line
+        guard event.hashIsValid else {
+            return .fatal(Refusal(id: event.id, code: "bad_hash", message: "hash does not match the event's bytes"))
+        }
+        guard let key = trust[event.origin] else {
+            return .refused(Refusal(id: event.id, code: "untrusted_origin", message: "no trusted key for origin \(event.origin)"))
+        }
+        // The run is mutated in place in the dictionary: taking it out and putting it back
+        // would copy the whole run on every event (quadratic in the run's length).
+        if let last = pending[event.origin]?.last, event.seq != last.seq + 1 || event.prev != last.hash {
+            return .fatal(
+                Refusal(id: event.id, code: "bad_chain", message: "does not follow \(last.id) in its chain"))
+        }
+        guard event.signature != nil else {
+            let bytes = (pendingBytes[event.origin] ?? 0) + line.count
+            let total = totalPendingBytes + line.count + Self.bookkeepingBytesPerEvent
+            guard bytes <= maximumPendingBytes else {
+                return .fatal(
+                    Refusal(
+                        id: event.id, code: "unsigned_run_too_long",
+                        message: "more than \(maximumPendingBytes) bytes of unsigned events from \(event.origin)"))
+            }
+            guard total <= maximumTotalPendingBytes else {
+                return .fatal(
+                    Refusal(
+                        id: event.id, code: "unsigned_run_too_long",
+                        message: "more than \(maximumTotalPendingBytes) bytes of unsigned events held on this connection"))
+            }
+            pending[event.origin, default: []].append(event)
+            pendingBytes[event.origin] = bytes
+            totalPendingBytes = total
+            return .held
+        }
+        guard event.signatureIsValid(publicKey: key) else {
+            return .fatal(
+                Refusal(id: event.id, code: "bad_signature", message: "signature does not verify with \(event.origin)'s trusted key"))
+        }
+        var verified = releaseRun(of: event.origin)
+        verified.append(event)
+        return .verified(verified)
+    }
+
+    /// Takes `origin`'s held run out, with its bytes.
+    mutating func releaseRun(of origin: String) -> [Event] {
+        guard let run = pending.removeValue(forKey: origin) else { return [] }
+        pendingBytes[origin] = nil
+        totalPendingBytes -= run.reduce(0) { $0 + $1.line.count + Self.bookkeepingBytesPerEvent }
+        return run
+    }
+
+    /// What a bundle's lines came to: every line is in exactly one of these (or still held).
+    public struct BundleOutput: Sendable {
+        public var verified: [Event] = []
+        public var refused: [Refusal] = []
+        public var skipped: [Skip] = []
+    }
+
+    /// An event not checked because an earlier event of its origin was refused (`waitsOn`).
+    public struct Skip: Sendable, Equatable {
+        public var id: String
+        public var waitsOn: String
+    }
+
+    /// Checks the lines of a bundle (a client's `ingest`, which may span several requests on one
+    /// connection). Unlike `check`, a refusal ends nothing: the bad event is refused with the
+    /// unsigned run waiting on it, the origin's later events are skipped (they cannot follow on
+    /// without it), and other origins' events go on being checked.
+    public mutating func checkBundle(_ lines: [[UInt8]]) -> BundleOutput {
+        var out = BundleOutput()
+        for (index, line) in lines.enumerated() {
             let event: Event
             do {
                 event = try Event.parse(line: line)
             } catch {
-                out.fatal = Refusal(id: "?", code: "invalid_event", message: "not an event line: \(error)")
-                return out
-            }
-            guard event.hashIsValid else {
-                out.fatal = Refusal(id: event.id, code: "bad_hash", message: "hash does not match the event's bytes")
-                return out
-            }
-            guard let key = trust[event.origin] else {
-                out.refused.append(Refusal(id: event.id, code: "untrusted_origin", message: "no trusted key for origin \(event.origin)"))
+                let message = "line \(index + 1) of the request is not an event line: \(error)"
+                out.refused.append(Refusal(id: "?", code: "invalid_event", message: message))
                 continue
             }
-            // The run is mutated in place in the dictionary: taking it out and putting it back
-            // would copy the whole run on every event (quadratic in the run's length).
-            if let last = pending[event.origin]?.last, event.seq != last.seq + 1 || event.prev != last.hash {
-                out.fatal = Refusal(id: event.id, code: "bad_chain", message: "does not follow \(last.id) in its chain")
-                return out
-            }
-            guard event.signature != nil else {
-                let bytes = (pendingBytes[event.origin] ?? 0) + line.count
-                guard bytes <= maximumPendingBytes else {
-                    out.fatal = Refusal(
-                        id: event.id, code: "unsigned_run_too_long",
-                        message: "more than \(maximumPendingBytes) bytes of unsigned events from \(event.origin)")
-                    return out
+            if let b = blocked[event.origin] {
+                if event.seq > b.seq {
+                    out.skipped.append(Skip(id: event.id, waitsOn: b.id))
+                    continue
                 }
-                pending[event.origin, default: []].append(event)
-                pendingBytes[event.origin] = bytes
-                continue
+                // Sent again from at or before the refused event: a new attempt.
+                blocked[event.origin] = nil
             }
-            guard event.signatureIsValid(publicKey: key) else {
-                out.fatal = Refusal(id: event.id, code: "bad_signature", message: "signature does not verify with \(event.origin)'s trusted key")
-                return out
+            switch step(event) {
+            case .held: continue
+            case .verified(let events): out.verified += events
+            case .refused(let refusal): out.refused.append(refusal)
+            case .fatal(let refusal):
+                out.refused.append(refusal)
+                out.refused += dropRun(of: refusal)
+                // Untrusted origins are not remembered: each of their events is refused on its
+                // own, and a client cannot grow this table with made-up origins.
+                if trust[event.origin] != nil { blocked[event.origin] = (refusal.id, event.seq) }
             }
-            if let run = pending.removeValue(forKey: event.origin) { out.verified.append(contentsOf: run) }
-            out.verified.append(event)
-            pendingBytes[event.origin] = nil
         }
         return out
+    }
+
+    /// Marks `id` (of `origin`, at `seq`) refused after verification (the store turned it down):
+    /// the origin's later events in this bundle are skipped, and so is its held run, returned.
+    public mutating func refusedByStore(id: String, origin: String, seq: UInt64) -> [Skip] {
+        if blocked[origin] == nil { blocked[origin] = (id, seq) }
+        let waitsOn = blocked[origin]!.id
+        return releaseRun(of: origin).map { Skip(id: $0.id, waitsOn: waitsOn) }
     }
 
     /// Events still waiting for a signature (dropped when a session ends; the peer resends them).
@@ -95,8 +208,7 @@ public struct IngestVerifier: Sendable {
         let refusals = (pending[origin] ?? []).map {
             Refusal(id: $0.id, code: fatal.code, message: "waits on \(fatal.id), which was refused")
         }
-        pending[origin] = nil
-        pendingBytes[origin] = nil
+        _ = releaseRun(of: origin)
         return refusals
     }
 
@@ -107,6 +219,7 @@ public struct IngestVerifier: Sendable {
         }
         pending = [:]
         pendingBytes = [:]
+        totalPendingBytes = 0
         return refusals
     }
 }

@@ -118,8 +118,12 @@ public enum ClientResponse {
         }
     }
 
-    /// The result of an `ingest`.
-    public static func ingested(new: Int, duplicate: Int, refused: [(id: String, code: String, message: String)], pending: Int) -> [UInt8] {
+    /// The result of an `ingest`. `skipped`: events not applied because an earlier event of
+    /// their origin (`waits_on`) was refused.
+    public static func ingested(
+        new: Int, duplicate: Int, refused: [(id: String, code: String, message: String)], skipped: [(id: String, waitsOn: String)] = [],
+        pending: Int
+    ) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{\"ok\":true,\"new\":")
         w.integer(new)
@@ -136,6 +140,15 @@ public enum ClientResponse {
             w.string(r.code)
             w.raw(",\"message\":")
             w.string(r.message)
+            w.raw("}")
+        }
+        w.raw("],\"skipped\":[")
+        for (i, r) in skipped.enumerated() {
+            if i > 0 { w.raw(UInt8(ascii: ",")) }
+            w.raw("{\"id\":")
+            w.string(r.id)
+            w.raw(",\"waits_on\":")
+            w.string(r.waitsOn)
             w.raw("}")
         }
         w.raw("]}\n")

@@ -140,7 +140,11 @@ struct Export: AsyncParsableCommand {
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply a bundle (from `incidentctl export --bundle`) to a node under the ingest rule.",
-        discussion: "Idempotent: events the node holds are counted as duplicates. Prints what was new, duplicate and refused.")
+        discussion: """
+            Idempotent: events the node holds are counted as duplicates. Prints how many events were new, \
+            duplicate, refused and skipped (not applied because an earlier event of their origin was refused), \
+            then the first reasons. Exits 1 when any event was refused or skipped, 0 when all were applied.
+            """)
     @OptionGroup var options: NodeOptions
     @Argument(help: "The bundle file, or - for standard input.") var file: String
 
@@ -155,6 +159,9 @@ struct Ingest: AsyncParsableCommand {
         let lines = data.split(separator: UInt8(ascii: "\n")).map { Array($0) }.filter { !$0.isEmpty }
         var new = 0, duplicate = 0, pending = 0
         var refused: [(String, String, String)] = []
+        var skipped: [(id: String, waitsOn: String)] = []
+        // One connection for the whole bundle: the node holds an unsigned run across requests,
+        // and remembers refused events so that their origin's later events are skipped.
         try await IncidentConnection.withConnection(to: try options.address()) { connection in
             var i = 0
             while i < lines.count {
@@ -172,11 +179,31 @@ struct Ingest: AsyncParsableCommand {
                 for x in r["refused"]?.arrayValue ?? [] {
                     refused.append((x["id"]?.stringValue ?? "?", x["code"]?.stringValue ?? "?", x["message"]?.stringValue ?? ""))
                 }
+                for x in r["skipped"]?.arrayValue ?? [] {
+                    skipped.append((x["id"]?.stringValue ?? "?", x["waits_on"]?.stringValue ?? "?"))
+                }
             }
         }
-        print("new \(new)  duplicate \(duplicate)  refused \(refused.count + pending)")
-        for (id, code, message) in refused.prefix(50) { print("  refused \(id): \(code): \(message)") }
+        print("new \(new)  duplicate \(duplicate)  refused \(refused.count + pending)  skipped \(skipped.count)")
+        for (id, code, message) in refused.prefix(20) { print("  refused \(id): \(code): \(message)") }
+        if refused.count > 20 { print("  … and \(refused.count - 20) more refused") }
+        var waits: [String: (count: Int, first: String, last: String)] = [:]
+        var order: [String] = []
+        for s in skipped {
+            if let w = waits[s.waitsOn] {
+                waits[s.waitsOn] = (w.count + 1, w.first, s.id)
+            } else {
+                waits[s.waitsOn] = (1, s.id, s.id)
+                order.append(s.waitsOn)
+            }
+        }
+        for refusedID in order.prefix(20) {
+            let w = waits[refusedID]!
+            let range = w.count == 1 ? w.first : "\(w.first) … \(w.last)"
+            print("  skipped \(w.count) (\(range)): they wait on \(refusedID), which was refused")
+        }
         if pending > 0 { print("  \(pending) events at the end have no signed event after them (an incomplete bundle); refused") }
+        if !refused.isEmpty || !skipped.isEmpty || pending > 0 { throw ExitCode(1) }
     }
 }
 

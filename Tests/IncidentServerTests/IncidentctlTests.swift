@@ -135,4 +135,30 @@ import Wire
             #expect(!shown.contains("{"), "\(shown)")
         }
     }
+
+    /// `ingest` of a bundle with a corrupted event (gao's 23rd of 50, beside kidal's 30, in
+    /// several requests: ~20 KiB lines) says what became of every event and exits 1; the
+    /// mended bundle then exits 0.
+    @Test func ingestExitsNonZeroAndCountsEveryEventWhenAnyIsRefusedOrSkipped() async throws {
+        let gao = NodeIdentity(privateKey: .init())
+        let kidal = NodeIdentity(privateKey: .init())
+        let good = Bundles.chain("gao", 50, signer: gao, signedAt: [10, 20, 30, 40, 50], padding: 20_000)
+        var bad = good
+        bad[22] = Bundles.corrupted(bad[22])
+        let kidalLines = Bundles.chain("kidal", 30, signer: kidal, signedAt: [15, 30], padding: 20_000)
+        func text(_ lines: [[UInt8]]) -> String { lines.map { String(decoding: $0, as: UTF8.self) + "\n" }.joined() }
+        let trust = ["--trust", "gao=\(gao.publicKeyBase64)", "--trust", "kidal=\(kidal.publicKeyBase64)"]
+        try await Security.withNode("hq", arguments: ["--fsync", "never"] + trust) { node in
+            let at = ["--node", node.client.description]
+            let r = try Security.run("incidentctl", ["ingest", "-"] + at, stdin: text(Bundles.interleave(bad, kidalLines)))
+            #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+            #expect(r.stdout.contains("new 50  duplicate 0  refused 3  skipped 27"), "\(r.stdout)")
+            #expect(r.stdout.contains("refused gao:23: bad_hash"), "\(r.stdout)")
+            #expect(r.stdout.contains("skipped 27 (gao:24 … gao:50): they wait on gao:23, which was refused"), "\(r.stdout)")
+            let mended = try Security.run("incidentctl", ["ingest", "-"] + at, stdin: text(good))
+            #expect(mended.status == 0, "\(mended.stdout)\(mended.stderr)")
+            #expect(mended.stdout.contains("new 30  duplicate 20  refused 0  skipped 0"), "\(mended.stdout)")
+        }
+    }
 }
+

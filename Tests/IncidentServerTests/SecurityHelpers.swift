@@ -325,3 +325,41 @@ final class RawClient: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, socklen_t(MemoryLayout<timeval>.size))
     }
 }
+
+/// Event lines as an origin writes them, for bundles sent through `ingest`.
+enum Bundles {
+    /// Events 1…n of `origin`, chained; signed by `signer` at the seqs in `signedAt`. `padding`
+    /// bytes of filler in each event's data make the lines longer.
+    static func chain(_ origin: String, _ n: Int, signer: NodeIdentity, signedAt: Set<Int>, padding: Int = 0) -> [[UInt8]] {
+        var prev: EventHash? = nil
+        let filler = String(repeating: "x", count: padding)
+        return (1...n).map { seq in
+            let data = padding > 0 ? "{\"incident_id\":\"\(origin)-\(seq)\",\"note\":\"\(filler)\"}" : "{\"incident_id\":\"\(origin)-\(seq)\"}"
+            let draft = Event.Draft(
+                origin: origin, seq: UInt64(seq), prev: prev, hlc: HLCTimestamp(wallMillis: 1_764_374_400_000 + UInt64(seq), counter: 0),
+                recordedAtMillis: 1_764_374_400_000, type: "incident.reported", sector: "east", data: Array(data.utf8))
+            let e = Event.encode(draft, signer: signedAt.contains(seq) ? signer.privateKey : nil)
+            prev = e.hash
+            return e.line
+        }
+    }
+
+    /// `line` with one byte of its data changed (the hash no longer matches).
+    static func corrupted(_ line: [UInt8]) -> [UInt8] {
+        var out = line
+        let at = Array("\"incident_id\":\"".utf8)
+        let start = (0...(line.count - at.count)).first { Array(line[$0..<($0 + at.count)]) == at }! + at.count
+        out[start] = out[start] == UInt8(ascii: "Z") ? UInt8(ascii: "Y") : UInt8(ascii: "Z")
+        return out
+    }
+
+    /// Interleaves `a` and `b` (one of each in turn), keeping each one's order.
+    static func interleave(_ a: [[UInt8]], _ b: [[UInt8]]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        for i in 0..<max(a.count, b.count) {
+            if i < a.count { out.append(a[i]) }
+            if i < b.count { out.append(b[i]) }
+        }
+        return out
+    }
+}

@@ -80,4 +80,67 @@ import Testing
         let out = v.check(chain(20, signedAt: [20]).map(\.line))
         #expect(out.fatal?.code == "unsigned_run_too_long")
     }
+
+    /// `chain` for another origin, kidal, signed by `key`.
+    func kidalChain(_ n: Int, signedAt: Set<Int>, key: NodeIdentity) -> [Event] {
+        var out: [Event] = []
+        for i in 1...n {
+            let draft = Event.Draft(
+                origin: "kidal", seq: UInt64(i), prev: out.last?.hash, hlc: HLCTimestamp(wallMillis: 1000 + UInt64(i), counter: 0),
+                recordedAtMillis: 1_764_374_400_000, type: "incident.reported", sector: "east",
+                data: Array("{\"incident_id\":\"k\(i)\"}".utf8))
+            out.append(Event.encode(draft, signer: signedAt.contains(i) ? key.privateKey : nil))
+        }
+        return out
+    }
+
+    /// In a bundle a refusal ends nothing: the bad event and the run waiting on it are refused,
+    /// the origin's later events skipped (across calls: a bundle spans requests), other origins go on.
+    @Test func aBundleAccountsForEveryLineAfterARefusal() {
+        let kidal = NodeIdentity(privateKey: .init())
+        var t = trust
+        t.insert(node: "kidal", key: kidal.publicKey)
+        var v = IngestVerifier(trust: t)
+        let gaoEvents = chain(50, signedAt: [10, 20, 30, 40, 50])
+        var gaoLines = gaoEvents.map(\.line)
+        gaoLines[22][gaoEvents[22].dataRange.upperBound - 3] = UInt8(ascii: "Z")
+        let kidalLines = kidalChain(30, signedAt: [15, 30], key: kidal).map(\.line)
+        var lines: [[UInt8]] = []
+        for i in 0..<50 {
+            lines.append(gaoLines[i])
+            if i < 30 { lines.append(kidalLines[i]) }
+        }
+        let first = v.checkBundle(Array(lines[..<40]))
+        let second = v.checkBundle(Array(lines[40...]))
+        let verified = first.verified + second.verified
+        #expect(verified.filter { $0.origin == "gao" }.map(\.seq) == Array(1...20))
+        #expect(verified.filter { $0.origin == "kidal" }.map(\.seq) == Array(1...30))
+        #expect((first.refused + second.refused).map(\.id) == ["gao:23", "gao:21", "gao:22"])
+        #expect((first.skipped + second.skipped).map(\.id) == (24...50).map { "gao:\($0)" })
+        #expect((first.skipped + second.skipped).allSatisfy { $0.waitsOn == "gao:23" })
+        #expect(v.pendingCount == 0 && v.totalPendingBytes == 0)
+        // Sent again from before the refused event, the origin is checked afresh.
+        let again = v.checkBundle(gaoEvents.map(\.line))
+        #expect(again.verified.count == 50 && again.refused.isEmpty && again.skipped.isEmpty)
+    }
+
+    /// The total across origins is bounded too (a client connection's few MiB), and what a
+    /// refused run held is given back.
+    @Test func heldBytesAreBoundedAcrossOrigins() {
+        let kidal = NodeIdentity(privateKey: .init())
+        var t = trust
+        t.insert(node: "kidal", key: kidal.publicKey)
+        let gaoLines = chain(10, signedAt: []).map(\.line)
+        let kidalLines = kidalChain(10, signedAt: [], key: kidal).map(\.line)
+        func cost(_ lines: ArraySlice<[UInt8]>) -> Int { lines.reduce(0) { $0 + $1.count + IngestVerifier.bookkeepingBytesPerEvent } }
+        let gaoCost = cost(gaoLines[...])
+        // Room for gao's 10 and kidal's first 5, not a 6th.
+        var v = IngestVerifier(trust: t, maximumPendingBytes: 1 << 20, maximumTotalPendingBytes: gaoCost + cost(kidalLines[..<5]))
+        let out = v.checkBundle(gaoLines + kidalLines)
+        #expect(out.refused.first?.code == "unsigned_run_too_long" && out.refused.first?.id == "kidal:6", "\(out.refused)")
+        #expect(out.refused.count == 6)
+        #expect(out.skipped.map(\.id) == (7...10).map { "kidal:\($0)" })
+        #expect(v.pendingCount == 10 && v.totalPendingBytes == gaoCost)
+    }
 }
+
