@@ -157,7 +157,17 @@ final class ClientListener: Service {
         let channel = connection.channel
         let peer = channel.remoteAddress?.description ?? "?"
         let address = channel.remoteAddress?.ipAddress ?? "?"
-        guard let id = connections.admit(channel, address: address, limits: limits) else {
+        let admission = connections.admit(channel, address: address, limits: limits)
+        if let evicted = admission.evicted {
+            logger.notice(
+                "connection limit reached; closing the oldest unauthenticated connection",
+                metadata: ["client.peer": "\(evicted.remoteAddress?.description ?? "?")", "client.newcomer": "\(peer)"])
+            let error = WireError(
+                .tooManyConnections,
+                "too many open connections (at most \(limits.maximumConnections), \(limits.maximumConnectionsPerAddress) per address): this one had not authenticated and was the oldest such; closing it")
+            evicted.answerThenClose(ClientResponse.error(error))
+        }
+        guard let id = admission.id else {
             logger.notice("too many client connections; refusing one", metadata: ["client.peer": "\(peer)"])
             let error = WireError(
                 .tooManyConnections,
@@ -289,26 +299,53 @@ final class ConnectionRegistry: Sendable {
 
     let state = Mutex(State())
 
-    /// Registers a connection, or returns nil when it would exceed a connection limit.
-    func admit(_ channel: any Channel, address: String, limits: ClientLimits) -> Int? {
+    /// What `admit` decided: the new connection's id, or nil (refused); and the connection it
+    /// evicted to make room, if any, which the caller answers and closes.
+    struct Admission {
+        var id: Int?
+        var evicted: (any Channel)?
+    }
+
+    /// Registers a connection. At a limit (in total, or from its address) the oldest connection
+    /// that has not authenticated and has no request running (from the same address when that
+    /// limit is the one reached) gives up its slot; only when every slot is held by authenticated
+    /// or busy connections is the new one refused. So connections that never authenticate cannot
+    /// keep a real client out: each new arrival pushes the oldest of them out, and a client that
+    /// authenticates is never evicted (docs/SECURITY.md, "Connection floods").
+    func admit(_ channel: any Channel, address: String, limits: ClientLimits) -> Admission {
         state.withLock { s in
-            guard s.entries.count < limits.maximumConnections, s.byAddress[address, default: 0] < limits.maximumConnectionsPerAddress
-            else { return nil }
+            var evicted: (any Channel)? = nil
+            let addressFull = s.byAddress[address, default: 0] >= limits.maximumConnectionsPerAddress
+            if addressFull || s.entries.count >= limits.maximumConnections {
+                let victim = s.entries
+                    .filter { !$0.value.authenticated && !$0.value.busy && !$0.value.expired && (!addressFull || $0.value.address == address) }
+                    .min { ($0.value.connected, $0.key) < ($1.value.connected, $1.key) }
+                guard let victim else { return Admission(id: nil, evicted: nil) }
+                removeEntry(victim.key, from: &s)
+                evicted = victim.value.channel
+                // Both limits may be reached with the victim from another address: check again.
+                if s.entries.count >= limits.maximumConnections || s.byAddress[address, default: 0] >= limits.maximumConnectionsPerAddress {
+                    return Admission(id: nil, evicted: evicted)
+                }
+            }
             let id = s.nextID
             s.nextID += 1
             let now = ContinuousClock.now
             s.entries[id] = Entry(channel: channel, address: address, busy: false, lastActivity: now, connected: now)
             s.byAddress[address, default: 0] += 1
-            return id
+            return Admission(id: id, evicted: evicted)
         }
     }
 
+    private func removeEntry(_ id: Int, from s: inout State) {
+        guard let e = s.entries.removeValue(forKey: id) else { return }
+        let n = s.byAddress[e.address, default: 1] - 1
+        s.byAddress[e.address] = n > 0 ? n : nil
+    }
+
+    /// Forgets a connection that ended (a no-op for one evicted already).
     func remove(_ id: Int) {
-        state.withLock { s in
-            guard let e = s.entries.removeValue(forKey: id) else { return }
-            let n = s.byAddress[e.address, default: 1] - 1
-            s.byAddress[e.address] = n > 0 ? n : nil
-        }
+        state.withLock { removeEntry(id, from: &$0) }
     }
 
     /// Marks a connection busy (a request read) or idle (its answer written); returns whether

@@ -187,6 +187,17 @@ final class ProjectionService: Service {
         try state.withLock { try body($0.projection) }
     }
 
+    /// Waits until everything below log offset `target` is folded, at most `within`; returns
+    /// whether it got there.
+    func waitFolded(upTo target: UInt64, within: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + within
+        while counters.cursor < target {
+            guard ContinuousClock.now < deadline else { return false }
+            do { try await Task.sleep(for: .milliseconds(2)) } catch { return false }
+        }
+        return true
+    }
+
     var counters: (cursor: UInt64, foldedSinceStart: UInt64, fromSnapshot: Bool) {
         state.withLock { ($0.cursor, $0.foldedSinceStart, $0.loadedFromSnapshot) }
     }

@@ -49,6 +49,11 @@ struct RequestHandler: Sendable {
             return ClientResponse.error(error)
         }
         if let refusal = connection.auth.refusal(for: request) { return ClientResponse.error(refusal) }  // the token's role and sectors
+        if case .append(let events) = request, let principal = connection.auth.principal, principal.role == .office,
+            let refusal = await incidentRefusal(events, principal: principal)
+        {
+            return ClientResponse.error(refusal)
+        }
         do {
             switch request {
             case .append(let events):
@@ -82,6 +87,44 @@ struct RequestHandler: Sendable {
         } catch {
             return ClientResponse.error(WireError(.internalError, "unexpected failure"))
         }
+    }
+
+    /// Why an office may not append `events`, judged by the incidents they name, or nil when it
+    /// may. The role check above only sees each envelope's `sector`; an event naming an incident
+    /// (`data.incident_id`: updated, verified, closed, retracted, casualties, a medevac for it)
+    /// acts on that incident wherever it was reported, so it is checked against the sector the
+    /// node's projections place the incident in (its creating report's). An incident no report of
+    /// which is folded is `unknown_incident` (docs/SECURITY.md says why), except one reported
+    /// earlier in the same append. One refused event refuses the whole append.
+    func incidentRefusal(_ events: [NewEvent], principal: ClientPrincipal) async -> WireError? {
+        var reportedHere: [String: String] = [:]
+        var caughtUp = false
+        for (i, e) in events.enumerated() {
+            guard let id = e.data["incident_id"]?.stringValue else { continue }
+            var sector = projections.query { $0.incidentSector(id: id) } ?? reportedHere[id]
+            if sector == nil, !caughtUp {
+                // The fold trails the log by a moment: a report this node stored just before
+                // (an append a moment ago) must count as known.
+                _ = await projections.waitFolded(upTo: store.count, within: .seconds(2))
+                caughtUp = true
+                sector = projections.query { $0.incidentSector(id: id) }
+            }
+            let place = events.count == 1 ? "data.incident_id" : "events[\(i)].data.incident_id"
+            if let sector {
+                guard principal.sectors.contains(sector) else {
+                    return WireError(
+                        .forbidden,
+                        "\(place): incident \(id) is in sector \(sector); token \(principal.name) (office) may act only in \(principal.sectors.sorted().joined(separator: ", "))")
+                }
+            } else if e.type == .incidentReported {
+                reportedHere[id] = e.sector  // a new incident: the role check allowed its sector
+            } else {
+                return WireError(
+                    .unknownIncident,
+                    "\(place): incident \(id) is not known to this node (no report of it has arrived); nothing was written, retry once it has synced")
+            }
+        }
+        return nil
     }
 
     /// Lines from `from`; with `beyond`, only events that vector lacks, scanning at most

@@ -171,3 +171,15 @@ extension ProjectionState {
         }
     }
 }
+
+extension ProjectionState {
+    /// The sector of incident `id`: the envelope sector of its creating `incident.reported`.
+    /// Nil when no report of it has been folded (only events naming it, or nothing at all).
+    public func incidentSector(id: String) -> String? {
+        let key = EntityKey(id)
+        guard let slot = incidentTable.find(key, hash: key.tableHash, in: incidents) else { return nil }
+        let r = incidents[Int(slot)]
+        guard r.isReported else { return nil }
+        return sectorName(r.sector)
+    }
+}

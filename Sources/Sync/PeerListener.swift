@@ -54,8 +54,17 @@ public final class PeerListener: Service {
                 try await server.executeThenClose { inbound in
                     let counter = PeerConnectionCounter()
                     for try await connection in inbound {
-                        let address = connection.channel.channel.remoteAddress?.ipAddress ?? "?"
-                        guard counter.admit(address, limits: context.inboundLimits) else {
+                        let channel = connection.channel.channel
+                        let address = channel.remoteAddress?.ipAddress ?? "?"
+                        let (admitted, evicted) = counter.admit(address, channel: channel, limits: context.inboundLimits)
+                        if let evicted {
+                            context.logger.notice(
+                                "peer connection limit reached; closing the oldest connection without a proven key",
+                                metadata: ["sync.remote": "\(evicted.remoteAddress?.description ?? "?")"])
+                            let refusal = PeerMessage.error(code: "too_many_connections", message: "too many open peer connections; closing the oldest unproven one")
+                            evicted.answerThenClose(refusal.encoded)
+                        }
+                        guard let id = admitted else {
                             context.logger.notice("too many peer connections; refusing one", metadata: ["sync.remote": "\(address)"])
                             let refusal = PeerMessage.error(code: "too_many_connections", message: "too many open peer connections")
                             group.addTask {
@@ -67,8 +76,10 @@ public final class PeerListener: Service {
                             continue
                         }
                         group.addTask {
-                            defer { counter.release(address) }
-                            await PeerLink.run(connection, context: context, registryKey: nil, direction: "in")
+                            defer { counter.release(id) }
+                            await PeerRegistry.$onEstablished.withValue({ counter.prove(id) }) {
+                                await PeerLink.run(connection, context: context, registryKey: nil, direction: "in")
+                            }
                         }
                     }
                 }

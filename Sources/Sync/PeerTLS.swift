@@ -36,25 +36,64 @@ public struct PeerConnectionLimits: Sendable {
     public init() {}
 }
 
-/// Counts open inbound connections by remote address.
+/// The open inbound peer connections, by remote address, and which of them belong to a session
+/// whose peer has proved its key.
+///
+/// At a limit (in total, or from the connection's address) the oldest connection whose peer
+/// has not proved its key (from that address when that limit is reached) is closed to make
+/// room; only when every slot holds a proven session is the new one refused. A trusted peer
+/// redialling therefore always gets in past connections that never say hello, and a flood
+/// only ever pushes out its own members (docs/SECURITY.md, "Connection floods").
 final class PeerConnectionCounter: Sendable {
-    let counts = Mutex<(total: Int, byAddress: [String: Int])>((0, [:]))
+    struct Entry {
+        var address: String
+        var channel: any Channel
+        var proven = false
+    }
 
-    /// Counts the connection in, or returns false (and counts nothing) when over a limit.
-    func admit(_ address: String, limits: PeerConnectionLimits) -> Bool {
-        counts.withLock { c in
-            guard c.total < limits.total, c.byAddress[address, default: 0] < limits.perAddress else { return false }
-            c.total += 1
-            c.byAddress[address, default: 0] += 1
-            return true
+    struct State {
+        var entries: [Int: Entry] = [:]
+        var byAddress: [String: Int] = [:]
+        var nextID = 0
+    }
+
+    let state = Mutex(State())
+
+    /// Counts the connection in and gives its id, or nil (counting nothing) when every slot
+    /// that could make room is proven; and the connection closed to make room, if any.
+    func admit(_ address: String, channel: any Channel, limits: PeerConnectionLimits) -> (id: Int?, evicted: (any Channel)?) {
+        state.withLock { s in
+            var evicted: (any Channel)? = nil
+            let addressFull = s.byAddress[address, default: 0] >= limits.perAddress
+            if addressFull || s.entries.count >= limits.total {
+                // Ids grow with arrival: the smallest is the oldest.
+                let victim = s.entries.filter { !$0.value.proven && (!addressFull || $0.value.address == address) }.min { $0.key < $1.key }
+                guard let victim else { return (nil, nil) }
+                Self.remove(victim.key, from: &s)
+                evicted = victim.value.channel
+                if s.entries.count >= limits.total || s.byAddress[address, default: 0] >= limits.perAddress { return (nil, evicted) }
+            }
+            let id = s.nextID
+            s.nextID += 1
+            s.entries[id] = Entry(address: address, channel: channel)
+            s.byAddress[address, default: 0] += 1
+            return (id, evicted)
         }
     }
 
-    func release(_ address: String) {
-        counts.withLock { c in
-            c.total -= 1
-            let n = c.byAddress[address, default: 1] - 1
-            c.byAddress[address] = n > 0 ? n : nil
-        }
+    /// The connection's peer proved its key: it is never closed to make room.
+    func prove(_ id: Int) {
+        state.withLock { $0.entries[id]?.proven = true }
+    }
+
+    /// Forgets a connection that ended (a no-op for one closed to make room).
+    func release(_ id: Int) {
+        state.withLock { Self.remove(id, from: &$0) }
+    }
+
+    private static func remove(_ id: Int, from s: inout State) {
+        guard let e = s.entries.removeValue(forKey: id) else { return }
+        let n = s.byAddress[e.address, default: 1] - 1
+        s.byAddress[e.address] = n > 0 ? n : nil
     }
 }

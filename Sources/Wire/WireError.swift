@@ -33,6 +33,10 @@ public enum WireErrorCode: String, Sendable, CaseIterable {
     case tooDeep = "too_deep"
     /// A JSON object with more than `JSONParser.maximumMembers` (10,000) members.
     case tooManyMembers = "too_many_members"
+    /// An office's event names an incident whose report this node has not folded yet, so the
+    /// incident's sector (which the office's rights are checked against) is unknown; retry once
+    /// sync has delivered the report. Nothing was written.
+    case unknownIncident = "unknown_incident"
 }
 
 /// An error as the client protocol sends it: `{"ok":false,"error":{"code":…,"message":…}}`.

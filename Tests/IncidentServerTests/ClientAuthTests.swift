@@ -66,6 +66,61 @@ struct ClientAuthTests {
         }
     }
 
+    /// Events naming an incident: an office acts on incidents of its own sectors only, whatever
+    /// sector the envelope claims.
+    @Test func officeCannotChangeAnIncidentOfAnotherSector() async throws {
+        func event(_ type: String, _ sector: String, _ data: String) -> [UInt8] {
+            Array(#"{"type":"\#(type)","sector":"\#(sector)","data":\#(data)}"#.utf8)
+        }
+        func acts(on id: String, claiming sector: String) -> [[UInt8]] {
+            [
+                event("incident.retracted", sector, #"{"incident_id":"\#(id)","reason":"false_report"}"#),
+                event("incident.updated", sector, #"{"incident_id":"\#(id)","changes":{"summary":"nothing happened"}}"#),
+                event("incident.verified", sector, #"{"incident_id":"\#(id)","status":"verified","basis":"trust me"}"#),
+            ]
+        }
+        try await Security.withNode("gao", config: Security.tokenConfig()) { node in
+            _ = try await IncidentConnection.withConnection(to: endpoint(node, Security.hqToken)) { c in
+                try await c.request(Requests.append(eventObjects: [Fixtures.incident("w1", sector: "west"), Fixtures.incident("e1", sector: "east")]))
+            }
+            let westBefore = try await IncidentConnection.withConnection(to: endpoint(node, Security.hqToken)) { c in
+                try await c.request(Array(#"{"op":"incident","id":"w1"}"#.utf8))
+            }
+            try await IncidentConnection.withConnection(to: endpoint(node, Security.officeToken)) { c in
+                for line in acts(on: "w1", claiming: "east") {
+                    try await c.send(Requests.append(eventObjects: [line]))
+                    let refused = try await c.receive()
+                    let text = String(decoding: refused, as: UTF8.self)
+                    #expect(Security.errorCode(refused) == "forbidden", "\(text)")
+                    #expect(text.contains("w1") && text.contains("west"), "names the incident and its sector: \(text)")
+                }
+                // Hidden among allowed events, it still refuses the whole append.
+                try await c.send(Requests.append(eventObjects: [Fixtures.incident("e2", sector: "east")] + acts(on: "w1", claiming: "east")))
+                #expect(Security.errorCode(try await c.receive()) == "forbidden")
+            }
+            #expect(try await count(node) == 2, "nothing of a forbidden request was written")
+            let westAfter = try await IncidentConnection.withConnection(to: endpoint(node, Security.hqToken)) { c in
+                try await c.request(Array(#"{"op":"incident","id":"w1"}"#.utf8))
+            }
+            #expect(westAfter == westBefore, "the west incident is unchanged")
+            try await IncidentConnection.withConnection(to: endpoint(node, Security.officeToken)) { c in
+                for line in acts(on: "e1", claiming: "east") {
+                    let ok = try await c.request(Requests.append(eventObjects: [line]))
+                    #expect(ok["ids"]?.arrayValue?.count == 1)
+                }
+                // A report and an event naming it in one append, and right after a report.
+                let both = try await c.request(Requests.append(eventObjects: [Fixtures.incident("e3", sector: "east")] + acts(on: "e3", claiming: "east")))
+                #expect(both["ids"]?.arrayValue?.count == 4)
+                _ = try await c.request(Requests.append(eventObjects: [Fixtures.incident("e4", sector: "north")]))
+                #expect(try await c.request(Requests.append(eventObjects: acts(on: "e4", claiming: "north")))["ids"]?.arrayValue?.count == 3)
+                // An incident the node has no report of: its own code, nothing written.
+                try await c.send(Requests.append(eventObjects: acts(on: "nowhere", claiming: "east")))
+                #expect(Security.errorCode(try await c.receive()) == "unknown_incident")
+            }
+            #expect(try await count(node) == 2 + 3 + 4 + 1 + 3)
+        }
+    }
+
     @Test func missingOrWrongTokenIsUnauthorizedAndNothingIsWritten() async throws {
         try await Security.withNode("gao", config: Security.tokenConfig()) { node in
             let raw = try RawClient(node.client)

@@ -63,6 +63,28 @@ struct ConnectionLimitTests {
         }
     }
 
+    /// Every loopback client shares 127.0.0.1: connections that never authenticate fill the
+    /// per-address limit, yet a real client (anonymous hq on loopback, or with a token) is served
+    /// every time, each arrival pushing out the oldest idle connection.
+    @Test(arguments: [false, true])
+    func idleConnectionsDoNotLockOutARealClient(withToken: Bool) async throws {
+        let config = withToken ? Security.tokenConfig() : nil
+        try await Security.withNode(config: config) { node in
+            let idle = try await Security.blocking { try (0..<64).map { _ in try RawClient(node.client) } }
+            let endpoint = IncidentEndpoint(node.client, token: withToken ? Security.officeToken : nil)
+            var served = 0
+            for _ in 0..<20 {
+                let status = try? await IncidentConnection.withConnection(to: endpoint) { try await $0.request(Requests.status) }
+                if status?["node"]?.stringValue == "test" { served += 1 }
+            }
+            #expect(served == 20, "a real client served 20 times out of 20")
+            // The oldest idle ones made room: answered, then closed.
+            let pushedOut = try await Security.blocking { idle[0].readAll(timeout: 5) }
+            #expect(pushedOut.closed && pushedOut.lines.count == 1 && Security.errorCode(pushedOut.lines[0]) == "too_many_connections")
+            #expect(node.log.contains("closing the oldest unauthenticated connection"))
+        }
+    }
+
     @Test func requestFloodIsRateLimitedAndTheConnectionGoesOn() async throws {
         let environment = ["INCIDENTD_REQUESTS_PER_SECOND": "10", "INCIDENTD_REQUEST_BURST": "10"]
         try await Security.withNode(environment: environment) { node in

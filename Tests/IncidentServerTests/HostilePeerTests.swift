@@ -257,29 +257,49 @@ struct HostilePeerTests {
 
     /// More than 8 peer connections from one address (a peer is one node): the next is answered
     /// `too_many_connections` and closed, without a hello; the open ones are not disturbed.
-    @Test func peerConnectionsOverTheLimitAreRefused() async throws {
+    /// At the per-address limit a new connection pushes out the oldest one that has not proved a
+    /// key: answered `too_many_connections`, then closed; the newcomer gets its hello.
+    @Test func peerConnectionsOverTheLimitPushOutTheOldestUnproven() async throws {
         try await withNode { node, key in
-            let (held, refused) = try await Security.blocking { () -> (Int, [[UInt8]]) in
+            let (held, oldest, newcomer) = try await Security.blocking { () -> (Int, [[UInt8]], [UInt8]?) in
                 let open = try (0..<8).map { _ in try RawClient(node.peer!) }
                 let hellos = open.filter { c in c.readLine().flatMap { try? PeerMessage.parse($0) }.map { if case .hello = $0 { true } else { false } } ?? false }
                 let extra = try RawClient(node.peer!)
-                return (hellos.count, extra.readAll(timeout: 5).lines)
+                let greeting = extra.readLine(timeout: 5)
+                return (hellos.count, open[0].readAll(timeout: 5).lines, greeting)
             }
             #expect(held == 8)
-            #expect(refused.count == 1)
-            if case .error(let code, _)? = refused.first.flatMap({ try? PeerMessage.parse($0) }) {
+            #expect(newcomer?.starts(with: Array(#"{"type":"hello""#.utf8)) == true, "the ninth is served")
+            if case .error(let code, _)? = oldest.first.flatMap({ try? PeerMessage.parse($0) }) {
                 #expect(code == "too_many_connections")
             } else {
-                Issue.record("not refused: \(refused.map { String(decoding: $0, as: UTF8.self) })")
-            }
-            // Closed again, they make room: a real session is established.
-            try await Security.wait("the closed connections to be counted out") {
-                try await Security.blocking { (try? RawClient(node.peer!))?.readLine(timeout: 2).map { $0.starts(with: Array(#"{"type":"hello""#.utf8)) } ?? false }
+                Issue.record("the oldest was not pushed out: \(oldest.map { String(decoding: $0, as: UTF8.self) })")
             }
             try await asMallory(node, nodeKey: key) { c in
                 try await c.send(PeerMessage.events(gaoEvents(1).map(\.line)).encoded)
                 try await awaitAck(c, gao: 1)
             }
+        }
+    }
+
+    /// Connections that never say hello, from the trusted peer's own address, neither keep it
+    /// out nor cut its session: its proven session holds a slot no newcomer takes.
+    @Test func idleConnectionsDoNotLockOutATrustedPeer() async throws {
+        try await withNode { node, key in
+            var idle = try await Security.blocking { try (0..<8).map { _ in try RawClient(node.peer!) } }
+            var prev: EventHash? = nil
+            for round in 1...5 {
+                let event = gaoEvents(1, from: round, prev: prev)
+                prev = event[0].hash
+                try await asMallory(node, nodeKey: key) { c in
+                    // 8 more, while the session is open: they push out each other, never it.
+                    idle += try await Security.blocking { try (0..<8).map { _ in try RawClient(node.peer!) } }
+                    try await c.send(PeerMessage.events(event.map(\.line)).encoded)
+                    try await awaitAck(c, gao: UInt64(round))
+                }
+            }
+            #expect(try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }["events"]?.integerValue == 5)
+            _ = idle
         }
     }
 }
