@@ -169,7 +169,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SyncTests",
-            dependencies: ["Sync", "EventStore", "IncidentModel", "Wire", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Sync", "EventStore", "IncidentModel", "Wire", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -261,20 +261,23 @@ struct HostilePeerTests {
     /// key: answered `too_many_connections`, then closed; the newcomer gets its hello.
     @Test func peerConnectionsOverTheLimitPushOutTheOldestUnproven() async throws {
         try await withNode { node, key in
-            let (held, oldest, newcomer) = try await Security.blocking { () -> (Int, [[UInt8]], [UInt8]?) in
+            let (held, pushedOut, newcomer) = try await Security.blocking { () -> (Int, [String], [UInt8]?) in
                 let open = try (0..<8).map { _ in try RawClient(node.peer!) }
                 let hellos = open.filter { c in c.readLine().flatMap { try? PeerMessage.parse($0) }.map { if case .hello = $0 { true } else { false } } ?? false }
                 let extra = try RawClient(node.peer!)
                 let greeting = extra.readLine(timeout: 5)
-                return (hellos.count, open[0].readAll(timeout: 5).lines, greeting)
+                // Which one made room is the counter's business (PeerConnectionCounterTests: the
+                // oldest); here, exactly one of the eight was answered and closed.
+                var codes: [String] = []
+                for c in open {
+                    if let line = c.readLine(timeout: 1), case .error(let code, _)? = try? PeerMessage.parse(line) { codes.append(code) }
+                }
+                return (hellos.count, codes, greeting)
             }
             #expect(held == 8)
             #expect(newcomer?.starts(with: Array(#"{"type":"hello""#.utf8)) == true, "the ninth is served")
-            if case .error(let code, _)? = oldest.first.flatMap({ try? PeerMessage.parse($0) }) {
-                #expect(code == "too_many_connections")
-            } else {
-                Issue.record("the oldest was not pushed out: \(oldest.map { String(decoding: $0, as: UTF8.self) })")
-            }
+            // (Read one after another, the last may already see the 10 s handshake timeout.)
+            #expect(pushedOut.filter { $0 == "too_many_connections" }.count == 1, "one of the eight made room: \(pushedOut)")
             try await asMallory(node, nodeKey: key) { c in
                 try await c.send(PeerMessage.events(gaoEvents(1).map(\.line)).encoded)
                 try await awaitAck(c, gao: 1)
