@@ -96,7 +96,8 @@ struct QuarantineIntegrationTests {
             let flooded = try await Self.waitFolded(node, 5_006)
             #expect(flooded["projections"]?["quarantined"]?.integerValue == 5_004)
             let grown = try await ProjectionIntegrationTests.view(node, #"{"op":"overview"}"#)
-            #expect(grown.utf8.count == size, "overview \(grown.utf8.count) bytes, was \(size)")
+            // Only gao's freshness (seq, hlc) moved: a few digits.
+            #expect(grown.utf8.count <= size + 16, "overview \(grown.utf8.count) bytes, was \(size)")
             #expect(try await Self.overview(node)["sectors"] == before["sectors"])
         }
     }
