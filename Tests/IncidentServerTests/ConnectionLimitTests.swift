@@ -78,9 +78,11 @@ struct ConnectionLimitTests {
                 if status?["node"]?.stringValue == "test" { served += 1 }
             }
             #expect(served == 20, "a real client served 20 times out of 20")
-            // The oldest idle ones made room: answered, then closed.
+            // The oldest idle ones made room: answered, then closed (on a machine slow enough,
+            // the handshake timeout may have closed the oldest before a newcomer pushed it out).
             let pushedOut = try await Security.blocking { idle[0].readAll(timeout: 5) }
-            #expect(pushedOut.closed && pushedOut.lines.count == 1 && Security.errorCode(pushedOut.lines[0]) == "too_many_connections")
+            #expect(pushedOut.closed && pushedOut.lines.count == 1)
+            #expect(["too_many_connections", "handshake_timeout"].contains(pushedOut.lines.first.flatMap(Security.errorCode) ?? "-"))
             #expect(node.log.contains("closing the oldest unauthenticated connection"))
         }
     }

@@ -203,7 +203,8 @@ struct HostileClientTests {
             // Settle: the connections are closed; give the node a moment to free what they held.
             try await Task.sleep(for: .seconds(2))
             let after = Security.rssKiB(pid) ?? 0
-            print("ingest flood: \(connections) connections × \(allRequests.count) requests of unsigned events (\(lines.count) events, \(lines.reduce(0) { $0 + $1.count } >> 20) MiB each): RSS baseline \(baseline >> 10) MiB, peak \(peak >> 10) MiB, after close \(after >> 10) MiB")
+            let sent = "\(connections) connections × \(allRequests.count) requests of unsigned events (\(lines.count) events, \(lines.reduce(0) { $0 + $1.count } >> 20) MiB each)"
+            print("ingest flood: \(sent): RSS baseline \(baseline >> 10) MiB, peak \(peak >> 10) MiB, after close \(after >> 10) MiB")
             #expect(held * 4100 <= RequestHandler.maximumPendingIngestBytes, "a connection held \(held) events")
             #expect(refused.contains("unsigned_run_too_long"), "\(Set(refused))")
             // Each connection's run was refused with what it held, the rest skipped: nothing left held.

@@ -161,4 +161,3 @@ import Wire
         }
     }
 }
-

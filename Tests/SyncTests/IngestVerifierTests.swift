@@ -143,4 +143,3 @@ import Testing
         #expect(v.pendingCount == 10 && v.totalPendingBytes == gaoCost)
     }
 }
-
