@@ -21,8 +21,8 @@
 //   a crash leaves at most such a prefix of one line (or zeros, which hold no "\n").
 // - A *complete* line that fails its checks is corruption, even the last one: it may be an
 //   acknowledged event that peers already hold, and cutting it would make the node reuse its seq
-//   (a fork). The open fails naming the file and byte offset. (DESIGN.md allows cutting a last line
-//   that does not verify; this is stricter on purpose.)
+//   (a fork). The open fails naming the file and byte offset. (Cutting a complete last line that
+//   does not verify, as a torn one is cut, would be simpler; this is stricter on purpose.)
 // - Before the write lock is taken, `<data dir>/LOCK` is locked (flock): a second incidentd on the
 //   same directory stops before it touches a segment.
 // - Sealed segment: any failing line stops the open with an error naming the file and the byte

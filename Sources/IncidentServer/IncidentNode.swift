@@ -79,7 +79,7 @@ public enum IncidentNode {
         }
         let trust = TrustBox(try trustList(config, identity: identity))
         let registry = PeerRegistry()
-        let authority = try clientAuthority(config, passedClientSocket: passed.client, logger: logger)  // issue 6
+        let authority = try clientAuthority(config, passedClientSocket: passed.client, logger: logger)
         let readinessBox = ReadinessBox()
         let projections = ProjectionService(store: store, sectors: config.sectors, directory: config.dataDir, logger: logger) {
             readinessBox.value?.done("projections")

@@ -160,7 +160,7 @@ extension NodeConfig {
 }
 
 extension Reloader {
-    /// The issue 6 keys whose values differ (for the reload's "restart needed" list).
+    /// The security keys whose values differ (for the reload's "restart needed" list).
     static func changedSecurityKeys(_ a: NodeConfig, _ b: NodeConfig) -> [String] {
         var out: [String] = []
         if a.tokens != b.tokens { out.append("tokens") }

@@ -37,7 +37,7 @@ public struct NodeConfig: Sendable, Equatable {
     /// The node's private key; nil means `<data_dir>/node.key`, created on first start. A file
     /// named here must exist: it is never created.
     public var keyFile: String? = nil
-    // Issue 6 (NodeConfig+Security.swift): client tokens, TLS, and the limits of the client API.
+    // Client tokens, TLS, and the limits of the client API (parsed in NodeConfig+Security.swift).
     /// Client tokens, stored hashed; see `ClientToken`.
     public var tokens: [ClientToken] = []
     /// Anonymous clients get `hq`; nil means: exactly when `listen` is on loopback.

@@ -18,7 +18,7 @@
 ///   behind much more than a second.
 ///
 /// On loopback the estimate is hundreds of MB/s: messages reach `maximumBytes` within a few acks
-/// and the window is `maximumMessages`, as before this pacing existed.
+/// and the window is `maximumMessages`: a fast link stays fast.
 public struct LinkPacer: Sendable {
     public struct Configuration: Sendable {
         public var minimumBytes = 2 << 10

@@ -21,7 +21,7 @@ public struct PeerContext: Sendable {
     /// Most bytes a second this node writes to any one peer, on the wire (nil: no cap). A VSAT
     /// link is shared with voice and mail; the dialer can set it per peer address.
     public var maximumBytesPerSecond: Int? = nil
-    /// Mutual TLS on the peer listener and dialer (issue 6), in addition to the key proof; nil: plain TCP.
+    /// Mutual TLS on the peer listener and dialer, in addition to the key proof; nil: plain TCP.
     public var tls: PeerTLS? = nil
     /// Inbound peer connections at most, in total and from one address (`too_many_connections`).
     public var inboundLimits = PeerConnectionLimits()
@@ -140,7 +140,7 @@ public enum PeerLink {
     @discardableResult
     public static func run(
         _ connection: PeerConnection, context: PeerContext, registryKey: String?, direction: String,
-        maximumBytesPerSecond: Int? = nil
+        maximumBytesPerSecond: Int? = nil, onEstablished: (@Sendable () -> Void)? = nil
     ) async -> Bool {
         let channel = connection.channel
         let counters = connection.counters
@@ -268,6 +268,9 @@ public enum PeerLink {
                                         e.peerVector = vector
                                         e.lastError = nil
                                     }
+                                    // The peer proved its key (the listener never pushes this
+                                    // connection out to make room for another).
+                                    onEstablished?()
                                 }
                                 let key = shared.with { $0.key }
                                 if let k = key {
@@ -321,7 +324,7 @@ public enum PeerLink {
                             _ = try await previous.value
                         }
                     } catch let error as LineTooLongError {
-                        // Answered like any protocol error, then closed (issue 6: a 100 MB line),
+                        // Answered like any protocol error, then closed (a 100 MB line is refused once the limit has arrived),
                         // also when the line grew that long by inflating a compressed stream.
                         _ = try? await perform(shared.with { $0.session.fail("line_too_long", "a line is at most \(error.limit) bytes") })
                     } catch let error as InflateError {

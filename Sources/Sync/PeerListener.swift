@@ -77,9 +77,8 @@ public final class PeerListener: Service {
                         }
                         group.addTask {
                             defer { counter.release(id) }
-                            await PeerRegistry.$onEstablished.withValue({ counter.prove(id) }) {
-                                await PeerLink.run(connection, context: context, registryKey: nil, direction: "in")
-                            }
+                            await PeerLink.run(
+                                connection, context: context, registryKey: nil, direction: "in", onEstablished: { counter.prove(id) })
                         }
                     }
                 }

@@ -28,20 +28,12 @@ public final class PeerRegistry: Sendable {
 
     public init() {}
 
-    /// Set by the peer listener for the task of one inbound session: called when that session
-    /// marks its entry connected, i.e. once its peer proved its key (an inbound session has no
-    /// entry before that). The session announces itself here, so the listener needs no hook in
-    /// the session.
-    @TaskLocal public static var onEstablished: (@Sendable () -> Void)? = nil
-
     public func update(_ key: String, direction: String, _ body: (inout Entry) -> Void) {
-        let connected = entries.withLock { all in
+        entries.withLock { all in
             var e = all[key] ?? Entry(key: key, direction: direction)
             body(&e)
             all[key] = e
-            return e.connected
         }
-        if connected, let onEstablished = Self.onEstablished { onEstablished() }
     }
 
     public func remove(_ key: String) {

@@ -2,7 +2,7 @@ import NIOCore
 public import NIOSSL
 import Synchronization
 
-/// Mutual TLS between peers (issue 6): each side presents its certificate and verifies the
+/// Mutual TLS between peers: each side presents its certificate and verifies the
 /// other's against the mission's CA. The certificate says "a machine of the mission"; which node
 /// it is, is still proved by the key proof of the peer protocol, so host names are not checked
 /// (peers are often dialed by IP address, and a certificate then need not name it).

@@ -1,6 +1,6 @@
 import IncidentModel
 
-/// The client protocol's authentication request (issue 6, docs/PROTOCOL.md "Authentication"):
+/// The client protocol's authentication request (docs/PROTOCOL.md "Authentication"):
 ///
 ///     {"op":"auth","token":"<the client's token>"}
 ///

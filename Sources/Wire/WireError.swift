@@ -16,7 +16,7 @@ public enum WireErrorCode: String, Sendable, CaseIterable {
     case invalidQuery = "invalid_query"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
-    // Issue 6: who may do what, and the limits of a connection (docs/PROTOCOL.md, docs/SECURITY.md).
+    // Who may do what, and the limits of a connection (docs/PROTOCOL.md, docs/SECURITY.md).
     /// No valid token: missing (the node requires one) or wrong.
     case unauthorized = "unauthorized"
     /// The token's role does not allow this request (an append outside an office's sectors).
