@@ -75,7 +75,7 @@ public struct RebuildBenchmark: Sendable {
             let start = ContinuousClock.now
             var folded = ProjectionState()
             let reader = LineBlockReader(store: store, from: 0, to: store.count)
-            try RebuildPipeline.run(sectors: folded.sectors, next: { try reader.next() }) { batch in
+            try RebuildPipeline.run(next: { try reader.next() }) { batch in
                 folded.apply(batch)
                 return true
             }

@@ -32,52 +32,19 @@ public struct EventValidator: Sendable {
         guard let typeName = typeValue.stringValue else {
             throw Failure(field: "type", reason: "expected string, got \(typeValue.kindName)")
         }
-        let type = try checkType(typeName)
+        guard let type = EventType(rawValue: typeName) else {
+            throw Failure(field: "type", reason: "unknown event type \"\(typeName)\"")
+        }
         guard let sectorValue = object["sector"] else { throw Failure(field: "sector", reason: "required") }
         guard let sector = sectorValue.stringValue else {
             throw Failure(field: "sector", reason: "expected string, got \(sectorValue.kindName)")
         }
-        try checkSector(sector)
-        guard let data = object["data"] else { throw Failure(field: "data", reason: "required") }
-        try validate(data: data, type: type)
-        return NewEvent(type: type, sector: sector, data: data)
-    }
-
-    /// Checks a stored event (replicated from a peer, or read back from the log) with the same
-    /// rules as `validate(_:)` applies to a new one: a known type, a configured sector, and `data`
-    /// (the JSON text of the line's `data` member) as its type's schema requires. The projections
-    /// quarantine an event that fails (see docs/EVENTS.md); the answer depends only on the event
-    /// and `sectors`, so every node configured with the same sectors decides alike.
-    public func validateStored(type typeName: String, sector: String, data: UnsafeBufferPointer<UInt8>) throws(Failure) {
-        let type = try checkType(typeName)
-        try checkSector(sector)
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(buffer: data)
-        } catch {
-            throw Failure(field: "data", reason: "not valid JSON (\(error))")
-        }
-        try validate(data: value, type: type)
-    }
-
-    /// `validateStored(type:sector:data:)` of a parsed event.
-    public func validateStored(_ event: Event) throws(Failure) {
-        try event.line.withUnsafeBufferPointer { line throws(Failure) in
-            try validateStored(type: event.type, sector: event.sector, data: UnsafeBufferPointer(rebasing: line[event.dataRange]))
-        }
-    }
-
-    func checkType(_ typeName: String) throws(Failure) -> EventType {
-        guard let type = EventType(rawValue: typeName) else {
-            throw Failure(field: "type", reason: "unknown event type \"\(typeName)\"")
-        }
-        return type
-    }
-
-    func checkSector(_ sector: String) throws(Failure) {
         guard sectors.contains(sector) else {
             throw Failure(field: "sector", reason: "unknown sector \"\(sector)\" (known: \(sectors.joined(separator: ", ")))")
         }
+        guard let data = object["data"] else { throw Failure(field: "data", reason: "required") }
+        try validate(data: data, type: type)
+        return NewEvent(type: type, sector: sector, data: data)
     }
 
     public func validate(data: JSONValue, type: EventType) throws(Failure) {

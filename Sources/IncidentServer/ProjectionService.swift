@@ -9,10 +9,7 @@ import Synchronization
 /// Keeps the projections folded as events are stored (local appends and sync alike, through
 /// the store's subscription), answers queries from them, and snapshots them.
 ///
-/// Events that fail validation (`EventValidator` with the configured sectors) are stored but
-/// quarantined by the fold: each is logged at warning when folded, and `status` reports the count.
-///
-/// Start: load `<data dir>/projections.snapshot` when it is of this projection version and sector list, passes its
+/// Start: load `<data dir>/projections.snapshot` when it is of this projection version, passes its
 /// checksum and fits this log (its offset within the log, its vector within the store's);
 /// otherwise rebuild from offset 0. Then fold what the log holds beyond it and report ready.
 /// That catch-up reads the log in blocks of lines on two cores (`RebuildPipeline`); events
@@ -119,19 +116,14 @@ final class ProjectionService: Service {
     func foldLog(from start: UInt64, to target: UInt64, stop: StopFlag) -> UInt64? {
         let reader = LineBlockReader(store: store, from: start, to: target)
         do {
-            let sectors = state.withLock { $0.projection.sectors }
             try RebuildPipeline.run(
-                sectors: sectors,
                 next: { try reader.next() },
                 apply: { batch in
-                    let quarantined = state.withLock { s in
-                        defer {
-                            s.cursor += UInt64(batch.count)
-                            s.foldedSinceStart += UInt64(batch.count)
-                        }
-                        return s.projection.apply(batch)
+                    state.withLock { s in
+                        s.projection.apply(batch)
+                        s.cursor += UInt64(batch.count)
+                        s.foldedSinceStart += UInt64(batch.count)
                     }
-                    logQuarantined(quarantined)
                     // Graceful shutdown: stop between batches; the final snapshot covers what was folded.
                     return !stop.raised
                 })
@@ -149,13 +141,12 @@ final class ProjectionService: Service {
         var caughtUp = start >= target
         do {
             for try await batch in store.subscribe(from: start, batchLimit: 4096) {
-                let (cursor, quarantined) = state.withLock { s -> (UInt64, [QuarantinedEvent]) in
-                    let quarantined = s.projection.apply(contentsOf: batch)
+                let cursor = state.withLock { s -> UInt64 in
+                    s.projection.apply(contentsOf: batch)
                     s.cursor += UInt64(batch.count)
                     s.foldedSinceStart += UInt64(batch.count)
-                    return (s.cursor, quarantined)
+                    return s.cursor
                 }
-                logQuarantined(quarantined)
                 if !caughtUp, cursor >= target {
                     caughtUp = true
                     reportCaughtUp()
@@ -163,16 +154,6 @@ final class ProjectionService: Service {
             }
         } catch {
             logger.error("projection folding stopped", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// One warning per quarantined event, when the fold meets it (a snapshot's events are not
-    /// met again; a rebuild from the log meets them once more).
-    func logQuarantined(_ events: [QuarantinedEvent]) {
-        for q in events {
-            logger.warning(
-                "event quarantined: stored, but kept out of the views",
-                metadata: ["event.id": "\(q.id)", "projections.reason": "\(q.reason)"])
         }
     }
 
@@ -219,11 +200,6 @@ final class ProjectionService: Service {
 
     var counters: (cursor: UInt64, foldedSinceStart: UInt64, fromSnapshot: Bool) {
         state.withLock { ($0.cursor, $0.foldedSinceStart, $0.loadedFromSnapshot) }
-    }
-
-    /// Events kept out of the views for failing validation: how many, and the first few.
-    var quarantine: (count: UInt64, first: [QuarantinedEvent]) {
-        state.withLock { ($0.projection.quarantinedCount, $0.projection.quarantineSample) }
     }
 }
 

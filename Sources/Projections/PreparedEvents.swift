@@ -18,11 +18,6 @@ public import IncidentModel
 // the order the events name them, so the state's tables come out the same however the events are batched.
 // The origin's `recorded_at` text (freshness views) is set once per batch from its last folded
 // event: nothing reads it while a batch is applied.
-//
-// Preparing also validates each event (`EventValidator.validateStored`, the rules client appends
-// are held to, against the configured sectors). An event that fails is prepared as one of
-// unknown type with no payload, its failure kept in `failures`: applying quarantines it (see
-// ProjectionState.swift). Validation reads only the event and the sector list.
 
 /// Events read for the fold, ready to apply (see the top of PreparedEvents.swift).
 public struct PreparedEvents: Sendable {
@@ -37,14 +32,8 @@ public struct PreparedEvents: Sendable {
     /// The batch-local index of the last origin and sector named, a shortcut.
     var lastOrigin = 0
     var lastSector = 0
-    /// The configured sectors the events were validated against; must be the applying state's.
-    let validator: EventValidator
-    /// Why each event that failed validation failed, by its index in `events`.
-    var failures: [Int: EventValidator.Failure] = [:]
 
-    public init(sectors: [String]) {
-        validator = EventValidator(sectors: sectors)
-    }
+    public init() {}
 
     /// Events in the batch.
     public var count: Int { events.count }
@@ -54,8 +43,8 @@ public struct PreparedEvents: Sendable {
     /// `data` is not walked here (`EventEnvelope` with `checkingData: false`): the store checked
     /// every line's syntax and hash when it opened the log or wrote the line, and the payload
     /// reader is bounds-checked whatever the bytes.
-    public static func prepare(_ block: EventLineBlock, sectors: [String]) throws(EventParseError) -> PreparedEvents {
-        var batch = PreparedEvents(sectors: sectors)
+    public static func prepare(_ block: EventLineBlock) throws(EventParseError) -> PreparedEvents {
+        var batch = PreparedEvents()
         batch.events.reserveCapacity(block.count)
         batch.text.reserveCapacity(block.count * 24)
         try block.bytes.withUnsafeBufferPointer { all throws(EventParseError) in
@@ -73,23 +62,12 @@ public struct PreparedEvents: Sendable {
     }
 
     /// Reads events already parsed.
-    init(_ events: some Sequence<Event>, sectors: [String]) {
-        validator = EventValidator(sectors: sectors)
+    init(_ events: some Sequence<Event>) {
         for e in events { add(e) }
     }
 
     mutating func add(line: UnsafeBufferPointer<UInt8>, envelope e: EventEnvelope) {
-        var type = FoldCodes.code(ofTypeUTF8: UnsafeBufferPointer(rebasing: line[e.type])) ?? FoldCodes.unknownType
-        do {
-            // Plain strings (no escapes: the caller checked), so their bytes are their values.
-            try validator.validateStored(
-                type: String(decoding: UnsafeBufferPointer(rebasing: line[e.type]), as: UTF8.self),
-                sector: String(decoding: UnsafeBufferPointer(rebasing: line[e.sector]), as: UTF8.self),
-                data: UnsafeBufferPointer(rebasing: line[e.data]))
-        } catch {
-            failures[events.count] = error
-            type = FoldCodes.unknownType
-        }
+        let type = FoldCodes.code(ofTypeUTF8: UnsafeBufferPointer(rebasing: line[e.type])) ?? FoldCodes.unknownType
         let payload = type == FoldCodes.unknownType
             ? .none : PayloadInput.read(PayloadReader(line), e.data, type: type, recordedMillis: e.recordedMillis)
         let textStart = text.count
@@ -103,13 +81,7 @@ public struct PreparedEvents: Sendable {
     }
 
     mutating func add(_ event: Event) {
-        var type = FoldCodes.code(ofType: event.type) ?? FoldCodes.unknownType
-        do {
-            try validator.validateStored(event)
-        } catch {
-            failures[events.count] = error
-            type = FoldCodes.unknownType
-        }
+        let type = FoldCodes.code(ofType: event.type) ?? FoldCodes.unknownType
         let millis = RFC3339.parseMillis(event.recordedAt) ?? 0
         let payload: PayloadInput =
             type == FoldCodes.unknownType

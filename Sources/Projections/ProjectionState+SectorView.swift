@@ -11,9 +11,12 @@ import IncidentModel
 // bytes, disputed incidents by id), so equal states give equal bytes. Query-time ages are not
 // here: see `freshnessAges(nowMillis:)`.
 extension ProjectionState {
-    /// Sectors the overview lists: the configured ones in their order. Events of any other
-    /// sector are quarantined (ProjectionState.swift), so no other sector is ever folded.
-    public var listedSectors: [String] { sectors }
+    /// Sectors the overview lists: the configured ones in their order, then any other sector
+    /// that events named (sorted), so that nothing folded is hidden.
+    public var listedSectors: [String] {
+        let extra = sectorNames.filter { !sectors.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return sectors + extra
+    }
 
     /// The view of one sector, or nil when the sector is neither configured nor named by any event.
     public func sectorView(_ name: String, range: DayRange = .all) -> [UInt8]? {

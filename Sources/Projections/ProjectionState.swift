@@ -36,18 +36,9 @@ public import IncidentModel
 // does not depend on the order of those steps. Retracted incidents, and incidents not reported
 // yet, contribute nothing (they are still listed/shown, see the views).
 //
-// Quarantine: every event is checked with the validator client appends go through
-// (`EventValidator`, against the configured sectors) before it is folded. A signed event cannot be
-// refused (its origin's later events chain on it), so one that fails stays in the log and
-// advances its origin's seq (the version vector), but changes no view: it is counted
-// (`quarantinedCount`, with the first few kept in `quarantineSample`) and skipped. This covers
-// unknown types, sectors outside the configured list (so the views hold the configured sectors
-// only, whatever peers send) and payloads outside the schema. The decision depends only on the
-// event and the sector list, so nodes configured alike quarantine the same events and keep the
-// same views; nodes of one mission must share the sector list.
-// Payload fields the fold cannot read in a valid event are ignored: a fold must never crash.
-// An event whose seq is not above the highest already folded from its origin is a duplicate and
-// ignored.
+// Events of unknown types, and payload fields the fold cannot read, are ignored: they were
+// validated at their origin, and a fold must never crash on what another version wrote. An event
+// whose seq is not above the highest already folded from its origin is a duplicate and ignored.
 //
 // The fold takes two stages (PreparedEvents.swift): reading what each event says (envelope
 // numbers, type code, the payload members its type uses), which needs no state and runs on a
@@ -61,8 +52,8 @@ public import IncidentModel
 /// The folded state behind every view. A value type: copy it to answer queries while the
 /// original keeps folding.
 public struct ProjectionState: Sendable {
-    /// The configured sectors, listed (in this order) by the overview. Events of other sectors
-    /// are quarantined: they never enter the views.
+    /// The configured sectors, listed first (in this order) by the overview. Configuration, not
+    /// folded state: events of other sectors are still folded and shown after these.
     public let sectors: [String]
 
     var origins: [OriginRecord] = []
@@ -84,13 +75,8 @@ public struct ProjectionState: Sendable {
     var buckets: [BucketKey: Bucket] = [:]
     /// Counted incidents whose casualty figure is disputed.
     var disputed: Set<UInt32> = []
-    /// Events folded (duplicates excluded, quarantined events included).
+    /// Events folded (duplicates excluded, events of unknown types included).
     public internal(set) var eventCount: UInt64 = 0
-    /// Events that failed validation and were kept out of the views (see the top of this file).
-    public internal(set) var quarantinedCount: UInt64 = 0
-    /// The first `quarantineSampleLimit` quarantined events, in the order they were folded.
-    public internal(set) var quarantineSample: [QuarantinedEvent] = []
-    public static let quarantineSampleLimit = 8
     /// Cache of the last origin seen; a lookup shortcut, not state.
     var lastOrigin: UInt16 = 0
 
@@ -106,34 +92,24 @@ public struct ProjectionState: Sendable {
         return VersionVector(entries)
     }
 
-    /// Folds a batch of events, e.g. one batch of `EventStore.subscribe(from:)`. Returns the
-    /// events it quarantined.
-    @discardableResult
-    public mutating func apply(contentsOf events: [Event]) -> [QuarantinedEvent] {
-        apply(PreparedEvents(events, sectors: sectors))
+    /// Folds a batch of events, e.g. one batch of `EventStore.subscribe(from:)`.
+    public mutating func apply(contentsOf events: [Event]) {
+        apply(PreparedEvents(events))
     }
 
     /// Folds events in order.
-    @discardableResult
-    public mutating func apply(contentsOf events: some Sequence<Event>) -> [QuarantinedEvent] {
-        apply(PreparedEvents(events, sectors: sectors))
+    public mutating func apply(contentsOf events: some Sequence<Event>) {
+        apply(PreparedEvents(events))
     }
 
     /// Folds one event. Each origin's events must come in seq order; events of different
     /// origins may interleave in any order.
-    @discardableResult
-    public mutating func apply(_ event: Event) -> [QuarantinedEvent] {
-        apply(PreparedEvents(CollectionOfOne(event), sectors: sectors))
+    public mutating func apply(_ event: Event) {
+        apply(PreparedEvents(CollectionOfOne(event)))
     }
 
-    /// Folds a prepared batch, in order (the second stage; see PreparedEvents.swift). Returns
-    /// the events it quarantined (duplicates excluded).
-    @discardableResult
-    public mutating func apply(_ batch: PreparedEvents) -> [QuarantinedEvent] {
-        // Validation happened when the batch was prepared; against other sectors it would decide
-        // differently from this state's own.
-        precondition(batch.validator.sectors == sectors, "batch prepared for other sectors than the state's")
-        var quarantined: [QuarantinedEvent] = []
+    /// Folds a prepared batch, in order (the second stage; see PreparedEvents.swift).
+    public mutating func apply(_ batch: PreparedEvents) {
         // State slots of the batch's origins and sectors, taken at first use (-1: not yet).
         var originSlots = [Int](repeating: -1, count: batch.originNames.count)
         var sectorSlots = [Int](repeating: -1, count: batch.sectorNames.count)
@@ -154,16 +130,7 @@ public struct ProjectionState: Sendable {
                 lastFolded[b] = i
                 eventCount &+= 1
                 let type = e.pointee.type
-                guard type != FoldCodes.unknownType else {
-                    // Only an event that failed validation has no type code (an unknown type fails).
-                    let failure = batch.failures[i]?.description ?? "type: unknown event type"
-                    // The reason quotes the event (a sector name, say): bounded, as the event is not.
-                    let q = QuarantinedEvent(id: "\(batch.originNames[b]):\(seq)", reason: String(failure.prefix(240)))
-                    quarantinedCount &+= 1
-                    if quarantineSample.count < Self.quarantineSampleLimit { quarantineSample.append(q) }
-                    quarantined.append(q)
-                    continue
-                }
+                guard type != FoldCodes.unknownType else { continue }
                 let sb = e.pointee.sector
                 if sectorSlots[sb] < 0, let slot = sectorSlot(batch.sectorNames[sb]) { sectorSlots[sb] = Int(slot) }
                 guard sectorSlots[sb] >= 0 else { continue }
@@ -179,7 +146,6 @@ public struct ProjectionState: Sendable {
                 String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self)
             }
         }
-        return quarantined
     }
 
     /// The state changes of one event, from its payload. Reads the event in place: binding the
@@ -295,17 +261,6 @@ public struct ProjectionState: Sendable {
             if b != Self.emptyBucket { buckets[key] = b }
         }
     }
-}
-
-/// An event kept out of the views: its id (`origin:seq`) and the validator's reason.
-public struct QuarantinedEvent: Sendable, Equatable, CustomStringConvertible {
-    public var id: String
-    public var reason: String
-    public init(id: String, reason: String) {
-        self.id = id
-        self.reason = reason
-    }
-    public var description: String { "\(id) (\(reason))" }
 }
 
 /// What the fold uses of an event's envelope.

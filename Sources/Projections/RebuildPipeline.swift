@@ -11,13 +11,11 @@ import Synchronization
 public enum RebuildPipeline {
     public static let depth = 2
 
-    /// Calls `next` (on the helper thread) until it gives nil, preparing each block (validated
-    /// against `sectors`, the applying state's); hands each
+    /// Calls `next` (on the helper thread) until it gives nil, preparing each block; hands each
     /// prepared batch, in order, to `apply` on the calling thread. `apply` returns false to stop
     /// early (the helper stops after the block it is on). Rethrows the first error of `next` or
     /// of preparing, after every batch before it was applied.
     public static func run(
-        sectors: [String],
         next: @escaping @Sendable () throws -> EventLineBlock?,
         apply: (PreparedEvents) -> Bool
     ) throws {
@@ -30,7 +28,7 @@ public enum RebuildPipeline {
                         channel.put(.end)
                         return
                     }
-                    item = .batch(try PreparedEvents.prepare(block, sectors: sectors))
+                    item = .batch(try PreparedEvents.prepare(block))
                 } catch {
                     channel.put(.failed(error))
                     return

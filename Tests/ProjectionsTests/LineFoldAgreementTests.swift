@@ -93,7 +93,7 @@ import Testing
 
         for size in [1, 7, 64, lines.count] {
             var state = ProjectionState()
-            for block in Self.blocks(lines, size: size) { state.apply(try PreparedEvents.prepare(block, sectors: Sectors.defaultList)) }
+            for block in Self.blocks(lines, size: size) { state.apply(try PreparedEvents.prepare(block)) }
             check(state, "blocks of \(size)")
         }
 
@@ -101,7 +101,6 @@ import Testing
         let queue = Self.blocks(lines, size: 13)
         let next = TakeCounter(0)
         try RebuildPipeline.run(
-            sectors: Sectors.defaultList,
             next: {
                 let i = next.take()
                 return i < queue.count ? queue[i] : nil
@@ -115,7 +114,7 @@ import Testing
         // A snapshot of a line fold, loaded and folded on with events, lands where events alone do.
         var half = ProjectionState()
         let cut = lines.count / 2
-        for block in Self.blocks(Array(lines[..<cut]), size: 50) { half.apply(try PreparedEvents.prepare(block, sectors: Sectors.defaultList)) }
+        for block in Self.blocks(Array(lines[..<cut]), size: 50) { half.apply(try PreparedEvents.prepare(block)) }
         var resumed = try ProjectionSnapshot.decode(ProjectionSnapshot.encode(half, logOffset: UInt64(cut))).state
         resumed.apply(contentsOf: events[cut...])
         check(resumed, "snapshot of a line fold, then events")
@@ -127,7 +126,6 @@ import Testing
         let next = TakeCounter(0)
         var applied = 0
         try RebuildPipeline.run(
-            sectors: Sectors.defaultList,
             next: {
                 let i = next.take()
                 return i < queue.count ? queue[i] : nil
@@ -143,7 +141,6 @@ import Testing
         var folded = 0
         #expect(throws: ReadFailed.self) {
             try RebuildPipeline.run(
-                sectors: Sectors.defaultList,
                 next: {
                     let i = calls.take()
                     if i == 3 { throw ReadFailed() }
@@ -160,7 +157,7 @@ import Testing
         // A line that is not an event line stops the fold with the parse error.
         var broken = queue[0]
         broken.bytes[broken.starts[1] + 3] = UInt8(ascii: "x")
-        #expect(throws: EventParseError.self) { try PreparedEvents.prepare(broken, sectors: Sectors.defaultList) }
+        #expect(throws: EventParseError.self) { try PreparedEvents.prepare(broken) }
     }
 }
 
