@@ -97,7 +97,8 @@ import Wire
         #expect(r.convergedSeconds != nil && r.backlogConvergedSeconds != nil)
         #expect(r.eventsAtBamako == 113 && r.eventsAtGao == 113)
         #expect(r.freshAppended == 3 && r.freshLatenciesMillis.count == 3 && r.freshMissing == 0)
-        #expect(r.freshLatenciesMillis.allSatisfy { $0 >= 20 }, "faster than the link's latency: \(r.freshLatenciesMillis)")
+        // (Not bounded below by the link's latency: the latency runs from the client's ack, which
+        // can reach it after the node has already sent the event on.)
         #expect(r.storedBytes > 113 * 200)
         #expect((r.linkBytesPerStoredByte ?? 0) > 0, "nothing on the link: \(r.linkBytesToBamako) + \(r.linkBytesToGao)")
         #expect(r.cuts == 0 && r.sessions >= 1)
