@@ -12,8 +12,9 @@
 ///   `initialBytes` (a new session starts small), between `minimumBytes` and `maximumBytes`. An
 ///   ack slower than `slowAck` halves it. So no message needs more than about `targetSeconds` of
 ///   the link to arrive whole, and a cut costs at most what is in flight.
-/// - In flight: at most `maximumMessages` messages, and at most the bytes the link carries in two
-///   round trips plus `targetSeconds` (at least two messages): enough to keep the link busy and
+/// - In flight: at most `maximumMessages` messages, and, on a link whose round trip is 100 ms or
+///   more, at most the bytes the link carries in two round trips plus `targetSeconds` (at least
+///   two messages): enough to keep the link busy and
 ///   let the estimate grow, little enough that a fresh event or a control line never waits
 ///   behind much more than a second.
 ///
@@ -72,6 +73,10 @@ public struct LinkPacer: Sendable {
     public var canSend: Bool {
         guard !inFlight.isEmpty else { return true }
         guard inFlight.count < configuration.maximumMessages else { return false }
+        // On a link with a short round trip (loopback, a LAN) nothing waits long behind a
+        // message: the window of messages alone bounds what is in flight, as a catch-up at the
+        // speed of the disk wants; the bytes bound is for links where a second counts.
+        if let rtt = minimumRoundTrip, rtt < configuration.compressAboveRoundTrip { return true }
         return inFlightBytes + messageBytes <= inFlightLimit
     }
 
