@@ -104,7 +104,8 @@ public enum PeerLink {
             /// The registry entry of this session (known once the peer's node id is, for inbound).
             var key: String?
             var pacer: LinkPacer
-            /// The registry entry as it was before this session: the session's counters add on.
+            /// The registry entry when this session first published: its totals plus this
+            /// session's counters are what `status` shows.
             var base: PeerRegistry.Entry? = nil
         }
         let state: Mutex<State>

@@ -257,14 +257,34 @@ final class RawClient: @unchecked Sendable {
     /// a line matching `isAnswer` or closes; returns how much had been sent when that happened
     /// and the lines received. Writes never block the check for an answer.
     func flood(_ byte: UInt8, total: Int, until isAnswer: ([UInt8]) -> Bool) -> (sent: Int, lines: [[UInt8]]) {
+        let chunk = [UInt8](repeating: byte, count: 64 << 10)
+        return pump(total: total, within: .seconds(20), until: isAnswer) { sent in
+            chunk.withUnsafeBytes { write(fd, $0.baseAddress, min($0.count, total - sent)) }
+        }
+    }
+
+    /// Writes `bytes` while reading, as `flood` does, until the node answers with a line matching
+    /// `isAnswer` or closes: a node that answers and closes before the whole of `bytes` is in
+    /// resets the connection, and an answer not read by then would be lost.
+    func stream(_ bytes: [UInt8], until isAnswer: ([UInt8]) -> Bool) -> (sent: Int, lines: [[UInt8]]) {
+        pump(total: bytes.count, within: .seconds(60), until: isAnswer) { sent in
+            bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, min($0.count, 64 << 10)) }
+        }
+    }
+
+    /// The loop of `flood` and `stream`: non-blocking, reads whenever there is something to read
+    /// (so an answer is never lost behind the writes), writes through `write(sent)` while the
+    /// socket takes more, until `total` is sent and answered, the node closes, or `within`.
+    private func pump(
+        total: Int, within: Duration, until isAnswer: ([UInt8]) -> Bool, write: (Int) -> Int
+    ) -> (sent: Int, lines: [[UInt8]]) {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
         defer { _ = fcntl(fd, F_SETFL, flags) }
-        let chunk = [UInt8](repeating: byte, count: 64 << 10)
         var sent = 0
         var lines: [[UInt8]] = []
         var writable = true
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + within
         while ContinuousClock.now < deadline {
             var p = pollfd(fd: fd, events: Int16(POLLIN) | (writable && sent < total ? Int16(POLLOUT) : 0), revents: 0)
             guard poll(&p, 1, 1000) >= 0 else { break }
@@ -280,40 +300,7 @@ final class RawClient: @unchecked Sendable {
                 }
             }
             if p.revents & Int16(POLLOUT) != 0 {
-                let n = chunk.withUnsafeBytes { write(fd, $0.baseAddress, min($0.count, total - sent)) }
-                if n < 0 && errno != EAGAIN { writable = false } else if n > 0 { sent += n }
-            }
-        }
-        return (sent, lines)
-    }
-
-    /// Writes `bytes` while reading, as `flood` does, until the node answers with a line matching
-    /// `isAnswer` or closes: a node that answers and closes before the whole of `bytes` is in
-    /// resets the connection, and an answer not read by then would be lost.
-    func stream(_ bytes: [UInt8], until isAnswer: ([UInt8]) -> Bool) -> (sent: Int, lines: [[UInt8]]) {
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        defer { _ = fcntl(fd, F_SETFL, flags) }
-        var sent = 0
-        var lines: [[UInt8]] = []
-        var writable = true
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            var p = pollfd(fd: fd, events: Int16(POLLIN) | (writable && sent < bytes.count ? Int16(POLLOUT) : 0), revents: 0)
-            guard poll(&p, 1, 1000) >= 0 else { break }
-            if p.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-                var buffer = [UInt8](repeating: 0, count: 65536)
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 { return (sent, lines) }
-                buffered += buffer[0..<n]
-                while let i = buffered.firstIndex(of: 0x0A) {
-                    lines.append(Array(buffered[..<i]))
-                    buffered.removeFirst(i + 1)
-                    if isAnswer(lines.last!) { return (sent, lines) }
-                }
-            }
-            if p.revents & Int16(POLLOUT) != 0 {
-                let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, min($0.count, 64 << 10)) }
+                let n = write(sent)
                 if n < 0 && errno != EAGAIN { writable = false } else if n > 0 { sent += n }
             }
         }
