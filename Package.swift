@@ -38,6 +38,7 @@ let package = Package(
             dependencies: [
                 "IncidentModel",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -159,7 +160,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EventStoreTests",
-            dependencies: ["EventStore", "IncidentModel", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EventStore", "IncidentModel", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

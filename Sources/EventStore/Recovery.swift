@@ -1,3 +1,4 @@
+@preconcurrency import Crypto
 import IncidentModel
 import Logging
 
@@ -29,26 +30,40 @@ enum Recovery {
         var chains: [String: (seq: UInt64, hash: EventHash)]
     }
 
+    /// What the scan does with what it finds.
+    enum Mode {
+        /// Opening the store: a torn tail of the newest segment is cut (and kept as `.broken`).
+        case open
+        /// Checking a copy (`EventStore.verifyCopy`): nothing is written, so any line that fails,
+        /// a torn last line too, refuses the copy; each signature is also checked against its
+        /// origin's key.
+        case verify(keys: [String: Curve25519.Signing.PublicKey])
+    }
+
+    /// What the scan found: each segment's lines, the chains, and (in verify mode) the signatures.
+    struct Scan {
+        struct Segment {
+            var name: String
+            var firstOffset: UInt64
+            var lineStarts: [UInt32]
+            var size: UInt64
+        }
+        var segments: [Segment] = []
+        var count: UInt64 = 0
+        var chains = OriginChains()
+        var maxHLC = HLCTimestamp.zero
+        var signaturesChecked = 0
+        /// Origins with signed events and no key to check them with.
+        var unkeyedOrigins: Set<String> = []
+    }
+
     static func open(directory: String, segmentsDirectory: String, options: StoreOptions, logger: Logger) throws(StoreError) -> Result {
         for dir in [directory, segmentsDirectory] {
             if let code = POSIX.makeDirectory(dir) {
                 throw StoreError(.io, "cannot create \(dir): \(POSIX.errnoText(code))")
             }
         }
-        guard let names = POSIX.listDirectory(segmentsDirectory) else {
-            throw StoreError(.io, "cannot list \(segmentsDirectory): \(POSIX.errnoText())")
-        }
-        var segments = names.compactMap { name in SegmentName.firstOffset(fileName: name).map { (name, $0) } }
-        segments.sort { $0.1 < $1.1 }
-
-        var state = IndexState()
-        // The segments' read descriptors belong to the store once it opens; a refusal closes them.
-        var opened = false
-        defer { if !opened { for segment in state.segments { close(segment.readFD) } } }
-        var chains = OriginChains()
-        var maxHLC = HLCTimestamp.zero
-        var activeSize: UInt64 = 0
-
+        var segments = try segmentFiles(segmentsDirectory)
         if segments.isEmpty {
             let name = SegmentName.fileName(firstOffset: 0)
             let fd = Glibc.open(segmentsDirectory + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
@@ -58,17 +73,62 @@ enum Recovery {
             _ = POSIX.fsyncDirectory(directory)
             segments = [(name, 0)]
         }
+        let scan = try Self.scan(segmentsDirectory: segmentsDirectory, segments: segments, mode: .open, options: options, logger: logger)
 
+        var state = IndexState()
+        // The segments' read descriptors belong to the store once it opens; a refusal closes them.
+        var opened = false
+        defer { if !opened { for segment in state.segments { close(segment.readFD) } } }
+        for segment in scan.segments {
+            let path = segmentsDirectory + "/" + segment.name
+            let rfd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard rfd >= 0 else { throw StoreError(.io, "cannot open \(path): \(POSIX.errnoText())") }
+            state.segments.append(
+                IndexState.Segment(
+                    firstOffset: segment.firstOffset, name: segment.name, readFD: rfd, lineStarts: segment.lineStarts, size: segment.size))
+        }
+        state.count = scan.count
+        let activePath = segmentsDirectory + "/" + state.segments[state.segments.count - 1].name
+        let wfd = Glibc.open(activePath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard wfd >= 0 else { throw StoreError(.io, "cannot open \(activePath) for writing: \(POSIX.errnoText())") }
+        let (origins, heads) = scan.chains.finish()
+        state.origins = origins
+        logger.info(
+            "store opened",
+            metadata: ["store.events": "\(state.count)", "store.segments": "\(state.segments.count)", "store.dir": "\(directory)"])
+        opened = true
+        let activeSize = state.segments[state.segments.count - 1].size
+        return Result(index: state, maxHLC: scan.maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads)
+    }
+
+    /// The segment files of a directory (names that are not `<20 digits>.jsonl` are ignored), in
+    /// offset order.
+    static func segmentFiles(_ segmentsDirectory: String) throws(StoreError) -> [(name: String, firstOffset: UInt64)] {
+        guard let names = POSIX.listDirectory(segmentsDirectory) else {
+            throw StoreError(.io, "cannot list \(segmentsDirectory): \(POSIX.errnoText())")
+        }
+        var segments = names.compactMap { name in SegmentName.firstOffset(fileName: name).map { (name, $0) } }
+        segments.sort { $0.1 < $1.1 }
+        return segments
+    }
+
+    /// Reads every segment in order and checks every line (SegmentFormat.swift); in `.open` mode
+    /// cuts a torn tail of the newest segment.
+    static func scan(
+        segmentsDirectory: String, segments: [(name: String, firstOffset: UInt64)], mode: Mode, options: StoreOptions, logger: Logger
+    ) throws(StoreError) -> Scan {
+        var result = Scan()
         var buffer = SegmentBuffer()
         defer { buffer.deallocate() }
         var checks = LineChecks()
         defer { checks.deallocate() }
+        if case .verify(let keys) = mode { checks.keys = keys }
 
         for (i, (name, firstOffset)) in segments.enumerated() {
             let path = segmentsDirectory + "/" + name
-            guard firstOffset == state.count else {
+            guard firstOffset == result.count else {
                 throw StoreError(
-                    .corrupt, "\(path): segment starts at offset \(firstOffset) but the log before it holds \(state.count) events")
+                    .corrupt, "\(path): segment starts at offset \(firstOffset) but the log before it holds \(result.count) events")
             }
             // The bytes, the start of each complete line, and where they end: bytes after the
             // last newline are an incomplete line.
@@ -86,20 +146,22 @@ enum Recovery {
             let checkedCount = refused?.line ?? lineStarts.count
             while good < checkedCount {
                 let start = Int(lineStarts[good])
-                if let problem = chains.extend(checks.records[good], line: bytes, lineStart: start, offset: firstOffset + UInt64(good)) {
+                if let problem = result.chains.extend(checks.records[good], line: bytes, lineStart: start, offset: firstOffset + UInt64(good)) {
                     badAt = (start, problem, true)
                     break
                 }
-                if checks.records[good].hlc > maxHLC { maxHLC = checks.records[good].hlc }
+                if checks.records[good].hlc > result.maxHLC { result.maxHLC = checks.records[good].hlc }
                 good += 1
             }
             if badAt == nil, let refused { badAt = (Int(lineStarts[refused.line]), refused.reason, true) }
             if badAt == nil, completeEnd < bytes.count { badAt = (completeEnd, "incomplete last line (no newline)", false) }
             lineStarts.removeLast(lineStarts.count - good)
+            result.signaturesChecked += checks.signaturesChecked
+            result.unkeyedOrigins.formUnion(checks.unkeyedOrigins)
 
             var size = UInt64(bytes.count)
             if let bad = badAt {
-                guard isNewest else {
+                guard isNewest, case .open = mode else {
                     throw StoreError(.corrupt, "\(path): corrupt record at byte offset \(bad.offset): \(bad.reason)")
                 }
                 // Only an incomplete last line is a torn write. A complete line that fails its checks
@@ -118,24 +180,10 @@ enum Recovery {
                 try cutTornTail(path: path, bytes: bytes, from: bad.offset, reason: bad.reason, options: options, logger: logger)
                 size = UInt64(bad.offset)
             }
-            let rfd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-            guard rfd >= 0 else { throw StoreError(.io, "cannot open \(path): \(POSIX.errnoText())") }
-            state.segments.append(
-                IndexState.Segment(firstOffset: firstOffset, name: name, readFD: rfd, lineStarts: lineStarts, size: size))
-            state.count += UInt64(lineStarts.count)
-            if isNewest { activeSize = size }
+            result.segments.append(Scan.Segment(name: name, firstOffset: firstOffset, lineStarts: lineStarts, size: size))
+            result.count += UInt64(lineStarts.count)
         }
-
-        let activePath = segmentsDirectory + "/" + state.segments[state.segments.count - 1].name
-        let wfd = Glibc.open(activePath, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard wfd >= 0 else { throw StoreError(.io, "cannot open \(activePath) for writing: \(POSIX.errnoText())") }
-        let (origins, heads) = chains.finish()
-        state.origins = origins
-        logger.info(
-            "store opened",
-            metadata: ["store.events": "\(state.count)", "store.segments": "\(state.segments.count)", "store.dir": "\(directory)"])
-        opened = true
-        return Result(index: state, maxHLC: maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads)
+        return result
     }
 
     static func firstNewline(_ buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {

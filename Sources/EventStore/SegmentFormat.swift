@@ -27,6 +27,11 @@
 //   same directory stops before it touches a segment.
 // - Sealed segment: any failing line stops the open with an error naming the file and the byte
 //   offset of the line; the node does not serve a log it cannot vouch for.
+//
+// Checking a copy (`EventStore.verifyCopy`, what `incidentctl backup` runs before it declares a
+// backup good): the same scan and checks, reading only. Nothing is cut, created or locked, so a
+// torn last line is refused like any other damage; and each `sig` is also checked against its
+// origin's key (the open leaves signatures to the peers that receive the events).
 
 /// Names and parses segment file names.
 public enum SegmentName {
