@@ -216,7 +216,12 @@ extension Recovery {
                 var checked = 0
                 var unkeyed: Set<String> = []
                 defer {
-                    if keys != nil { signatures.withLock { $0.checked += checked; $0.unkeyed.formUnion(unkeyed) } }
+                    if keys != nil {
+                        signatures.withLock { found in
+                            found.checked += checked
+                            found.unkeyed.formUnion(unkeyed)
+                        }
+                    }
                 }
                 for k in first..<last {
                     let start = Int(starts[k])
