@@ -97,7 +97,8 @@ public enum Backup {
         do {
             return try result.get()
         } catch {
-            throw BackupError(.bad, "\(error.message)")
+            // Named within the copy: the temporary directory is removed.
+            throw BackupError(.bad, "in the copy, " + error.message.replacing(directory + "/", with: ""))
         }
     }
 
