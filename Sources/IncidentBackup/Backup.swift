@@ -115,14 +115,9 @@ public enum Backup {
         w.integer(copied.end)
         w.raw(",\"vector\":")
         vector.write(to: &w)
-        w.raw(",\"trust\":{")
-        for (i, (origin, key)) in copied.trust.sorted(by: { $0.key < $1.key }).enumerated() {
-            if i > 0 { w.raw(UInt8(ascii: ",")) }
-            w.string(origin)
-            w.raw(UInt8(ascii: ":"))
-            w.string(key)
-        }
-        w.raw("}}\n")
+        w.raw(",\"trust\":")
+        w.object(strings: copied.trust)
+        w.raw("}\n")
         return w.bytes
     }
 }

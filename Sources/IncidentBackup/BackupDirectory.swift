@@ -51,8 +51,8 @@ struct BackupDirectory {
             guard (st.st_mode & S_IFMT) == S_IFDIR else {
                 throw BackupError(.notEmpty, "\(path) exists and is not a directory; nothing was written")
             }
-            guard let entries = Self.list(target) else {
-                throw BackupError(.io, "cannot list \(path): \(Self.errnoText())")
+            guard let entries = POSIX.listDirectory(target) else {
+                throw BackupError(.io, "cannot list \(path): \(POSIX.errnoText())")
             }
             guard entries.isEmpty else {
                 throw BackupError(
@@ -60,7 +60,7 @@ struct BackupDirectory {
                     "\(path) is not empty (\(entries.count) entries, e.g. \(entries.sorted()[0])): a backup goes into a new or empty directory; nothing was written")
             }
         } else if errno != ENOENT {
-            throw BackupError(.io, "cannot look at \(path): \(Self.errnoText())")
+            throw BackupError(.io, "cannot look at \(path): \(POSIX.errnoText())")
         } else if stat(parent, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
             throw BackupError(.io, "\(parent) is not a directory; nothing was written")
         }
@@ -71,82 +71,47 @@ struct BackupDirectory {
     /// Creates the temporary directory and its `segments/`.
     func create() throws(BackupError) {
         for dir in [temporary, temporary + "/segments"] {
-            guard mkdir(dir, 0o750) == 0 else { throw BackupError(.io, "cannot create \(dir): \(Self.errnoText())") }
+            guard mkdir(dir, 0o750) == 0 else { throw BackupError(.io, "cannot create \(dir): \(POSIX.errnoText())") }
         }
     }
 
     /// Makes the segment files' names durable (the files themselves are fsynced as they close).
     func syncSegments() throws(BackupError) {
         for dir in [temporary + "/segments", temporary] {
-            guard Self.fsyncDirectory(dir) else { throw BackupError(.io, "cannot fsync \(dir): \(Self.errnoText())") }
+            guard POSIX.fsyncDirectory(dir) == nil else { throw BackupError(.io, "cannot fsync \(dir): \(POSIX.errnoText())") }
         }
     }
 
     /// Writes `backup.json`, fsynced, and fsyncs the directory.
     func writeManifest(_ manifest: [UInt8]) throws(BackupError) {
         try Self.writeFile(temporary + "/" + Self.manifestName, manifest)
-        guard Self.fsyncDirectory(temporary) else { throw BackupError(.io, "cannot fsync \(temporary): \(Self.errnoText())") }
+        guard POSIX.fsyncDirectory(temporary) == nil else { throw BackupError(.io, "cannot fsync \(temporary): \(POSIX.errnoText())") }
     }
 
     /// Renames the checked copy to the target and makes the rename durable.
     func commit() throws(BackupError) {
         guard rename(temporary, target) == 0 else {
-            throw BackupError(.io, "cannot rename \(temporary) to \(target): \(Self.errnoText())")
+            throw BackupError(.io, "cannot rename \(temporary) to \(target): \(POSIX.errnoText())")
         }
         let parent = target.lastIndex(of: "/").map { $0 == target.startIndex ? "/" : String(target[..<$0]) } ?? "."
-        _ = Self.fsyncDirectory(parent)
+        _ = POSIX.fsyncDirectory(parent)
     }
 
     /// Removes the temporary directory and what it holds (a failed or refused copy).
     func removeTemporary() {
         for dir in [temporary + "/segments", temporary] {
-            for name in Self.list(dir) ?? [] { unlink(dir + "/" + name) }
+            for name in POSIX.listDirectory(dir) ?? [] { unlink(dir + "/" + name) }
         }
         rmdir(temporary + "/segments")
         rmdir(temporary)
     }
 
-    static func list(_ path: String) -> [String]? {
-        guard let dir = opendir(path) else { return nil }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
-
-    static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
-
-    static func fsyncDirectory(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return fsync(fd) == 0
-    }
-
     static func writeFile(_ path: String, _ bytes: [UInt8]) throws(BackupError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw BackupError(.io, "cannot create \(path): \(errnoText())") }
+        guard fd >= 0 else { throw BackupError(.io, "cannot create \(path): \(POSIX.errnoText())") }
         defer { close(fd) }
-        guard writeAll(fd, bytes), fsync(fd) == 0 else { throw BackupError(.io, "cannot write \(path): \(errnoText())") }
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                done += n
-            }
-            return true
+        guard bytes.withUnsafeBytes({ POSIX.writeAll(fd, $0) }) == nil, fsync(fd) == 0 else {
+            throw BackupError(.io, "cannot write \(path): \(POSIX.errnoText())")
         }
     }
 }
@@ -191,15 +156,15 @@ struct SegmentFileWriter {
         if fd >= 0 { try closeSegment() }
         let path = directory + "/" + SegmentName.fileName(firstOffset: offset)
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw BackupError(.io, "cannot create \(path): \(BackupDirectory.errnoText())") }
+        guard fd >= 0 else { throw BackupError(.io, "cannot create \(path): \(POSIX.errnoText())") }
         size = 0
         segments += 1
     }
 
     mutating func flush() throws(BackupError) {
         guard !buffer.isEmpty else { return }
-        guard BackupDirectory.writeAll(fd, buffer) else {
-            throw BackupError(.io, "cannot write to \(directory): \(BackupDirectory.errnoText())")
+        guard buffer.withUnsafeBytes({ POSIX.writeAll(fd, $0) }) == nil else {
+            throw BackupError(.io, "cannot write to \(directory): \(POSIX.errnoText())")
         }
         buffer.removeAll(keepingCapacity: true)
     }
@@ -209,7 +174,7 @@ struct SegmentFileWriter {
         let synced = fsync(fd) == 0
         close(fd)
         fd = -1
-        guard synced else { throw BackupError(.io, "cannot fsync a segment in \(directory): \(BackupDirectory.errnoText())") }
+        guard synced else { throw BackupError(.io, "cannot fsync a segment in \(directory): \(POSIX.errnoText())") }
     }
 
     /// Closes an open file without syncing (the copy is being abandoned).

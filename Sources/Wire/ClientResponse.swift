@@ -264,14 +264,9 @@ public enum ClientResponse {
             if i > 0 { w.raw(UInt8(ascii: ",")) }
             w.string(id)
         }
-        w.raw("],\"trust\":{")
-        for (i, (node, key)) in s.trust.sorted(by: { $0.key < $1.key }).enumerated() {
-            if i > 0 { w.raw(UInt8(ascii: ",")) }
-            w.string(node)
-            w.raw(UInt8(ascii: ":"))
-            w.string(key)
-        }
-        w.raw("}}\n")
+        w.raw("],\"trust\":")
+        w.object(strings: s.trust)
+        w.raw("}\n")
         return w.bytes
     }
 
