@@ -68,10 +68,13 @@ struct BackupDirectory {
         self.temporary = (parent == "/" ? "" : parent) + "/." + name + ".partial-\(getpid())"
     }
 
-    /// Creates the temporary directory and its `segments/`.
+    /// Creates the temporary directory and its `segments/` (both, or neither).
     func create() throws(BackupError) {
-        for dir in [temporary, temporary + "/segments"] {
-            guard mkdir(dir, 0o750) == 0 else { throw BackupError(.io, "cannot create \(dir): \(POSIX.errnoText())") }
+        guard mkdir(temporary, 0o750) == 0 else { throw BackupError(.io, "cannot create \(temporary): \(POSIX.errnoText())") }
+        guard mkdir(temporary + "/segments", 0o750) == 0 else {
+            let error = BackupError(.io, "cannot create \(temporary)/segments: \(POSIX.errnoText())")
+            rmdir(temporary)
+            throw error
         }
     }
 
