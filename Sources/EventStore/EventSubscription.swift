@@ -52,7 +52,10 @@ public struct EventSubscription: AsyncSequence, Sendable {
         }
 
         public mutating func next() async throws -> [Event]? {
-            try await base.next { store, from, limit in try store.read(from: from, limit: limit) }
+            try await base.next { store, from, limit in
+                let run = try store.readLineRun(from: from, limit: limit)
+                return (try run.lines.map { line throws(StoreError) in try Event.parseStored(line) }, run.next)
+            }
         }
     }
 }
@@ -72,14 +75,17 @@ struct SubscriptionCursor {
         self.signals = signals
     }
 
-    /// The next non-empty batch `read` gives from the cursor, waiting for the store when it has
-    /// nothing more; nil once the store closes.
-    mutating func next<T>(_ read: (EventStore, UInt64, Int) throws -> [T]) async throws -> [T]? {
+    /// The next non-empty batch `read` gives from the cursor (with the offset it read up to),
+    /// waiting for the store when it has nothing more; nil once the store closes.
+    mutating func next<T>(_ read: (EventStore, UInt64, Int) throws -> ([T], UInt64)) async throws -> [T]? {
         while true {
             if store.count > cursor {
-                let items = try read(store, cursor, batchLimit)
-                cursor += UInt64(items.count)
+                let (items, next) = try read(store, cursor, batchLimit)
+                let advanced = next > cursor
+                cursor = max(cursor, next)
                 if !items.isEmpty { return items }
+                // Only damaged slots were stepped over: read on without waiting.
+                if advanced { continue }
             }
             guard await signals.next() != nil else { return nil }
         }

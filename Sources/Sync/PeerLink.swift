@@ -592,19 +592,20 @@ public enum PeerLink {
         // Lines are read in blocks sized to the message (about 575 bytes an event).
         let block = max(16, min(events, bytes / 256))
         while next < end, out.count < events {
-            let lines = try store.readLines(from: next, limit: Int(min(UInt64(block), end - next)))
-            if lines.isEmpty { break }
-            for line in lines {
-                if !out.isEmpty && (size + line.count > bytes || out.count >= events) { return (out, next) }
+            let run = try store.readLineRun(from: next, limit: Int(min(UInt64(block), end - next)))
+            if run.next == next { break }
+            for (line, offset) in zip(run.lines, run.offsets) {
+                if !out.isEmpty && (size + line.count > bytes || out.count >= events) { return (out, offset) }
                 guard let head = EventHead(line: line) else {
-                    throw StoreError(.corrupt, "stored line at offset \(next) has no origin and seq")
+                    throw StoreError(.corrupt, "stored line at offset \(offset) has no origin and seq")
                 }
-                next += 1
                 if take(head) {
                     out.append(line)
                     size += line.count + 1
                 }
             }
+            // Past the last line, and past damaged slots (which hold nothing to send).
+            next = run.next
         }
         return (out, next)
     }
