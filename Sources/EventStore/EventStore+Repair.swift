@@ -20,6 +20,10 @@ extension EventStore {
         }
     }
 
+    /// How many rewrites of damaged segments took repaired events: a sender that has passed
+    /// their offsets goes back when it changes.
+    public var repairs: Int { index.withLock { $0.repairs } }
+
     /// Seqs of this node's own events that damaged segments hide and no repair brought back yet.
     public var missingOwnSeqs: [UInt64] { index.withLock { ($0.missing[nodeID] ?? []).sorted() } }
 
@@ -224,6 +228,7 @@ extension EventStore {
     static func apply(_ swaps: [SegmentSwap], to state: inout IndexState) {
         for swap in swaps {
             guard let i = state.segments.firstIndex(where: { $0.firstOffset == swap.firstOffset }) else { continue }
+            state.repairs += 1
             state.retiredFDs.append(state.segments[i].readFD)
             state.segments[i].readFD = swap.readFD
             state.segments[i].lineStarts = swap.lineStarts

@@ -331,6 +331,8 @@ struct IndexState {
     var damage = DamageReport()
     /// Own-origin seqs reported lost (`reportLost`).
     var lost: Set<UInt64> = []
+    /// Rewrites that took repaired events (`repairs`).
+    var repairs = 0
     /// Read descriptors of segment files a repair replaced: a reader may still be reading the
     /// old file through one, so they are closed with the store.
     var retiredFDs: [Int32] = []
