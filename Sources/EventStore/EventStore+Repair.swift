@@ -47,18 +47,7 @@ extension EventStore {
     /// Ends when the store closes.
     public func repairedEvents() -> AsyncStream<[Event]> {
         let (stream, continuation) = AsyncStream<[Event]>.makeStream()
-        let id = index.withLock { state -> Int? in
-            guard !state.closed else { return nil }
-            let id = state.nextSubscriberID
-            state.nextSubscriberID += 1
-            state.repairSubscribers[id] = continuation
-            return id
-        }
-        if id == nil { continuation.finish() }
-        continuation.onTermination = { [weak self] _ in
-            guard let self, let id else { return }
-            _ = self.index.withLock { $0.repairSubscribers.removeValue(forKey: id) }
-        }
+        register(continuation, in: \.repairSubscribers)
         return stream
     }
 

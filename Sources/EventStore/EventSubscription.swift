@@ -6,19 +6,27 @@ extension EventStore {
     /// the subscriber reads at its own pace from the log, so a slow subscriber costs no memory.
     public func subscribe(from offset: UInt64, batchLimit: Int = 1024) -> EventSubscription {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        register(continuation, in: \.subscribers)
+        return EventSubscription(store: self, cursor: offset, batchLimit: batchLimit, signals: stream)
+    }
+
+    /// Adds a subscriber's continuation to one of the index's tables until its stream ends (at
+    /// once when the store is closed).
+    func register<T>(_ continuation: AsyncStream<T>.Continuation, in table: any WritableKeyPath<IndexState, [Int: AsyncStream<T>.Continuation]> & Sendable) {
         let id = index.withLock { state -> Int? in
             guard !state.closed else { return nil }
             let id = state.nextSubscriberID
             state.nextSubscriberID += 1
-            state.subscribers[id] = continuation
+            state[keyPath: table][id] = continuation
             return id
         }
-        if id == nil { continuation.finish() }
-        continuation.onTermination = { [weak self] _ in
-            guard let self, let id else { return }
-            _ = self.index.withLock { $0.subscribers.removeValue(forKey: id) }
+        guard let id else {
+            continuation.finish()
+            return
         }
-        return EventSubscription(store: self, cursor: offset, batchLimit: batchLimit, signals: stream)
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.index.withLock { $0[keyPath: table].removeValue(forKey: id) }
+        }
     }
 }
 

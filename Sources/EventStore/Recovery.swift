@@ -20,6 +20,9 @@ import Darwin
 /// - One pass in log order then checks each origin's chain (seq and prev) and builds the indexes.
 ///   The first line that fails, in log order, is reported, exactly as a single pass would: the
 ///   chain pass stops at the first line a check task refused, and a chain failure before it wins.
+/// - A sealed segment with lines that fail their own checks is mapped instead (slots for the
+///   events it hides, Recovery+Damage.swift), and the chain pass lets each origin's chain jump
+///   over as many seqs as there are damaged slots before it; the rules are in Damage.swift.
 enum Recovery {
     struct Result {
         var index: IndexState

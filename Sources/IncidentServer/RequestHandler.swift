@@ -308,14 +308,7 @@ struct RequestHandler: Sendable {
             segments: store.segmentCount, storeFailed: store.failure?.message)
         s.forks = store.forkCount
         let damage = store.damage
-        if !damage.isEmpty {
-            s.damage = ClientResponse.Damage(
-                segments: damage.segments.map {
-                    ClientResponse.Damage.Segment(
-                        name: $0.name, byteRanges: $0.byteRanges, events: $0.events, missing: $0.missing, repaired: $0.repaired,
-                        waiting: $0.waiting, unidentified: $0.unidentified, repairedWhole: $0.repairedWhole)
-                }, lost: damage.lost)
-        }
+        if !damage.isEmpty { s.damage = damage }
         let c = projections.counters
         s.projections = (c.cursor, c.foldedSinceStart, c.fromSnapshot)
         let now = Int64(HybridLogicalClock.systemMillis())

@@ -53,7 +53,7 @@ public enum ClientResponse {
         /// snapshot folds only the newer ones), and whether a snapshot was loaded.
         public var projections: (folded: UInt64, sinceStart: UInt64, fromSnapshot: Bool)? = nil
         /// Damaged sealed segments and their repair; nil when the node found none.
-        public var damage: Damage? = nil
+        public var damage: DamageReport? = nil
 
         public init(node: String, publicKey: String, events: UInt64, vector: VersionVector, dataBytes: UInt64, segments: Int, storeFailed: String?) {
             self.node = node
@@ -157,84 +157,47 @@ public enum ClientResponse {
         return w.bytes
     }
 
-    /// `status.damage`: damaged sealed segments found on open and how their repair goes
-    /// (docs/STORAGE.md, "Damaged sealed segments").
-    public struct Damage: Sendable {
-        public struct Segment: Sendable {
-            public var name: String
-            public var byteRanges: [Range<UInt64>]
-            public var events: Int
-            public var missing: [String]
-            public var repaired: Int
-            public var waiting: Int
-            public var unidentified: Int
-            public var repairedWhole: Bool
-
-            public init(
-                name: String, byteRanges: [Range<UInt64>], events: Int, missing: [String], repaired: Int, waiting: Int, unidentified: Int,
-                repairedWhole: Bool
-            ) {
-                self.name = name
-                self.byteRanges = byteRanges
-                self.events = events
-                self.missing = missing
-                self.repaired = repaired
-                self.waiting = waiting
-                self.unidentified = unidentified
-                self.repairedWhole = repairedWhole
-            }
-        }
-
-        public var segments: [Segment]
-        public var lost: [String]
-
-        public init(segments: [Segment], lost: [String]) {
-            self.segments = segments
-            self.lost = lost
-        }
-
-        func write(to w: inout JSONWriter) {
-            w.raw("{\"segments\":[")
-            for (i, s) in segments.enumerated() {
-                if i > 0 { w.raw(UInt8(ascii: ",")) }
-                w.raw("{\"segment\":")
-                w.string(s.name)
-                w.raw(",\"state\":")
-                w.string(s.repairedWhole ? "repaired" : "damaged")
-                w.raw(",\"byte_ranges\":[")
-                for (j, r) in s.byteRanges.enumerated() {
-                    if j > 0 { w.raw(UInt8(ascii: ",")) }
-                    w.raw("[")
-                    w.integer(r.lowerBound)
-                    w.raw(",")
-                    w.integer(r.upperBound)
-                    w.raw("]")
-                }
-                w.raw("],\"events\":")
-                w.integer(s.events)
-                w.raw(",\"missing\":")
-                writeStrings(s.missing, to: &w)
-                w.raw(",\"repaired\":")
-                w.integer(s.repaired)
-                w.raw(",\"waiting\":")
-                w.integer(s.waiting)
-                w.raw(",\"unidentified\":")
-                w.integer(s.unidentified)
-                w.raw("}")
-            }
-            w.raw("],\"lost\":")
-            writeStrings(lost, to: &w)
-            w.raw("}")
-        }
-
-        func writeStrings(_ strings: [String], to w: inout JSONWriter) {
+    /// `status.damage` (docs/PROTOCOL.md, `status`).
+    static func writeDamage(_ damage: DamageReport, to w: inout JSONWriter) {
+        func strings(_ list: [String]) {
             w.raw("[")
-            for (i, text) in strings.enumerated() {
+            for (i, text) in list.enumerated() {
                 if i > 0 { w.raw(UInt8(ascii: ",")) }
                 w.string(text)
             }
             w.raw("]")
         }
+        w.raw("{\"segments\":[")
+        for (i, s) in damage.segments.enumerated() {
+            if i > 0 { w.raw(UInt8(ascii: ",")) }
+            w.raw("{\"segment\":")
+            w.string(s.name)
+            w.raw(",\"state\":")
+            w.string(s.repairedWhole ? "repaired" : "damaged")
+            w.raw(",\"byte_ranges\":[")
+            for (j, r) in s.byteRanges.enumerated() {
+                if j > 0 { w.raw(UInt8(ascii: ",")) }
+                w.raw("[")
+                w.integer(r.lowerBound)
+                w.raw(",")
+                w.integer(r.upperBound)
+                w.raw("]")
+            }
+            w.raw("],\"events\":")
+            w.integer(s.events)
+            w.raw(",\"missing\":")
+            strings(s.missing)
+            w.raw(",\"repaired\":")
+            w.integer(s.repaired)
+            w.raw(",\"waiting\":")
+            w.integer(s.waiting)
+            w.raw(",\"unidentified\":")
+            w.integer(s.unidentified)
+            w.raw("}")
+        }
+        w.raw("],\"lost\":")
+        strings(damage.lost)
+        w.raw("}")
     }
 
     public static func status(_ s: Status) -> [UInt8] {
@@ -259,7 +222,7 @@ public enum ClientResponse {
         w.integer(s.forks)
         if let damage = s.damage {
             w.raw(",\"damage\":")
-            damage.write(to: &w)
+            writeDamage(damage, to: &w)
         }
         if let p = s.projections {
             w.raw(",\"projections\":{\"folded\":")

@@ -34,27 +34,39 @@ import Testing
         }
     }
 
+    /// Eight events of gao, closed: the second segment (sealed), its bytes and its lines.
+    static func sealedLog(_ h: StoreHarness) async throws -> (sealed: String, original: [UInt8], records: [(start: Int, line: [UInt8])]) {
+        let store = try h.open()
+        for n in 1...8 { _ = try await store.append([pending(n)]) }
+        await store.close()
+        let names = h.segmentNames()
+        try #require(names.count >= 3)
+        let original = h.bytes(ofSegment: names[1])
+        let records = lines(of: original)
+        try #require(records.count >= 2)
+        return (names[1], original, records)
+    }
+
+    /// The segment with one bit of `record` flipped at `byte`, written in place.
+    static func flip(_ h: StoreHarness, _ log: (sealed: String, original: [UInt8], records: [(start: Int, line: [UInt8])]), record: Int, byte: Int, mask: UInt8) -> [UInt8] {
+        var damaged = log.original
+        damaged[log.records[record].start + byte] ^= mask
+        h.write(damaged, toSegment: log.sealed)
+        return damaged
+    }
+
     @Test func aBitFlippedAnywhereInASealedRecordIsNamedServedAroundAndRepaired() async throws {
         try await StoreHarness.with(options: Self.options()) { h in
-            let store = try h.open()
-            for n in 1...8 { _ = try await store.append([pending(n)]) }
-            await store.close()
-            let names = h.segmentNames()
-            try #require(names.count >= 3)
-            let sealed = names[1]
-            let original = h.bytes(ofSegment: sealed)
-            let records = lines(of: original)
-            try #require(records.count >= 2)
-            let target = records[1]
+            let log = try await Self.sealedLog(h)
+            let (sealed, original) = (log.sealed, log.original)
+            let target = log.records[1]
             let event = try Event.parse(line: target.line)
             // The signature is not covered by the hash, and recovery does not verify signatures.
             let sigStart = position(of: #","sig":""#, in: target.line).map { $0 + 8 }
             let masks: [UInt8] = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80]
             for i in 0...target.line.count where sigStart == nil || i < sigStart! || i >= target.line.count - 2 {
                 let where_ = "bit flipped at byte \(i) of the record"
-                var damaged = original
-                damaged[target.start + i] ^= masks[i % masks.count]
-                h.write(damaged, toSegment: sealed)
+                _ = Self.flip(h, log, record: 1, byte: i, mask: masks[i % masks.count])
                 let store = try h.open()
                 let report = store.damage
                 #expect(report.segments.map(\.name) == [sealed], "\(where_)")
@@ -85,16 +97,10 @@ import Testing
 
     @Test func damagedStoreTakesAppendsAndKeepsTheDamagedBytes() async throws {
         try await StoreHarness.with(options: Self.options()) { h in
-            let store = try h.open()
-            for n in 1...8 { _ = try await store.append([pending(n)]) }
-            await store.close()
-            let sealed = h.segmentNames()[1]
-            let original = h.bytes(ofSegment: sealed)
-            let target = lines(of: original)[0]
-            let event = try Event.parse(line: target.line)
-            var damaged = original
-            damaged[target.start + 40] ^= 0x04
-            h.write(damaged, toSegment: sealed)
+            let log = try await Self.sealedLog(h)
+            let (sealed, original) = (log.sealed, log.original)
+            let event = try Event.parse(line: log.records[0].line)
+            let damaged = Self.flip(h, log, record: 0, byte: 40, mask: 0x04)
 
             let open = try h.open()
             // The next seq is the one after the newest, not after the gap.
@@ -148,16 +154,9 @@ import Testing
     /// An event that does not fit the chain around the slot is refused, and the slot stays.
     @Test func anEventThatDoesNotFitTheChainIsRefused() async throws {
         try await StoreHarness.with(options: Self.options()) { h in
-            let store = try h.open()
-            for n in 1...8 { _ = try await store.append([pending(n)]) }
-            await store.close()
-            let sealed = h.segmentNames()[1]
-            let original = h.bytes(ofSegment: sealed)
-            let target = lines(of: original)[0]
-            let event = try Event.parse(line: target.line)
-            var damaged = original
-            damaged[target.start + 60] ^= 0x01
-            h.write(damaged, toSegment: sealed)
+            let log = try await Self.sealedLog(h)
+            let event = try Event.parse(line: log.records[0].line)
+            let damaged = Self.flip(h, log, record: 0, byte: 60, mask: 0x01)
             let open = try h.open()
             // Same id, same prev, another payload: its hash is not the one the next event names.
             let other = Event.encode(
@@ -171,7 +170,7 @@ import Testing
             }
             #expect(open.damage.segments.first?.missing == [event.id])
             await open.close()
-            #expect(h.bytes(ofSegment: sealed) == damaged)
+            #expect(h.bytes(ofSegment: log.sealed) == damaged)
         }
     }
 
