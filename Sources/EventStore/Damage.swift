@@ -26,7 +26,7 @@ public import IncidentModel
 //   first, where an event must come after its held predecessor and before its held successor.
 //   Any order that does so is as good as the original for every reader (the log is read per
 //   origin in seq order). A slot nothing names is *unidentified*. Gaps that slots cannot explain,
-//   or a line with a valid hash that breaks its chain, stop the open as before.
+//   or a line with a valid hash that breaks its chain, stop the open.
 //
 // While damaged:
 // - `offset(origin:seq:)`, `get` and every reader skip slots: the events are not held.
