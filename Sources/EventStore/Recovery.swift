@@ -20,6 +20,9 @@ import Darwin
 /// - One pass in log order then checks each origin's chain (seq and prev) and builds the indexes.
 ///   The first line that fails, in log order, is reported, exactly as a single pass would: the
 ///   chain pass stops at the first line a check task refused, and a chain failure before it wins.
+/// - A sealed segment with lines that fail their own checks is mapped instead (slots for the
+///   events it hides, Recovery+Damage.swift), and the chain pass lets each origin's chain jump
+///   over as many seqs as there are damaged slots before it; the rules are in Damage.swift.
 enum Recovery {
     struct Result {
         var index: IndexState
@@ -27,9 +30,12 @@ enum Recovery {
         var activeFD: Int32
         var activeSize: UInt64
         var chains: [String: (seq: UInt64, hash: EventHash)]
+        var repair: RepairState
     }
 
-    static func open(directory: String, segmentsDirectory: String, options: StoreOptions, logger: Logger) throws(StoreError) -> Result {
+    static func open(
+        directory: String, segmentsDirectory: String, nodeID: String, identity: NodeIdentity, options: StoreOptions, logger: Logger
+    ) throws(StoreError) -> Result {
         for dir in [directory, segmentsDirectory] {
             if let code = POSIX.makeDirectory(dir) {
                 throw StoreError(.io, "cannot create \(dir): \(POSIX.errnoText(code))")
@@ -64,6 +70,7 @@ enum Recovery {
         var checks = LineChecks()
         defer { checks.deallocate() }
 
+        var damage = DamageMap()
         for (i, (name, firstOffset)) in segments.enumerated() {
             let path = segmentsDirectory + "/" + name
             guard firstOffset == state.count else {
@@ -80,13 +87,57 @@ enum Recovery {
             let isNewest = i == segments.count - 1
 
             // Per-line checks on every core, then the chains in log order.
-            let refused = checks.run(bytes, lineStarts: lineStarts, completeEnd: completeEnd)
+            let refusedLines = checks.run(bytes, lineStarts: lineStarts, completeEnd: completeEnd)
+            if !isNewest, !refusedLines.isEmpty || completeEnd < bytes.count {
+                // A sealed segment with damage: mapped, served without it, repaired later.
+                let nextOffset = segments[i + 1].1
+                guard nextOffset >= firstOffset else {
+                    throw StoreError(.corrupt, "\(segmentsDirectory)/\(segments[i + 1].0): segment starts before \(path)")
+                }
+                let bad = refusedLines.map(\.line) + (completeEnd < bytes.count ? [lineStarts.count] : [])
+                guard
+                    let mapped = mapDamage(
+                        name: name, firstOffset: firstOffset, count: Int(nextOffset - firstOffset), bytes: bytes, lineStarts: lineStarts,
+                        completeEnd: completeEnd, bad: bad)
+                else {
+                    let first = refusedLines.first.map { "corrupt record at byte offset \(lineStarts[$0.line]): \($0.reason)" } ?? "incomplete last line"
+                    throw StoreError(
+                        .corrupt, "\(path): \(first); it holds more valid lines than the next segment's name leaves room for")
+                }
+                damage.add(mapped)
+                var afterSlot = false
+                for (k, line) in mapped.lineOfOffset.enumerated() {
+                    guard let line else {
+                        afterSlot = true
+                        continue
+                    }
+                    let start = Int(lineStarts[line])
+                    if let problem = chains.extend(
+                        checks.records[line], line: bytes, lineStart: start, offset: firstOffset + UInt64(k), afterSlot: afterSlot, damage: &damage)
+                    {
+                        throw StoreError(.corrupt, "\(path): corrupt record at byte offset \(start): \(problem)")
+                    }
+                    afterSlot = false
+                    if checks.records[line].hlc > maxHLC { maxHLC = checks.records[line].hlc }
+                }
+                let rfd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+                guard rfd >= 0 else { throw StoreError(.io, "cannot open \(path): \(POSIX.errnoText())") }
+                let slots = mapped.segment.slots.map(\.index)
+                state.segments.append(
+                    IndexState.Segment(
+                        firstOffset: firstOffset, name: name, readFD: rfd, lineStarts: mapped.lineStarts, size: UInt64(bytes.count), slots: slots))
+                state.count += UInt64(mapped.lineStarts.count)
+                continue
+            }
+            let refused = refusedLines.first
             var badAt: (offset: Int, reason: String, complete: Bool)? = nil
             var good = 0
             let checkedCount = refused?.line ?? lineStarts.count
             while good < checkedCount {
                 let start = Int(lineStarts[good])
-                if let problem = chains.extend(checks.records[good], line: bytes, lineStart: start, offset: firstOffset + UInt64(good)) {
+                if let problem = chains.extend(
+                    checks.records[good], line: bytes, lineStart: start, offset: firstOffset + UInt64(good), damage: &damage)
+                {
                     badAt = (start, problem, true)
                     break
                 }
@@ -126,16 +177,33 @@ enum Recovery {
             if isNewest { activeSize = size }
         }
 
+        var repair = RepairState()
+        var ownHead: (seq: UInt64, hash: EventHash)? = nil
+        if !damage.segments.isEmpty {
+            (repair, ownHead) = try resolve(damage, chains: &chains, index: &state, nodeID: nodeID, identity: identity, segmentsDirectory: segmentsDirectory)
+            for s in repair.segments {
+                logger.warning(
+                    "sealed segment damaged; serving the log without its damaged events until they are repaired",
+                    metadata: [
+                        "store.segment": "\(segmentsDirectory)/\(s.name)",
+                        "store.byte_ranges": "\(s.byteRanges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))",
+                        "store.events": "\(s.slots.count)", "event.ids": "\(s.slots.compactMap { $0.key?.id }.joined(separator: ","))",
+                        "store.unidentified": "\(s.slots.filter { $0.key == nil }.count)",
+                    ])
+            }
+        }
+
         let activePath = segmentsDirectory + "/" + state.segments[state.segments.count - 1].name
         let wfd = Glibc.open(activePath, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard wfd >= 0 else { throw StoreError(.io, "cannot open \(activePath) for writing: \(POSIX.errnoText())") }
-        let (origins, heads) = chains.finish()
+        var (origins, heads) = chains.finish()
+        if let ownHead { heads[nodeID] = ownHead }
         state.origins = origins
         logger.info(
             "store opened",
             metadata: ["store.events": "\(state.count)", "store.segments": "\(state.segments.count)", "store.dir": "\(directory)"])
         opened = true
-        return Result(index: state, maxHLC: maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads)
+        return Result(index: state, maxHLC: maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads, repair: repair)
     }
 
     static func firstNewline(_ buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {

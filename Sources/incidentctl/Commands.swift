@@ -261,6 +261,22 @@ struct Status: AsyncParsableCommand {
         print("data        \(Format.bytes(s["data_bytes"]?.integerValue ?? 0)) in \(s["segments"]?.integerValue ?? 0) segment(s)")
         if let failed = s["store_failed"]?.stringValue { print("STORE FAILED \(failed)") }
         print("forks       \(s["forks"]?.integerValue ?? 0)")
+        if let damage = s["damage"] {
+            for d in damage["segments"]?.arrayValue ?? [] {
+                let ranges = (d["byte_ranges"]?.arrayValue ?? []).map { r in
+                    (r.arrayValue ?? []).compactMap(\.integerValue).map(String.init).joined(separator: "-")
+                }
+                let missing = (d["missing"]?.arrayValue ?? []).compactMap(\.stringValue)
+                var line = "damage      \(d["segment"]?.stringValue ?? "?") bytes \(ranges.joined(separator: ",")): \(d["state"]?.stringValue ?? "?"), "
+                line += "\(d["events"]?.integerValue ?? 0) event(s), repaired \(d["repaired"]?.integerValue ?? 0)"
+                if !missing.isEmpty { line += ", missing \(missing.prefix(8).joined(separator: ", "))\(missing.count > 8 ? " …" : "")" }
+                if let n = d["waiting"]?.integerValue, n > 0 { line += ", \(n) waiting for the rest of their range" }
+                if let n = d["unidentified"]?.integerValue, n > 0 { line += ", \(n) unidentified" }
+                print(line)
+            }
+            let lost = (damage["lost"]?.arrayValue ?? []).compactMap(\.stringValue)
+            if !lost.isEmpty { print("LOST        \(lost.count) own event(s) no peer holds: \(lost.prefix(16).joined(separator: ", "))") }
+        }
         print("vector")
         let width = vector.origins.map(\.count).max() ?? 0
         for origin in vector.origins {
