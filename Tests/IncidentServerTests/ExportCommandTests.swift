@@ -24,7 +24,11 @@ import Wire
             let dir = TestNode.temporaryDirectory(prefix: "export")
             defer { try? FileManager.default.removeItem(atPath: dir) }
 
-            let geojson = try Security.run("incidentctl", ["export", "--node", address, "--format", "geojson", "--output", dir + "/all.geojson"])
+            // incidentctl runs on a thread of its own: waiting for it must not hold a thread of the cooperative pool.
+            func incidentctl(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+                try await Security.blocking { try Security.run("incidentctl", arguments) }
+            }
+            let geojson = try await incidentctl(["export", "--node", address, "--format", "geojson", "--output", dir + "/all.geojson"])
             #expect(geojson.status == 0, "\(geojson.stderr)")
             let collection = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/all.geojson"))))
             let features = try #require(collection["features"]?.arrayValue)
@@ -51,14 +55,14 @@ import Wire
             }
 
             // One sector as CSV with the HXL row, on stdout: two header lines, then one line per incident.
-            let hxl = try Security.run("incidentctl", ["export", "--node", address, "--format", "hxl", "--sector", "east"])
+            let hxl = try await incidentctl(["export", "--node", address, "--format", "hxl", "--sector", "east"])
             #expect(hxl.status == 0, "\(hxl.stderr)")
             let lines = hxl.stdout.components(separatedBy: "\r\n").dropLast()
             #expect(lines.dropFirst().first?.hasPrefix("#event +id,#date +occurred,") == true)
             let east = features.filter { $0["properties"]?["sector"]?.stringValue == "east" }.count
             #expect(lines.count == east + 2)
 
-            let wrong = try Security.run("incidentctl", ["export", "--node", address, "--format", "xlsx"])
+            let wrong = try await incidentctl(["export", "--node", address, "--format", "xlsx"])
             #expect(wrong.status == 64)
             #expect(wrong.stderr.contains("--format: expected csv, hxl or geojson"))
         }
