@@ -6,7 +6,7 @@ SWIFT      ?= swift
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libsystemd-dev zlib1g-dev pkg-config jq netcat-openbsd systemd
+APT_PACKAGES := libsystemd-dev zlib1g-dev pkg-config jq netcat-openbsd systemd libjs-leaflet libjs-chart.js chromium
 
 .PHONY: all deps build release run test verify-units install chaos soak bench-append clean
 

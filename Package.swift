@@ -33,6 +33,12 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // The analysts' exports (CSV, CSV with HXL hashtags, GeoJSON) of the incidents view's rows.
+        .target(
+            name: "Exports",
+            dependencies: ["IncidentModel"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "EventStore",
             dependencies: [
@@ -99,7 +105,7 @@ let package = Package(
         .target(
             name: "IncidentClient",
             dependencies: [
-                "Wire", "IncidentModel",
+                "Wire", "IncidentModel", "Exports",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -147,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "incidentctl",
             dependencies: [
-                "IncidentClient", "IncidentBench", "IncidentBackup",
+                "IncidentClient", "IncidentBench", "IncidentBackup", "Exports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -177,6 +183,11 @@ let package = Package(
         .testTarget(
             name: "ProjectionsTests",
             dependencies: ["Projections", "IncidentModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExportsTests",
+            dependencies: ["Exports", "IncidentModel", "Projections", "IncidentClient"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

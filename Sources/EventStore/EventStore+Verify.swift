@@ -27,8 +27,10 @@ extension EventStore {
     /// only: every line parses, its hash matches its bytes, every origin's chain is gapless and
     /// linked, segment names match their offsets, and every `sig` verifies with its origin's key
     /// in `keys` (an origin missing from `keys` is reported, not refused). Unlike an open, nothing
-    /// is cut or created and no lock is taken: a torn last line refuses the copy like any other
-    /// damage (a backup is written whole, then fsynced, before it is checked).
+    /// is cut, created or repaired and no lock is taken: a torn last line refuses the copy like
+    /// any other damage (a backup is written whole, then fsynced, before it is checked), and so
+    /// does a sealed segment's damage that an open would map and serve around (a backup must hold
+    /// every event it counts). The error names the first line that fails.
     public static func verifyCopy(directory: String, keys: [String: Curve25519.Signing.PublicKey]) throws(StoreError) -> LogVerification {
         let segmentsDirectory = directory + "/segments"
         let segments = try Recovery.segmentFiles(segmentsDirectory)

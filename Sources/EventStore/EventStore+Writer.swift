@@ -94,6 +94,7 @@ extension EventStore {
         var offset = firstOffset
         var localIndex = 0
         var forks = 0
+        var repairsStaged = false
 
         func add(_ event: Event) {
             lineStarts.append(UInt32(ctx.activeSize + UInt64(buffer.count)))
@@ -127,6 +128,12 @@ extension EventStore {
                 var results: [IngestOutcome] = []
                 results.reserveCapacity(events.count)
                 for e in events {
+                    // An event a damaged segment misses goes back into its slot, not to the end.
+                    if !ctx.repair.missing.isEmpty, let outcome = repairOutcome(e, chains: &chains) {
+                        if case .stored = outcome { repairsStaged = true }
+                        results.append(outcome)
+                        continue
+                    }
                     let held = chains[e.origin]
                     let heldSeq = held?.seq ?? 0
                     if e.seq <= heldSeq {
@@ -157,6 +164,18 @@ extension EventStore {
             }
         }
 
+        // Repaired events are rewritten into their segments first: a failure there fails the
+        // commit before anything is appended.
+        var swaps: [SegmentSwap] = []
+        if repairsStaged {
+            let (done, error) = writeRepairs()
+            swaps = done
+            if let error {
+                index.withLock { Self.apply(swaps, to: &$0) }
+                fail(batch, error)
+                return
+            }
+        }
         if !buffer.isEmpty, let error = writeAndSync(buffer) {
             // Cut what may have reached the file, so no event answered with an error turns up
             // after a restart. Best effort: the failure is sticky either way.
@@ -174,10 +193,15 @@ extension EventStore {
             for (origin, o) in newOffsets { state.origins[origin, default: IndexState.Origin()].offsets.append(o) }
             state.count = offset
             state.forks += forks
+            if repairsStaged {
+                Self.apply(swaps, to: &state)
+                state.damage = ctx.repair.report
+            }
             return Array(state.subscribers.values)
         }
         for (p, r) in zip(batch, outcomes) { p.continuation.resume(returning: .success(r)) }
-        if !lineStarts.isEmpty { for s in subscribers { s.yield() } }
+        if !swaps.isEmpty { publishRepaired(swaps.flatMap(\.repaired)) }
+        if !lineStarts.isEmpty || !swaps.isEmpty { for s in subscribers { s.yield() } }
     }
 
     /// The position, among the local events of the batch, of the last one: it carries a signature

@@ -72,7 +72,8 @@ public final class EventStore: Sendable {
         let recovered: Recovery.Result
         do throws(StoreError) {
             recovered = try Recovery.open(
-                directory: directory, segmentsDirectory: segmentsDirectory, options: options, logger: logger)
+                directory: directory, segmentsDirectory: segmentsDirectory, nodeID: nodeID, identity: identity, options: options,
+                logger: logger)
         } catch {
             // A failed open must not leave the directory locked for the rest of the process.
             Glibc.close(lockFD)
@@ -84,7 +85,7 @@ public final class EventStore: Sendable {
         clock.observe(recovered.maxHLC)
         self.writerContext = WriterContext(
             activeFD: recovered.activeFD, activeSize: recovered.activeSize, clock: clock,
-            chains: recovered.chains)
+            chains: recovered.chains, repair: recovered.repair)
         if options.fsync == .never {
             logger.warning(
                 "fsync policy is never: acknowledged events can be lost on power failure (tests and benchmarks only)",
@@ -146,8 +147,14 @@ public final class EventStore: Sendable {
     /// Events held in the local log.
     public var count: UInt64 { index.withLock { $0.count } }
 
+    /// Per origin, the highest seq held with every lower seq held too: an event missing from a
+    /// damaged segment lowers its origin's entry until it is repaired (Damage.swift).
     public var versionVector: VersionVector {
-        index.withLock { state in VersionVector(state.origins.mapValues { UInt64($0.offsets.count) }) }
+        index.withLock { state in
+            var held = state.origins.mapValues { UInt64($0.offsets.count) }
+            for (origin, floor) in state.missingFloor { held[origin] = min(held[origin] ?? 0, floor - 1) }
+            return VersionVector(held)
+        }
     }
 
     /// Bytes held in segment files.
@@ -198,6 +205,10 @@ public final class EventStore: Sendable {
         }
         let subscribers = index.withLock { state -> [AsyncStream<Void>.Continuation] in
             for s in state.segments { Glibc.close(s.readFD) }
+            for fd in state.retiredFDs { Glibc.close(fd) }
+            state.retiredFDs = []
+            for c in state.repairSubscribers.values { c.finish() }
+            state.repairSubscribers = [:]
             state.segments = state.segments.map { var s = $0; s.readFD = -1; return s }
             state.closed = true
             defer { state.subscribers = [:] }
@@ -276,7 +287,26 @@ struct IndexState {
         var lineStarts: [UInt32]
         /// Committed bytes (readers never look past this).
         var size: UInt64
+        /// Positions (0 = the segment's first line) whose line is damaged: slots whose event the
+        /// file does not hold (Damage.swift). Sorted; empty but for a damaged sealed segment.
+        var slots: [Int] = []
         var lastOffset: UInt64 { firstOffset + UInt64(lineStarts.count) }
+
+        /// The run of slots from position `i`, if `i` is one, else where the next run begins.
+        func slotRun(at i: Int) -> (isSlot: Bool, end: Int) {
+            guard !slots.isEmpty else { return (false, lineStarts.count) }
+            var lo = 0
+            var hi = slots.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if slots[mid] < i { lo = mid + 1 } else { hi = mid }
+            }
+            guard lo < slots.count else { return (false, lineStarts.count) }
+            guard slots[lo] == i else { return (false, slots[lo]) }
+            var end = lo
+            while end + 1 < slots.count, slots[end + 1] == slots[end] + 1 { end += 1 }
+            return (true, slots[end] + 1)
+        }
     }
 
     struct Origin {
@@ -293,6 +323,21 @@ struct IndexState {
     var closed = false
     var subscribers: [Int: AsyncStream<Void>.Continuation] = [:]
     var nextSubscriberID = 0
+    /// Per origin, seqs that damaged segments hide (they have offsets: their slots), and the
+    /// lowest of them; the writer removes them as they are repaired.
+    var missing: [String: Set<UInt64>] = [:]
+    var missingFloor: [String: UInt64] = [:]
+    /// What `status` shows of the damage (empty without any).
+    var damage = DamageReport()
+    /// Own-origin seqs reported lost (`reportLost`).
+    var lost: Set<UInt64> = []
+    /// Rewrites that took repaired events (`repairs`).
+    var repairs = 0
+    /// Read descriptors of segment files a repair replaced: a reader may still be reading the
+    /// old file through one, so they are closed with the store.
+    var retiredFDs: [Int32] = []
+    /// Who wants the events a repair writes back (the projection fold).
+    var repairSubscribers: [Int: AsyncStream<[Event]>.Continuation] = [:]
 }
 
 /// State touched only by the writer thread.
@@ -302,11 +347,17 @@ final class WriterContext: @unchecked Sendable {
     var clock: HybridLogicalClock
     /// For each origin: the highest seq held and its hash.
     var chains: [String: (seq: UInt64, hash: EventHash)]
+    /// Damaged sealed segments and their repair (Damage.swift).
+    var repair: RepairState
 
-    init(activeFD: Int32, activeSize: UInt64, clock: HybridLogicalClock, chains: [String: (seq: UInt64, hash: EventHash)]) {
+    init(
+        activeFD: Int32, activeSize: UInt64, clock: HybridLogicalClock, chains: [String: (seq: UInt64, hash: EventHash)],
+        repair: RepairState
+    ) {
         self.activeFD = activeFD
         self.activeSize = activeSize
         self.clock = clock
         self.chains = chains
+        self.repair = repair
     }
 }

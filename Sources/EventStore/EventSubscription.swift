@@ -6,19 +6,27 @@ extension EventStore {
     /// the subscriber reads at its own pace from the log, so a slow subscriber costs no memory.
     public func subscribe(from offset: UInt64, batchLimit: Int = 1024) -> EventSubscription {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        register(continuation, in: \.subscribers)
+        return EventSubscription(store: self, cursor: offset, batchLimit: batchLimit, signals: stream)
+    }
+
+    /// Adds a subscriber's continuation to one of the index's tables until its stream ends (at
+    /// once when the store is closed).
+    func register<T>(_ continuation: AsyncStream<T>.Continuation, in table: any WritableKeyPath<IndexState, [Int: AsyncStream<T>.Continuation]> & Sendable) {
         let id = index.withLock { state -> Int? in
             guard !state.closed else { return nil }
             let id = state.nextSubscriberID
             state.nextSubscriberID += 1
-            state.subscribers[id] = continuation
+            state[keyPath: table][id] = continuation
             return id
         }
-        if id == nil { continuation.finish() }
-        continuation.onTermination = { [weak self] _ in
-            guard let self, let id else { return }
-            _ = self.index.withLock { $0.subscribers.removeValue(forKey: id) }
+        guard let id else {
+            continuation.finish()
+            return
         }
-        return EventSubscription(store: self, cursor: offset, batchLimit: batchLimit, signals: stream)
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.index.withLock { $0[keyPath: table].removeValue(forKey: id) }
+        }
     }
 }
 
@@ -52,7 +60,10 @@ public struct EventSubscription: AsyncSequence, Sendable {
         }
 
         public mutating func next() async throws -> [Event]? {
-            try await base.next { store, from, limit in try store.read(from: from, limit: limit) }
+            try await base.next { store, from, limit in
+                let run = try store.readLineRun(from: from, limit: limit)
+                return (try run.lines.map { line throws(StoreError) in try Event.parseStored(line) }, run.next)
+            }
         }
     }
 }
@@ -72,14 +83,17 @@ struct SubscriptionCursor {
         self.signals = signals
     }
 
-    /// The next non-empty batch `read` gives from the cursor, waiting for the store when it has
-    /// nothing more; nil once the store closes.
-    mutating func next<T>(_ read: (EventStore, UInt64, Int) throws -> [T]) async throws -> [T]? {
+    /// The next non-empty batch `read` gives from the cursor (with the offset it read up to),
+    /// waiting for the store when it has nothing more; nil once the store closes.
+    mutating func next<T>(_ read: (EventStore, UInt64, Int) throws -> ([T], UInt64)) async throws -> [T]? {
         while true {
             if store.count > cursor {
-                let items = try read(store, cursor, batchLimit)
-                cursor += UInt64(items.count)
+                let (items, next) = try read(store, cursor, batchLimit)
+                let advanced = next > cursor
+                cursor = max(cursor, next)
                 if !items.isEmpty { return items }
+                // Only damaged slots were stepped over: read on without waiting.
+                if advanced { continue }
             }
             guard await signals.next() != nil else { return nil }
         }

@@ -35,12 +35,14 @@ public struct LineSubscription: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> [StoredLine]? {
             try await base.next { store, from, limit in
-                try store.readLines(from: from, limit: limit).enumerated().map { i, line throws(StoreError) in
+                let run = try store.readLineRun(from: from, limit: limit)
+                let lines = try zip(run.lines, run.offsets).map { line, offset throws(StoreError) in
                     guard let head = EventHead(line: line) else {
-                        throw StoreError(.corrupt, "stored line at offset \(from + UInt64(i)) has no origin and seq")
+                        throw StoreError(.corrupt, "stored line at offset \(offset) has no origin and seq")
                     }
                     return StoredLine(line: line, origin: head.origin, seq: head.seq)
                 }
+                return (lines, run.next)
             }
         }
     }

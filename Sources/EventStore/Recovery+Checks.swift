@@ -30,7 +30,7 @@ extension Recovery {
         var signed = false
     }
 
-    /// The first line, in log order, that failed its own checks.
+    /// A line that failed its own checks, and why.
     struct RefusedLine {
         var line: Int
         var reason: String
@@ -135,8 +135,11 @@ extension Recovery {
         }
     }
 
-    /// Parses and hashes the lines of a segment on every core. Each task takes a run of lines
-    /// and stops at its first refused line; the records stay valid until the next `run`.
+    /// Parses and hashes the lines of a segment on every core (and, checking a copy, verifies each
+    /// `sig`). Each task takes a run of lines and notes every line it refuses (an open maps a
+    /// sealed segment's damage whole, see Recovery+Damage.swift; a check of a copy names the
+    /// first); the records stay valid until the next `run`, and those of refused lines hold
+    /// nothing.
     struct LineChecks {
         private(set) var records = UnsafeMutableBufferPointer<CheckedLine>(start: nil, count: 0)
         static let linesPerTask = 4096
@@ -147,8 +150,8 @@ extension Recovery {
         private(set) var signaturesChecked = 0
         private(set) var unkeyedOrigins: Set<String> = []
 
-        /// Checks every complete line; gives the first refused one, in log order.
-        mutating func run(_ bytes: UnsafeBufferPointer<UInt8>, lineStarts: [UInt32], completeEnd: Int) -> RefusedLine? {
+        /// Checks every complete line; gives the refused ones, in log order.
+        mutating func run(_ bytes: UnsafeBufferPointer<UInt8>, lineStarts: [UInt32], completeEnd: Int) -> [RefusedLine] {
             let n = lineStarts.count
             if n > records.count {
                 records.deallocate()
@@ -157,7 +160,7 @@ extension Recovery {
             }
             signaturesChecked = 0
             unkeyedOrigins = []
-            guard n > 0 else { return nil }
+            guard n > 0 else { return [] }
             let tasks = (n + Self.linesPerTask - 1) / Self.linesPerTask
             let work = Work(bytes: bytes, records: records, tasks: tasks, keys: keys)
             defer { work.deallocate() }
@@ -167,8 +170,7 @@ extension Recovery {
                 DispatchQueue.concurrentPerform(iterations: tasks) { task in work.check(task: task) }
             }
             (signaturesChecked, unkeyedOrigins) = work.signatures.withLock { ($0.checked, $0.unkeyed) }
-            for t in 0..<tasks { if let r = work.refused[t] { return r } }
-            return nil
+            return (0..<tasks).flatMap { work.refused[$0] }
         }
 
         func deallocate() { records.deallocate() }
@@ -178,7 +180,7 @@ extension Recovery {
         final class Work: @unchecked Sendable {
             let bytes: UnsafeBufferPointer<UInt8>
             let records: UnsafeMutableBufferPointer<CheckedLine>
-            let refused: UnsafeMutableBufferPointer<RefusedLine?>
+            let refused: UnsafeMutableBufferPointer<[RefusedLine]>
             var starts = UnsafeBufferPointer<UInt32>(start: nil, count: 0)
             var completeEnd = 0
             let keys: [String: Curve25519.Signing.PublicKey]?
@@ -190,7 +192,7 @@ extension Recovery {
                 self.records = records
                 self.keys = keys
                 self.refused = .allocate(capacity: tasks)
-                refused.initialize(repeating: nil)
+                refused.initialize(repeating: [])
             }
 
             func deallocate() {
@@ -231,21 +233,22 @@ extension Recovery {
                     do {
                         envelope = try EventEnvelope(scanning: line, checkingData: true)
                     } catch {
-                        refused[task] = RefusedLine(line: k, reason: "unparsable event: \(error)")
-                        return
+                        refused[task].append(RefusedLine(line: k, reason: "unparsable event: \(error)"))
+                        continue
                     }
                     guard envelope.hashMatches(in: line) else {
                         let id = "\(envelope.string(envelope.origin, in: line)):\(envelope.seq)"
-                        refused[task] = RefusedLine(line: k, reason: "hash does not match the record's bytes (\(id))")
-                        return
+                        refused[task].append(RefusedLine(line: k, reason: "hash does not match the record's bytes (\(id))"))
+                        continue
                     }
                     if let keys, let sig = envelope.signature {
                         // The hash does not cover `sig`: only the origin's key tells a damaged one.
                         let origin = envelope.string(envelope.origin, in: line)
                         if let key = keys[origin] {
                             guard let raw = Base64.decode(line[sig]), key.isValidSignature(raw, for: envelope.hash.rawBytes) else {
-                                refused[task] = RefusedLine(line: k, reason: "signature does not verify with \(origin)'s key (\(origin):\(envelope.seq))")
-                                return
+                                refused[task].append(
+                                    RefusedLine(line: k, reason: "signature does not verify with \(origin)'s key (\(origin):\(envelope.seq))"))
+                                continue
                             }
                             checked += 1
                         } else {
@@ -282,11 +285,18 @@ extension Recovery {
         /// The entry of the previous line: logs hold long runs of one origin.
         var last = 0
 
-        /// Extends the line's origin chain with it, or says why it does not extend it.
-        mutating func extend(_ r: CheckedLine, line bytes: UnsafeBufferPointer<UInt8>, lineStart: Int, offset: UInt64) -> String? {
+        /// Extends the line's origin chain with it, or says why it does not extend it. A seq
+        /// beyond the next is a gap that damaged slots before it may explain (`damage`): the
+        /// missing seqs are noted there, and their offsets are placeholders until they get slots.
+        /// `afterSlot`: the line before this one was a slot, so `sameOriginAsPrevious` says
+        /// nothing about the chain's last line.
+        mutating func extend(
+            _ r: CheckedLine, line bytes: UnsafeBufferPointer<UInt8>, lineStart: Int, offset: UInt64, afterSlot: Bool = false,
+            damage: inout DamageMap
+        ) -> String? {
             let originRange = (lineStart + Int(r.origin.lowerBound))..<(lineStart + Int(r.origin.upperBound))
             let i: Int
-            if r.sameOriginAsPrevious, last < entries.count {
+            if r.sameOriginAsPrevious, !afterSlot, last < entries.count {
                 i = last
             } else if r.escaped {
                 let name = EventEnvelope.decodedString(originRange, in: bytes)
@@ -296,9 +306,16 @@ extension Recovery {
             }
             let held = entries[i].seq
             let expected = held + 1
-            guard r.seq == expected else { return "\(entries[i].name):\(r.seq) out of order: expected seq \(expected)" }
-            guard r.prev == (held == 0 ? nil : entries[i].hash) else {
-                return "\(entries[i].name):\(r.seq) prev does not match the hash of seq \(expected - 1)"
+            if r.seq > expected, r.seq - expected <= UInt64(damage.unexplainedSlots) {
+                damage.addGap(
+                    origin: entries[i].name, seqs: expected...(r.seq - 1), release: entries[i].offsets.last.map { Int64($0) } ?? -1,
+                    deadline: offset, predecessorHash: held == 0 ? nil : entries[i].hash, successorPrev: r.prev)
+                entries[i].offsets += [UInt64](repeating: Self.placeholder, count: Int(r.seq - expected))
+            } else {
+                guard r.seq == expected else { return "\(entries[i].name):\(r.seq) out of order: expected seq \(expected)" }
+                guard r.prev == (held == 0 ? nil : entries[i].hash) else {
+                    return "\(entries[i].name):\(r.seq) prev does not match the hash of seq \(expected - 1)"
+                }
             }
             entries[i].seq = r.seq
             entries[i].hash = r.hash
@@ -334,13 +351,41 @@ extension Recovery {
             return last
         }
 
+        /// The offset of a missing seq until it is given a slot.
+        static let placeholder = UInt64.max
+
+        /// Each origin's newest held event: seq, hash and offset.
+        var heads: [String: (seq: UInt64, hash: EventHash, offset: Int64)] {
+            var out: [String: (seq: UInt64, hash: EventHash, offset: Int64)] = [:]
+            for e in entries where e.seq > 0 { out[e.name] = (e.seq, e.hash, Int64(e.offsets.last!)) }
+            return out
+        }
+
+        /// Puts a missing event at its slot: a gap's placeholder, or after the origin's newest.
+        mutating func place(_ key: EventKey, at offset: UInt64) {
+            let i: Int
+            if let known = byName[key.origin] {
+                i = known
+            } else {
+                entries.append(Entry(name: key.origin, utf8: Array(key.origin.utf8)))
+                byName[key.origin] = entries.count - 1
+                i = entries.count - 1
+            }
+            let index = Int(key.seq - 1)
+            if index < entries[i].offsets.count {
+                entries[i].offsets[index] = offset
+            } else if index == entries[i].offsets.count {
+                entries[i].offsets.append(offset)
+            }
+        }
+
         /// The origin index and the writer's chain heads; origins without a held event are left out.
         func finish() -> ([String: IndexState.Origin], [String: (seq: UInt64, hash: EventHash)]) {
             var origins: [String: IndexState.Origin] = [:]
             var heads: [String: (seq: UInt64, hash: EventHash)] = [:]
-            for e in entries where e.seq > 0 {
+            for e in entries where !e.offsets.isEmpty {
                 origins[e.name] = IndexState.Origin(offsets: e.offsets)
-                heads[e.name] = (e.seq, e.hash)
+                if e.seq > 0 { heads[e.name] = (e.seq, e.hash) }
             }
             return (origins, heads)
         }

@@ -9,7 +9,8 @@ import Darwin
 #endif
 
 /// Opening the store: scan every segment, check every line, cut a torn tail, rebuild the indexes.
-/// The rules are at the top of SegmentFormat.swift.
+/// The rules are at the top of SegmentFormat.swift. The scan is also what checks a copy of a data
+/// directory (`EventStore.verifyCopy`), in `Mode.verify`.
 ///
 /// How the work is spread (the checks are those of SegmentFormat.swift, unchanged):
 /// - Each segment is read whole into one buffer reused from segment to segment, a few MiB per
@@ -21,6 +22,10 @@ import Darwin
 /// - One pass in log order then checks each origin's chain (seq and prev) and builds the indexes.
 ///   The first line that fails, in log order, is reported, exactly as a single pass would: the
 ///   chain pass stops at the first line a check task refused, and a chain failure before it wins.
+/// - When opening, a sealed segment with lines that fail their own checks is mapped instead
+///   (slots for the events it hides, Recovery+Damage.swift), and the chain pass lets each
+///   origin's chain jump over as many seqs as there are damaged slots before it; the rules are in
+///   Damage.swift. A copy being checked maps nothing: its first failing line refuses it.
 enum Recovery {
     struct Result {
         var index: IndexState
@@ -28,36 +33,45 @@ enum Recovery {
         var activeFD: Int32
         var activeSize: UInt64
         var chains: [String: (seq: UInt64, hash: EventHash)]
+        var repair: RepairState
     }
 
     /// What the scan does with what it finds.
     enum Mode {
-        /// Opening the store: a torn tail of the newest segment is cut (and kept as `.broken`).
+        /// Opening the store: a torn tail of the newest segment is cut (and kept as `.broken`),
+        /// and a sealed segment's damage is mapped for the repair.
         case open
-        /// Checking a copy (`EventStore.verifyCopy`): nothing is written, so any line that fails,
-        /// a torn last line too, refuses the copy; each signature is also checked against its
-        /// origin's key.
+        /// Checking a copy (`EventStore.verifyCopy`): nothing is written or repaired, so any line
+        /// that fails refuses the copy, a torn last line and a sealed segment's damage too; each
+        /// signature is also checked against its origin's key.
         case verify(keys: [String: Curve25519.Signing.PublicKey])
     }
 
-    /// What the scan found: each segment's lines, the chains, and (in verify mode) the signatures.
+    /// What the scan found: each segment's lines, the chains, the damage of sealed segments
+    /// (open mode) and the signatures (verify mode).
     struct Scan {
         struct Segment {
             var name: String
             var firstOffset: UInt64
+            /// One start per offset; a damaged segment's slots included (`IndexState.Segment`).
             var lineStarts: [UInt32]
             var size: UInt64
+            /// Positions of the slots of a damaged sealed segment (empty otherwise).
+            var slots: [Int] = []
         }
         var segments: [Segment] = []
         var count: UInt64 = 0
         var chains = OriginChains()
         var maxHLC = HLCTimestamp.zero
+        var damage = DamageMap()
         var signaturesChecked = 0
         /// Origins with signed events and no key to check them with.
         var unkeyedOrigins: Set<String> = []
     }
 
-    static func open(directory: String, segmentsDirectory: String, options: StoreOptions, logger: Logger) throws(StoreError) -> Result {
+    static func open(
+        directory: String, segmentsDirectory: String, nodeID: String, identity: NodeIdentity, options: StoreOptions, logger: Logger
+    ) throws(StoreError) -> Result {
         for dir in [directory, segmentsDirectory] {
             if let code = POSIX.makeDirectory(dir) {
                 throw StoreError(.io, "cannot create \(dir): \(POSIX.errnoText(code))")
@@ -73,7 +87,7 @@ enum Recovery {
             _ = POSIX.fsyncDirectory(directory)
             segments = [(name, 0)]
         }
-        let scan = try Self.scan(segmentsDirectory: segmentsDirectory, segments: segments, mode: .open, options: options, logger: logger)
+        var scan = try Self.scan(segmentsDirectory: segmentsDirectory, segments: segments, mode: .open, options: options, logger: logger)
 
         var state = IndexState()
         // The segments' read descriptors belong to the store once it opens; a refusal closes them.
@@ -85,20 +99,40 @@ enum Recovery {
             guard rfd >= 0 else { throw StoreError(.io, "cannot open \(path): \(POSIX.errnoText())") }
             state.segments.append(
                 IndexState.Segment(
-                    firstOffset: segment.firstOffset, name: segment.name, readFD: rfd, lineStarts: segment.lineStarts, size: segment.size))
+                    firstOffset: segment.firstOffset, name: segment.name, readFD: rfd, lineStarts: segment.lineStarts, size: segment.size,
+                    slots: segment.slots))
         }
         state.count = scan.count
+
+        var repair = RepairState()
+        var ownHead: (seq: UInt64, hash: EventHash)? = nil
+        if !scan.damage.segments.isEmpty {
+            (repair, ownHead) = try resolve(
+                scan.damage, chains: &scan.chains, index: &state, nodeID: nodeID, identity: identity, segmentsDirectory: segmentsDirectory)
+            for s in repair.segments {
+                logger.warning(
+                    "sealed segment damaged; serving the log without its damaged events until they are repaired",
+                    metadata: [
+                        "store.segment": "\(segmentsDirectory)/\(s.name)",
+                        "store.byte_ranges": "\(s.byteRanges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))",
+                        "store.events": "\(s.slots.count)", "event.ids": "\(s.slots.compactMap { $0.key?.id }.joined(separator: ","))",
+                        "store.unidentified": "\(s.slots.filter { $0.key == nil }.count)",
+                    ])
+            }
+        }
+
         let activePath = segmentsDirectory + "/" + state.segments[state.segments.count - 1].name
         let wfd = Glibc.open(activePath, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard wfd >= 0 else { throw StoreError(.io, "cannot open \(activePath) for writing: \(POSIX.errnoText())") }
-        let (origins, heads) = scan.chains.finish()
+        var (origins, heads) = scan.chains.finish()
+        if let ownHead { heads[nodeID] = ownHead }
         state.origins = origins
         logger.info(
             "store opened",
             metadata: ["store.events": "\(state.count)", "store.segments": "\(state.segments.count)", "store.dir": "\(directory)"])
         opened = true
         let activeSize = state.segments[state.segments.count - 1].size
-        return Result(index: state, maxHLC: scan.maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads)
+        return Result(index: state, maxHLC: scan.maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads, repair: repair)
     }
 
     /// The segment files of a directory (names that are not `<20 digits>.jsonl` are ignored), in
@@ -112,8 +146,9 @@ enum Recovery {
         return segments
     }
 
-    /// Reads every segment in order and checks every line (SegmentFormat.swift); in `.open` mode
-    /// cuts a torn tail of the newest segment.
+    /// Reads every segment in order and checks every line (SegmentFormat.swift). In `.open` mode
+    /// it maps the damage of sealed segments and cuts a torn tail of the newest segment; in
+    /// `.verify` mode the first line that fails, wherever it is, refuses the whole.
     static func scan(
         segmentsDirectory: String, segments: [(name: String, firstOffset: UInt64)], mode: Mode, options: StoreOptions, logger: Logger
     ) throws(StoreError) -> Scan {
@@ -122,7 +157,13 @@ enum Recovery {
         defer { buffer.deallocate() }
         var checks = LineChecks()
         defer { checks.deallocate() }
-        if case .verify(let keys) = mode { checks.keys = keys }
+        let opening: Bool
+        switch mode {
+        case .open: opening = true
+        case .verify(let keys):
+            opening = false
+            checks.keys = keys
+        }
 
         for (i, (name, firstOffset)) in segments.enumerated() {
             let path = segmentsDirectory + "/" + name
@@ -140,13 +181,59 @@ enum Recovery {
             let isNewest = i == segments.count - 1
 
             // Per-line checks on every core, then the chains in log order.
-            let refused = checks.run(bytes, lineStarts: lineStarts, completeEnd: completeEnd)
+            let refusedLines = checks.run(bytes, lineStarts: lineStarts, completeEnd: completeEnd)
+            result.signaturesChecked += checks.signaturesChecked
+            result.unkeyedOrigins.formUnion(checks.unkeyedOrigins)
+            if opening, !isNewest, !refusedLines.isEmpty || completeEnd < bytes.count {
+                // A sealed segment with damage: mapped, served without it, repaired later.
+                let nextOffset = segments[i + 1].1
+                guard nextOffset >= firstOffset else {
+                    throw StoreError(.corrupt, "\(segmentsDirectory)/\(segments[i + 1].0): segment starts before \(path)")
+                }
+                let bad = refusedLines.map(\.line) + (completeEnd < bytes.count ? [lineStarts.count] : [])
+                guard
+                    let mapped = mapDamage(
+                        name: name, firstOffset: firstOffset, count: Int(nextOffset - firstOffset), bytes: bytes, lineStarts: lineStarts,
+                        completeEnd: completeEnd, bad: bad)
+                else {
+                    let first = refusedLines.first.map { "corrupt record at byte offset \(lineStarts[$0.line]): \($0.reason)" } ?? "incomplete last line"
+                    throw StoreError(
+                        .corrupt, "\(path): \(first); it holds more valid lines than the next segment's name leaves room for")
+                }
+                result.damage.add(mapped)
+                var afterSlot = false
+                for (k, line) in mapped.lineOfOffset.enumerated() {
+                    guard let line else {
+                        afterSlot = true
+                        continue
+                    }
+                    let start = Int(lineStarts[line])
+                    if let problem = result.chains.extend(
+                        checks.records[line], line: bytes, lineStart: start, offset: firstOffset + UInt64(k), afterSlot: afterSlot,
+                        damage: &result.damage)
+                    {
+                        throw StoreError(.corrupt, "\(path): corrupt record at byte offset \(start): \(problem)")
+                    }
+                    afterSlot = false
+                    if checks.records[line].hlc > result.maxHLC { result.maxHLC = checks.records[line].hlc }
+                }
+                result.segments.append(
+                    Scan.Segment(
+                        name: name, firstOffset: firstOffset, lineStarts: mapped.lineStarts, size: UInt64(bytes.count),
+                        slots: mapped.segment.slots.map(\.index)))
+                result.count += UInt64(mapped.lineStarts.count)
+                continue
+            }
+            // In verify mode the damage map stays empty, so a chain may not jump a seq.
+            let refused = refusedLines.first
             var badAt: (offset: Int, reason: String, complete: Bool)? = nil
             var good = 0
             let checkedCount = refused?.line ?? lineStarts.count
             while good < checkedCount {
                 let start = Int(lineStarts[good])
-                if let problem = result.chains.extend(checks.records[good], line: bytes, lineStart: start, offset: firstOffset + UInt64(good)) {
+                if let problem = result.chains.extend(
+                    checks.records[good], line: bytes, lineStart: start, offset: firstOffset + UInt64(good), damage: &result.damage)
+                {
                     badAt = (start, problem, true)
                     break
                 }
@@ -156,12 +243,10 @@ enum Recovery {
             if badAt == nil, let refused { badAt = (Int(lineStarts[refused.line]), refused.reason, true) }
             if badAt == nil, completeEnd < bytes.count { badAt = (completeEnd, "incomplete last line (no newline)", false) }
             lineStarts.removeLast(lineStarts.count - good)
-            result.signaturesChecked += checks.signaturesChecked
-            result.unkeyedOrigins.formUnion(checks.unkeyedOrigins)
 
             var size = UInt64(bytes.count)
             if let bad = badAt {
-                guard isNewest, case .open = mode else {
+                guard isNewest, opening else {
                     throw StoreError(.corrupt, "\(path): corrupt record at byte offset \(bad.offset): \(bad.reason)")
                 }
                 // Only an incomplete last line is a torn write. A complete line that fails its checks

@@ -3,6 +3,8 @@
 //   <data dir>/node.key                     the node's Ed25519 seed, base64, mode 0600
 //   <data dir>/segments/<first offset>.jsonl  20 decimal digits, zero-padded: 00000000000000000000.jsonl
 //   <data dir>/segments/<name>.broken[.N]   bytes cut from a torn tail on recovery, kept for forensics
+//   <data dir>/segments/<name>.damaged[.N]  a damaged sealed segment as found, kept when a repair rewrote it
+//   <data dir>/segments/<name>.tmp          a repair's new segment while it is written
 //
 // - A segment holds consecutive events of the local log, one event line (IncidentModel/Event.swift)
 //   followed by "\n" each. The local offset of an event is its position in the whole log, counting
@@ -25,13 +27,18 @@
 //   does not verify, as a torn one is cut, would be simpler; this is stricter on purpose.)
 // - Before the write lock is taken, `<data dir>/LOCK` is locked (flock): a second incidentd on the
 //   same directory stops before it touches a segment.
-// - Sealed segment: any failing line stops the open with an error naming the file and the byte
-//   offset of the line; the node does not serve a log it cannot vouch for.
+// - Sealed segment: a line that fails its own checks (parse, hash, or a lost last newline) is
+//   damage, not a torn write. The open maps it, serves the log without the events it hides, and
+//   the repair writes them back when a peer or a bundle brings them (Damage.swift). A line whose
+//   hash matches but that breaks its chain, or gaps that the damaged lines cannot explain, still
+//   stop the open with an error naming the file and the byte offset of the line.
 //
 // Checking a copy (`EventStore.verifyCopy`, what `incidentctl backup` runs before it declares a
-// backup good): the same scan and checks, reading only. Nothing is cut, created or locked, so a
-// torn last line is refused like any other damage; and each `sig` is also checked against its
-// origin's key (the open leaves signatures to the peers that receive the events).
+// backup good): the same scan and checks, reading only. Nothing is cut, created, locked or
+// repaired, so any line that fails refuses the copy, naming the first: a torn last line, and
+// every damage of a sealed segment that the open would map and serve around (a backup must hold
+// every event it counts). Each `sig` is also checked against its origin's key (the open leaves
+// signatures to the peers that receive the events).
 
 /// Names and parses segment file names.
 public enum SegmentName {

@@ -64,5 +64,23 @@ public enum Requests {
         return w.bytes
     }
 
+    /// `{"op":"incidents",…}`: one page of the incidents list, optionally of one sector.
+    public static func incidents(sector: String?, limit: Int, cursor: String?) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{\"op\":\"incidents\"")
+        if let sector {
+            w.raw(",\"sector\":")
+            w.string(sector)
+        }
+        w.raw(",\"limit\":")
+        w.integer(limit)
+        if let cursor {
+            w.raw(",\"cursor\":")
+            w.string(cursor)
+        }
+        w.raw("}")
+        return w.bytes
+    }
+
     public static let status: [UInt8] = Array("{\"op\":\"status\"}".utf8)
 }

@@ -9,11 +9,15 @@ public struct EventLineBlock: Sendable {
     public var starts: [Int]
     /// The local log offset of the first line.
     public var firstOffset: UInt64
+    /// The offsets of the log the block covers: as many as its lines, or, for a block without
+    /// lines, a run of offsets whose lines are damaged and not held, which a reader steps over.
+    public var span: Int
 
-    public init(bytes: [UInt8], starts: [Int], firstOffset: UInt64) {
+    public init(bytes: [UInt8], starts: [Int], firstOffset: UInt64, span: Int? = nil) {
         self.bytes = bytes
         self.starts = starts
         self.firstOffset = firstOffset
+        self.span = span ?? starts.count
     }
 
     public var count: Int { starts.count }

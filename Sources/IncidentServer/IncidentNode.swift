@@ -112,6 +112,8 @@ public enum IncidentNode {
             store: store, identity: identity, nodeID: config.nodeID, trust: { trust.value }, registry: registry, logger: logger)
         peerContext.tls = try TLSSetup.peers(config)
         peerContext.held = held
+        let lostEvents = LostEventWatch(store: store, registry: registry)
+        peerContext.lostEvents = lostEvents
         peerContext.maximumBytesPerSecond = config.peerMaximumBytesPerSecond
         if !config.peerCompression { peerContext.session.compression = [] }
         testHooks.install(into: &peerContext.session)
@@ -128,6 +130,8 @@ public enum IncidentNode {
         let dialer = PeerDialer(peers: config.peers, context: peerContext, group: group)
         dialer.setRates(config.peerRates)
         services.append(dialer)
+        lostEvents.configuredPeers { dialer.currentPeers }
+        lostEvents.check()
 
         let reloader = Reloader(
             running: config, loader: options.loader, identity: identity, dialer: dialer, trust: trust, authority: authority,

@@ -46,28 +46,36 @@ final class ProjectionService: Service {
         self.onCaughtUp = onCaughtUp
         self.snapshotInterval = snapshotInterval
         var folded = Folded(projection: ProjectionState(sectors: sectors), cursor: 0)
-        do {
-            let loaded = try ProjectionSnapshot.load(from: path, sectors: sectors)
-            if loaded.logOffset <= store.count, store.versionVector.dominates(loaded.versionVector),
-                // The events below the offset are exactly those the vector covers.
-                loaded.versionVector.total == loaded.logOffset
-            {
-                folded = Folded(projection: loaded.state, cursor: loaded.logOffset, loadedFromSnapshot: true, snapshotCursor: loaded.logOffset)
-                logger.info("projection snapshot loaded", metadata: ["projections.offset": "\(loaded.logOffset)"])
-            } else {
-                logger.warning("projection snapshot does not match this log; rebuilding from the log", metadata: ["projections.file": "\(path)"])
-            }
-        } catch {
-            if error.code != .notFound {
-                logger.warning(
-                    "projection snapshot unusable; rebuilding from the log",
-                    metadata: ["projections.file": "\(path)", "projections.reason": "\(error)"])
+        if !store.damage.isEmpty {
+            // The snapshot may have folded events the damage hides now: the views are folded
+            // from the events held, and take the repaired ones as they come back.
+            logger.warning("the log has damaged segments; rebuilding the views from the events held", metadata: ["projections.file": "\(path)"])
+        } else {
+            do {
+                let loaded = try ProjectionSnapshot.load(from: path, sectors: sectors)
+                if loaded.logOffset <= store.count, store.versionVector.dominates(loaded.versionVector),
+                    // The events below the offset are exactly those the vector covers.
+                    loaded.versionVector.total == loaded.logOffset
+                {
+                    folded = Folded(projection: loaded.state, cursor: loaded.logOffset, loadedFromSnapshot: true, snapshotCursor: loaded.logOffset)
+                    logger.info("projection snapshot loaded", metadata: ["projections.offset": "\(loaded.logOffset)"])
+                } else {
+                    logger.warning("projection snapshot does not match this log; rebuilding from the log", metadata: ["projections.file": "\(path)"])
+                }
+            } catch {
+                if error.code != .notFound {
+                    logger.warning(
+                        "projection snapshot unusable; rebuilding from the log",
+                        metadata: ["projections.file": "\(path)", "projections.reason": "\(error)"])
+                }
             }
         }
         state = Mutex(folded)
     }
 
     func run() async throws {
+        // Taken before the catch-up, so that no repair between the two goes unfolded.
+        let repaired = store.repairedEvents()
         let start = state.withLock { $0.cursor }
         let target = store.count
         if start >= target { reportCaughtUp() }
@@ -79,6 +87,17 @@ final class ProjectionService: Service {
                     while !Task.isCancelled {
                         do { try await Task.sleep(for: self.snapshotInterval) } catch { return }
                         self.writeSnapshot(reason: "periodic")
+                    }
+                }
+                group.addTask {
+                    // Events a repair wrote back at offsets the fold has passed (or will pass:
+                    // the fold folds an event once, whichever way it comes first).
+                    for await events in repaired {
+                        self.state.withLock { s in
+                            s.projection.apply(contentsOf: events)
+                            s.foldedSinceStart += UInt64(events.count)
+                        }
+                        self.logger.info("repaired events folded", metadata: ["projections.events": "\(events.count)"])
                     }
                 }
                 if let cursor = await self.catchUp(from: start, to: target) {
@@ -121,7 +140,7 @@ final class ProjectionService: Service {
                 apply: { batch in
                     state.withLock { s in
                         s.projection.apply(batch)
-                        s.cursor += UInt64(batch.count)
+                        s.cursor += UInt64(batch.span)
                         s.foldedSinceStart += UInt64(batch.count)
                     }
                     // Graceful shutdown: stop between batches; the final snapshot covers what was folded.
@@ -140,10 +159,12 @@ final class ProjectionService: Service {
     func fold(from start: UInt64, caughtUpAt target: UInt64) async {
         var caughtUp = start >= target
         do {
-            for try await batch in store.subscribe(from: start, batchLimit: 4096) {
+            var events = store.subscribe(from: start, batchLimit: 4096).makeAsyncIterator()
+            while let batch = try await events.next() {
+                let read = events.cursor
                 let cursor = state.withLock { s -> UInt64 in
                     s.projection.apply(contentsOf: batch)
-                    s.cursor += UInt64(batch.count)
+                    s.cursor = read
                     s.foldedSinceStart += UInt64(batch.count)
                     return s.cursor
                 }
@@ -168,8 +189,10 @@ final class ProjectionService: Service {
     /// Writes the snapshot when anything was folded since the last one.
     func writeSnapshot(reason: String) {
         // A copy of the state (copy-on-write: cheap until folding goes on) is encoded outside the lock.
+        // A state with gaps (events a damaged segment hides) is not saved: a snapshot stands for
+        // every event below its offset.
         let encoded: (bytes: ProjectionState, offset: UInt64)? = state.withLock { s in
-            guard s.cursor != s.snapshotCursor else { return nil }
+            guard s.cursor != s.snapshotCursor, !s.projection.hasGaps else { return nil }
             return (s.projection, s.cursor)
         }
         guard let encoded else { return }

@@ -131,8 +131,8 @@ struct RequestHandler: Sendable {
     /// 16 × limit events per request (`next` says where to go on).
     func read(from: UInt64, limit: Int, beyond: VersionVector?) throws -> [UInt8] {
         guard let beyond else {
-            let lines = try readLines(from: from, limit: limit)
-            return ClientResponse.events(lines: lines, next: from + UInt64(lines.count))
+            let (lines, next) = try readLines(from: from, limit: limit)
+            return ClientResponse.events(lines: lines, next: next)
         }
         var start = max(from, store.count)
         let ours = store.versionVector
@@ -144,17 +144,19 @@ struct RequestHandler: Sendable {
         var next = start
         let budget = start + UInt64(limit) * 16
         var bytes = 0  // a response stops early at max_pending_output_bytes
-        while out.count < limit, bytes < config.limits.maximumPendingOutputBytes, next < budget {
-            let events = try store.read(from: next, limit: min(limit, 1000))
-            if events.isEmpty { break }
-            for e in events {
-                next += 1
-                if e.seq > beyond[e.origin] {
-                    out.append(e.line)
-                    bytes += e.line.count + 1
+        reading: while out.count < limit, bytes < config.limits.maximumPendingOutputBytes, next < budget {
+            let run = try store.readLineRun(from: next, limit: min(limit, 1000))
+            if run.next == next { break }
+            for (line, offset) in zip(run.lines, run.offsets) {
+                next = offset + 1
+                guard let head = EventHead(line: line) else { throw StoreError(.corrupt, "stored line at offset \(offset) has no origin and seq") }
+                if head.seq > beyond[head.origin] {
+                    out.append(line)
+                    bytes += line.count + 1
                 }
-                if out.count == limit || bytes >= config.limits.maximumPendingOutputBytes { break }
+                if out.count == limit || bytes >= config.limits.maximumPendingOutputBytes { break reading }
             }
+            next = run.next
         }
         return ClientResponse.events(lines: out, next: next)
     }
@@ -305,6 +307,8 @@ struct RequestHandler: Sendable {
             node: store.nodeID, publicKey: publicKey, events: store.count, vector: ours, dataBytes: store.dataBytes,
             segments: store.segmentCount, storeFailed: store.failure?.message)
         s.forks = store.forkCount
+        let damage = store.damage
+        if !damage.isEmpty { s.damage = damage }
         let c = projections.counters
         s.projections = (c.cursor, c.foldedSinceStart, c.fromSnapshot)
         let now = Int64(HybridLogicalClock.systemMillis())

@@ -16,9 +16,13 @@ import Glibc
 ///   received (default 30 s; pings then go out every N/3 ms at most), so a slow-link test need
 ///   not wait half a minute
 ///   (Tests/IncidentServerTests/SlowLinkTests).
+/// - `INCIDENTD_TEST_SEGMENT_BYTES=N`: segments are sealed at N bytes instead of `segment_mb`
+///   (at least 1 MiB), so a test gets several sealed segments from a few dozen events
+///   (Tests/IncidentServerTests/SegmentRepairTests).
 struct TestHooks {
     var wedgeWriterAfter: Duration?
     var peerIdleTimeout: Duration?
+    var segmentBytes: UInt64?
     let logger: Logger
 
     init(environment: [String: String], logger: Logger) {
@@ -28,6 +32,9 @@ struct TestHooks {
         }
         if let text = environment["INCIDENTD_TEST_PEER_IDLE_TIMEOUT_MS"], let ms = Int64(text), ms > 0 {
             peerIdleTimeout = .milliseconds(ms)
+        }
+        if let text = environment["INCIDENTD_TEST_SEGMENT_BYTES"], let bytes = UInt64(text), bytes > 0 {
+            segmentBytes = bytes
         }
     }
 
@@ -39,6 +46,10 @@ struct TestHooks {
     }
 
     func install(into options: inout StoreOptions) {
+        if let segmentBytes {
+            logger.warning("TEST HOOK: segments are sealed at a test size", metadata: ["test.segment_bytes": "\(segmentBytes)"])
+            options.segmentBytes = segmentBytes
+        }
         guard let after = wedgeWriterAfter else { return }
         logger.warning("TEST HOOK: the store writer will wedge", metadata: ["test.wedge_after": "\(after)"])
         let start = ContinuousClock.now

@@ -66,7 +66,13 @@ enum FoldCodes {
         "category", "summary", "occurred_at", "time_precision", "location", "actors", "source", "confidence",
     ]
     static let fieldCategory = 0
+    static let fieldSummary = 1
     static let fieldOccurredAt = 2
+    static let fieldTimePrecision = 3
+    static let fieldLocation = 4
+    static let fieldActors = 5
+    static let fieldSource = 6
+    static let fieldConfidence = 7
 
     /// Casualty groups and kinds: lane `group * 3 + kind` of a `SIMD16`.
     static let casualtyGroupKeys: [StaticString] = ["peacekeepers", "national_forces", "civilians", "armed_groups", "other"]

@@ -140,10 +140,22 @@ struct StationRecord: Sendable {
     }
 }
 
-/// What the fold holds of an origin: the newest event held from it.
+/// What the fold holds of an origin: the newest event held from it, and the seqs below it not
+/// folded (events a damaged segment hides until they are repaired; empty otherwise).
 struct OriginRecord: Sendable {
     var name: String
     var seq: UInt64 = 0
     var hlc: HLCTimestamp = .zero
     var recordedAt: String = ""
+    var gaps: [Range<UInt64>] = []
+
+    /// Takes `seq` out of the gaps; false when it is not in one (a duplicate).
+    mutating func fillGap(_ seq: UInt64) -> Bool {
+        guard let i = gaps.firstIndex(where: { $0.contains(seq) }) else { return false }
+        let gap = gaps[i]
+        gaps.remove(at: i)
+        if seq + 1 < gap.upperBound { gaps.insert((seq + 1)..<gap.upperBound, at: i) }
+        if gap.lowerBound < seq { gaps.insert(gap.lowerBound..<seq, at: i) }
+        return true
+    }
 }

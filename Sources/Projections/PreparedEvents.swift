@@ -33,6 +33,10 @@ public struct PreparedEvents: Sendable {
     var lastOrigin = 0
     var lastSector = 0
 
+    /// The offsets of the log the batch was read from (`EventLineBlock.span`): its events, and
+    /// damaged offsets the store holds no event at.
+    public var span = 0
+
     public init() {}
 
     /// Events in the batch.
@@ -45,6 +49,7 @@ public struct PreparedEvents: Sendable {
     /// reader is bounds-checked whatever the bytes.
     public static func prepare(_ block: EventLineBlock) throws(EventParseError) -> PreparedEvents {
         var batch = PreparedEvents()
+        batch.span = block.span
         batch.events.reserveCapacity(block.count)
         batch.text.reserveCapacity(block.count * 24)
         try block.bytes.withUnsafeBufferPointer { all throws(EventParseError) in
@@ -64,6 +69,7 @@ public struct PreparedEvents: Sendable {
     /// Reads events already parsed.
     init(_ events: some Sequence<Event>) {
         for e in events { add(e) }
+        span = self.events.count
     }
 
     mutating func add(line: UnsafeBufferPointer<UInt8>, envelope e: EventEnvelope) {

@@ -2,12 +2,27 @@ public import IncidentModel
 
 // The incidents list:
 //
-//   {"incidents":[{"category":"ied","incident_id":"…","occurred_at":"…","reported_by":"gao:3",
-//                  "sector":"east","status":"open","summary":"…","verification":"unverified"},…],
+//   {"incidents":[{"actors":["…"]|null,
+//                  "casualties":{"disputed":false,"figure":{"armed_groups":{"killed":0,"missing":0,"wounded":0},…},
+//                                "high":{"killed":1,"missing":0,"wounded":4},"low":{"killed":1,"missing":0,"wounded":3},
+//                                "reports":2}|null,
+//                  "category":"ied","confidence":"high"|null,"incident_id":"…",
+//                  "location":{"name":"…","lat":16.2,…}|null,"occurred_at":"…",
+//                  "reported_at":"…"|null,"reported_by":"gao:3","sector":"east","source":"…"|null,
+//                  "status":"open","summary":"…","time_precision":"minute"|null,
+//                  "updated_at":"…"|null,"verification":"unverified"},…],
 //    "next_cursor":"…"|null,"total":17}
 //
 // `total` counts every incident matching the filters (all pages); `next_cursor` is null on the
-// last page. `occurred_at` and `summary` are read back from the events that set them.
+// last page. A row is the incident as it stands: each field the value its register's winner
+// wrote (read back from that event, as the incident view does; null when no event set it or the
+// event cannot be read), `status` and `verification` as in the incident view. `casualties` is
+// null without a report; else `figure` is the figure the sector view counts for the incident
+// (the latest report overall, by group), `low` and `high` the smallest and largest totals over
+// all groups that the standing reports of the origins give (equal to the figure's totals unless
+// `disputed`), `reports` how many origins' reports stand. `reported_at` is the `recorded_at` of
+// the creating report, `updated_at` that of the newest event naming the incident (in the fold's
+// order). Everything in a row is a function of the log, never of the moment of the query.
 extension ProjectionState {
     public func incidents(_ q: IncidentQuery, lookup: EventLookup) throws(ProjectionQueryError) -> [UInt8] {
         guard (1...IncidentQuery.maximumLimit).contains(q.limit) else {
@@ -92,40 +107,120 @@ extension ProjectionState {
 
     func writeRow(_ i: Int, lookup: EventLookup, to w: inout JSONWriter) {
         let r = incidents[i]
-        w.raw("{\"category\":")
+        var events = RowEvents()
+        func field(_ f: Int) {
+            let node = r.registers[f]
+            let event = node == noNode ? nil : events.event(node, in: self, lookup)
+            writeFieldValue(node: node, field: FoldCodes.incidentFields[f], event: event, to: &w)
+        }
+        func recordedAt(_ node: UInt32) {
+            if node != noNode, let event = events.event(node, in: self, lookup) { w.string(event.recordedAt) } else { w.raw("null") }
+        }
+        w.raw("{\"actors\":")
+        field(FoldCodes.fieldActors)
+        w.raw(",\"casualties\":")
+        writeRowCasualties(r.casualties, to: &w)
+        w.raw(",\"category\":")
         w.string(Vocabulary.incidentCategories[Int(r.category)])
+        w.raw(",\"confidence\":")
+        field(FoldCodes.fieldConfidence)
         w.raw(",\"incident_id\":")
         r.key.write(to: &w)
+        w.raw(",\"location\":")
+        field(FoldCodes.fieldLocation)
         w.raw(",\"occurred_at\":")
         let occurredNode = r.registers[FoldCodes.fieldOccurredAt]
-        if occurredNode != noNode, let value = registerValue(node: occurredNode, field: "occurred_at", lookup: lookup) {
-            w.raw(value)
+        let occurred = occurredNode == noNode ? nil : fieldValue(node: occurredNode, field: "occurred_at", event: events.event(occurredNode, in: self, lookup))
+        if let occurred {
+            w.raw(occurred)
         } else {
             w.raw(UInt8(ascii: "\""))
             RFC3339.append(millis: r.occurredAt, to: &w.bytes)
             w.raw(UInt8(ascii: "\""))
         }
+        w.raw(",\"reported_at\":")
+        recordedAt(r.created)
         w.raw(",\"reported_by\":")
         writeEventID(r.created, to: &w)
         w.raw(",\"sector\":")
         w.string(sectorName(r.sector))
+        w.raw(",\"source\":")
+        field(FoldCodes.fieldSource)
         w.raw(",\"status\":")
         w.string(r.retracted ? "retracted" : Vocabulary.incidentStatuses[Int(r.status)])
         w.raw(",\"summary\":")
-        let summaryNode = r.registers[1]
-        if summaryNode != noNode, let value = registerValue(node: summaryNode, field: "summary", lookup: lookup) {
-            w.raw(value)
-        } else {
-            w.raw("null")
-        }
+        field(FoldCodes.fieldSummary)
+        w.raw(",\"time_precision\":")
+        field(FoldCodes.fieldTimePrecision)
+        w.raw(",\"updated_at\":")
+        recordedAt(newestHistoryNode(of: r))
         w.raw(",\"verification\":")
         w.string(Vocabulary.verificationStatuses[Int(r.verification)])
         w.raw(UInt8(ascii: "}"))
     }
 
-    func registerValue(node: UInt32, field: StaticString, lookup: EventLookup) -> [UInt8]? {
-        var w = JSONWriter(reservingCapacity: 128)
-        writeFieldValue(node: node, field: field, lookup: lookup, to: &w)
-        return w.bytes == Array("null".utf8) ? nil : w.bytes
+    /// The row's casualties: the counted figure by group, and the range of the standing reports' totals.
+    func writeRowCasualties(_ reports: [CasualtyReport], to w: inout JSONWriter) {
+        let (figure, isDisputed) = casualtyFigure(reports)
+        guard let figure else {
+            w.raw("null")
+            return
+        }
+        var low = SIMD3<Int64>(repeating: .max)
+        var high = SIMD3<Int64>(repeating: .min)
+        for report in reports {
+            var total = SIMD3<Int64>()
+            for g in 0..<FoldCodes.casualtyGroupKeys.count {
+                total &+= SIMD3(Int64(report.counts[g * 3]), Int64(report.counts[g * 3 + 1]), Int64(report.counts[g * 3 + 2]))
+            }
+            low = pointwiseMin(low, total)
+            high = pointwiseMax(high, total)
+        }
+        func kinds(_ t: SIMD3<Int64>) {
+            w.raw("{\"killed\":")
+            w.integer(t[0])
+            w.raw(",\"missing\":")
+            w.integer(t[2])
+            w.raw(",\"wounded\":")
+            w.integer(t[1])
+            w.raw(UInt8(ascii: "}"))
+        }
+        w.raw("{\"disputed\":")
+        w.bool(isDisputed)
+        w.raw(",\"figure\":")
+        Self.writeCasualtyGroups(SIMD16<Int64>(truncatingIfNeeded: figure.counts), to: &w)
+        w.raw(",\"high\":")
+        kinds(high)
+        w.raw(",\"low\":")
+        kinds(low)
+        w.raw(",\"reports\":")
+        w.integer(reports.count)
+        w.raw(UInt8(ascii: "}"))
+    }
+
+    /// The newest event naming the incident, in the fold's total order.
+    func newestHistoryNode(of r: IncidentRecord) -> UInt32 {
+        var newest = noNode
+        var n = r.head
+        var steps = 0
+        while n != noNode, steps < history.count {
+            if newest == noNode || precedes(history[Int(newest)].ref, history[Int(n)].ref) { newest = n }
+            n = history[Int(n)].next
+            steps += 1
+        }
+        return newest
+    }
+}
+
+/// The events one incident row reads back, each looked up once: a row's fields mostly come from
+/// one or two events (the report, an update), and a lookup reads and parses a stored line.
+struct RowEvents {
+    var seen: [(node: UInt32, event: Event?)] = []
+
+    mutating func event(_ node: UInt32, in state: ProjectionState, _ lookup: EventLookup) -> Event? {
+        if let hit = seen.first(where: { $0.node == node }) { return hit.event }
+        let event = lookup(state.eventID(state.history[Int(node)].ref))
+        seen.append((node, event))
+        return event
     }
 }

@@ -145,12 +145,19 @@ extension ProjectionState {
     /// The value of an incident field as the event at `node` wrote it: `data.<field>` of a
     /// report, `data.changes.<field>` of an update; null when the event cannot be read back.
     func writeFieldValue(node: UInt32, field: StaticString, lookup: EventLookup, to w: inout JSONWriter) {
-        guard let event = lookup(eventID(history[Int(node)].ref)) else {
-            w.raw("null")
-            return
-        }
+        writeFieldValue(node: node, field: field, event: lookup(eventID(history[Int(node)].ref)), to: &w)
+    }
+
+    /// The same, from the event at `node` already looked up; null also when `node` is none.
+    func writeFieldValue(node: UInt32, field: StaticString, event: Event?, to w: inout JSONWriter) {
+        if node != noNode, let value = fieldValue(node: node, field: field, event: event) { w.raw(value) } else { w.raw("null") }
+    }
+
+    /// The raw bytes of the field in `event`, the event at `node`.
+    func fieldValue(node: UInt32, field: StaticString, event: Event?) -> [UInt8]? {
+        guard let event else { return nil }
         let isUpdate = history[Int(node)].type == FoldCodes.code(.incidentUpdated)
-        let value: [UInt8]? = event.line.withUnsafeBufferPointer { buffer in
+        return event.line.withUnsafeBufferPointer { buffer in
             let p = PayloadReader(buffer)
             var object = event.dataRange
             if isUpdate {
@@ -159,7 +166,6 @@ extension ProjectionState {
             }
             return p.member(field, of: object).map { Array(p.raw($0)) }
         }
-        if let value { w.raw(value) } else { w.raw("null") }
     }
 
     /// The raw bytes of `data.<key>` of an event.

@@ -38,7 +38,11 @@ public import IncidentModel
 //
 // Events of unknown types, and payload fields the fold cannot read, are ignored: they were
 // validated at their origin, and a fold must never crash on what another version wrote. An event
-// whose seq is not above the highest already folded from its origin is a duplicate and ignored.
+// whose seq is not above the highest already folded from its origin is a duplicate and ignored,
+// unless the fold skipped that seq: a store serving a damaged segment hands over an origin's
+// events with a gap, and the missing ones later, when they are repaired. Those fill the gap and
+// are folded like any other (the fold is order-independent); the origin's newest event stays
+// the newest.
 //
 // The fold takes two stages (PreparedEvents.swift): reading what each event says (envelope
 // numbers, type code, the payload members its type uses), which needs no state and runs on a
@@ -84,8 +88,13 @@ public struct ProjectionState: Sendable {
         self.sectors = sectors
     }
 
+    /// Whether some origin's events were folded with a gap below its newest (see the top of
+    /// this file): the state then covers no version vector, and is not saved as a snapshot.
+    public var hasGaps: Bool { origins.contains { !$0.gaps.isEmpty } }
+
     /// For each origin, the highest seq folded. Events are folded in each origin's seq order
-    /// without gaps (as the store holds them), so this is the version vector the state covers.
+    /// without gaps (as the store holds them, unless `hasGaps`), so this is the version vector
+    /// the state covers.
     public var versionVector: VersionVector {
         var entries: [String: UInt64] = [:]
         for o in origins { entries[o.name] = o.seq }
@@ -102,8 +111,8 @@ public struct ProjectionState: Sendable {
         apply(PreparedEvents(events))
     }
 
-    /// Folds one event. Each origin's events must come in seq order; events of different
-    /// origins may interleave in any order.
+    /// Folds one event. Each origin's events must come in seq order (or fill a gap the fold left,
+    /// see the top of this file); events of different origins may interleave in any order.
     public mutating func apply(_ event: Event) {
         apply(PreparedEvents(CollectionOfOne(event)))
     }
@@ -123,11 +132,15 @@ public struct ProjectionState: Sendable {
                 guard originSlots[b] >= 0 else { continue }
                 let o = originSlots[b]
                 let seq = e.pointee.seq
-                guard seq > origins[o].seq else { continue }
                 let hlc = e.pointee.hlc
-                origins[o].seq = seq
-                origins[o].hlc = hlc
-                lastFolded[b] = i
+                if seq > origins[o].seq {
+                    if seq > origins[o].seq + 1 { origins[o].gaps.append((origins[o].seq + 1)..<seq) }
+                    origins[o].seq = seq
+                    origins[o].hlc = hlc
+                    lastFolded[b] = i
+                } else if origins[o].gaps.isEmpty || !origins[o].fillGap(seq) {
+                    continue
+                }
                 eventCount &+= 1
                 let type = e.pointee.type
                 guard type != FoldCodes.unknownType else { continue }

@@ -81,8 +81,11 @@ public final class PeerDialer: Service {
         }
     }
 
+    /// The registry entry of a configured peer (`status` shows it under this key).
+    public static func registryKey(_ address: HostPort) -> String { "dial:\(address)" }
+
     func dialLoop(_ address: HostPort) async {
-        let key = "dial:\(address)"
+        let key = Self.registryKey(address)
         context.registry.update(key, direction: "out") { $0.address = address.description }
         var attempt = 0
         while !Task.isCancelled {

@@ -31,6 +31,8 @@ public struct PeerContext: Sendable {
     public var freshBoundaries = FreshBoundaries()
     /// Per peer node, whether its link was found slow (compression from the start of a session).
     public var slowLinks = SlowLinks()
+    /// Told of every handshake: own events a damaged segment hides may turn out lost.
+    public var lostEvents: LostEventWatch? = nil
 
     public init(
         store: EventStore, identity: NodeIdentity, nodeID: String, trust: @escaping @Sendable () -> TrustList,
@@ -272,6 +274,7 @@ public enum PeerLink {
                                     // The peer proved its key (the listener never pushes this
                                     // connection out to make room for another).
                                     onEstablished?()
+                                    context.lostEvents?.check()
                                 }
                                 let key = shared.with { $0.key }
                                 if let k = key {
@@ -478,12 +481,9 @@ public enum PeerLink {
         }
         let store = context.store
         let (peerHas, version, peer) = shared.with { ($0.peerHas, $0.session.version, $0.session.peer ?? "?") }
-        let ours = store.versionVector
+        var repairs = store.repairs
         let end = store.count
-        var start = end
-        for origin in ours.origins where ours[origin] > peerHas[origin] {
-            if let offset = store.offset(origin: origin, seq: peerHas[origin] + 1) { start = min(start, offset) }
-        }
+        let start = earliestLacked(store, peerHas: peerHas, end: end)
         var cursor = start
         // Two lanes while a version-2 peer lacks a backlog: [cursor, boundary) and [fresh, …).
         var boundary: UInt64? = nil
@@ -548,6 +548,12 @@ public enum PeerLink {
                 context.freshBoundaries.forget(peer)
                 continue
             }
+            if store.repairs != repairs {
+                // Events written back into damaged segments sit behind the cursor: go back for
+                // those the peer lacks.
+                repairs = store.repairs
+                cursor = min(cursor, earliestLacked(store, peerHas: shared.with { $0.peerHas }, end: cursor))
+            }
             if store.count > cursor {
                 let lines = try backlog(store, cursor: &cursor, to: store.count, bytes: limit, events: events, shared: shared)
                 if !lines.isEmpty {
@@ -559,6 +565,17 @@ public enum PeerLink {
             }
             guard await wake.next() != nil else { return }
         }
+    }
+
+    /// The offset of the first event (before `end`) of an origin this node holds further than
+    /// the peer: where sending what the peer lacks begins.
+    static func earliestLacked(_ store: EventStore, peerHas: VersionVector, end: UInt64) -> UInt64 {
+        let ours = store.versionVector
+        var start = end
+        for origin in ours.origins where ours[origin] > peerHas[origin] {
+            if let offset = store.offset(origin: origin, seq: peerHas[origin] + 1) { start = min(start, offset) }
+        }
+        return start
     }
 
     static func count(_ n: Int, _ key: String?, _ context: PeerContext, _ direction: String) {
@@ -592,19 +609,20 @@ public enum PeerLink {
         // Lines are read in blocks sized to the message (about 575 bytes an event).
         let block = max(16, min(events, bytes / 256))
         while next < end, out.count < events {
-            let lines = try store.readLines(from: next, limit: Int(min(UInt64(block), end - next)))
-            if lines.isEmpty { break }
-            for line in lines {
-                if !out.isEmpty && (size + line.count > bytes || out.count >= events) { return (out, next) }
+            let run = try store.readLineRun(from: next, limit: Int(min(UInt64(block), end - next)))
+            if run.next == next { break }
+            for (line, offset) in zip(run.lines, run.offsets) {
+                if !out.isEmpty && (size + line.count > bytes || out.count >= events) { return (out, offset) }
                 guard let head = EventHead(line: line) else {
-                    throw StoreError(.corrupt, "stored line at offset \(next) has no origin and seq")
+                    throw StoreError(.corrupt, "stored line at offset \(offset) has no origin and seq")
                 }
-                next += 1
                 if take(head) {
                     out.append(line)
                     size += line.count + 1
                 }
             }
+            // Past the last line, and past damaged slots (which hold nothing to send).
+            next = run.next
         }
         return (out, next)
     }

@@ -54,6 +54,8 @@ public enum ClientResponse {
         /// Events folded into the views, those folded since the node started (a start from a
         /// snapshot folds only the newer ones), and whether a snapshot was loaded.
         public var projections: (folded: UInt64, sinceStart: UInt64, fromSnapshot: Bool)? = nil
+        /// Damaged sealed segments and their repair; nil when the node found none.
+        public var damage: DamageReport? = nil
 
         public init(node: String, publicKey: String, events: UInt64, vector: VersionVector, dataBytes: UInt64, segments: Int, storeFailed: String?) {
             self.node = node
@@ -157,6 +159,49 @@ public enum ClientResponse {
         return w.bytes
     }
 
+    /// `status.damage` (docs/PROTOCOL.md, `status`).
+    static func writeDamage(_ damage: DamageReport, to w: inout JSONWriter) {
+        func strings(_ list: [String]) {
+            w.raw("[")
+            for (i, text) in list.enumerated() {
+                if i > 0 { w.raw(UInt8(ascii: ",")) }
+                w.string(text)
+            }
+            w.raw("]")
+        }
+        w.raw("{\"segments\":[")
+        for (i, s) in damage.segments.enumerated() {
+            if i > 0 { w.raw(UInt8(ascii: ",")) }
+            w.raw("{\"segment\":")
+            w.string(s.name)
+            w.raw(",\"state\":")
+            w.string(s.repairedWhole ? "repaired" : "damaged")
+            w.raw(",\"byte_ranges\":[")
+            for (j, r) in s.byteRanges.enumerated() {
+                if j > 0 { w.raw(UInt8(ascii: ",")) }
+                w.raw("[")
+                w.integer(r.lowerBound)
+                w.raw(",")
+                w.integer(r.upperBound)
+                w.raw("]")
+            }
+            w.raw("],\"events\":")
+            w.integer(s.events)
+            w.raw(",\"missing\":")
+            strings(s.missing)
+            w.raw(",\"repaired\":")
+            w.integer(s.repaired)
+            w.raw(",\"waiting\":")
+            w.integer(s.waiting)
+            w.raw(",\"unidentified\":")
+            w.integer(s.unidentified)
+            w.raw("}")
+        }
+        w.raw("],\"lost\":")
+        strings(damage.lost)
+        w.raw("}")
+    }
+
     public static func status(_ s: Status) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{\"ok\":true,\"node\":")
@@ -177,6 +222,10 @@ public enum ClientResponse {
         }
         w.raw(",\"forks\":")
         w.integer(s.forks)
+        if let damage = s.damage {
+            w.raw(",\"damage\":")
+            writeDamage(damage, to: &w)
+        }
         if let p = s.projections {
             w.raw(",\"projections\":{\"folded\":")
             w.integer(p.folded)

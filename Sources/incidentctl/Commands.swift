@@ -1,4 +1,5 @@
 import ArgumentParser
+import Exports
 import Foundation
 import IncidentClient
 import IncidentModel
@@ -90,19 +91,41 @@ struct Get: AsyncParsableCommand {
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write the stored event lines, exactly, to stdout (or a bundle file).",
+        abstract: "Write the stored event lines, exactly, to stdout (or a bundle file); or the incidents for analysts.",
         discussion: """
             --bundle FILE writes the signed events the node holds beyond --for-vector (all of them without it) \
             as JSONL, for another node's `incidentctl ingest` (a USB stick on a convoy). Each origin's run ends \
             at a signed event, so the bundle verifies on its own.
+
+            --format csv|hxl|geojson writes every incident (of --sector, else all) as it stands, with its \
+            casualty figures (low/high where the reports disagree): CSV, CSV with a second header row of HXL \
+            hashtags, or a GeoJSON FeatureCollection. The columns are in docs/EVENTS.md.
             """)
     @OptionGroup var options: NodeOptions
-    @Option(help: "First local offset to export.") var from: UInt64 = 0
+    @Option(help: "First local offset to export.") var from: UInt64?
     @Option(help: "Write a bundle to this file instead of stdout.") var bundle: String?
     @Option(name: .customLong("for-vector"), help: "Only events beyond this version vector, e.g. '{\"gao\":12}'.")
     var forVector: String?
+    @Option(help: "Export the incidents in this format instead of the event lines: csv, hxl or geojson.")
+    var format: String?
+    @Option(help: "With --format: only the incidents of this sector.") var sector: String?
+    @Option(help: "With --format: write to this file instead of stdout.") var output: String?
+
+    func validate() throws {
+        if let format, ExportFormat(rawValue: format) == nil {
+            throw ValidationError("--format: expected csv, hxl or geojson, got \(format)")
+        }
+        if format != nil {
+            if from != nil || bundle != nil || forVector != nil {
+                throw ValidationError("--format exports incidents; --from, --bundle and --for-vector are for event lines")
+            }
+        } else if sector != nil || output != nil {
+            throw ValidationError("--sector and --output go with --format csv|hxl|geojson")
+        }
+    }
 
     func run() async throws {
+        if let format = format.flatMap(ExportFormat.init(rawValue:)) { return try await exportIncidents(format) }
         var beyond: VersionVector? = nil
         if let forVector {
             guard let json = try? JSONParser.parse(Array(forVector.utf8)), let v = VersionVector(json: json) else {
@@ -111,16 +134,10 @@ struct Export: AsyncParsableCommand {
             beyond = v
         }
         if bundle != nil && beyond == nil { beyond = VersionVector() }
-        let out: FileHandle
-        if let bundle {
-            guard FileManager.default.createFile(atPath: bundle, contents: nil) else { throw ValidationError("cannot create \(bundle)") }
-            out = try FileHandle(forWritingTo: URL(fileURLWithPath: bundle))
-        } else {
-            out = FileHandle.standardOutput
-        }
+        let out = try bundle.map(Self.create) ?? FileHandle.standardOutput
         let count = try await IncidentConnection.withConnection(to: try options.address()) { connection in
             var buffer: [UInt8] = []
-            return try await connection.readStoredLines(from: from, limit: 2000, beyond: beyond) { lines in
+            return try await connection.readStoredLines(from: from ?? 0, limit: 2000, beyond: beyond) { lines in
                 buffer.removeAll(keepingCapacity: true)
                 for line in lines {
                     buffer.append(contentsOf: line)
@@ -134,6 +151,23 @@ struct Export: AsyncParsableCommand {
             try out.close()
             FileHandle.standardError.write(Data("wrote \(count) events to \(bundle)\n".utf8))
         }
+    }
+
+    func exportIncidents(_ format: ExportFormat) async throws {
+        let out = try output.map(Self.create) ?? FileHandle.standardOutput
+        let count = try await IncidentConnection.withConnection(to: try options.address()) { connection in
+            try await connection.exportIncidents(format: format, sector: sector) { try out.write(contentsOf: $0) }
+        }
+        if let output {
+            try out.synchronize()
+            try out.close()
+            FileHandle.standardError.write(Data("wrote \(count) incidents to \(output)\n".utf8))
+        }
+    }
+
+    static func create(_ path: String) throws -> FileHandle {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw ValidationError("cannot create \(path)") }
+        return try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     }
 }
 
@@ -261,6 +295,22 @@ struct Status: AsyncParsableCommand {
         print("data        \(Format.bytes(s["data_bytes"]?.integerValue ?? 0)) in \(s["segments"]?.integerValue ?? 0) segment(s)")
         if let failed = s["store_failed"]?.stringValue { print("STORE FAILED \(failed)") }
         print("forks       \(s["forks"]?.integerValue ?? 0)")
+        if let damage = s["damage"] {
+            for d in damage["segments"]?.arrayValue ?? [] {
+                let ranges = (d["byte_ranges"]?.arrayValue ?? []).map { r in
+                    (r.arrayValue ?? []).compactMap(\.integerValue).map(String.init).joined(separator: "-")
+                }
+                let missing = (d["missing"]?.arrayValue ?? []).compactMap(\.stringValue)
+                var line = "damage      \(d["segment"]?.stringValue ?? "?") bytes \(ranges.joined(separator: ",")): \(d["state"]?.stringValue ?? "?"), "
+                line += "\(d["events"]?.integerValue ?? 0) event(s), repaired \(d["repaired"]?.integerValue ?? 0)"
+                if !missing.isEmpty { line += ", missing \(missing.prefix(8).joined(separator: ", "))\(missing.count > 8 ? " …" : "")" }
+                if let n = d["waiting"]?.integerValue, n > 0 { line += ", \(n) waiting for the rest of their range" }
+                if let n = d["unidentified"]?.integerValue, n > 0 { line += ", \(n) unidentified" }
+                print(line)
+            }
+            let lost = (damage["lost"]?.arrayValue ?? []).compactMap(\.stringValue)
+            if !lost.isEmpty { print("LOST        \(lost.count) own event(s) no peer holds: \(lost.prefix(16).joined(separator: ", "))") }
+        }
         print("vector")
         let width = vector.origins.map(\.count).max() ?? 0
         for origin in vector.origins {

@@ -109,6 +109,34 @@ import Testing
         #expect(message.contains("signature does not verify with gao's key (gao:2)"), "\(message)")
     }
 
+    /// A sealed segment's damage that an open maps and serves around (a bit flipped in a line; a
+    /// newline lost, which makes a damaged range) still refuses a copy, naming the segment and
+    /// the first damaged line: a backup must hold every event it counts. The copy is not changed.
+    @Test func damageTheOpenToleratesInASealedSegmentStillRefusesTheCopy() async throws {
+        try await StoreHarness.with(options: DamagedSegmentRepairTests.options()) { h in
+            let (sealed, original, records) = try await DamagedSegmentRepairTests.sealedLog(h)
+            // A bit in the second line (its `id`); the first line's newline.
+            for (what, line, byte) in [("a bit in a line", 1, 30), ("newline", 0, records[0].line.count)] {
+                var damaged = original
+                damaged[records[line].start + byte] ^= 0x01
+                h.write(damaged, toSegment: sealed)
+                let error = #expect(throws: StoreError.self, "\(what)") {
+                    try EventStore.verifyCopy(directory: h.directory, keys: Self.keys(h.identity))
+                }
+                #expect(error?.code == .corrupt, "\(what)")
+                #expect(
+                    error?.message.hasPrefix("\(h.segmentsDirectory)/\(sealed): corrupt record at byte offset \(records[line].start): ") == true,
+                    "\(what): \(error?.message ?? "")")
+                #expect(h.bytes(ofSegment: sealed) == damaged, "\(what): the copy was changed")
+                // The same bytes open as a store, the damage mapped.
+                let opened = try h.open()
+                #expect(opened.damage.segments.map(\.name) == [sealed], "\(what)")
+                await opened.close()
+                h.write(original, toSegment: sealed)
+            }
+        }
+    }
+
     /// An open cuts a torn last line; a check of a copy refuses it and cuts nothing.
     @Test func aTornLastLineRefusesTheCopyAndIsNotCut() async throws {
         let (identity, bytes) = try await Self.sourceLog()

@@ -68,8 +68,9 @@ struct StartupRefusalTests {
         #expect(try String(contentsOfFile: x.dataDir + "/node_id", encoding: .utf8) == "x\n")
     }
 
-    /// A client or peer address that another socket holds: exit 1 within seconds, naming the
-    /// key and the address (not a node that spins and ignores SIGTERM).
+    /// A client or peer address that another socket holds: exit 1, naming the key and the address
+    /// (not a node that spins and ignores SIGTERM). A node that hung instead would fail `start`
+    /// with "not ready within 60 s", not "exited with 1", so the test needs no clock of its own.
     @Test(arguments: ["listen", "peer_listen"])
     func anAddressInUseStopsTheNodeNamingTheKey(_ key: String) async throws {
         let (fd, port) = try Self.listenOnLoopback()
@@ -80,9 +81,7 @@ struct StartupRefusalTests {
             node.kill9()
             node.removeFiles()
         }
-        let started = ContinuousClock.now
         let error = await #expect(throws: TestNode.Failure.self) { try await node.start() }
-        #expect(ContinuousClock.now - started < .seconds(10))
         let text = error?.description ?? ""
         #expect(text.contains("exited with 1"), "\(text)")
         #expect(text.contains("incidentd: \(key) 127.0.0.1:\(port): address already in use"), "\(text)")

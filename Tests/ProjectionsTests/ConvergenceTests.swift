@@ -70,6 +70,46 @@ import Testing
         }
     }
 
+    /// A store serving a damaged segment hands over an origin's events with a gap, and the
+    /// missing ones later, once repaired: they are folded then, and the views come out as if
+    /// every event had come in order; until then the views are those of the events held.
+    @Test(arguments: 0..<6)
+    func eventsWithheldFromTheirChainAndFoldedLaterGiveTheSameViews(round: Int) throws {
+        let seed = UInt64(0xDA3A_0000 + round)
+        print("ConvergenceTests seed \(seed)")
+        let log = RandomHistory.make(seed: seed, events: 500)
+        let ids = RandomHistory(seed: seed).incidentIDs + ["never-named"]
+        let lookup = log.lookup
+        let reference = AllViews.collect(log.folded(), incidentIDs: ids, lookup: lookup)
+        var rng = SplitMix64(seed: seed ^ 0x7717)
+        let order = Self.interleave(log.perOrigin, &rng)
+        // Runs of a few events withheld, here and there (a damaged line, a zeroed block).
+        var withheld = Set<String>()
+        while withheld.count < 40 {
+            let start = Int(rng.next() % UInt64(order.count))
+            for e in order[start..<min(order.count, start + 1 + Int(rng.next() % 4))] { withheld.insert(e.id) }
+        }
+        var state = ProjectionState()
+        state.apply(contentsOf: order.filter { !withheld.contains($0.id) })
+        var held = ProjectionState()
+        held.apply(contentsOf: log.perOrigin.sorted { $0.key < $1.key }.flatMap { $0.value }.filter { !withheld.contains($0.id) })
+        #expect(Self.firstDifference(AllViews.collect(held, incidentIDs: ids, lookup: lookup), AllViews.collect(state, incidentIDs: ids, lookup: lookup)) == nil)
+        let gapsWhileWithheld = state.hasGaps
+        #expect(gapsWhileWithheld)
+        // The repaired events come back in batches, in any order.
+        var back = order.filter { withheld.contains($0.id) }
+        back.shuffle(using: &rng)
+        for batch in stride(from: 0, to: back.count, by: 7) { state.apply(contentsOf: back[batch..<min(back.count, batch + 7)]) }
+        // Replayed again: duplicates now.
+        state.apply(contentsOf: back)
+        let gapsLeft = state.hasGaps
+        #expect(!gapsLeft)
+        let difference = Self.firstDifference(reference, AllViews.collect(state, incidentIDs: ids, lookup: lookup))
+        #expect(difference == nil, "seed \(seed): \(difference ?? "")")
+        #expect(state.versionVector == log.folded().versionVector)
+        #expect(state.eventCount == log.folded().eventCount)
+    }
+
     @Test func reversedOriginOrderGivesTheSameViews() throws {
         let seed: UInt64 = 0xC0FFEE
         print("ConvergenceTests seed \(seed)")

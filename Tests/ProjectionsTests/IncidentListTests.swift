@@ -54,13 +54,45 @@ import Testing
     @Test func rowsShowTheCurrentStateAndTheValuesAsWritten() throws {
         let log = GoldenLog.make()
         let page = try log.folded().incidents(IncidentQuery(sector: "west"), lookup: log.lookup)
+        let none = #"{"killed":0,"missing":0,"wounded":0}"#
         let expected = canonical("""
-            {"incidents":[{"category":"armed_clash","incident_id":"TBK-0006","occurred_at":"2026-11-29T14:00:00Z",
-                           "reported_by":"timbuktu:1","sector":"west","status":"open","summary":"Patrol ambushed",
-                           "verification":"unverified"}],
+            {"incidents":[{"actors":null,
+                           "casualties":{"disputed":false,
+                                         "figure":{"armed_groups":\(none),"civilians":{"killed":3,"missing":0,"wounded":4},
+                                                   "national_forces":\(none),"other":\(none),"peacekeepers":\(none)},
+                                         "high":{"killed":3,"missing":0,"wounded":4},"low":{"killed":3,"missing":0,"wounded":4},"reports":1},
+                           "category":"armed_clash","confidence":null,"incident_id":"TBK-0006","location":{"name":"Ber"},
+                           "occurred_at":"2026-11-29T14:00:00Z","reported_at":"2026-11-29T15:00:00.000Z","reported_by":"timbuktu:1",
+                           "sector":"west","source":null,"status":"open","summary":"Patrol ambushed","time_precision":null,
+                           "updated_at":"2026-11-29T17:30:00.000Z","verification":"unverified"}],
              "next_cursor":null,"total":1}
             """)
         #expect(page.text == expected)
+    }
+
+    /// Where the origins' reports disagree, the row carries the counted figure and the range of
+    /// the reports' totals; every field is the value its latest writer set.
+    @Test func rowsCarryTheCasualtyRangeWhereReportsDisagree() throws {
+        let log = GoldenLog.make()
+        let page = try log.folded().incidents(IncidentQuery(sector: "east", status: "open"), lookup: log.lookup)
+        let none = #"{"killed":0,"missing":0,"wounded":0}"#
+        let expected = canonical("""
+            {"incidents":[{"actors":["unidentified armed group"],
+                           "casualties":{"disputed":true,
+                                         "figure":{"armed_groups":\(none),"civilians":{"killed":0,"missing":0,"wounded":1},
+                                                   "national_forces":\(none),"other":\(none),"peacekeepers":{"killed":1,"missing":0,"wounded":3}},
+                                         "high":{"killed":1,"missing":0,"wounded":4},"low":{"killed":1,"missing":0,"wounded":3},"reports":2},
+                           "category":"ied","confidence":"high","incident_id":"\(GoldenLog.i1)",
+                           "location":{"lat":16.2,"lon":-0.04,"name":"Gao road, km 12","precision":"near"},
+                           "occurred_at":"2026-11-28T06:00:00Z","reported_at":"2026-11-29T08:00:00.000Z","reported_by":"gao:1",
+                           "sector":"east","source":"convoy escort","status":"open","summary":"IED on the Gao–Ansongo road",
+                           "time_precision":"minute","updated_at":"2026-11-29T09:45:00.000Z","verification":"verified"}],
+             "next_cursor":null,"total":1}
+            """)
+        #expect(page.text == expected)
+        // An incident without a report of casualties has none, rather than zeros.
+        let closed = try log.folded().incidents(IncidentQuery(sector: "east", status: "closed"), lookup: log.lookup)
+        #expect(value(closed, "incidents", "0", "casualties") == .null)
     }
 
     @Test func badFiltersLimitsAndCursorsAreRefusedWithStableCodes() {
