@@ -44,6 +44,7 @@ let package = Package(
             dependencies: [
                 "IncidentModel",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -140,10 +141,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `incidentctl backup`: reads the log through the client API, checks the copy with the store's own recovery.
+        .target(
+            name: "IncidentBackup",
+            dependencies: [
+                "IncidentClient", "EventStore", "IncidentModel", "Wire",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "incidentctl",
             dependencies: [
-                "IncidentClient", "IncidentBench", "Exports",
+                "IncidentClient", "IncidentBench", "IncidentBackup", "Exports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -165,7 +175,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EventStoreTests",
-            dependencies: ["EventStore", "IncidentModel", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EventStore", "IncidentModel", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -199,8 +211,9 @@ let package = Package(
         .testTarget(
             name: "IncidentServerTests",
             dependencies: [
-                "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentModel", "Sync", "Wire",
+                "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentBackup", "EventStore", "IncidentModel", "Sync", "Wire",
                 .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -5,12 +5,13 @@ import Darwin
 #endif
 
 /// Thin POSIX helpers: the store needs exact control over write, fdatasync and rename, which
-/// Foundation's FileHandle does not give.
-enum POSIX {
-    static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+/// Foundation's FileHandle does not give. A few are `package`: the backup writes its copy with
+/// them.
+package enum POSIX {
+    package static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
     /// Writes all of `bytes` at the current position, retrying short writes and EINTR.
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
+    package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
         var done = 0
         while done < bytes.count {
             let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
@@ -49,7 +50,7 @@ enum POSIX {
         #endif
     }
 
-    static func fsyncDirectory(_ path: String) -> Int32? {
+    package static func fsyncDirectory(_ path: String) -> Int32? {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return errno }
         defer { close(fd) }
@@ -71,7 +72,7 @@ enum POSIX {
         return preadAll(fd, count: Int(size), offset: 0)
     }
 
-    static func listDirectory(_ path: String) -> [String]? {
+    package static func listDirectory(_ path: String) -> [String]? {
         guard let dir = opendir(path) else { return nil }
         defer { closedir(dir) }
         var names: [String] = []

@@ -1,5 +1,7 @@
+@preconcurrency import Crypto
 import Dispatch
 import IncidentModel
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -24,9 +26,11 @@ extension Recovery {
         /// The origin's bytes are those of the line before it in the segment (the chain pass
         /// then needs no lookup; a log holds long runs of one origin).
         var sameOriginAsPrevious = false
+        /// The line carries a `sig`.
+        var signed = false
     }
 
-    /// The first line, in log order, that failed its own checks.
+    /// A line that failed its own checks, and why.
     struct RefusedLine {
         var line: Int
         var reason: String
@@ -131,13 +135,20 @@ extension Recovery {
         }
     }
 
-    /// Parses and hashes the lines of a segment on every core. Each task takes a run of lines and
-    /// notes every line it refuses (a sealed segment's damage is mapped whole, see
-    /// Recovery+Damage.swift); the records stay valid until the next `run`, and those of refused
-    /// lines hold nothing.
+    /// Parses and hashes the lines of a segment on every core (and, checking a copy, verifies each
+    /// `sig`). Each task takes a run of lines and notes every line it refuses (an open maps a
+    /// sealed segment's damage whole, see Recovery+Damage.swift; a check of a copy names the
+    /// first); the records stay valid until the next `run`, and those of refused lines hold
+    /// nothing.
     struct LineChecks {
         private(set) var records = UnsafeMutableBufferPointer<CheckedLine>(start: nil, count: 0)
         static let linesPerTask = 4096
+        /// Verify mode: each `sig` is also checked against its origin's key (nil: not checked,
+        /// as when the store opens).
+        var keys: [String: Curve25519.Signing.PublicKey]? = nil
+        /// Of the last `run`: signatures that verified, and origins with a `sig` but no key.
+        private(set) var signaturesChecked = 0
+        private(set) var unkeyedOrigins: Set<String> = []
 
         /// Checks every complete line; gives the refused ones, in log order.
         mutating func run(_ bytes: UnsafeBufferPointer<UInt8>, lineStarts: [UInt32], completeEnd: Int) -> [RefusedLine] {
@@ -147,15 +158,18 @@ extension Recovery {
                 records = .allocate(capacity: n)
                 records.initialize(repeating: CheckedLine())
             }
+            signaturesChecked = 0
+            unkeyedOrigins = []
             guard n > 0 else { return [] }
             let tasks = (n + Self.linesPerTask - 1) / Self.linesPerTask
-            let work = Work(bytes: bytes, records: records, tasks: tasks)
+            let work = Work(bytes: bytes, records: records, tasks: tasks, keys: keys)
             defer { work.deallocate() }
             lineStarts.withUnsafeBufferPointer { starts in
                 work.starts = starts
                 work.completeEnd = completeEnd
                 DispatchQueue.concurrentPerform(iterations: tasks) { task in work.check(task: task) }
             }
+            (signaturesChecked, unkeyedOrigins) = work.signatures.withLock { ($0.checked, $0.unkeyed) }
             return (0..<tasks).flatMap { work.refused[$0] }
         }
 
@@ -169,10 +183,14 @@ extension Recovery {
             let refused: UnsafeMutableBufferPointer<[RefusedLine]>
             var starts = UnsafeBufferPointer<UInt32>(start: nil, count: 0)
             var completeEnd = 0
+            let keys: [String: Curve25519.Signing.PublicKey]?
+            /// Verify mode: what the tasks found of signatures (added once per task).
+            let signatures = Mutex<(checked: Int, unkeyed: Set<String>)>((0, []))
 
-            init(bytes: UnsafeBufferPointer<UInt8>, records: UnsafeMutableBufferPointer<CheckedLine>, tasks: Int) {
+            init(bytes: UnsafeBufferPointer<UInt8>, records: UnsafeMutableBufferPointer<CheckedLine>, tasks: Int, keys: [String: Curve25519.Signing.PublicKey]?) {
                 self.bytes = bytes
                 self.records = records
+                self.keys = keys
                 self.refused = .allocate(capacity: tasks)
                 refused.initialize(repeating: [])
             }
@@ -197,6 +215,16 @@ extension Recovery {
             func check(task: Int) {
                 let first = task * LineChecks.linesPerTask
                 let last = min(starts.count, first + LineChecks.linesPerTask)
+                var checked = 0
+                var unkeyed: Set<String> = []
+                defer {
+                    if keys != nil {
+                        signatures.withLock { found in
+                            found.checked += checked
+                            found.unkeyed.formUnion(unkeyed)
+                        }
+                    }
+                }
                 for k in first..<last {
                     let start = Int(starts[k])
                     let end = (k + 1 < starts.count ? Int(starts[k + 1]) : completeEnd) - 1
@@ -213,12 +241,27 @@ extension Recovery {
                         refused[task].append(RefusedLine(line: k, reason: "hash does not match the record's bytes (\(id))"))
                         continue
                     }
+                    if let keys, let sig = envelope.signature {
+                        // The hash does not cover `sig`: only the origin's key tells a damaged one.
+                        let origin = envelope.string(envelope.origin, in: line)
+                        if let key = keys[origin] {
+                            guard let raw = Base64.decode(line[sig]), key.isValidSignature(raw, for: envelope.hash.rawBytes) else {
+                                refused[task].append(
+                                    RefusedLine(line: k, reason: "signature does not verify with \(origin)'s key (\(origin):\(envelope.seq))"))
+                                continue
+                            }
+                            checked += 1
+                        } else {
+                            unkeyed.insert(origin)
+                        }
+                    }
                     records[k] = CheckedLine(
                         seq: envelope.seq, prev: envelope.prev, hash: envelope.hash, hlc: envelope.hlc,
                         origin: Int32(envelope.origin.lowerBound)..<Int32(envelope.origin.upperBound),
                         escaped: envelope.hasEscapedStrings,
                         sameOriginAsPrevious: !envelope.hasEscapedStrings && k > 0
-                            && sameOrigin(UnsafeBufferPointer(rebasing: line[envelope.origin]), asLineAt: Int(starts[k - 1])))
+                            && sameOrigin(UnsafeBufferPointer(rebasing: line[envelope.origin]), asLineAt: Int(starts[k - 1])),
+                        signed: envelope.signature != nil)
                 }
             }
         }
@@ -233,6 +276,8 @@ extension Recovery {
             var seq: UInt64 = 0
             var hash = EventHash(w0: 0, w1: 0, w2: 0, w3: 0)
             var offsets: [UInt64] = []
+            /// The highest seq that carries a `sig` (0: none).
+            var lastSigned: UInt64 = 0
         }
 
         var entries: [Entry] = []
@@ -275,6 +320,7 @@ extension Recovery {
             entries[i].seq = r.seq
             entries[i].hash = r.hash
             entries[i].offsets.append(offset)
+            if r.signed { entries[i].lastSigned = r.seq }
             return nil
         }
 

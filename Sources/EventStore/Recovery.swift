@@ -1,3 +1,4 @@
+@preconcurrency import Crypto
 import IncidentModel
 import Logging
 
@@ -8,7 +9,8 @@ import Darwin
 #endif
 
 /// Opening the store: scan every segment, check every line, cut a torn tail, rebuild the indexes.
-/// The rules are at the top of SegmentFormat.swift.
+/// The rules are at the top of SegmentFormat.swift. The scan is also what checks a copy of a data
+/// directory (`EventStore.verifyCopy`), in `Mode.verify`.
 ///
 /// How the work is spread (the checks are those of SegmentFormat.swift, unchanged):
 /// - Each segment is read whole into one buffer reused from segment to segment, a few MiB per
@@ -20,9 +22,10 @@ import Darwin
 /// - One pass in log order then checks each origin's chain (seq and prev) and builds the indexes.
 ///   The first line that fails, in log order, is reported, exactly as a single pass would: the
 ///   chain pass stops at the first line a check task refused, and a chain failure before it wins.
-/// - A sealed segment with lines that fail their own checks is mapped instead (slots for the
-///   events it hides, Recovery+Damage.swift), and the chain pass lets each origin's chain jump
-///   over as many seqs as there are damaged slots before it; the rules are in Damage.swift.
+/// - When opening, a sealed segment with lines that fail their own checks is mapped instead
+///   (slots for the events it hides, Recovery+Damage.swift), and the chain pass lets each
+///   origin's chain jump over as many seqs as there are damaged slots before it; the rules are in
+///   Damage.swift. A copy being checked maps nothing: its first failing line refuses it.
 enum Recovery {
     struct Result {
         var index: IndexState
@@ -33,6 +36,39 @@ enum Recovery {
         var repair: RepairState
     }
 
+    /// What the scan does with what it finds.
+    enum Mode {
+        /// Opening the store: a torn tail of the newest segment is cut (and kept as `.broken`),
+        /// and a sealed segment's damage is mapped for the repair.
+        case open
+        /// Checking a copy (`EventStore.verifyCopy`): nothing is written or repaired, so any line
+        /// that fails refuses the copy, a torn last line and a sealed segment's damage too; each
+        /// signature is also checked against its origin's key.
+        case verify(keys: [String: Curve25519.Signing.PublicKey])
+    }
+
+    /// What the scan found: each segment's lines, the chains, the damage of sealed segments
+    /// (open mode) and the signatures (verify mode).
+    struct Scan {
+        struct Segment {
+            var name: String
+            var firstOffset: UInt64
+            /// One start per offset; a damaged segment's slots included (`IndexState.Segment`).
+            var lineStarts: [UInt32]
+            var size: UInt64
+            /// Positions of the slots of a damaged sealed segment (empty otherwise).
+            var slots: [Int] = []
+        }
+        var segments: [Segment] = []
+        var count: UInt64 = 0
+        var chains = OriginChains()
+        var maxHLC = HLCTimestamp.zero
+        var damage = DamageMap()
+        var signaturesChecked = 0
+        /// Origins with signed events and no key to check them with.
+        var unkeyedOrigins: Set<String> = []
+    }
+
     static func open(
         directory: String, segmentsDirectory: String, nodeID: String, identity: NodeIdentity, options: StoreOptions, logger: Logger
     ) throws(StoreError) -> Result {
@@ -41,20 +77,7 @@ enum Recovery {
                 throw StoreError(.io, "cannot create \(dir): \(POSIX.errnoText(code))")
             }
         }
-        guard let names = POSIX.listDirectory(segmentsDirectory) else {
-            throw StoreError(.io, "cannot list \(segmentsDirectory): \(POSIX.errnoText())")
-        }
-        var segments = names.compactMap { name in SegmentName.firstOffset(fileName: name).map { (name, $0) } }
-        segments.sort { $0.1 < $1.1 }
-
-        var state = IndexState()
-        // The segments' read descriptors belong to the store once it opens; a refusal closes them.
-        var opened = false
-        defer { if !opened { for segment in state.segments { close(segment.readFD) } } }
-        var chains = OriginChains()
-        var maxHLC = HLCTimestamp.zero
-        var activeSize: UInt64 = 0
-
+        var segments = try segmentFiles(segmentsDirectory)
         if segments.isEmpty {
             let name = SegmentName.fileName(firstOffset: 0)
             let fd = Glibc.open(segmentsDirectory + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
@@ -64,18 +87,89 @@ enum Recovery {
             _ = POSIX.fsyncDirectory(directory)
             segments = [(name, 0)]
         }
+        var scan = try Self.scan(segmentsDirectory: segmentsDirectory, segments: segments, mode: .open, options: options, logger: logger)
 
+        var state = IndexState()
+        // The segments' read descriptors belong to the store once it opens; a refusal closes them.
+        var opened = false
+        defer { if !opened { for segment in state.segments { close(segment.readFD) } } }
+        for segment in scan.segments {
+            let path = segmentsDirectory + "/" + segment.name
+            let rfd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard rfd >= 0 else { throw StoreError(.io, "cannot open \(path): \(POSIX.errnoText())") }
+            state.segments.append(
+                IndexState.Segment(
+                    firstOffset: segment.firstOffset, name: segment.name, readFD: rfd, lineStarts: segment.lineStarts, size: segment.size,
+                    slots: segment.slots))
+        }
+        state.count = scan.count
+
+        var repair = RepairState()
+        var ownHead: (seq: UInt64, hash: EventHash)? = nil
+        if !scan.damage.segments.isEmpty {
+            (repair, ownHead) = try resolve(
+                scan.damage, chains: &scan.chains, index: &state, nodeID: nodeID, identity: identity, segmentsDirectory: segmentsDirectory)
+            for s in repair.segments {
+                logger.warning(
+                    "sealed segment damaged; serving the log without its damaged events until they are repaired",
+                    metadata: [
+                        "store.segment": "\(segmentsDirectory)/\(s.name)",
+                        "store.byte_ranges": "\(s.byteRanges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))",
+                        "store.events": "\(s.slots.count)", "event.ids": "\(s.slots.compactMap { $0.key?.id }.joined(separator: ","))",
+                        "store.unidentified": "\(s.slots.filter { $0.key == nil }.count)",
+                    ])
+            }
+        }
+
+        let activePath = segmentsDirectory + "/" + state.segments[state.segments.count - 1].name
+        let wfd = Glibc.open(activePath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard wfd >= 0 else { throw StoreError(.io, "cannot open \(activePath) for writing: \(POSIX.errnoText())") }
+        var (origins, heads) = scan.chains.finish()
+        if let ownHead { heads[nodeID] = ownHead }
+        state.origins = origins
+        logger.info(
+            "store opened",
+            metadata: ["store.events": "\(state.count)", "store.segments": "\(state.segments.count)", "store.dir": "\(directory)"])
+        opened = true
+        let activeSize = state.segments[state.segments.count - 1].size
+        return Result(index: state, maxHLC: scan.maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads, repair: repair)
+    }
+
+    /// The segment files of a directory (names that are not `<20 digits>.jsonl` are ignored), in
+    /// offset order.
+    static func segmentFiles(_ segmentsDirectory: String) throws(StoreError) -> [(name: String, firstOffset: UInt64)] {
+        guard let names = POSIX.listDirectory(segmentsDirectory) else {
+            throw StoreError(.io, "cannot list \(segmentsDirectory): \(POSIX.errnoText())")
+        }
+        var segments = names.compactMap { name in SegmentName.firstOffset(fileName: name).map { (name, $0) } }
+        segments.sort { $0.1 < $1.1 }
+        return segments
+    }
+
+    /// Reads every segment in order and checks every line (SegmentFormat.swift). In `.open` mode
+    /// it maps the damage of sealed segments and cuts a torn tail of the newest segment; in
+    /// `.verify` mode the first line that fails, wherever it is, refuses the whole.
+    static func scan(
+        segmentsDirectory: String, segments: [(name: String, firstOffset: UInt64)], mode: Mode, options: StoreOptions, logger: Logger
+    ) throws(StoreError) -> Scan {
+        var result = Scan()
         var buffer = SegmentBuffer()
         defer { buffer.deallocate() }
         var checks = LineChecks()
         defer { checks.deallocate() }
+        let opening: Bool
+        switch mode {
+        case .open: opening = true
+        case .verify(let keys):
+            opening = false
+            checks.keys = keys
+        }
 
-        var damage = DamageMap()
         for (i, (name, firstOffset)) in segments.enumerated() {
             let path = segmentsDirectory + "/" + name
-            guard firstOffset == state.count else {
+            guard firstOffset == result.count else {
                 throw StoreError(
-                    .corrupt, "\(path): segment starts at offset \(firstOffset) but the log before it holds \(state.count) events")
+                    .corrupt, "\(path): segment starts at offset \(firstOffset) but the log before it holds \(result.count) events")
             }
             // The bytes, the start of each complete line, and where they end: bytes after the
             // last newline are an incomplete line.
@@ -88,7 +182,9 @@ enum Recovery {
 
             // Per-line checks on every core, then the chains in log order.
             let refusedLines = checks.run(bytes, lineStarts: lineStarts, completeEnd: completeEnd)
-            if !isNewest, !refusedLines.isEmpty || completeEnd < bytes.count {
+            result.signaturesChecked += checks.signaturesChecked
+            result.unkeyedOrigins.formUnion(checks.unkeyedOrigins)
+            if opening, !isNewest, !refusedLines.isEmpty || completeEnd < bytes.count {
                 // A sealed segment with damage: mapped, served without it, repaired later.
                 let nextOffset = segments[i + 1].1
                 guard nextOffset >= firstOffset else {
@@ -104,7 +200,7 @@ enum Recovery {
                     throw StoreError(
                         .corrupt, "\(path): \(first); it holds more valid lines than the next segment's name leaves room for")
                 }
-                damage.add(mapped)
+                result.damage.add(mapped)
                 var afterSlot = false
                 for (k, line) in mapped.lineOfOffset.enumerated() {
                     guard let line else {
@@ -112,36 +208,36 @@ enum Recovery {
                         continue
                     }
                     let start = Int(lineStarts[line])
-                    if let problem = chains.extend(
-                        checks.records[line], line: bytes, lineStart: start, offset: firstOffset + UInt64(k), afterSlot: afterSlot, damage: &damage)
+                    if let problem = result.chains.extend(
+                        checks.records[line], line: bytes, lineStart: start, offset: firstOffset + UInt64(k), afterSlot: afterSlot,
+                        damage: &result.damage)
                     {
                         throw StoreError(.corrupt, "\(path): corrupt record at byte offset \(start): \(problem)")
                     }
                     afterSlot = false
-                    if checks.records[line].hlc > maxHLC { maxHLC = checks.records[line].hlc }
+                    if checks.records[line].hlc > result.maxHLC { result.maxHLC = checks.records[line].hlc }
                 }
-                let rfd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-                guard rfd >= 0 else { throw StoreError(.io, "cannot open \(path): \(POSIX.errnoText())") }
-                let slots = mapped.segment.slots.map(\.index)
-                state.segments.append(
-                    IndexState.Segment(
-                        firstOffset: firstOffset, name: name, readFD: rfd, lineStarts: mapped.lineStarts, size: UInt64(bytes.count), slots: slots))
-                state.count += UInt64(mapped.lineStarts.count)
+                result.segments.append(
+                    Scan.Segment(
+                        name: name, firstOffset: firstOffset, lineStarts: mapped.lineStarts, size: UInt64(bytes.count),
+                        slots: mapped.segment.slots.map(\.index)))
+                result.count += UInt64(mapped.lineStarts.count)
                 continue
             }
+            // In verify mode the damage map stays empty, so a chain may not jump a seq.
             let refused = refusedLines.first
             var badAt: (offset: Int, reason: String, complete: Bool)? = nil
             var good = 0
             let checkedCount = refused?.line ?? lineStarts.count
             while good < checkedCount {
                 let start = Int(lineStarts[good])
-                if let problem = chains.extend(
-                    checks.records[good], line: bytes, lineStart: start, offset: firstOffset + UInt64(good), damage: &damage)
+                if let problem = result.chains.extend(
+                    checks.records[good], line: bytes, lineStart: start, offset: firstOffset + UInt64(good), damage: &result.damage)
                 {
                     badAt = (start, problem, true)
                     break
                 }
-                if checks.records[good].hlc > maxHLC { maxHLC = checks.records[good].hlc }
+                if checks.records[good].hlc > result.maxHLC { result.maxHLC = checks.records[good].hlc }
                 good += 1
             }
             if badAt == nil, let refused { badAt = (Int(lineStarts[refused.line]), refused.reason, true) }
@@ -150,7 +246,7 @@ enum Recovery {
 
             var size = UInt64(bytes.count)
             if let bad = badAt {
-                guard isNewest else {
+                guard isNewest, opening else {
                     throw StoreError(.corrupt, "\(path): corrupt record at byte offset \(bad.offset): \(bad.reason)")
                 }
                 // Only an incomplete last line is a torn write. A complete line that fails its checks
@@ -169,41 +265,10 @@ enum Recovery {
                 try cutTornTail(path: path, bytes: bytes, from: bad.offset, reason: bad.reason, options: options, logger: logger)
                 size = UInt64(bad.offset)
             }
-            let rfd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-            guard rfd >= 0 else { throw StoreError(.io, "cannot open \(path): \(POSIX.errnoText())") }
-            state.segments.append(
-                IndexState.Segment(firstOffset: firstOffset, name: name, readFD: rfd, lineStarts: lineStarts, size: size))
-            state.count += UInt64(lineStarts.count)
-            if isNewest { activeSize = size }
+            result.segments.append(Scan.Segment(name: name, firstOffset: firstOffset, lineStarts: lineStarts, size: size))
+            result.count += UInt64(lineStarts.count)
         }
-
-        var repair = RepairState()
-        var ownHead: (seq: UInt64, hash: EventHash)? = nil
-        if !damage.segments.isEmpty {
-            (repair, ownHead) = try resolve(damage, chains: &chains, index: &state, nodeID: nodeID, identity: identity, segmentsDirectory: segmentsDirectory)
-            for s in repair.segments {
-                logger.warning(
-                    "sealed segment damaged; serving the log without its damaged events until they are repaired",
-                    metadata: [
-                        "store.segment": "\(segmentsDirectory)/\(s.name)",
-                        "store.byte_ranges": "\(s.byteRanges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))",
-                        "store.events": "\(s.slots.count)", "event.ids": "\(s.slots.compactMap { $0.key?.id }.joined(separator: ","))",
-                        "store.unidentified": "\(s.slots.filter { $0.key == nil }.count)",
-                    ])
-            }
-        }
-
-        let activePath = segmentsDirectory + "/" + state.segments[state.segments.count - 1].name
-        let wfd = Glibc.open(activePath, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard wfd >= 0 else { throw StoreError(.io, "cannot open \(activePath) for writing: \(POSIX.errnoText())") }
-        var (origins, heads) = chains.finish()
-        if let ownHead { heads[nodeID] = ownHead }
-        state.origins = origins
-        logger.info(
-            "store opened",
-            metadata: ["store.events": "\(state.count)", "store.segments": "\(state.segments.count)", "store.dir": "\(directory)"])
-        opened = true
-        return Result(index: state, maxHLC: maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads, repair: repair)
+        return result
     }
 
     static func firstNewline(_ buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {

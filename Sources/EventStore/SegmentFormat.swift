@@ -32,6 +32,13 @@
 //   the repair writes them back when a peer or a bundle brings them (Damage.swift). A line whose
 //   hash matches but that breaks its chain, or gaps that the damaged lines cannot explain, still
 //   stop the open with an error naming the file and the byte offset of the line.
+//
+// Checking a copy (`EventStore.verifyCopy`, what `incidentctl backup` runs before it declares a
+// backup good): the same scan and checks, reading only. Nothing is cut, created, locked or
+// repaired, so any line that fails refuses the copy, naming the first: a torn last line, and
+// every damage of a sealed segment that the open would map and serve around (a backup must hold
+// every event it counts). Each `sig` is also checked against its origin's key (the open leaves
+// signatures to the peers that receive the events).
 
 /// Names and parses segment file names.
 public enum SegmentName {

@@ -10,9 +10,10 @@ import Glibc
 /// node restarted without its `--node-id` would come up as `dev` and write `dev:1` beside its
 /// own `x:1`, signed with the same key.
 ///
-/// A data directory from before the file existed is adopted on its next start: the id is
-/// recorded unless the log holds events that this node's key signed under another origin
-/// (then that origin is this directory's node, and the start is refused naming it).
+/// A data directory without the file (from before it existed, or restored from a backup, which
+/// does not hold it) is adopted on its next start: the id is recorded unless the log holds
+/// events that this node's key signed under another origin (then that origin is this
+/// directory's node, and the start is refused naming it).
 enum DataDirectoryOwner {
     static let fileName = "node_id"
 

@@ -323,6 +323,7 @@ struct RequestHandler: Sendable {
             return p
         }
         s.held = held.events.map(\.id)
+        s.trust = trust().base64Keys
         return ClientResponse.status(s)
     }
 

@@ -28,6 +28,9 @@ public struct TrustList: Sendable {
     public mutating func insert(node: String, key: Curve25519.Signing.PublicKey) { keys[node] = key }
 
     public var nodes: [String] { keys.keys.sorted() }
+
+    /// Each node's key as base64 of its 32 bytes (as `trust` in the config and in `status`).
+    public var base64Keys: [String: String] { keys.mapValues { Base64.encode(Array($0.rawRepresentation)) } }
 }
 
 public struct TrustListError: Error, CustomStringConvertible, Sendable {

@@ -49,6 +49,8 @@ public enum ClientResponse {
         public var peers: [Peer] = []
         /// Events held ahead of their origin's chain (sync's fresh lane), by id.
         public var held: [String] = []
+        /// The trust list in force, this node's own key included: node id → base64 public key.
+        public var trust: [String: String] = [:]
         /// Events folded into the views, those folded since the node started (a start from a
         /// snapshot folds only the newer ones), and whether a snapshot was loaded.
         public var projections: (folded: UInt64, sinceStart: UInt64, fromSnapshot: Bool)? = nil
@@ -311,7 +313,8 @@ public enum ClientResponse {
             if i > 0 { w.raw(UInt8(ascii: ",")) }
             w.string(id)
         }
-        w.raw("]")
+        w.raw("],\"trust\":")
+        w.object(strings: s.trust)
         w.raw("}\n")
         return w.bytes
     }

@@ -12,9 +12,9 @@ import Glibc
 struct Incidentctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incidentctl",
-        abstract: "Talk to an IncidentLog node: append, import, export, status, benchmarks.",
+        abstract: "Talk to an IncidentLog node: append, import, export, backup, status, benchmarks.",
         subcommands: [
-            Append.self, Get.self, Import.self, Export.self, Ingest.self, Tail.self, Status.self, SectorCommand.self,
+            Append.self, Get.self, Import.self, Export.self, Ingest.self, BackupCommand.self, Tail.self, Status.self, SectorCommand.self,
             OverviewCommand.self, IncidentCommand.self, IncidentsCommand.self, Bench.self,
         ])
 

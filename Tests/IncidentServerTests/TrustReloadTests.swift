@@ -42,6 +42,13 @@ import Wire
             let status = try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
             return status["peers"]?.arrayValue?.first
         }
+        /// `status`'s `trust`: the list in force, node → base64 key.
+        func trustShown(_ node: TestNode) async throws -> [String: String] {
+            let status = try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
+            return Dictionary(uniqueKeysWithValues: (status["trust"]?.objectMembers ?? []).map { ($0.key, $0.value.stringValue ?? "?") })
+        }
+        #expect(try await trustShown(a) == keys)
+        #expect(try await trustShown(b) == keys)  // b's own key is trusted without being listed
 
         // Linked: events flow both ways.
         try await appendOn(a, "a-1")
@@ -54,6 +61,7 @@ import Wire
         try writeConfig(trust: ["a"])
         a.send(signal: SIGHUP)
         try await waitUntil("the reload") { a.log.contains("config.applied=trust") }
+        #expect(try await trustShown(a) == ["a": keys["a"]!])
         try await waitUntil("the open session with b ended") {
             try await peerEntry(b)?["connected"]?.boolValue == false
         }

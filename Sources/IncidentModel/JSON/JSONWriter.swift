@@ -73,6 +73,18 @@ public struct JSONWriter: Sendable {
 
     public mutating func bool(_ b: Bool) { b ? raw("true") : raw("false") }
 
+    /// An object of string members, keys sorted: `{"gao":"…","hq":"…"}` (a trust list).
+    public mutating func object(strings members: [String: String]) {
+        raw("{")
+        for (i, (key, value)) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+            if i > 0 { raw(UInt8(ascii: ",")) }
+            string(key)
+            raw(UInt8(ascii: ":"))
+            string(value)
+        }
+        raw("}")
+    }
+
     /// Writes a value in canonical form (members sorted by key bytes).
     public mutating func canonical(_ value: JSONValue) {
         switch value {
