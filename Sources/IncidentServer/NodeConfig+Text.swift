@@ -13,7 +13,7 @@ extension NodeConfig {
     }
 
     /// Sets `key` from its text form, as environment variables and flags give it: lists are
-    /// comma-separated (`peers`, `sectors`, `trust` as `NODE=KEY,…`), `peer_listen` takes `off`,
+    /// comma-separated (`peers`, `sectors`, `trust` as `NODE=KEY,…`), `peer_listen` and `http_listen` take `off`,
     /// integers are decimal. With `adding`, `trust` entries are added to the current ones
     /// instead of replacing them (`--trust`).
     mutating func set(_ key: String, text: String, adding: Bool = false) throws(TextError) {
@@ -43,6 +43,13 @@ extension NodeConfig {
             } else {
                 guard let hp = HostPort(text) else { throw TextError(reason: "expected HOST:PORT or off, got \(text)") }
                 peerListen = hp
+            }
+        case "http_listen":
+            if text == "off" {
+                httpListen = nil
+            } else {
+                guard let hp = HostPort(text) else { throw TextError(reason: "expected HOST:PORT or off, got \(text)") }
+                httpListen = hp
             }
         case "fsync":
             guard let p = FsyncPolicy(rawValue: text) else { throw TextError(reason: "expected always or never") }
