@@ -126,6 +126,8 @@ let package = Package(
                 "Wire", "IncidentModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // HTTPConnection: the HTTP API's client (bench http-query, tests).
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -213,8 +215,9 @@ let package = Package(
         .testTarget(
             name: "IncidentServerTests",
             dependencies: [
-                "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentModel", "Sync", "Wire",
+                "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentModel", "Sync", "Wire", "IncidentHTTP",
                 .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

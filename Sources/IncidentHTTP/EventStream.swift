@@ -29,9 +29,9 @@ import Wire
 /// frame) however far behind it is, and one that catches up from an old offset is paced by
 /// what it reads. When the frames waiting stay at that bound for `slow_consumer_timeout_ms` (the
 /// connection took nothing), the frames are dropped, the reader gets
-/// `event: error` / `data: {"code":"slow_consumer",…}` as soon as it reads again, and the
-/// connection is closed: after that frame, or `slow_consumer_timeout_ms` later if the reader
-/// still takes nothing. It resumes with `Last-Event-ID` where it got to.
+/// `event: error` / `data: {"code":"slow_consumer",…}` after what the connection already holds
+/// for it, and the response ends; a reader that goes on taking nothing for another
+/// `slow_consumer_timeout_ms` is closed. It resumes with `Last-Event-ID` where it got to.
 enum EventStream {
     static let heartbeat = Duration.seconds(15)
     /// Bytes handed to the connection at once.
@@ -83,9 +83,11 @@ enum EventStream {
                     do {
                         while let chunk = await buffer.take(maximum: chunkBytes) {
                             try await writer.write(ByteBuffer(bytes: chunk))
+                            buffer.wrote()
                         }
                         buffer.consumerFinished()
                     } catch {
+                        logger.notice("event stream write failed", metadata: ["http.peer": "\(peer)", "error": "\(error)"])
                         group.cancelAll()
                         throw error
                     }
@@ -161,8 +163,13 @@ enum EventStream {
                 _ = NodeAPI.refusal(error)  // counted with the other errors by code
                 logger.notice("event stream reader too slow; closing", metadata: ["http.peer": "\(channel.remoteAddress?.description ?? "?")"])
                 buffer.drop(final: w.bytes)
-                // The reader gets the error frame once it reads again; one that does not is closed.
-                if await !buffer.waitConsumerFinished(within: limits.slowConsumerTimeout) { channel.close(promise: nil) }
+                // The reader gets the error frame once it reads again; one that still takes nothing
+                // for the timeout is closed.
+                let channel = self.channel
+                if await !buffer.waitConsumerFinished(within: limits.slowConsumerTimeout, progress: { channel.isWritable }) {
+                    logger.notice("event stream reader takes nothing; closing", metadata: ["http.peer": "\(channel.remoteAddress?.description ?? "?")"])
+                    channel.close(promise: nil)
+                }
                 return false
             }
         }
@@ -181,6 +188,8 @@ final class StreamBuffer: Sendable {
         var bytes: [UInt8] = []
         var ended = false
         var consumerDone = false
+        /// Chunks the connection has taken (writes completed).
+        var written = 0
         var taker: CheckedContinuation<[UInt8]?, Never>?
         /// Taken bytes since the last look: the reader makes progress.
         var taken = 0
@@ -271,16 +280,30 @@ final class StreamBuffer: Sendable {
         if let (taker, chunk) = woken { taker.resume(returning: chunk) }
     }
 
+    func wrote() {
+        state.withLock { $0.written += 1 }
+    }
+
     func consumerFinished() {
         state.withLock { $0.consumerDone = true }
     }
 
-    func waitConsumerFinished(within: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + within
-        while ContinuousClock.now < deadline {
-            if state.withLock({ $0.consumerDone }) { return true }
-            do { try await Task.sleep(for: .milliseconds(10)) } catch { return false }
+    /// Waits until the writer has written everything (the final frame included); false when it
+    /// made no progress for `within`: no write completed and the connection was never writable
+    /// (`progress`) meanwhile.
+    func waitConsumerFinished(within: Duration, progress: () -> Bool) async -> Bool {
+        var deadline = ContinuousClock.now + within
+        var written = -1
+        while true {
+            let (done, now) = state.withLock { ($0.consumerDone, $0.written) }
+            if done { return true }
+            if now != written || progress() {
+                written = now
+                deadline = ContinuousClock.now + within
+            }
+            if ContinuousClock.now >= deadline { return false }
+            // Cancelled: the response is ending (the writer finished, or the connection went).
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { return true }
         }
-        return state.withLock { $0.consumerDone }
     }
 }

@@ -37,7 +37,8 @@ public final class HTTPListener: Service {
         let context = self.context
         let logger = context.logger
         let limits = context.limits
-        let responder = routes.router().buildResponder()
+        let routes = self.routes
+        let responder = Routes.router { routes }.buildResponder()
         let connections = self.connections
         let http1 = HTTP1Channel(
             responder: { request, writer, channel in

@@ -19,19 +19,21 @@ struct Routes: Sendable {
 
     var api: NodeAPI { context.api }
 
-    func router() -> Router<RouteContext> {
+    /// Every route of the listener. The handlers ask `routes` for the node's side when a request
+    /// comes, so the table can be built without a node (the OpenAPI test lists it).
+    static func router(_ routes: @escaping @Sendable () -> Routes) -> Router<RouteContext> {
         let router = Router(context: RouteContext.self)
-        router.get("/api/v1/status") { request, _ in await self.query(request) { _ in ["op": .text("status")] } }
+        router.get("/api/v1/status") { request, _ in await routes().query(request) { _ in ["op": .text("status")] } }
         router.get("/api/v1/overview") { request, _ in
-            await self.query(request) { q in ["op": .text("overview"), "since": q.text("since"), "until": q.text("until")] }
+            await routes().query(request) { q in ["op": .text("overview"), "since": q.text("since"), "until": q.text("until")] }
         }
         router.get("/api/v1/sectors/{sector}") { request, context in
-            await self.query(request) { q in
+            await routes().query(request) { q in
                 ["op": .text("sector"), "sector": .text(context.parameters.get("sector") ?? ""), "since": q.text("since"), "until": q.text("until")]
             }
         }
         router.get("/api/v1/incidents") { request, _ in
-            await self.query(request) { q in
+            await routes().query(request) { q in
                 [
                     "op": .text("incidents"), "sector": q.text("sector"), "category": q.text("category"), "status": q.text("status"),
                     "verification": q.text("verification"), "since": q.text("since"), "until": q.text("until"),
@@ -40,19 +42,19 @@ struct Routes: Sendable {
             }
         }
         router.get("/api/v1/incidents/{id}") { request, context in
-            await self.query(request) { _ in ["op": .text("incident"), "id": .text(context.parameters.get("id") ?? "")] }
+            await routes().query(request) { _ in ["op": .text("incident"), "id": .text(context.parameters.get("id") ?? "")] }
         }
         router.get("/api/v1/events") { request, _ in
-            await self.query(request) { q in
+            await routes().query(request) { q in
                 ["op": .text("read"), "from": try q.integer("from", code: .invalidRequest), "limit": try q.integer("limit", code: .invalidRequest)]
             }
         }
         router.get("/api/v1/events/{id}") { request, context in
-            await self.query(request) { _ in ["op": .text("get"), "id": .text(context.parameters.get("id") ?? "")] }
+            await routes().query(request) { _ in ["op": .text("get"), "id": .text(context.parameters.get("id") ?? "")] }
         }
-        router.post("/api/v1/events") { request, context in await self.append(request, context: context) }
-        router.get("/api/v1/stream") { request, context in await self.stream(request, context: context) }
-        router.get("/metrics") { request, _ in self.metrics(request) }
+        router.post("/api/v1/events") { request, context in await routes().append(request, context: context) }
+        router.get("/api/v1/stream") { request, context in await routes().stream(request, context: context) }
+        router.get("/metrics") { request, _ in routes().metrics(request) }
         StaticFiles.add(to: router)
         return router
     }

@@ -83,7 +83,7 @@ public struct NodeAPI: Sendable {
         let ours = handler.store.versionVector
         let peers = self.peers.snapshot.map { e in
             State.Peer(
-                name: e.node ?? e.key, direction: e.direction, connected: e.connected, lagEvents: ours.lacking(in: e.peerVector),
+                name: e.node ?? e.address ?? e.key, direction: e.direction, connected: e.connected, lagEvents: ours.lacking(in: e.peerVector),
                 lagSeconds: handler.oldestLackedAge(e.peerVector, ours: ours, nowMillis: now) ?? 0,
                 bytesSent: e.link.wireBytesSent, bytesReceived: e.link.wireBytesReceived)
         }
