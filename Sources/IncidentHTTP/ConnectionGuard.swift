@@ -39,6 +39,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     var served = false
     /// The response being written is an event stream.
     var streaming = false
+    /// The response being written says `Connection: close` (a refused body): the connection
+    /// closes after it, whatever of the request is still coming.
+    var closeAfterResponse = false
     var closing = false
     var headTimer: Scheduled<Void>?
     var writeTimer: Scheduled<Void>?
@@ -82,6 +85,14 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapOutboundIn(data) {
         case .head(let head) where head.status.code >= 200:
             streaming = head.headerFields[.contentType]?.hasPrefix("text/event-stream") == true
+            closeAfterResponse = head.headerFields[.connection]?.lowercased() == "close"
+        case .end where closeAfterResponse:
+            closing = true
+            let written = context.eventLoop.makePromise(of: Void.self)
+            if let promise { written.futureResult.cascade(to: promise) }
+            context.writeAndFlush(data, promise: written)
+            closeOutput(context, after: written.futureResult)
+            return
         case .end:
             open = max(0, open - 1)
             streaming = false
@@ -151,12 +162,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         head.headerFields[.connection] = "close"
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
+        closeOutput(context, after: context.writeAndFlush(wrapOutboundOut(.end(nil))))
+    }
+
+    /// Half-closes once the answer is `written` (the client reads it before end of stream;
+    /// closing with its input unread would reset the connection and lose the answer) and drops
+    /// what the client still sends (`closing`); closed for good after two seconds.
+    func closeOutput(_ context: ChannelHandlerContext, after written: EventLoopFuture<Void>) {
         let channel = context.channel
         let closer = context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            channel.close(mode: .output).whenComplete { _ in }
-            channel.closeFuture.whenComplete { _ in closer.cancel() }
-        }
+        channel.closeFuture.whenComplete { _ in closer.cancel() }
+        written.whenComplete { _ in channel.close(mode: .output, promise: nil) }
     }
 
     func peer(_ context: ChannelHandlerContext) -> String {

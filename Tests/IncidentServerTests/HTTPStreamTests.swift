@@ -119,4 +119,21 @@ struct HTTPStreamTests {
             }
         }
     }
+
+    /// The HTTP listener is a service of the node's group: on SIGTERM an open stream ends its
+    /// response cleanly (the chunked body's end, not a cut connection) and the node exits 0.
+    @Test("SIGTERM ends an open stream's response cleanly and the node exits 0")
+    func gracefulShutdown() async throws {
+        try await HTTP.withNode { node in
+            try await HTTPConnection.withConnection(to: try HTTP.address(node)) { c in
+                try await c.send(.GET, "/api/v1/stream")
+                #expect(try await c.readHead().status == 200)
+                _ = try await HTTP.readFrames(c) { _ in true }  // the opening comment: the stream runs
+                node.send(signal: SIGTERM)
+                let (_, ended) = try await HTTP.readFrames(c) { _ in false }
+                #expect(ended)
+            }
+            #expect(node.stop() == 0, "\(node.log)")
+        }
+    }
 }
