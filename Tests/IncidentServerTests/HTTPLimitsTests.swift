@@ -53,7 +53,8 @@ struct HTTPLimitsTests {
     @Test("a request body over max_line_bytes is answered line_too_long (413) and nothing is written")
     func bodySize() async throws {
         try await HTTP.withNode(config: #"{"max_line_bytes": 2048}"#) { node in
-            let big = Array(#"{"event":{"type":"polling_station.status","sector":"east","data":{"station_id":"GAO-1","name":""#.utf8)
+            let big =
+                Array(#"{"event":{"type":"polling_station.status","sector":"east","data":{"station_id":"GAO-1","name":""#.utf8)
                 + [UInt8](repeating: UInt8(ascii: "x"), count: 4000) + Array(#"","status":"open"}}}"#.utf8)
             let declared = try await HTTP.request(node, .POST, "/api/v1/events", body: big)
             #expect(declared.status == 413 && declared.errorCode == "line_too_long", "\(String(decoding: declared.body, as: UTF8.self))")
