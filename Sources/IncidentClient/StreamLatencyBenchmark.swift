@@ -63,7 +63,7 @@ public struct StreamLatencyBenchmark: Sendable {
                         }
                     }
                     return nil
-                } catch where Task.isCancelled {
+                } catch  where Task.isCancelled {
                     return nil  // given up on the missing frames; run() names them
                 }
             }
