@@ -166,7 +166,11 @@ enum EventStream {
                 // The reader gets the error frame once it reads again; one that still takes nothing
                 // for the timeout is closed.
                 let channel = self.channel
-                if await !buffer.waitConsumerFinished(within: limits.slowConsumerTimeout, progress: { channel.isWritable }) {
+                let progress: @Sendable () async -> Int? = {
+                    // Writable, or fewer bytes waiting in the connection than last time: the reader takes.
+                    channel.isWritable ? nil : try? await channel.getOption(ChannelOptions.bufferedWritableBytes).get()
+                }
+                if await !buffer.waitConsumerFinished(within: limits.slowConsumerTimeout, progress: progress) {
                     logger.notice("event stream reader takes nothing; closing", metadata: ["http.peer": "\(channel.remoteAddress?.description ?? "?")"])
                     channel.close(promise: nil)
                 }
@@ -289,15 +293,18 @@ final class StreamBuffer: Sendable {
     }
 
     /// Waits until the writer has written everything (the final frame included); false when it
-    /// made no progress for `within`: no write completed and the connection was never writable
-    /// (`progress`) meanwhile.
-    func waitConsumerFinished(within: Duration, progress: () -> Bool) async -> Bool {
+    /// made no progress for `within`: no write completed, and the connection never took bytes
+    /// (`waiting`: the bytes waiting in it, nil when it is writable).
+    func waitConsumerFinished(within: Duration, progress waiting: () async -> Int?) async -> Bool {
         var deadline = ContinuousClock.now + within
         var written = -1
+        var lastWaiting: Int? = -1
         while true {
             let (done, now) = state.withLock { ($0.consumerDone, $0.written) }
             if done { return true }
-            if now != written || progress() {
+            let waitingNow = await waiting()
+            if now != written || waitingNow == nil || waitingNow != lastWaiting {
+                lastWaiting = waitingNow
                 written = now
                 deadline = ContinuousClock.now + within
             }
