@@ -100,7 +100,8 @@ public struct QueryBenchmark: Sendable {
         public var prefilled: Int
         public var appendRate: Int
         public var appendClients: Int
-        /// Events acknowledged while measuring, and that per second.
+        /// Events acknowledged while measuring, and that per second (with `http`: from the start of
+        /// the line protocol's measured run to the end of HTTP's, its warm-up included).
         public var appended: Int
         public var achievedAppendRate: Double
         /// Append requests acknowledged while measuring: sent → acknowledged.
@@ -157,9 +158,10 @@ public struct QueryBenchmark: Sendable {
 
         let line = phase(queries.map { $0[0] }, barrier: barriers[0])
         let overHTTP = http == nil ? nil : phase(queries.map { $0[1] }, barrier: barriers[1])
+        // The append load runs through both protocols' runs: its figures cover them both.
         let start = line.start
         let end = overHTTP?.end ?? line.end
-        let seconds = line.phase.seconds
+        let appendSeconds = Double(end - start) / 1e9
 
         var appendLatency = LatencyHistogram()
         var appended = 0
@@ -168,9 +170,10 @@ public struct QueryBenchmark: Sendable {
             appendLatency.record(nanos: record.latency)
         }
         return Result(
-            operations: line.phase.operations, all: line.phase.all, seconds: seconds, rateLimited: line.phase.rateLimited, overHTTP: overHTTP?.phase,
+            operations: line.phase.operations, all: line.phase.all, seconds: line.phase.seconds, rateLimited: line.phase.rateLimited,
+            overHTTP: overHTTP?.phase,
             eventsAtStart: eventsAtStart, foldedAtStart: foldedAtStart, prefilled: prefill, appendRate: appendRate,
-            appendClients: appendRate > 0 ? appendClients : 0, appended: appended, achievedAppendRate: Double(appended) / seconds,
+            appendClients: appendRate > 0 ? appendClients : 0, appended: appended, achievedAppendRate: Double(appended) / appendSeconds,
             appendLatency: appendLatency.summary)
     }
 

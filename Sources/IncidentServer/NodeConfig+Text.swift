@@ -37,20 +37,8 @@ extension NodeConfig {
         case "listen":
             guard let hp = HostPort(text) else { throw TextError(reason: "expected HOST:PORT, got \(text)") }
             listen = hp
-        case "peer_listen":
-            if text == "off" {
-                peerListen = nil
-            } else {
-                guard let hp = HostPort(text) else { throw TextError(reason: "expected HOST:PORT or off, got \(text)") }
-                peerListen = hp
-            }
-        case "http_listen":
-            if text == "off" {
-                httpListen = nil
-            } else {
-                guard let hp = HostPort(text) else { throw TextError(reason: "expected HOST:PORT or off, got \(text)") }
-                httpListen = hp
-            }
+        case "peer_listen": peerListen = try Self.addressOrOff(text)
+        case "http_listen": httpListen = try Self.addressOrOff(text)
         case "fsync":
             guard let p = FsyncPolicy(rawValue: text) else { throw TextError(reason: "expected always or never") }
             fsync = p
@@ -88,6 +76,13 @@ extension NodeConfig {
         default:
             try setSecurity(key, text: text)  // the security keys; unknown keys are refused there
         }
+    }
+
+    /// A listener's address, or nil for `off`.
+    static func addressOrOff(_ text: String) throws(TextError) -> HostPort? {
+        guard text != "off" else { return nil }
+        guard let hp = HostPort(text) else { throw TextError(reason: "expected HOST:PORT or off, got \(text)") }
+        return hp
     }
 
     /// Stores an integer key's value, already checked against its range (`integerKeys`).

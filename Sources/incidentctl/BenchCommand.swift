@@ -225,16 +225,7 @@ struct BenchQuery: AsyncParsableCommand {
             o.add("requests_per_s", r.all.requestsPerSecond, decimals: 1)
             o.add(latency: r.all.latency)
             o.add("rate_limited", r.rateLimited)
-            o.add(
-                "operations",
-                r.operations.filter { $0.operation != "all" }.map { op in
-                    var x = JSONLine()
-                    x.add("op", op.operation)
-                    x.add("requests", op.requests)
-                    x.add("requests_per_s", op.requestsPerSecond, decimals: 1)
-                    x.add(latency: op.latency)
-                    return x
-                })
+            o.add("operations", Self.operationsJSON(r.operations))
             if let h = r.overHTTP {
                 var x = JSONLine()
                 x.add("requests", h.all.requests)
@@ -242,16 +233,7 @@ struct BenchQuery: AsyncParsableCommand {
                 x.add("requests_per_s", h.all.requestsPerSecond, decimals: 1)
                 x.add(latency: h.all.latency)
                 x.add("rate_limited", h.rateLimited)
-                x.add(
-                    "operations",
-                    h.operations.filter { $0.operation != "all" }.map { op in
-                        var y = JSONLine()
-                        y.add("op", op.operation)
-                        y.add("requests", op.requests)
-                        y.add("requests_per_s", op.requestsPerSecond, decimals: 1)
-                        y.add(latency: op.latency)
-                        return y
-                    })
+                x.add("operations", Self.operationsJSON(h.operations))
                 o.add("http", x)
             }
             o.add("prefill", r.prefilled)
@@ -293,6 +275,20 @@ struct BenchQuery: AsyncParsableCommand {
         let limited = r.rateLimited + (r.overHTTP?.rateLimited ?? 0)
         if limited > 0 {
             print("rate_limited: \(limited) answers (the node's requests_per_second per connection caps the rate)")
+        }
+    }
+}
+
+extension BenchQuery {
+    /// One object per operation run (not `all`): op, requests, requests_per_s, latencies.
+    static func operationsJSON(_ operations: [QueryBenchmark.OperationResult]) -> [JSONLine] {
+        operations.filter { $0.operation != "all" }.map { op in
+            var x = JSONLine()
+            x.add("op", op.operation)
+            x.add("requests", op.requests)
+            x.add("requests_per_s", op.requestsPerSecond, decimals: 1)
+            x.add(latency: op.latency)
+            return x
         }
     }
 }

@@ -3,6 +3,7 @@ import IncidentClient
 import IncidentModel
 import IncidentTestSupport
 import NIOHTTP1
+import Testing
 import Wire
 
 /// Helpers of the HTTP listener's tests: a node with `--http-listen 127.0.0.1:0`, requests on
@@ -28,6 +29,17 @@ enum HTTP {
         if let token { all.append(("Authorization", "Bearer \(token)")) }
         return try await HTTPConnection.withConnection(to: try address(node)) { c in
             try await c.request(method, path, headers: all, body: body)
+        }
+    }
+
+    /// Runs `body`; when it throws, records the last lines of the node's log with the error
+    /// (what the node saw of a connection it closed).
+    static func withLogOnFailure<R>(_ node: TestNode, _ body: () async throws -> R) async throws -> R {
+        do {
+            return try await body()
+        } catch {
+            Issue.record("\(error); the node's log ends:\n\(node.log.split(separator: "\n").suffix(10).joined(separator: "\n"))")
+            throw error
         }
     }
 
@@ -99,24 +111,5 @@ extension HTTP {
     /// The first of `candidates` that is an executable file.
     static func find(_ candidates: [String]) -> String? {
         candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    /// Runs `executable` with `stdin`; its status, stdout and stderr.
-    static func run(_ executable: String, _ arguments: [String], stdin: String = "") throws -> (status: Int32, stdout: String, stderr: String) {
-        let dir = TestNode.temporaryDirectory(prefix: "run")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let input = dir + "/in", output = dir + "/out", error = dir + "/err"
-        try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
-        for f in [output, error] { _ = FileManager.default.createFile(atPath: f, contents: nil) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: input))
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: error))
-        try p.run()
-        p.waitUntilExit()
-        func text(_ path: String) -> String { FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "" }
-        return (p.terminationStatus, text(output), text(error))
     }
 }

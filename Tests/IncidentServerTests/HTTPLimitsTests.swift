@@ -136,9 +136,11 @@ struct HTTPLimitsTests {
             try await HTTPConnection.withConnection(to: address, receiveBufferBytes: 4096) { c in
                 // 60 reads of ~600 KB each, pipelined, none read: far more than the buffers on the way.
                 for _ in 0..<60 { try await c.send(.GET, "/api/v1/events?from=0&limit=1000") }
-                try await Security.wait("the node to close the connection", timeout: .seconds(30)) {
-                    let metrics = try await HTTP.request(node, .GET, "/metrics")
-                    return String(decoding: metrics.body, as: UTF8.self).contains(#"incidentlog_client_errors_total{code="slow_consumer"} 1"#)
+                try await HTTP.withLogOnFailure(node) {
+                    try await Security.wait("the node to close the connection", timeout: .seconds(30)) {
+                        let metrics = try await HTTP.request(node, .GET, "/metrics")
+                        return String(decoding: metrics.body, as: UTF8.self).contains(#"incidentlog_client_errors_total{code="slow_consumer"} 1"#)
+                    }
                 }
             }
             #expect(try await HTTP.eventCount(node) == 1000, "the node goes on")

@@ -82,7 +82,9 @@ struct HTTPStreamTests {
     /// every event up to where it was cut off, in order, then `slow_consumer`, then end of stream.
     @Test("a reader that does not keep up is dropped with slow_consumer and can resume")
     func slowReader() async throws {
-        let config = #"{"max_pending_output_bytes": 65536, "slow_consumer_timeout_ms": 1000}"#
+        // 5 s: once dropped, the reader has that long to read again before it is closed, and a
+        // test process busy with the rest of the suite can leave a task waiting for seconds.
+        let config = #"{"max_pending_output_bytes": 65536, "slow_consumer_timeout_ms": 5000}"#
         try await HTTP.withNode(config: config) { node in
             let address = try HTTP.address(node)
             try await HTTPConnection.withConnection(to: address, receiveBufferBytes: 4096) { c in
@@ -97,7 +99,7 @@ struct HTTPStreamTests {
                     let metrics = try await HTTP.request(node, .GET, "/metrics")
                     return String(decoding: metrics.body, as: UTF8.self).contains(#"incidentlog_client_errors_total{code="slow_consumer"} 1"#)
                 }
-                let (frames, ended) = try await HTTP.readFrames(c) { $0.last?.event == "error" }
+                let (frames, ended) = try await HTTP.withLogOnFailure(node) { try await HTTP.readFrames(c) { $0.last?.event == "error" } }
                 let stored = frames.filter { $0.event == "stored" }.compactMap { $0.id.flatMap { Int($0) } }
                 #expect(!stored.isEmpty)
                 #expect(stored == Array(1...(stored.last ?? 0)), "the events before the cut arrive whole and in order")
@@ -106,7 +108,7 @@ struct HTTPStreamTests {
                 #expect(last.event == "error")
                 #expect((try? JSONParser.parse(Array(last.data.utf8)))?["code"]?.stringValue == "slow_consumer")
                 if !ended {
-                    let after = try await HTTP.readFrames(c) { _ in false }
+                    let after = try await HTTP.withLogOnFailure(node) { try await HTTP.readFrames(c) { _ in false } }
                     #expect(after.ended && after.frames.isEmpty, "nothing after the error frame")
                 }
                 // It resumes where it was cut off.
