@@ -6,7 +6,7 @@ SWIFT      ?= swift
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libsystemd-dev zlib1g-dev pkg-config jq netcat-openbsd systemd libjs-leaflet libjs-chart.js chromium
+APT_PACKAGES := libsystemd-dev zlib1g-dev pkg-config jq netcat-openbsd systemd libjs-leaflet libjs-chart.js chromium prometheus
 
 .PHONY: all deps build release run test verify-units install chaos soak bench-append clean
 
@@ -39,7 +39,7 @@ test: deps
 # The Deploy/ units as systemd reads them: `systemd-analyze verify` must print nothing at all,
 # and the service's hardening must rate at most 2.0. ExecStart= is pointed at the debug build
 # (verify checks that the binary exists), as `make install` points it at BINDIR.
-UNITS := incidentd.service incidentd.socket incidentd-peer.socket
+UNITS := incidentd.service incidentd.socket incidentd-peer.socket incidentd-http.socket
 verify-units:
 	@dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
 	for u in $(UNITS); do sed 's|/usr/local/bin/incidentd|$(CURDIR)/.build/debug/incidentd|' Deploy/$$u > "$$dir/$$u"; done; \
@@ -64,6 +64,9 @@ install: deps
 	$(INSTALL_BUILD)
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(SYSCONFDIR)/incidentlog"
 	install -m 0755 "$(INSTALL_BIN)/incidentd" "$(INSTALL_BIN)/incidentctl" "$(DESTDIR)$(BINDIR)/"
+	# The dashboard's files: SwiftPM's resource bundle, which incidentd looks for beside itself.
+	rm -rf "$(DESTDIR)$(BINDIR)/IncidentLog_IncidentHTTP.resources"
+	cp -R "$(INSTALL_BIN)/IncidentLog_IncidentHTTP.resources" "$(DESTDIR)$(BINDIR)/"
 	for u in $(UNITS); do \
 		sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/incidentlog|$(DOCDIR)|g' \
 			-e 's|/etc/incidentlog/|$(SYSCONFDIR)/incidentlog/|g' Deploy/$$u > "$(DESTDIR)$(UNITDIR)/$$u"; \

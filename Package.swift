@@ -26,6 +26,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // Streaming raw deflate for the peer link (Sources/Wire/PeerCompression.swift); links zlib.
         .package(url: "https://github.com/adam-fowler/compress-nio", exact: "1.5.0"),
+        // The HTTP listener (Sources/IncidentHTTP). Traits off: neither swift-configuration nor
+        // Foundation-only code paths are used.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
+        // Metrics: the API every module records through, and the Prometheus text exporter.
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         .target(
@@ -45,6 +51,7 @@ let package = Package(
                 "IncidentModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -99,7 +106,25 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "IncidentHTTP",
+            dependencies: [
+                "IncidentServer", "IncidentModel", "Wire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Dashboard")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -108,6 +133,8 @@ let package = Package(
                 "Wire", "IncidentModel", "Exports",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // HTTPConnection: the HTTP API's client (bench http-query, tests).
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -124,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "incidentd",
             dependencies: [
-                "IncidentServer",
+                "IncidentServer", "IncidentHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -211,8 +238,9 @@ let package = Package(
         .testTarget(
             name: "IncidentServerTests",
             dependencies: [
-                "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentBackup", "EventStore", "IncidentModel", "Sync", "Wire",
+                "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentBackup", "EventStore", "IncidentModel", "Sync", "Wire", "IncidentHTTP",
                 .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,7 @@
 import Foundation
 import IncidentModel
 import Logging
+import Metrics
 import Synchronization
 
 #if canImport(Glibc)
@@ -202,6 +203,19 @@ extension EventStore {
         for (p, r) in zip(batch, outcomes) { p.continuation.resume(returning: .success(r)) }
         if !swaps.isEmpty { publishRepaired(swaps.flatMap(\.repaired)) }
         if !lineStarts.isEmpty || !swaps.isEmpty { for s in subscribers { s.yield() } }
+        countStored(newOffsets)
+    }
+
+    /// Adds a commit's events to `incidentlog_events_stored_total`, one increment per origin.
+    func countStored(_ stored: [(origin: String, offset: UInt64)]) {
+        guard !stored.isEmpty else { return }
+        var perOrigin: [String: Int64] = [:]
+        for (origin, _) in stored { perOrigin[origin, default: 0] += 1 }
+        for (origin, n) in perOrigin {
+            let counter = writerContext.storedCounters[origin] ?? StoreMetrics.stored(origin: origin)
+            writerContext.storedCounters[origin] = counter
+            counter.increment(by: n)
+        }
     }
 
     /// The position, among the local events of the batch, of the last one: it carries a signature
@@ -229,7 +243,10 @@ extension EventStore {
             if let injector = options.syncFaultInjector, !injector() {
                 return StoreError(.storeFailed, "fdatasync failed: \(POSIX.errnoText(EIO)) (injected)")
             }
-            if let code = POSIX.syncData(fd) {
+            let started = ContinuousClock.now
+            let failure = POSIX.syncData(fd)
+            metrics.fsync.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+            if let code = failure {
                 return StoreError(.storeFailed, "fdatasync failed: \(POSIX.errnoText(code))")
             }
         }

@@ -1,6 +1,7 @@
 import Dispatch
 public import IncidentModel
 public import Logging
+import Metrics
 import Synchronization
 
 #if canImport(Glibc)
@@ -31,6 +32,7 @@ public final class EventStore: Sendable {
     let writerExited = DispatchSemaphore(value: 0)
     /// Holds an exclusive flock on `<dir>/LOCK` while the store is open.
     let lockFD: Int32
+    let metrics = StoreMetrics()
 
     /// Takes `<dir>/LOCK`: one process per data directory.
     static func lockDirectory(_ directory: String) throws(StoreError) -> Int32 {
@@ -101,6 +103,8 @@ public final class EventStore: Sendable {
     /// none is written. Returns where each landed.
     public func append(_ events: [PendingEvent]) async throws(StoreError) -> [Appended] {
         guard !events.isEmpty else { return [] }
+        let started = ContinuousClock.now
+        defer { metrics.append.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1))) }
         let bytes = events.reduce(0) { $0 + $1.data.count + 300 }
         let result: Result<CommitOutcome, StoreError> = await withCheckedContinuation { continuation in
             let refused: StoreError? = queue.withLock { q in
@@ -349,6 +353,8 @@ final class WriterContext: @unchecked Sendable {
     var chains: [String: (seq: UInt64, hash: EventHash)]
     /// Damaged sealed segments and their repair (Damage.swift).
     var repair: RepairState
+    /// `incidentlog_events_stored_total` per origin, made on the first event of each.
+    var storedCounters: [String: Counter] = [:]
 
     init(
         activeFD: Int32, activeSize: UInt64, clock: HybridLogicalClock, chains: [String: (seq: UInt64, hash: EventHash)],

@@ -1,4 +1,5 @@
 import IncidentModel
+public import Wire
 
 #if canImport(Glibc)
 import Glibc
@@ -16,6 +17,11 @@ import Glibc
 ///    through the sectors of the sites the generator uses, or the overview, or both
 ///    alternately. `warmup` requests first (not measured), then `requests` in all or for
 ///    `seconds`. Latency is request sent → whole response line received.
+///
+/// With `http` (the node's HTTP listener), each query connection then runs the same warm-up and
+/// measured run again over HTTP (`GET /api/v1/sectors/NAME`, `GET /api/v1/overview`, one
+/// keep-alive connection each; docs/HTTP.md), under the same append load: the two protocols on
+/// the same node in one run. Latency there is request sent → whole response body received.
 ///
 /// A `rate_limited` answer (the node's per-connection `requests_per_second`) is counted apart
 /// and not as a request; any other error stops the benchmark.
@@ -41,6 +47,8 @@ public struct QueryBenchmark: Sendable {
     public var appendClients: Int
     public var prefill: Int
     public var seed: UInt64
+    /// The node's HTTP listener: measure over HTTP too, after the line protocol.
+    public var http: HostPort?
 
     public init(
         node: IncidentEndpoint, clients: Int = 4, operation: Operation = .both, length: Length = .seconds(10), warmup: Int = 1000,
@@ -65,6 +73,17 @@ public struct QueryBenchmark: Sendable {
         public var latency: LatencySummary
     }
 
+    /// One protocol's measured run.
+    public struct Phase: Sendable {
+        /// One per operation run (sector, overview), then `all` when both ran.
+        public var operations: [OperationResult]
+        /// Every query of the measured run.
+        public var all: OperationResult
+        public var seconds: Double
+        /// Answers `rate_limited` (not counted as requests).
+        public var rateLimited: Int
+    }
+
     public struct Result: Sendable {
         /// One per operation run (sector, overview), then `all` when both ran.
         public var operations: [OperationResult]
@@ -73,13 +92,16 @@ public struct QueryBenchmark: Sendable {
         public var seconds: Double
         /// Answers `rate_limited` (not counted as requests).
         public var rateLimited: Int
+        /// The same run over HTTP, when `http` was given.
+        public var overHTTP: Phase?
         /// Events the node held when measuring began, and how many of them were folded.
         public var eventsAtStart: Int
         public var foldedAtStart: Int
         public var prefilled: Int
         public var appendRate: Int
         public var appendClients: Int
-        /// Events acknowledged while measuring, and that per second.
+        /// Events acknowledged while measuring, and that per second (with `http`: from the start of
+        /// the line protocol's measured run to the end of HTTP's, its warm-up included).
         public var appended: Int
         public var achievedAppendRate: Double
         /// Append requests acknowledged while measuring: sent → acknowledged.
@@ -102,10 +124,10 @@ public struct QueryBenchmark: Sendable {
         let (eventsAtStart, foldedAtStart) = try await waitFolded()
 
         let stop = Locked(false)
-        let barrier = Locked(Barrier())
+        let barriers = [Locked(Barrier()), Locked(Barrier())]
         let queryClients = clients
         var appends: [AppendRecord] = []
-        var queries: [QueryOutcome] = []
+        var queries: [[QueryOutcome]] = []
         progress(
             "querying (\(operation.rawValue)) on \(clients) connections"
                 + (appendRate > 0 ? " while appending \(appendRate) events/s on \(appendClients)" : ""))
@@ -118,7 +140,11 @@ public struct QueryBenchmark: Sendable {
                 }
             }
             for c in 0..<queryClients {
-                group.addTask { .query(try await self.queryClient(c, barrier: barrier)) }
+                group.addTask {
+                    var phases = [try await self.queryClient(c, barrier: barriers[0], over: nil)]
+                    if let http = self.http { phases.append(try await self.queryClient(c, barrier: barriers[1], over: http)) }
+                    return .query(phases)
+                }
             }
             for try await outcome in group {
                 switch outcome {
@@ -130,6 +156,29 @@ public struct QueryBenchmark: Sendable {
             }
         }
 
+        let line = phase(queries.map { $0[0] }, barrier: barriers[0])
+        let overHTTP = http == nil ? nil : phase(queries.map { $0[1] }, barrier: barriers[1])
+        // The append load runs through both protocols' runs: its figures cover them both.
+        let start = line.start
+        let end = overHTTP?.end ?? line.end
+        let appendSeconds = Double(end - start) / 1e9
+
+        var appendLatency = LatencyHistogram()
+        var appended = 0
+        for record in appends where record.acknowledged >= start && record.acknowledged <= end {
+            appended += record.events
+            appendLatency.record(nanos: record.latency)
+        }
+        return Result(
+            operations: line.phase.operations, all: line.phase.all, seconds: line.phase.seconds, rateLimited: line.phase.rateLimited,
+            overHTTP: overHTTP?.phase,
+            eventsAtStart: eventsAtStart, foldedAtStart: foldedAtStart, prefilled: prefill, appendRate: appendRate,
+            appendClients: appendRate > 0 ? appendClients : 0, appended: appended, achievedAppendRate: Double(appended) / appendSeconds,
+            appendLatency: appendLatency.summary)
+    }
+
+    /// The figures of one protocol's measured run.
+    func phase(_ queries: [QueryOutcome], barrier: Locked<Barrier>) -> (phase: Phase, start: UInt64, end: UInt64) {
         let start = barrier.withLock { $0.start } ?? 0
         let end = queries.map(\.finished).max() ?? start
         let seconds = Double(end - start) / 1e9
@@ -147,18 +196,8 @@ public struct QueryBenchmark: Sendable {
         let total = Int(all.histogram.totalCount)
         let allResult = OperationResult(operation: "all", requests: total, requestsPerSecond: Double(total) / seconds, latency: all.summary)
         if ran.count > 1 { perOperation.append(allResult) }
-
-        var appendLatency = LatencyHistogram()
-        var appended = 0
-        for record in appends where record.acknowledged >= start && record.acknowledged <= end {
-            appended += record.events
-            appendLatency.record(nanos: record.latency)
-        }
-        return Result(
-            operations: perOperation, all: allResult, seconds: seconds, rateLimited: queries.reduce(0) { $0 + $1.rateLimited },
-            eventsAtStart: eventsAtStart, foldedAtStart: foldedAtStart, prefilled: prefill, appendRate: appendRate,
-            appendClients: appendRate > 0 ? appendClients : 0, appended: appended, achievedAppendRate: Double(appended) / seconds,
-            appendLatency: appendLatency.summary)
+        let phase = Phase(operations: perOperation, all: allResult, seconds: seconds, rateLimited: queries.reduce(0) { $0 + $1.rateLimited })
+        return (phase, start, end)
     }
 
     // MARK: - Pre-fill
@@ -263,87 +302,121 @@ public struct QueryBenchmark: Sendable {
 
     enum ClientOutcome: Sendable {
         case append([AppendRecord])
-        case query(QueryOutcome)
+        /// The line protocol's run, then HTTP's when measured.
+        case query([QueryOutcome])
     }
 
     static let okPrefix = Array(#"{"ok":true"#.utf8)
 
-    /// The request lines a client cycles through, each with whether it is an overview.
-    func requestCycle(client: Int) -> [(overview: Bool, line: [UInt8])] {
-        let sectors = EventGenerator.sectors.map { name -> [UInt8] in
+    /// One query of the cycle: the request line, and the HTTP path of the same query.
+    typealias Query = (overview: Bool, line: [UInt8], path: String)
+
+    /// The queries a client cycles through.
+    func requestCycle(client: Int) -> [Query] {
+        let sectors = EventGenerator.sectors.map { name -> Query in
             var w = JSONWriter()
             w.raw(#"{"op":"sector","sector":"#)
             w.string(name)
             w.raw("}")
-            return w.bytes
+            return (false, w.bytes, "/api/v1/sectors/\(name)")
         }
-        let overview = Array(#"{"op":"overview"}"#.utf8)
-        var cycle: [(overview: Bool, line: [UInt8])]
+        let overview: Query = (true, Array(#"{"op":"overview"}"#.utf8), "/api/v1/overview")
+        var cycle: [Query]
         switch operation {
-        case .sector: cycle = sectors.map { (false, $0) }
-        case .overview: cycle = [(true, overview)]
-        case .both: cycle = sectors.flatMap { [(false, $0), (true, overview)] }
+        case .sector: cycle = sectors
+        case .overview: cycle = [overview]
+        case .both: cycle = sectors.flatMap { [$0, overview] }
         }
         // Clients start at different places, so they do not all ask for the same sector at once.
         let shift = cycle.isEmpty ? 0 : (client * 3) % cycle.count
         return Array(cycle[shift...] + cycle[..<shift])
     }
 
-    /// One query connection: its share of the warm-up, the barrier, then the measured run.
-    func queryClient(_ client: Int, barrier: Locked<Barrier>) async throws -> QueryOutcome {
+    /// What one query got: an answer, or `rate_limited` (retried, not counted).
+    enum Answered {
+        case ok
+        case rateLimited
+    }
+
+    /// One query connection, over the line protocol or, with `http`, over HTTP: its share of the
+    /// warm-up, the barrier, then the measured run.
+    func queryClient(_ client: Int, barrier: Locked<Barrier>, over http: HostPort?) async throws -> QueryOutcome {
         let cycle = requestCycle(client: client)
+        guard let http else {
+            return try await IncidentConnection.withConnection(to: endpoint) { connection in
+                try await measure(client, cycle: cycle, barrier: barrier) { query in
+                    try await connection.send(query.line)
+                    let response = try await connection.receive()
+                    guard response.starts(with: Self.okPrefix) else {
+                        do {
+                            _ = try IncidentConnection.decode(response)
+                        } catch ClientError.server(let code, _, _) where code == "rate_limited" {
+                            return .rateLimited
+                        }
+                        throw ClientError.protocolError("unexpected answer to \(String(decoding: query.line, as: UTF8.self))")
+                    }
+                    return .ok
+                }
+            }
+        }
+        let headers = endpoint.token.map { [("Authorization", "Bearer \($0)")] } ?? []
+        return try await HTTPConnection.withConnection(to: http, tls: try endpoint.tlsContext(), serverHostname: endpoint.serverHostname) { connection in
+            try await measure(client, cycle: cycle, barrier: barrier) { query in
+                let answer = try await connection.request(.GET, query.path, headers: headers)
+                if answer.status == 200, answer.body.starts(with: Self.okPrefix) { return .ok }
+                if answer.errorCode == "rate_limited" { return .rateLimited }
+                throw ClientError.protocolError("unexpected answer \(answer.status) to GET \(query.path): \(String(decoding: answer.body.prefix(200), as: UTF8.self))")
+            }
+        }
+    }
+
+    /// The warm-up, the barrier and the measured run of one connection, `ask` sending one query.
+    func measure(
+        _ client: Int, cycle: [Query], barrier: Locked<Barrier>, ask: (Query) async throws -> Answered
+    ) async throws -> QueryOutcome {
         let clients = self.clients
         func share(_ total: Int) -> Int { total / clients + (client < total % clients ? 1 : 0) }
-        let length = self.length
-        return try await IncidentConnection.withConnection(to: endpoint) { connection in
-            var outcome = QueryOutcome()
-            var next = 0
-            // One successful query; false when it was rate limited.
-            func query(record: Bool) async throws -> Bool {
-                let (overview, line) = cycle[next % cycle.count]
-                let t0 = Clock.now()
-                try await connection.send(line)
-                let response = try await connection.receive()
-                let t1 = Clock.now()
-                guard response.starts(with: Self.okPrefix) else {
-                    do {
-                        _ = try IncidentConnection.decode(response)
-                    } catch ClientError.server(let code, _, _) where code == "rate_limited" {
-                        if record { outcome.rateLimited += 1 }
-                        try await Task.sleep(for: .milliseconds(1))  // the bucket refills; do not spin on it
-                        return false
-                    }
-                    throw ClientError.protocolError("unexpected answer to \(String(decoding: line, as: UTF8.self))")
-                }
-                next += 1
-                if record {
-                    if overview { outcome.overview.record(nanos: t1 - t0) } else { outcome.sector.record(nanos: t1 - t0) }
-                }
-                return true
+        var outcome = QueryOutcome()
+        var next = 0
+        // One successful query; false when it was rate limited.
+        func query(record: Bool) async throws -> Bool {
+            let q = cycle[next % cycle.count]
+            let t0 = Clock.now()
+            let answered = try await ask(q)
+            let t1 = Clock.now()
+            if case .rateLimited = answered {
+                if record { outcome.rateLimited += 1 }
+                try await Task.sleep(for: .milliseconds(1))  // the bucket refills; do not spin on it
+                return false
             }
-            var warm = share(warmup)
-            while warm > 0 { if try await query(record: false) { warm -= 1 } }
-
-            let arrived = barrier.withLock { b -> Bool in
-                b.arrived += 1
-                if b.arrived == clients { b.start = Clock.now() }
-                return b.arrived == clients
+            next += 1
+            if record {
+                if q.overview { outcome.overview.record(nanos: t1 - t0) } else { outcome.sector.record(nanos: t1 - t0) }
             }
-            var start: UInt64? = arrived ? barrier.withLock { $0.start } : nil
-            while start == nil {
-                try await Task.sleep(for: .microseconds(200))
-                start = barrier.withLock { $0.start }
-            }
-            switch length {
-            case .requests(let total):
-                var left = share(total)
-                while left > 0 { if try await query(record: true) { left -= 1 } }
-            case .seconds(let seconds):
-                let deadline = start! + UInt64(seconds * 1e9)
-                while Clock.now() < deadline { _ = try await query(record: true) }
-            }
-            outcome.finished = Clock.now()
-            return outcome
+            return true
         }
+        var warm = share(warmup)
+        while warm > 0 { if try await query(record: false) { warm -= 1 } }
+
+        let arrived = barrier.withLock { b -> Bool in
+            b.arrived += 1
+            if b.arrived == clients { b.start = Clock.now() }
+            return b.arrived == clients
+        }
+        var start: UInt64? = arrived ? barrier.withLock { $0.start } : nil
+        while start == nil {
+            try await Task.sleep(for: .microseconds(200))
+            start = barrier.withLock { $0.start }
+        }
+        switch length {
+        case .requests(let total):
+            var left = share(total)
+            while left > 0 { if try await query(record: true) { left -= 1 } }
+        case .seconds(let seconds):
+            let deadline = start! + UInt64(seconds * 1e9)
+            while Clock.now() < deadline { _ = try await query(record: true) }
+        }
+        outcome.finished = Clock.now()
+        return outcome
     }
 }

@@ -99,7 +99,11 @@ struct ClientAuthState: Sendable {
 final class ClientAuthority: Sendable {
     struct Policy {
         var tokens: [String: ClientToken]
+        /// Anonymous clients on the client listener.
         var anonymous: Bool
+        /// `allow_anonymous_loopback` as configured (nil: on loopback listeners), for the HTTP
+        /// listener, which has its own address.
+        var allowAnonymous: Bool?
         var generation: Int
     }
 
@@ -107,8 +111,9 @@ final class ClientAuthority: Sendable {
     /// Whether the client listener is on loopback: anonymous clients are never allowed otherwise.
     let listenerIsLoopback: Bool
 
-    init(tokens: [ClientToken], anonymous: Bool, listenerIsLoopback: Bool) {
-        policy = Mutex(Policy(tokens: Self.byDigest(tokens), anonymous: anonymous && listenerIsLoopback, generation: 0))
+    init(tokens: [ClientToken], anonymous: Bool, listenerIsLoopback: Bool, allowAnonymous: Bool? = nil) {
+        policy = Mutex(
+            Policy(tokens: Self.byDigest(tokens), anonymous: anonymous && listenerIsLoopback, allowAnonymous: allowAnonymous, generation: 0))
         self.listenerIsLoopback = listenerIsLoopback
     }
 
@@ -121,6 +126,7 @@ final class ClientAuthority: Sendable {
         policy.withLock { p in
             p.tokens = Self.byDigest(tokens)
             p.anonymous = (allowAnonymous ?? listenerIsLoopback) && listenerIsLoopback
+            p.allowAnonymous = allowAnonymous
             p.generation += 1
         }
     }
@@ -129,6 +135,23 @@ final class ClientAuthority: Sendable {
 
     static func principal(_ token: ClientToken) -> ClientPrincipal {
         ClientPrincipal(name: token.name, role: token.role, sectors: Set(token.sectors))
+    }
+
+    /// Who sends an HTTP request (docs/HTTP.md), from its bearer token: the same tokens and roles
+    /// as `auth`. Without a token the client is anonymous (`hq`) only when the HTTP listener is
+    /// on loopback and `allow_anonymous_loopback` is not false; else `unauthorized`, as for a
+    /// token the node does not hold. Each request is judged under the policy in force, so a
+    /// reload that removes a token takes effect from the next request.
+    func principal(bearer token: String?, listenerIsLoopback: Bool) -> Result<ClientPrincipal, WireError> {
+        let (tokens, allow) = policy.withLock { ($0.tokens, $0.allowAnonymous) }
+        guard let token else {
+            guard (allow ?? true) && listenerIsLoopback else {
+                return .failure(WireError(.unauthorized, "this node requires a token: send Authorization: Bearer <token>"))
+            }
+            return .success(.anonymous)
+        }
+        guard let entry = tokens[ClientToken.digest(token)] else { return .failure(WireError(.unauthorized, "unknown token")) }
+        return .success(Self.principal(entry))
     }
 
     /// The longest line a connection that is not authenticated may send. An `auth` line is a few
@@ -166,7 +189,7 @@ final class ClientAuthority: Sendable {
             let error = WireError(
                 .lineTooLong,
                 "before authentication a line is at most \(Self.unauthenticatedLineLimit) bytes; closing the connection")
-            return .answer(ClientResponse.error(error), close: true)
+            return .answer(ClientResponse.refusal(error), close: true)
         }
         let parsed: AuthRequest.Parsed
         do {
@@ -177,20 +200,20 @@ final class ClientAuthority: Sendable {
                 return try AuthRequest.parse(buffer)
             }
         } catch {
-            return state.principal == nil ? .answer(ClientResponse.error(error), close: false) : .pass
+            return state.principal == nil ? .answer(ClientResponse.refusal(error), close: false) : .pass
         }
         switch parsed {
         case .other:
             guard state.principal == nil else { return .pass }
             let message = state.digest == nil ? "this node requires a token: send {\"op\":\"auth\",\"token\":…} first" : "the token was revoked"
-            return .answer(ClientResponse.error(WireError(.unauthorized, message)), close: false)
+            return .answer(ClientResponse.refusal(WireError(.unauthorized, message)), close: false)
         case .auth(let token):
             let digest = ClientToken.digest(token)
             guard let entry = tokens[digest] else {
                 state.principal = nil
                 state.digest = nil
                 // A wrong token costs the guesser its connection.
-                return .answer(ClientResponse.error(WireError(.unauthorized, "unknown token")), close: true)
+                return .answer(ClientResponse.refusal(WireError(.unauthorized, "unknown token")), close: true)
             }
             state.digest = digest
             state.principal = Self.principal(entry)

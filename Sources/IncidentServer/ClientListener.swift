@@ -127,7 +127,7 @@ final class ClientListener: Service {
                             self.logger.notice(
                                 "client connection timed out; closing",
                                 metadata: ["client.peer": "\(channel.remoteAddress?.description ?? "?")", "client.reason": "\(error.message)"])
-                            channel.answerThenClose(ClientResponse.error(error))
+                            channel.answerThenClose(ClientResponse.refusal(error))
                         }
                     }
                 }
@@ -165,7 +165,7 @@ final class ClientListener: Service {
             let error = WireError(
                 .tooManyConnections,
                 "too many open connections (at most \(limits.maximumConnections), \(limits.maximumConnectionsPerAddress) per address): this one had not authenticated and was the oldest such; closing it")
-            evicted.answerThenClose(ClientResponse.error(error))
+            evicted.answerThenClose(ClientResponse.refusal(error))
         }
         guard let id = admission.id else {
             logger.notice("too many client connections; refusing one", metadata: ["client.peer": "\(peer)"])
@@ -173,7 +173,7 @@ final class ClientListener: Service {
                 .tooManyConnections,
                 "too many open connections (at most \(limits.maximumConnections), \(limits.maximumConnectionsPerAddress) per address)")
             // Through executeThenClose, which finishes the async writer (NIO traps otherwise).
-            try? await connection.executeThenClose { _, _ in try? await channel.answerThenClose(ClientResponse.error(error)).get() }
+            try? await connection.executeThenClose { _, _ in try? await channel.answerThenClose(ClientResponse.refusal(error)).get() }
             return
         }
         defer { connections.remove(id) }
@@ -204,7 +204,7 @@ final class ClientListener: Service {
                             let error = WireError(
                                 .slowConsumer,
                                 "more than \(limits.maximumPendingOutputBytes) bytes of answers unread for \(limits.slowConsumerTimeout); closing the connection")
-                            try? await channel.answerThenClose(ClientResponse.error(error), grace: TimeAmount(limits.slowConsumerTimeout)).get()
+                            try? await channel.answerThenClose(ClientResponse.refusal(error), grace: TimeAmount(limits.slowConsumerTimeout)).get()
                             return
                         }
                         let line = Array(buffer.readableBytesView)
@@ -213,7 +213,7 @@ final class ClientListener: Service {
                         if !bucket.take(now: .now) {
                             let error = WireError(
                                 .rateLimited, "more than \(limits.requestsPerSecond) requests a second on this connection; the request was not run")
-                            response = ClientResponse.error(error)
+                            response = ClientResponse.refusal(error)
                         } else {
                             switch authority.gate(line, state: &state.auth) {
                             case .answer(let answer, let closing):
@@ -243,7 +243,7 @@ final class ClientListener: Service {
                     if let lastWrite { await Self.flushed(lastWrite, channel: channel, within: limits.slowConsumerTimeout) }
                 } catch let error as LineTooLongError {
                     let wire = WireError(.lineTooLong, "a line is at most \(error.limit) bytes; closing the connection")
-                    try? await channel.answerThenClose(ClientResponse.error(wire)).get()
+                    try? await channel.answerThenClose(ClientResponse.refusal(wire)).get()
                     logger.notice("line too long; connection closed", metadata: ["client.peer": "\(peer)"])
                 }
             }
@@ -382,6 +382,9 @@ final class ConnectionRegistry: Sendable {
     }
 
     var stopped: Bool { state.withLock { $0.stopped } }
+
+    /// Open connections.
+    var count: Int { state.withLock { $0.entries.count } }
 
     func beginShutdown() {
         state.withLock { $0.shuttingDown = true }

@@ -32,15 +32,15 @@ public struct ClientLimits: Sendable, Equatable {
 }
 
 /// A token bucket: `rate` tokens a second, at most `burst` held; each request takes one. Time is
-/// passed in, so tests drive it without a clock.
-struct TokenBucket: Sendable {
+/// passed in, so tests drive it without a clock. The HTTP listener keeps one per connection too.
+public struct TokenBucket: Sendable {
     let rate: Double
     let burst: Double
     var tokens: Double
     var last: ContinuousClock.Instant
 
     /// `rate` 0 never refuses.
-    init(rate: Int, burst: Int, now: ContinuousClock.Instant) {
+    public init(rate: Int, burst: Int, now: ContinuousClock.Instant) {
         self.rate = Double(rate)
         self.burst = Double(max(burst, 1))
         tokens = self.burst
@@ -48,7 +48,7 @@ struct TokenBucket: Sendable {
     }
 
     /// Takes a token; false when the bucket is empty (the request is refused, nothing taken).
-    mutating func take(now: ContinuousClock.Instant) -> Bool {
+    public mutating func take(now: ContinuousClock.Instant) -> Bool {
         guard rate > 0 else { return true }
         let elapsed = last.duration(to: now)
         if elapsed > .zero {

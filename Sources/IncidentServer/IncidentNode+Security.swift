@@ -28,7 +28,8 @@ extension IncidentNode {
         } else {
             logger.info("client tokens required", metadata: ["client.tokens": "\(config.tokens.count)"])
         }
-        return ClientAuthority(tokens: config.tokens, anonymous: anonymous, listenerIsLoopback: loopback)
+        return ClientAuthority(
+            tokens: config.tokens, anonymous: anonymous, listenerIsLoopback: loopback, allowAnonymous: config.allowAnonymousLoopback)
     }
 
     /// Whether a listening socket is bound to a loopback address (127.0.0.0/8, ::1, v4-mapped 127/8).

@@ -4,7 +4,7 @@ import IncidentModel
 public import Logging
 import NIOCore
 import NIOPosix
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 import Sync
 import Systemd
@@ -17,8 +17,8 @@ import Glibc
 /// One running node: identity, store, listeners, dialer and the service-manager link in a
 /// ServiceGroup.
 ///
-/// Order in the group (shutdown runs in reverse): store, (projections), client listener, peer
-/// listener, dialer, notifier. So on SIGTERM the notifier says STOPPING=1 first, the dialer and
+/// Order in the group (shutdown runs in reverse): store, (projections), client listener, HTTP
+/// listener, peer listener, dialer, notifier. So on SIGTERM the notifier says STOPPING=1 first, the dialer and
 /// listeners stop, and the store flushes last. Shutdown is bounded: graceful for
 /// `gracefulShutdownLimit`, then cancellation, and the process exits by `hardShutdownLimit`
 /// whatever still hangs.
@@ -28,7 +28,8 @@ public enum IncidentNode {
 
     /// What the executable hands the node besides its config.
     public struct RunOptions: Sendable {
-        /// Receives `{"client":"HOST:PORT","peer":"HOST:PORT"}` once the listeners are bound.
+        /// Receives `{"client":"HOST:PORT","http":"HOST:PORT","peer":"HOST:PORT"}` once the
+        /// listeners are bound (`http` and `peer` when they run).
         public var readyFile: String?
         /// Run again on SIGHUP to reload; nil keeps the running config on SIGHUP.
         public var loader: ConfigLoader?
@@ -36,15 +37,19 @@ public enum IncidentNode {
         public var logLevel: SharedLogLevel?
         /// For the test-only hooks (`TestHooks`).
         public var environment: [String: String]
+        /// Builds the HTTP listener (IncidentHTTP, which depends on this module) when
+        /// `http_listen` is set or systemd passed a socket named `http`.
+        public var http: (@Sendable (HTTPContext) throws -> any Service)?
 
         public init(
             readyFile: String? = nil, loader: ConfigLoader? = nil, logLevel: SharedLogLevel? = nil,
-            environment: [String: String] = [:]
+            environment: [String: String] = [:], http: (@Sendable (HTTPContext) throws -> any Service)? = nil
         ) {
             self.readyFile = readyFile
             self.loader = loader
             self.logLevel = logLevel
             self.environment = environment
+            self.http = http
         }
     }
 
@@ -96,6 +101,9 @@ public enum IncidentNode {
         // Projections will join these parts ("projections", done once the snapshot is loaded).
         var parts: Set<String> = ["client", "projections"]
         if peerListen != nil { parts.insert("peer") }
+        // Likewise a passed `http` socket runs the HTTP listener.
+        let httpListen = passed.http != nil ? (config.httpListen ?? HostPort(host: "0.0.0.0", port: 0)) : config.httpListen
+        if httpListen != nil, options.http != nil { parts.insert("http") }
         let readyFile = options.readyFile
         let readiness = Readiness(parts: parts) { addresses in
             if let readyFile { writeReadyFile(readyFile, addresses) }
@@ -121,6 +129,20 @@ public enum IncidentNode {
         // Order matters: shutdown runs in reverse, so listeners stop, then the projections write
         // their snapshot, then the store flushes and closes.
         var services: [any Service] = [StoreService(store: store), projections, listener]
+        if let httpListen, let makeHTTP = options.http {
+            let loopback = passed.http.map(socketIsLoopback) ?? httpListen.isLoopback
+            if !loopback && config.tokens.isEmpty {
+                throw NodeConfig.Failure(
+                    file: "", key: "tokens",
+                    reason: "the HTTP socket passed by systemd is not on loopback, so clients need tokens; configure tokens (docs/SECURITY.md)")
+            }
+            let api = NodeAPI(handler: handler, authority: authority, projections: projections, peers: registry, lineConnections: listener.connections)
+            let context = HTTPContext(
+                api: api, address: httpListen, socket: passed.http, isLoopback: loopback, tls: try TLSSetup.clientListener(config),
+                limits: config.limits, maximumBodyBytes: config.maximumLineBytes, group: group, logger: logger
+            ) { readiness.bound("http", $0) }
+            services.append(try makeHTTP(context))
+        }
         if let peerListen {
             services.append(
                 PeerListener(address: peerListen, socket: passed.peer, context: peerContext, group: group) {
@@ -152,25 +174,27 @@ public enum IncidentNode {
         logger.info("node stopped", metadata: ["node.id": "\(config.nodeID)"])
     }
 
-    /// The sockets systemd passed, by FileDescriptorName: `client` and `peer`. Others are closed.
-    static func passedSockets(_ activation: SocketActivation, logger: Logger) -> (client: Int32?, peer: Int32?) {
+    /// The sockets systemd passed, by FileDescriptorName: `client`, `peer` and `http`. Others are closed.
+    static func passedSockets(_ activation: SocketActivation, logger: Logger) -> (client: Int32?, peer: Int32?, http: Int32?) {
         var client: Int32? = nil
         var peer: Int32? = nil
+        var http: Int32? = nil
         for socket in activation.sockets {
             let usable = SocketActivation.isListeningStreamSocket(socket.fd)
             switch socket.name {
             case "client" where client == nil && usable: client = socket.fd
             case "peer" where peer == nil && usable: peer = socket.fd
+            case "http" where http == nil && usable: http = socket.fd
             default:
                 logger.warning(
-                    "ignoring a socket passed by systemd: name it client or peer (FileDescriptorName=), one listening stream each",
+                    "ignoring a socket passed by systemd: name it client, peer or http (FileDescriptorName=), one listening stream each",
                     metadata: ["systemd.socket_name": "\(socket.name)", "systemd.fd": "\(socket.fd)"])
                 close(socket.fd)
                 continue
             }
             logger.info("using a socket passed by systemd", metadata: ["systemd.socket_name": "\(socket.name)", "systemd.fd": "\(socket.fd)"])
         }
-        return (client, peer)
+        return (client, peer, http)
     }
 
     /// The parts that did not answer the liveness probe within `timeout`: the store writer

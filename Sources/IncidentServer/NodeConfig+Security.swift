@@ -128,6 +128,8 @@ extension NodeConfig {
             if tokens.isEmpty {
                 throw fail("tokens", "the client listener \(listen) is not on loopback, so clients need tokens; configure tokens (docs/SECURITY.md)")
             }
+        } else if let http = httpListen, !http.isLoopback, tokens.isEmpty {
+            throw fail("tokens", "the HTTP listener \(http) is not on loopback, so clients need tokens; configure tokens (docs/SECURITY.md)")
         } else if allowAnonymousLoopback == false && tokens.isEmpty {
             throw fail("tokens", "allow_anonymous_loopback is false and no tokens are configured: no client could connect")
         }

@@ -13,7 +13,7 @@ extension NodeConfig {
     }
 
     /// Sets `key` from its text form, as environment variables and flags give it: lists are
-    /// comma-separated (`peers`, `sectors`, `trust` as `NODE=KEY,…`), `peer_listen` takes `off`,
+    /// comma-separated (`peers`, `sectors`, `trust` as `NODE=KEY,…`), `peer_listen` and `http_listen` take `off`,
     /// integers are decimal. With `adding`, `trust` entries are added to the current ones
     /// instead of replacing them (`--trust`).
     mutating func set(_ key: String, text: String, adding: Bool = false) throws(TextError) {
@@ -37,13 +37,8 @@ extension NodeConfig {
         case "listen":
             guard let hp = HostPort(text) else { throw TextError(reason: "expected HOST:PORT, got \(text)") }
             listen = hp
-        case "peer_listen":
-            if text == "off" {
-                peerListen = nil
-            } else {
-                guard let hp = HostPort(text) else { throw TextError(reason: "expected HOST:PORT or off, got \(text)") }
-                peerListen = hp
-            }
+        case "peer_listen": peerListen = try Self.addressOrOff(text)
+        case "http_listen": httpListen = try Self.addressOrOff(text)
         case "fsync":
             guard let p = FsyncPolicy(rawValue: text) else { throw TextError(reason: "expected always or never") }
             fsync = p
@@ -81,6 +76,13 @@ extension NodeConfig {
         default:
             try setSecurity(key, text: text)  // the security keys; unknown keys are refused there
         }
+    }
+
+    /// A listener's address, or nil for `off`.
+    static func addressOrOff(_ text: String) throws(TextError) -> HostPort? {
+        guard text != "off" else { return nil }
+        guard let hp = HostPort(text) else { throw TextError(reason: "expected HOST:PORT or off, got \(text)") }
+        return hp
     }
 
     /// Stores an integer key's value, already checked against its range (`integerKeys`).

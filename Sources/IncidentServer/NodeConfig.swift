@@ -24,6 +24,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var logFormat: LogFormat = .auto
     /// Peer listener; nil disables it.
     public var peerListen: HostPort? = HostPort(host: "127.0.0.1", port: 7401)
+    /// The HTTP listener (JSON API, event stream, metrics, dashboard; docs/HTTP.md); nil: off.
+    public var httpListen: HostPort? = nil
     /// Peers this node dials.
     public var peers: [HostPort] = []
     /// Most bytes a second written to any one peer, on the wire (`peer_max_bytes_per_second`; nil: no cap).
@@ -57,7 +59,7 @@ public struct NodeConfig: Sendable, Equatable {
     public static let keys = [
         "node_id", "data_dir", "listen", "fsync", "sectors", "disk_reserve_mb", "segment_mb", "max_line_bytes",
         "max_events_per_append", "log_level", "log_format", "peer_listen", "peers", "trust", "key_file",
-        "peer_max_bytes_per_second", "peer_rates", "peer_compression",
+        "peer_max_bytes_per_second", "peer_rates", "peer_compression", "http_listen",
     ] + securityKeys
 
     /// An integer key and the values it may take.
@@ -181,6 +183,14 @@ public struct NodeConfig: Sendable, Equatable {
             } else {
                 guard let text = v.stringValue, let hp = HostPort(text) else { throw fail("peer_listen", "expected HOST:PORT or null") }
                 peerListen = hp
+            }
+        }
+        if let v = json["http_listen"] {
+            if case .null = v {
+                httpListen = nil
+            } else {
+                guard let text = v.stringValue else { throw fail("http_listen", "expected HOST:PORT, \"off\" or null") }
+                do { try set("http_listen", text: text) } catch { throw fail("http_listen", error.reason) }
             }
         }
         if let v = json["peers"] {

@@ -112,6 +112,7 @@ final class Reloader: Sendable {
         if a.logLevel != b.logLevel { out.append("log_level") }
         if a.logFormat != b.logFormat { out.append("log_format") }
         if a.peerListen != b.peerListen { out.append("peer_listen") }
+        if a.httpListen != b.httpListen { out.append("http_listen") }
         if a.peers != b.peers { out.append("peers") }
         if a.trust != b.trust { out.append("trust") }
         if a.keyFile != b.keyFile { out.append("key_file") }

@@ -46,30 +46,30 @@ struct RequestHandler: Sendable {
                 try ClientRequest.parse(line: buffer, validator: validator, maximumEvents: config.maximumEventsPerAppend)
             }
         } catch {
-            return ClientResponse.error(error)
+            return ClientResponse.refusal(error)
         }
-        if let refusal = connection.auth.refusal(for: request) { return ClientResponse.error(refusal) }  // the token's role and sectors
+        if let refusal = connection.auth.refusal(for: request) { return ClientResponse.refusal(refusal) }  // the token's role and sectors
         if case .append(let events) = request, let principal = connection.auth.principal, principal.role == .office,
             let refusal = await incidentRefusal(events, principal: principal)
         {
-            return ClientResponse.error(refusal)
+            return ClientResponse.refusal(refusal)
         }
         do {
             switch request {
             case .append(let events):
-                if shuttingDown { return ClientResponse.error(WireError(.shuttingDown, "the node is shutting down; retry later")) }
+                if shuttingDown { return ClientResponse.refusal(WireError(.shuttingDown, "the node is shutting down; retry later")) }
                 let appended = try await store.append(events.map(PendingEvent.init))
                 return ClientResponse.appended(ids: appended.map(\.id), firstOffset: appended[0].offset)
             case .get(let id):
                 guard let event = try store.event(id: id) else {
-                    return ClientResponse.error(WireError(.notFound, "no event \(id)"))
+                    return ClientResponse.refusal(WireError(.notFound, "no event \(id)"))
                 }
                 return ClientResponse.event(line: event.line)
             case .read(let from, let limit, let beyond, let waitMillis):
                 if waitMillis > 0, store.count <= from { await waitForEvents(after: from, millis: waitMillis) }
                 return try read(from: from, limit: limit, beyond: beyond)
             case .ingest(let lines):
-                if shuttingDown { return ClientResponse.error(WireError(.shuttingDown, "the node is shutting down; retry later")) }
+                if shuttingDown { return ClientResponse.refusal(WireError(.shuttingDown, "the node is shutting down; retry later")) }
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) {
                     try await ingest(lines, connection: &connection)
                 }
@@ -79,13 +79,13 @@ struct RequestHandler: Sendable {
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) { try query(request) }
             }
         } catch let error as WireError {
-            return ClientResponse.error(error)
+            return ClientResponse.refusal(error)
         } catch let error as ProjectionQueryError {
-            return ClientResponse.error(WireError(.invalidQuery, error.description))
+            return ClientResponse.refusal(WireError(.invalidQuery, error.description))
         } catch let error as StoreError {
-            return ClientResponse.error(Self.wireError(error))
+            return ClientResponse.refusal(Self.wireError(error))
         } catch {
-            return ClientResponse.error(WireError(.internalError, "unexpected failure"))
+            return ClientResponse.refusal(WireError(.internalError, "unexpected failure"))
         }
     }
 

@@ -17,6 +17,8 @@ public final class TestNode: @unchecked Sendable {
     public private(set) var client: HostPort = HostPort(host: "127.0.0.1", port: 0)
     /// The peer listener's address (port 0 is replaced by the one the node got).
     public private(set) var peer: HostPort? = nil
+    /// The HTTP listener's address, when the node runs one (`--http-listen 127.0.0.1:0`).
+    public private(set) var http: HostPort? = nil
     /// Arguments added on the next `start` only (e.g. `--peer` once the other node is up).
     public var nextStartArguments: [String] = []
     /// Environment variables set for the process, over the test's own (e.g. NOTIFY_SOCKET).
@@ -91,6 +93,7 @@ public final class TestNode: @unchecked Sendable {
             {
                 client = address
                 peer = object["peer"].flatMap(HostPort.init)
+                http = object["http"].flatMap(HostPort.init)
                 if let peer { peerListenArgument = peer.description }
                 return
             }

@@ -81,15 +81,23 @@ extension ProjectionState {
     public func freshnessAges(nowMillis: Int64) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{\"ages\":{")
-        for (i, name) in sortedByName(origins.map(\.name)) {
+        for (name, age) in freshnessAgeSeconds(nowMillis: nowMillis) {
             w.key(name)
-            let recorded = RFC3339.parseMillis(origins[i].recordedAt) ?? nowMillis
-            w.integer(max(0, nowMillis - recorded) / 1000)
+            w.integer(age)
         }
         w.raw("},\"as_of\":\"")
         RFC3339.append(millis: nowMillis, to: &w.bytes)
         w.raw("\"}")
         return w.bytes
+    }
+
+    /// Each origin's age as `freshnessAges` writes it (whole seconds, sorted by name); the node's
+    /// metrics export the same figures.
+    public func freshnessAgeSeconds(nowMillis: Int64) -> [(origin: String, seconds: Int64)] {
+        sortedByName(origins.map(\.name)).map { i, name in
+            let recorded = RFC3339.parseMillis(origins[i].recordedAt) ?? nowMillis
+            return (name, max(0, nowMillis - recorded) / 1000)
+        }
     }
 
     /// `{"gao":{"hlc":"…","recorded_at":"…","seq":12},…}`: the newest event held from each origin.

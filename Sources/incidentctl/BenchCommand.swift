@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IncidentBench
 import IncidentClient
+import Wire
 
 // Every bench prints a table by default and one JSON object with --json; progress goes to
 // stderr. The measuring is in IncidentClient and IncidentBench; these commands parse flags and print.
@@ -15,7 +16,9 @@ struct Bench: AsyncParsableCommand {
             Latencies come from HdrHistogram. Events are generated from the mission's sites and event \
             catalogue with --seed.
             """,
-        subcommands: [BenchAppend.self, BenchImport.self, BenchQuery.self, BenchSync.self, BenchRebuild.self, BenchLink.self])
+        subcommands: [
+            BenchAppend.self, BenchImport.self, BenchQuery.self, BenchStream.self, BenchSync.self, BenchRebuild.self, BenchLink.self,
+        ])
 }
 
 /// `--events N` or `--duration SECONDS`, exclusive; the default count when neither is given.
@@ -164,7 +167,10 @@ struct BenchQuery: AsyncParsableCommand {
             sector views (cycling through the sectors of the generator's sites), the overview, or both \
             alternately. --warmup requests first, then --requests in all or for --duration seconds (default 10 s). \
             Latency is request sent → response received. Answers `rate_limited` (the node's requests_per_second \
-            per connection) are counted apart, not as requests.
+            per connection) are counted apart, not as requests. With --http HOST:PORT (the node's HTTP listener) \
+            each connection then runs the same warm-up and measured run over HTTP (GET /api/v1/sectors/NAME, \
+            /api/v1/overview; keep-alive), under the same append load, and both are printed: the two protocols on \
+            the same node in one run.
             """)
 
     @OptionGroup var options: NodeOptions
@@ -178,9 +184,11 @@ struct BenchQuery: AsyncParsableCommand {
     @Option(name: .customLong("append-clients"), help: "Connections the append load is spread over.") var appendClients: Int = 4
     @Option(help: "Events appended before the run, so the views are not empty (0: none).") var prefill: Int = 100_000
     @Option(help: "Seed of the event generator.") var seed: UInt64 = 1
+    @Option(help: "The node's HTTP listener, HOST:PORT: measure the same queries over HTTP too.") var http: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
+        if let http, HostPort(http) == nil { throw ValidationError("--http: expected HOST:PORT, got \(http)") }
         guard QueryBenchmark.Operation(rawValue: op) != nil else {
             throw ValidationError("--op: expected sector, overview or both, got \(op)")
         }
@@ -200,9 +208,10 @@ struct BenchQuery: AsyncParsableCommand {
         } else {
             length = .seconds(duration ?? 10)
         }
-        let bench = QueryBenchmark(
+        var bench = QueryBenchmark(
             node: try options.address(), clients: clients, operation: operation, length: length, warmup: warmup,
             appendRate: appendRate, appendClients: appendClients, prefill: prefill, seed: seed)
+        bench.http = http.flatMap { HostPort($0) }
         let r = try await bench.run(progress: BenchOutput.progress)
         if json {
             var o = JSONLine()
@@ -216,16 +225,17 @@ struct BenchQuery: AsyncParsableCommand {
             o.add("requests_per_s", r.all.requestsPerSecond, decimals: 1)
             o.add(latency: r.all.latency)
             o.add("rate_limited", r.rateLimited)
-            o.add(
-                "operations",
-                r.operations.filter { $0.operation != "all" }.map { op in
-                    var x = JSONLine()
-                    x.add("op", op.operation)
-                    x.add("requests", op.requests)
-                    x.add("requests_per_s", op.requestsPerSecond, decimals: 1)
-                    x.add(latency: op.latency)
-                    return x
-                })
+            o.add("operations", Self.operationsJSON(r.operations))
+            if let h = r.overHTTP {
+                var x = JSONLine()
+                x.add("requests", h.all.requests)
+                x.add("seconds", h.seconds)
+                x.add("requests_per_s", h.all.requestsPerSecond, decimals: 1)
+                x.add(latency: h.all.latency)
+                x.add("rate_limited", h.rateLimited)
+                x.add("operations", Self.operationsJSON(h.operations))
+                o.add("http", x)
+            }
             o.add("prefill", r.prefilled)
             o.add("events_at_start", r.eventsAtStart)
             o.add("folded_at_start", r.foldedAtStart)
@@ -237,13 +247,21 @@ struct BenchQuery: AsyncParsableCommand {
             print(o.text)
             return
         }
-        var rows = [["op", "clients", "requests", "seconds", "req/s"] + BenchOutput.latencyHeader]
-        for op in r.operations {
-            rows.append(
-                [op.operation, "\(clients)", "\(op.requests)", BenchOutput.seconds(r.seconds), BenchOutput.rate(op.requestsPerSecond)]
-                    + BenchOutput.latencyCells(op.latency))
+        let http = r.overHTTP != nil
+        var rows = [(http ? ["protocol"] : []) + ["op", "clients", "requests", "seconds", "req/s"] + BenchOutput.latencyHeader]
+        let phases = [("line", r.operations, r.seconds)] + (r.overHTTP.map { [("http", $0.operations, $0.seconds)] } ?? [])
+        for (name, operations, seconds) in phases {
+            for op in operations {
+                rows.append(
+                    (http ? [name] : [])
+                        + [op.operation, "\(clients)", "\(op.requests)", BenchOutput.seconds(seconds), BenchOutput.rate(op.requestsPerSecond)]
+                        + BenchOutput.latencyCells(op.latency))
+            }
         }
-        BenchOutput.table(rows).forEach { print($0) }
+        BenchOutput.table(rows, textColumns: http ? 2 : 1).forEach { print($0) }
+        if let h = r.overHTTP, r.all.requestsPerSecond > 0 {
+            print(String(format: "http / line: %.2f× the requests per second", h.all.requestsPerSecond / r.all.requestsPerSecond))
+        }
         print("views: \(r.eventsAtStart) events held, \(r.foldedAtStart) folded when measuring began")
         if r.appendRate > 0 {
             let l = r.appendLatency
@@ -254,9 +272,68 @@ struct BenchQuery: AsyncParsableCommand {
         } else {
             print("append load: none")
         }
-        if r.rateLimited > 0 {
-            print("rate_limited: \(r.rateLimited) answers (the node's requests_per_second per connection caps the rate)")
+        let limited = r.rateLimited + (r.overHTTP?.rateLimited ?? 0)
+        if limited > 0 {
+            print("rate_limited: \(limited) answers (the node's requests_per_second per connection caps the rate)")
         }
+    }
+}
+
+extension BenchQuery {
+    /// One object per operation run (not `all`): op, requests, requests_per_s, latencies.
+    static func operationsJSON(_ operations: [QueryBenchmark.OperationResult]) -> [JSONLine] {
+        operations.filter { $0.operation != "all" }.map { op in
+            var x = JSONLine()
+            x.add("op", op.operation)
+            x.add("requests", op.requests)
+            x.add("requests_per_s", op.requestsPerSecond, decimals: 1)
+            x.add(latency: op.latency)
+            return x
+        }
+    }
+}
+
+struct BenchStream: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream",
+        abstract: "Latency from an append to its frame on the HTTP event stream.",
+        discussion: """
+            A reader holds GET /api/v1/stream open on the node's HTTP listener (--http); --appends events are \
+            appended over the client protocol one at a time, --interval-ms apart. Latency: the append request sent \
+            → its `stored` frame received by the reader (so it holds the append's fdatasync); the appends' own \
+            acknowledgement latency is printed beside it.
+            """)
+
+    @OptionGroup var options: NodeOptions
+    @Option(help: "The node's HTTP listener, HOST:PORT.") var http: String = "127.0.0.1:7480"
+    @Option(help: "Events appended, one per request.") var appends: Int = 100
+    @Option(name: .customLong("interval-ms"), help: "Milliseconds between an acknowledgement and the next append.") var intervalMillis: Int = 20
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard HostPort(http) != nil else { throw ValidationError("--http: expected HOST:PORT, got \(http)") }
+        guard appends >= 1, intervalMillis >= 0 else { throw ValidationError("--appends must be at least 1, --interval-ms 0 or more") }
+    }
+
+    func run() async throws {
+        let bench = StreamLatencyBenchmark(node: try options.address(), http: HostPort(http)!, appends: appends, intervalMillis: intervalMillis)
+        let r = try await bench.run(progress: BenchOutput.progress)
+        if json {
+            var o = JSONLine()
+            o.add("bench", "stream")
+            o.add("appends", r.appends)
+            o.add("interval_ms", intervalMillis)
+            o.add(latency: r.latency)
+            o.add(latency: r.appendLatency, prefix: "append_")
+            print(o.text)
+            return
+        }
+        let rows = [
+            ["measure", "count"] + BenchOutput.latencyHeader,
+            ["append sent → stored frame on the stream", "\(r.latency.count)"] + BenchOutput.latencyCells(r.latency),
+            ["append sent → acknowledged", "\(r.appendLatency.count)"] + BenchOutput.latencyCells(r.appendLatency),
+        ]
+        BenchOutput.table(rows).forEach { print($0) }
     }
 }
 

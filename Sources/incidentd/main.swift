@@ -1,4 +1,5 @@
 import ArgumentParser
+import IncidentHTTP
 import IncidentServer
 import Logging
 
@@ -34,6 +35,9 @@ struct Incidentd: AsyncParsableCommand {
     @Option(name: .customLong("peer-listen"), help: "Peer (replication) listener, HOST:PORT; \"off\" disables it.")
     var peerListen: String?
 
+    @Option(name: .customLong("http-listen"), help: "HTTP listener (JSON API, event stream, metrics, dashboard), HOST:PORT; \"off\" disables it.")
+    var httpListen: String?
+
     @Option(name: .customLong("peer"), help: "A peer to dial, HOST:PORT (repeatable; replaces the config's list).")
     var peers: [String] = []
 
@@ -52,7 +56,8 @@ struct Incidentd: AsyncParsableCommand {
     @Option(name: .customLong("key-file"), help: "The node's private key file (must exist); default DATA_DIR/node.key.")
     var keyFile: String?
 
-    @Option(name: .customLong("ready-file"), help: "Write {\"client\":\"HOST:PORT\"} here once listening (for supervisors and tests).")
+    @Option(
+        name: .customLong("ready-file"), help: "Write {\"client\":\"HOST:PORT\",…} (and peer, http) here once listening (for supervisors and tests).")
     var readyFile: String?
 
     @Flag(name: .customLong("print-public-key"), help: "Print this node's public key (creating the key on first use) and exit.")
@@ -73,6 +78,7 @@ struct Incidentd: AsyncParsableCommand {
         add("--data-dir", "data_dir", dataDir)
         add("--listen", "listen", listen)
         add("--peer-listen", "peer_listen", peerListen)
+        add("--http-listen", "http_listen", httpListen)
         if !peers.isEmpty { add("--peer", "peers", peers.joined(separator: ",")) }
         for t in trust { out.append(ConfigLoader.Flag(flag: "--trust", key: "trust", text: t, adds: true)) }
         add("--fsync", "fsync", fsync)
@@ -108,8 +114,12 @@ struct Incidentd: AsyncParsableCommand {
         let level = SharedLogLevel(Logger.Level(rawValue: node.logLevel) ?? .info)
         NodeLogging.bootstrap(NodeLogging.resolve(node.logFormat, environment: environment), level: level)
         let logger = Logger(label: "incidentd")
+        // Before the store opens: every metric made from here on records into this registry.
+        let metrics = NodeMetrics.bootstrap()
         do {
-            let options = IncidentNode.RunOptions(readyFile: readyFile, loader: loader, logLevel: level, environment: environment)
+            let options = IncidentNode.RunOptions(
+                readyFile: readyFile, loader: loader, logLevel: level, environment: environment,
+                http: { context in HTTPListener(context, metrics: metrics) })
             try await IncidentNode.run(config: node, options: options, logger: logger)
         } catch {
             logger.critical("node failed", metadata: ["error": "\(error)"])

@@ -69,6 +69,33 @@ struct BenchHarnessTests {
         }
     }
 
+    /// With `http` the same count is measured again over HTTP, each query answered `ok`.
+    @Test func benchQueryOverHTTPToo() async throws {
+        try await TestNode.with(nodeID: "qrh", extraArguments: ["--http-listen", "127.0.0.1:0"]) { node in
+            var bench = QueryBenchmark(
+                node: IncidentEndpoint(node.client), clients: 2, operation: .both, length: .requests(40), warmup: 4,
+                appendRate: 0, appendClients: 0, prefill: 100, seed: 5)
+            bench.http = try #require(node.http)
+            let r = try await bench.run()
+            #expect(r.all.requests == 40)
+            let http = try #require(r.overHTTP)
+            #expect(http.all.requests == 40)
+            #expect(http.operations.map(\.operation) == ["sector", "overview", "all"])
+            #expect(http.all.latency.count == 40)
+        }
+    }
+
+    /// Every appended event is seen on the stream, with a latency for each.
+    @Test func benchStreamSeesEveryAppend() async throws {
+        try await TestNode.with(nodeID: "str", extraArguments: ["--http-listen", "127.0.0.1:0"]) { node in
+            let bench = StreamLatencyBenchmark(node: IncidentEndpoint(node.client), http: try #require(node.http), appends: 10, intervalMillis: 1)
+            let r = try await bench.run()
+            #expect(r.appends == 10 && r.latency.count == 10 && r.appendLatency.count == 10)
+            #expect(r.latency.p50Millis > 0)
+            #expect(try await Self.status(node)["events"]?.integerValue == 10)
+        }
+    }
+
     /// `incidentctl import`'s core stops at a bad line with its number: the batches before it
     /// are stored, nothing of its own batch. A duplicate key (which only the node's parser
     /// refuses) is traced back to its line too.

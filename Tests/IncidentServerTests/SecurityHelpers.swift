@@ -79,10 +79,18 @@ enum Security {
     static func run(
         _ name: String, _ arguments: [String], stdin: String = "", environment: [String: String] = [:]
     ) throws -> (status: Int32, stdout: String, stderr: String) {
+        let beside = URL(fileURLWithPath: TestNode.binaryPath).deletingLastPathComponent().appendingPathComponent(name)
+        return try run(executable: beside.path, arguments, stdin: stdin, environment: environment)
+    }
+
+    /// Runs `executable` (a path) with `stdin`, returning status, stdout and stderr.
+    static func run(
+        executable: String, _ arguments: [String], stdin: String = "", environment: [String: String] = [:]
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
         let dir = TestNode.temporaryDirectory(prefix: "run")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestNode.binaryPath).deletingLastPathComponent().appendingPathComponent(name)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
         p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("INCIDENTCTL_") }.merging(environment) { _, n in n }
         let input = dir + "/in", output = dir + "/out", error = dir + "/err"

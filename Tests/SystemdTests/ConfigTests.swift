@@ -41,6 +41,14 @@ struct ConfigTests {
             name: "environment unknown variable", file: "{}", environment: ["INCIDENTD_LISTN": "127.0.0.1:1"],
             expected: "environment: INCIDENTD_LISTN: unknown variable"),
         BadConfig(name: "bad flag", file: "{}", arguments: ["--peer", "gao"], expected: "--peer: expected HOST:PORT, got gao"),
+        BadConfig(name: "http_listen not a string", file: #"{"http_listen":7480}"#, expected: #"http_listen: expected HOST:PORT, "off" or null"#),
+        BadConfig(name: "http_listen without a host", file: #"{"http_listen":"7480"}"#, expected: "http_listen: expected HOST:PORT or off, got 7480"),
+        BadConfig(
+            name: "environment http_listen", file: "{}", environment: ["INCIDENTD_HTTP_LISTEN": "nowhere"],
+            expected: "environment: INCIDENTD_HTTP_LISTEN: expected HOST:PORT or off, got nowhere"),
+        BadConfig(
+            name: "http listener off loopback without tokens", file: "{}", arguments: ["--http-listen", "0.0.0.0:7480"],
+            expected: "tokens: the HTTP listener 0.0.0.0:7480 is not on loopback, so clients need tokens"),
     ]
 
     /// Exits 1 at once, names the file (or environment/flag) and the key, creates nothing.

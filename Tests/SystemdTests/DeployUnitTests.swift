@@ -6,7 +6,7 @@ import Testing
 /// service's hardening rates at most 2.0 in `systemd-analyze security`.
 @Suite("Deploy units")
 struct DeployUnitTests {
-    static let units = ["incidentd.service", "incidentd.socket", "incidentd-peer.socket"]
+    static let units = ["incidentd.service", "incidentd.socket", "incidentd-peer.socket", "incidentd-http.socket"]
 
     /// The units with ExecStart= pointing at the built binary (verify checks that it exists);
     /// `make install` rewrites the same path to PREFIX/bin.

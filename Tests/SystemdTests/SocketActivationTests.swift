@@ -8,31 +8,35 @@ import Wire
 import Glibc
 #endif
 
-/// Socket activation as systemd does it: listening sockets as fds 3 and 4, LISTEN_FDS=2,
-/// LISTEN_FDNAMES=client:peer, LISTEN_PID = the daemon's pid (set by a `sh` that then execs it).
+/// Socket activation as systemd does it: listening sockets as fds 3, 4 and 5, LISTEN_FDS=3,
+/// LISTEN_FDNAMES=client:peer:http, LISTEN_PID = the daemon's pid (set by a `sh` that then execs it).
 @Suite("Socket activation")
 struct SocketActivationTests {
     @Test func listenersUseThePassedSocketsByName() async throws {
         let client = try ListeningSocket()
         let peer = try ListeningSocket()
+        let http = try ListeningSocket()
         let dir = TestNode.temporaryDirectory(prefix: "activation")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let readyPath = dir + "/ready"
         // --listen names another port: the node must serve on the passed socket, not bind this.
+        // No --http-listen (off by default): the passed `http` socket alone runs the HTTP listener.
         let node = try ActivatedProcess.spawn(
             binary: TestNode.binaryPath,
             arguments: [
                 "--node-id", "activated", "--data-dir", dir + "/data", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",
                 "--fsync", "never", "--ready-file", readyPath,
             ],
-            sockets: [client.fd, peer.fd], names: ["client", "peer"], log: dir + "/log")
+            sockets: [client.fd, peer.fd, http.fd], names: ["client", "peer", "http"], log: dir + "/log")
         client.close()
         peer.close()
+        http.close()
         defer { node.stop(signal: SIGKILL) }
 
         let ready = try await node.waitForReadyFile(readyPath, log: dir + "/log")
         #expect(ready["client"] == "127.0.0.1:\(client.port)", "\(ready)")
         #expect(ready["peer"] == "127.0.0.1:\(peer.port)", "\(ready)")
+        #expect(ready["http"] == "127.0.0.1:\(http.port)", "\(ready)")
 
         let address = HostPort(host: "127.0.0.1", port: client.port)
         let status = try await IncidentConnection.withConnection(to: address) { try await $0.request(Requests.status) }
@@ -46,6 +50,12 @@ struct SocketActivationTests {
                 ]))
         }
         #expect(appended["ids"]?.arrayValue?.first?.stringValue == "activated:1")
+
+        // The http socket serves the HTTP API.
+        let viaHTTP = try await HTTPConnection.withConnection(to: HostPort(host: "127.0.0.1", port: http.port)) {
+            try await $0.request(.GET, "/api/v1/status")
+        }
+        #expect(viaHTTP.status == 200 && viaHTTP.json?["events"]?.integerValue == 1, "\(String(decoding: viaHTTP.body, as: UTF8.self))")
 
         // The peer socket speaks the peer protocol: the node opens with its hello.
         let hello = try PlainConnection.firstLine(port: peer.port)

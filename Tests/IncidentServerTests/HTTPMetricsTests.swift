@@ -1,0 +1,76 @@
+import Foundation
+@testable import IncidentHTTP
+import IncidentClient
+import IncidentTestSupport
+import NIOHTTP1
+import Testing
+
+/// `/metrics` (docs/OPERATIONS.md, "Metrics"): what a live node exports passes
+/// `promtool check metrics`, holds every metric of the catalog, and each is documented; the
+/// example alert rules pass `promtool check rules`.
+@Suite("HTTP metrics", .timeLimit(.minutes(2)))
+struct HTTPMetricsTests {
+    static func promtool() throws -> String {
+        try #require(
+            HTTP.find(["/usr/bin/promtool", "/usr/local/bin/promtool"]), "promtool is missing: `make deps` installs Debian's prometheus package")
+    }
+
+    static var operations: String {
+        get throws { try String(contentsOfFile: HTTP.repositoryRoot + "/docs/OPERATIONS.md", encoding: .utf8) }
+    }
+
+    @Test("a live node's /metrics passes promtool check metrics and holds every metric of the catalog")
+    func promtoolCheckMetrics() async throws {
+        let promtool = try Self.promtool()
+        // A peer that never answers (port 1 refuses): the per-peer series are there, connected 0.
+        try await HTTP.withNode(arguments: ["--fsync", "always", "--peer", "127.0.0.1:1"]) { node in
+            let body = Array(#"{"event":"#.utf8) + Fixtures.incident(UUID().uuidString.lowercased()) + Array("}".utf8)
+            #expect(try await HTTP.request(node, .POST, "/api/v1/events", body: body).status == 200)
+            #expect(try await HTTP.request(node, .GET, "/api/v1/sectors/nowhere").status == 404)
+            var text = ""
+            try await Security.wait("the peer's series") {
+                text = String(decoding: try await HTTP.request(node, .GET, "/metrics").body, as: UTF8.self)
+                return text.contains("incidentlog_peer_connected{")
+            }
+            let check = try Security.run(executable: promtool, ["check", "metrics"], stdin: text)
+            #expect(check.status == 0, "promtool check metrics:\n\(check.stdout)\(check.stderr)\n\(text)")
+            #expect(check.stdout.isEmpty && check.stderr.isEmpty, "promtool check metrics:\n\(check.stdout)\(check.stderr)")
+            for name in NodeMetrics.catalog.keys {
+                #expect(text.contains("# TYPE \(name) "), "\(name) is not exported")
+            }
+            #expect(text.contains(#"incidentlog_peer_connected{peer="127.0.0.1:1",direction="out"} 0.0"#), "\(text)")
+            #expect(text.contains(#"incidentlog_client_errors_total{code="not_found"} 1"#))
+            #expect(text.contains(#"incidentlog_events_stored_total{origin="test"} 1"#))
+            #expect(text.contains("incidentlog_fsync_duration_seconds_count 1"))
+        }
+    }
+
+    @Test("every exported metric is documented in docs/OPERATIONS.md, and nothing else is")
+    func documented() throws {
+        let doc = try Self.operations
+        let documented = Set(
+            doc.split(separator: "\n").filter { $0.hasPrefix("| `incidentlog_") }.compactMap { $0.split(separator: "`").dropFirst().first.map(String.init) })
+        #expect(documented == Set(NodeMetrics.catalog.keys))
+    }
+
+    @Test("the example alert rules pass promtool check rules and name exported metrics")
+    func alertRules() throws {
+        let promtool = try Self.promtool()
+        let doc = try Self.operations
+        let section = try #require(doc.range(of: "### Example alert rules"))
+        let after = doc[section.upperBound...]
+        let open = try #require(after.range(of: "```yaml\n"))
+        let close = try #require(after[open.upperBound...].range(of: "```"))
+        let rules = String(after[open.upperBound..<close.lowerBound])
+        let dir = TestNode.temporaryDirectory(prefix: "rules")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try rules.write(toFile: dir + "/rules.yml", atomically: true, encoding: .utf8)
+        let check = try Security.run(executable: promtool, ["check", "rules", dir + "/rules.yml"])
+        #expect(check.status == 0, "promtool check rules:\n\(check.stdout)\(check.stderr)")
+        #expect(check.stdout.contains("SUCCESS: 2 rules found"), "\(check.stdout)")
+        for line in rules.split(separator: "\n") where line.contains("expr:") {
+            let name = line.split(separator: " ").first { $0.hasPrefix("incidentlog_") }.map(String.init)
+            #expect(name.map { NodeMetrics.catalog[$0] != nil } == true, "\(line)")
+        }
+    }
+}
