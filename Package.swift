@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "IncidentHTTP",
             dependencies: [
-                "IncidentServer", "IncidentModel", "Wire",
+                "IncidentServer", "IncidentModel", "Wire", "Exports",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),

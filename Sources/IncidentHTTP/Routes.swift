@@ -1,4 +1,5 @@
 import HTTPTypes
+import Exports
 import Hummingbird
 import IncidentModel
 import IncidentServer
@@ -54,6 +55,7 @@ struct Routes: Sendable {
         }
         router.post("/api/v1/events") { request, context in await routes().append(request, context: context) }
         router.get("/api/v1/stream") { request, context in await routes().stream(request, context: context) }
+        router.get("/api/v1/export") { request, _ in await routes().export(request) }
         router.get("/metrics") { request, _ in routes().metrics(request) }
         StaticFiles.add(to: router)
         return router
@@ -171,6 +173,69 @@ struct Routes: Sendable {
         return Self.refusal(
             WireError(.rateLimited, "more than \(context.limits.requestsPerSecond) requests a second on this connection; the request was not run"))
     }
+
+    // MARK: Exports
+
+    /// `GET /api/v1/export?format=csv|hxl|geojson[&sector=]`: every incident (of `sector`), as
+    /// `incidentctl export` writes them (Sources/Exports). The rows come from the `incidents`
+    /// request of the line protocol, a page of `exportPageSize` at a time, answered by the same
+    /// handler as every route; the first page is asked before the response starts, so a refusal
+    /// (a token, an unknown sector) keeps its status and code, and the body is streamed page by
+    /// page after it, so the node never holds more than a page of the export.
+    func export(_ request: Request) async -> Response {
+        let caller: NodeAPI.Caller
+        switch authenticate(request, allowQueryToken: false) {
+        case .success(let c): caller = c
+        case .failure(let error): return Self.refusal(error)
+        }
+        if let refused = rateLimited(request) { return refused }
+        let formatName = request.uri.queryParameters.get("format") ?? "csv"
+        guard let format = ExportFormat(rawValue: formatName) else {
+            let known = ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")
+            return Self.refusal(WireError(.invalidQuery, "format: expected one of \(known), got \(formatName)"))
+        }
+        let sector = request.uri.queryParameters.get("sector").map { String($0) }
+        let api = self.api
+        let shuttingDown = connections.shuttingDown
+        @Sendable func page(_ cursor: String?) async -> (line: [UInt8], view: JSONValue?) {
+            var w = JSONWriter()
+            w.raw("{\"op\":\"incidents\",\"limit\":")
+            w.integer(Self.exportPageSize)
+            if let sector {
+                w.raw(",\"sector\":")
+                w.string(sector)
+            }
+            if let cursor {
+                w.raw(",\"cursor\":")
+                w.string(cursor)
+            }
+            w.raw("}")
+            let line = await api.answer(w.bytes, caller: caller, shuttingDown: shuttingDown)
+            let answer = try? JSONParser.parse(line.last == UInt8(ascii: "\n") ? line.dropLast() : line[...])
+            return (line, answer?["ok"]?.boolValue == true ? answer?["view"] : nil)
+        }
+        let first = await page(nil)
+        guard let firstView = first.view else { return Self.response(first.line) }
+        var headers = HTTPFields()
+        headers[.contentType] = format.contentType
+        headers[.contentDisposition] = "attachment; filename=\"incidents\(sector.map { "-" + $0 } ?? "").\(format.fileExtension)\""
+        let body = ResponseBody { writer in
+            var exporter = IncidentExporter(format: format)
+            var (rows, cursor) = IncidentExporter.page(firstView)
+            try await writer.write(ByteBuffer(bytes: exporter.begin() + exporter.append(rows)))
+            while let next = cursor {
+                guard let view = await page(next).view else { break }
+                (rows, cursor) = IncidentExporter.page(view)
+                try await writer.write(ByteBuffer(bytes: exporter.append(rows)))
+            }
+            try await writer.write(ByteBuffer(bytes: exporter.end()))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// Incidents per `incidents` request of an export.
+    static let exportPageSize: Int64 = 1000
 
     // MARK: Metrics and the stream
 

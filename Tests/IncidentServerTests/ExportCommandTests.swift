@@ -6,10 +6,11 @@ import Testing
 import Wire
 
 /// `incidentctl export --format` against a real node: every page of the incidents view is
-/// written once, and the figures summed per sector are the node's sector views.
+/// written once, and the figures summed per sector are the node's sector views. The HTTP
+/// route `/api/v1/export` writes the same bytes.
 @Suite struct ExportCommandTests {
     @Test func exportFetchesEveryPageAndItsFiguresAreTheSectorViews() async throws {
-        try await TestNode.with(nodeID: "exp") { node in
+        try await TestNode.with(nodeID: "exp", extraArguments: ["--http-listen", "127.0.0.1:0"]) { node in
             // About 30% of generated events report an incident: more than one page of 1000.
             let bench = ImportBenchmark(node: IncidentEndpoint(node.client), events: 4000, warmup: 0, batch: 1000, maximumRequestBytes: 1 << 20, seed: 11)
             _ = try await bench.run()
@@ -61,6 +62,25 @@ import Wire
             #expect(lines.dropFirst().first?.hasPrefix("#event +id,#date +occurred,") == true)
             let east = features.filter { $0["properties"]?["sector"]?.stringValue == "east" }.count
             #expect(lines.count == east + 2)
+
+            // The HTTP route: the same bytes as the command, for every format, of all and of one sector.
+            for (format, sector) in [("csv", nil), ("hxl", "east"), ("geojson", nil), ("geojson", "west")] as [(String, String?)] {
+                var arguments = ["export", "--node", address, "--format", format]
+                if let sector { arguments += ["--sector", sector] }
+                let command = try await incidentctl(arguments)
+                #expect(command.status == 0, "\(command.stderr)")
+                let answer = try await HTTP.request(node, .GET, "/api/v1/export?format=\(format)" + (sector.map { "&sector=\($0)" } ?? ""))
+                #expect(answer.status == 200)
+                // A Bool, not the arrays: on a mismatch swift-testing would diff two exports element by element.
+                let same = answer.body == Array(command.stdout.utf8)
+                #expect(same, "\(format) \(sector ?? "all"): \(answer.body.count) bytes over HTTP, \(command.stdout.utf8.count) from incidentctl")
+            }
+            let unknownFormat = try await HTTP.request(node, .GET, "/api/v1/export?format=xlsx")
+            #expect(unknownFormat.status == 400)
+            #expect(unknownFormat.json?["error"]?["code"]?.stringValue == "invalid_query")
+            let unknownSector = try await HTTP.request(node, .GET, "/api/v1/export?sector=nowhere")
+            #expect(unknownSector.status == 404)
+            #expect(unknownSector.json?["error"]?["code"]?.stringValue == "not_found")
 
             let wrong = try await incidentctl(["export", "--node", address, "--format", "xlsx"])
             #expect(wrong.status == 64)

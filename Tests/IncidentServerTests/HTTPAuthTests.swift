@@ -13,7 +13,7 @@ struct HTTPAuthTests {
     /// Every route that needs a role, with a request the reader token may make (all but the append).
     static let reads = [
         "/api/v1/status", "/api/v1/overview", "/api/v1/sectors/east", "/api/v1/incidents", "/api/v1/incidents/INCIDENT",
-        "/api/v1/events", "/api/v1/events/test:1", "/api/v1/stream", "/metrics",
+        "/api/v1/events", "/api/v1/events/test:1", "/api/v1/export", "/api/v1/stream", "/metrics",
     ]
 
     static func append(sector: String, incident: String) -> [UInt8] {
