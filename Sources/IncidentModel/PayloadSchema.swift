@@ -118,3 +118,166 @@ public enum PayloadSchema {
         opt("admin1", .string), opt("precision", .enumeration(Vocabulary.locationPrecisions)),
     ]
 }
+
+/// The schema of every event type laid out for the one pass over a payload's bytes
+/// (`EventValidator.checkData`): a flat list of field specs in which the fields of each object
+/// (`data`, a `location`, a `counts`, `changes`) are contiguous, the fields of a nested object
+/// following later. A type's payload is checked into `slotCount` slots, one per spec of the type
+/// (its `data` first), in which the walk leaves where each field's value is and what it read of
+/// it; the projections fold from those slots (`slot(_:_:)` finds a field's slot by its path).
+package final class PayloadLayout: Sendable {
+    package enum Kind: UInt8, Sendable {
+        case string, time, enumeration, integer, number, bool, object, items, stringArray
+    }
+
+    /// One field, with only trivial members so that the walk copies it freely.
+    package struct Spec: Sendable {
+        package var name: Range<Int>
+        package var kind: Kind
+        package var required: Bool
+        /// `enumeration`: the allowed values, positions in `entries`, and their list in `valueLists`.
+        package var values: Range<Int> = 0..<0
+        package var valueList = 0
+        /// `integer`: the minimum; `number`: the bounds.
+        package var minimum: Int64 = 0
+        package var low: Double = 0
+        package var high: Double = 0
+        /// `object`: its fields, positions in `specs`; whether other members are allowed; whether
+        /// an empty object is refused (`changes`).
+        package var fields: Range<Int> = 0..<0
+        package var allowUnknown = true
+        package var refusesEmpty = false
+    }
+
+    package let specs: [Spec]
+    /// The names of the fields and the allowed values, as bytes, one after the other.
+    package let text: [UInt8]
+    package let entries: [Range<Int>]
+    /// For messages only: each spec's path (`data.location.name`), each enumeration's values.
+    package let paths: [String]
+    package let valueLists: [String]
+    /// Per event type (by `EventType.allCases` position): the spec of its `data`; one more at
+    /// the end, `specs.count`.
+    package let roots: [Int]
+    /// The largest `slotCount` of any type.
+    package let maximumSlots: Int
+
+    package static let shared = PayloadLayout()
+    static let types = EventType.allCases
+
+    init() {
+        var b = Builder()
+        var roots: [Int] = []
+        for type in EventType.allCases {
+            let first = b.specs.count
+            roots.append(first)
+            b.specs.append(Spec(name: 0..<0, kind: .object, required: true))
+            b.paths.append("data")
+            let fields = b.place(PayloadSchema.fields(for: type), under: "data")
+            b.specs[first].fields = fields
+        }
+        roots.append(b.specs.count)
+        specs = b.specs
+        text = b.text
+        entries = b.entries
+        paths = b.paths
+        valueLists = b.valueLists
+        self.roots = roots
+        maximumSlots = zip(roots.dropFirst(), roots).map { $0 - $1 }.max()!
+    }
+
+    struct Builder {
+        var specs: [Spec] = []
+        var text: [UInt8] = []
+        var entries: [Range<Int>] = []
+        var paths: [String] = []
+        var valueLists: [String] = []
+
+        /// Appends `fields` contiguously, then the fields of each nested object; returns their range.
+        mutating func place(_ fields: [FieldSpec], under path: String) -> Range<Int> {
+            let start = specs.count
+            for f in fields {
+                let name = text.count
+                text.append(contentsOf: f.name.utf8)
+                var spec = Spec(name: name..<text.count, kind: .string, required: f.required)
+                switch f.kind {
+                case .string: spec.kind = .string
+                case .time: spec.kind = .time
+                case .enumeration(let allowed):
+                    spec.kind = .enumeration
+                    let first = entries.count
+                    for value in allowed {
+                        let at = text.count
+                        text.append(contentsOf: value.utf8)
+                        entries.append(at..<text.count)
+                    }
+                    spec.values = first..<entries.count
+                    spec.valueList = valueLists.count
+                    valueLists.append(allowed.joined(separator: ", "))
+                case .integer(let minimum):
+                    spec.kind = .integer
+                    spec.minimum = minimum
+                case .number(let low, let high):
+                    spec.kind = .number
+                    spec.low = low
+                    spec.high = high
+                case .bool: spec.kind = .bool
+                case .location, .counts, .changes: spec.kind = .object
+                case .items: spec.kind = .items
+                case .stringArray: spec.kind = .stringArray
+                }
+                specs.append(spec)
+                paths.append("\(path).\(f.name)")
+            }
+            for (i, f) in fields.enumerated() {
+                let path = "\(path).\(f.name)"
+                switch f.kind {
+                case .location:
+                    specs[start + i].fields = place(PayloadSchema.locationFields, under: path)
+                case .counts:
+                    specs[start + i].fields = place(Vocabulary.casualtyKinds.map { FieldSpec($0, .integer(min: 0)) }, under: path)
+                    specs[start + i].allowUnknown = false
+                case .changes(let changed):
+                    specs[start + i].fields = place(changed, under: path)
+                    specs[start + i].allowUnknown = false
+                    specs[start + i].refusesEmpty = true
+                default:
+                    break
+                }
+            }
+            return start..<(start + fields.count)
+        }
+    }
+
+    /// The position of `type` in `EventType.allCases`.
+    package static func index(of type: EventType) -> Int { types.firstIndex(of: type)! }
+
+    /// The slots a payload of the type at `typeIndex` is checked into.
+    package func slotCount(typeIndex: Int) -> Int { roots[typeIndex + 1] - roots[typeIndex] }
+
+    /// The slot of the field at `path` (`"changes.status"`) of `type`'s payload, or nil.
+    package func slot(_ type: EventType, _ path: String) -> Int? {
+        let root = roots[Self.index(of: type)]
+        var spec = root
+        for part in path.split(separator: ".") {
+            guard let next = specs[spec].fields.first(where: { text[specs[$0].name].elementsEqual(part.utf8) }) else { return nil }
+            spec = next
+        }
+        return spec - root
+    }
+}
+
+/// Where a field's value is in a payload and what the check read of it: for a string, whether
+/// it holds an escape (`value` 1); an enumeration, the position of its value in the allowed
+/// list; a time, its milliseconds; an integer or a boolean, its value. `start` is -1 when the
+/// field is absent.
+package struct PayloadSlot: Sendable {
+    package var start: Int = -1
+    package var end: Int = 0
+    package var value: Int64 = 0
+
+    package init() {}
+
+    package var isPresent: Bool { start >= 0 }
+    package var range: Range<Int> { start..<end }
+}

@@ -11,14 +11,11 @@ import IncidentModel
 // bytes, disputed incidents by id), so equal states give equal bytes. Query-time ages are not
 // here: see `freshnessAges(nowMillis:)`.
 extension ProjectionState {
-    /// Sectors the overview lists: the configured ones in their order, then any other sector
-    /// that events named (sorted), so that nothing folded is hidden.
-    public var listedSectors: [String] {
-        let extra = sectorNames.filter { !sectors.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        return sectors + extra
-    }
+    /// Sectors the overview lists: the configured ones in their order. Events of any other
+    /// sector are quarantined (ProjectionState.swift), so no other sector is ever folded.
+    public var listedSectors: [String] { sectors }
 
-    /// The view of one sector, or nil when the sector is neither configured nor named by any event.
+    /// The view of one sector, or nil when the sector is not configured.
     public func sectorView(_ name: String, range: DayRange = .all) -> [UInt8]? {
         let slot = sectorNames.firstIndex(of: name).map { UInt16($0) }
         guard slot != nil || sectors.contains(name) else { return nil }

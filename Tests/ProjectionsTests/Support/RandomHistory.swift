@@ -157,7 +157,7 @@ struct RandomHistory {
             type = pick(["incident.reported", "casualties.reported", "medevac.dispatched", "incident.updated"])
             data = pick(["{}", "{\"incident_id\":7}", "{\"incident_id\":\"\(incident)\",\"changes\":[]}", "{\"medevac_id\":\"\"}"])
         }
-        log.add(origin, type, sector: sector, millis: millis, hlc: hlc, rawData: Array(data.utf8))
+        log.add(origin, type, sector: sector, millis: millis, hlc: hlc, data)
     }
 }
 
