@@ -261,6 +261,12 @@ struct Status: AsyncParsableCommand {
         print("data        \(Format.bytes(s["data_bytes"]?.integerValue ?? 0)) in \(s["segments"]?.integerValue ?? 0) segment(s)")
         if let failed = s["store_failed"]?.stringValue { print("STORE FAILED \(failed)") }
         print("forks       \(s["forks"]?.integerValue ?? 0)")
+        if let quarantined = s["projections"]?["quarantined"]?.integerValue, quarantined > 0 {
+            print("quarantined \(quarantined) stored event(s) kept out of the views, the first:")
+            for q in s["projections"]?["quarantined_first"]?.arrayValue ?? [] {
+                print("  \(q["id"]?.stringValue ?? "?")  \(q["reason"]?.stringValue ?? "")")
+            }
+        }
         print("vector")
         let width = vector.origins.map(\.count).max() ?? 0
         for origin in vector.origins {
