@@ -69,6 +69,33 @@ import Testing
         #expect(overview.count < clean.count + 100, "\(overview.count) bytes against \(clean.count)")
     }
 
+    /// Valid events can name any item: the views list the 50 largest and sum up the rest, so
+    /// thousands of item names do not grow them either.
+    @Test func thousandsOfItemNamesDoNotGrowTheViews() throws {
+        var log = GoldenLog.make()
+        let before = log.folded().overview()
+        for i in 0..<5_000 {
+            log.add(
+                "rogue", "election.material.dispatched", sector: "east", at: "2026-11-30T12:05:00Z",
+                #"{"consignment_id":"r\#(i)","items":{"item_\#(i)":\#(i + 1)},"to":{"name":"Gao"}}"#)
+        }
+        let state = log.folded()
+        let overview = state.overview()
+        #expect(overview.count < before.count + 2 * 50 * 24 + 1_000, "\(overview.count) bytes against \(before.count)")
+        let east = try #require(value(overview, "sectors")?.arrayValue?.first { $0["sector"] == .string("east") })
+        let listed = try #require(east["election"]?["items_dispatched"]?.objectMembers)
+        #expect(listed.count == ProjectionState.itemListLimit)
+        // The largest counts are listed, the others summed.
+        #expect(listed.contains { $0.key == "item_4999" } && !listed.contains { $0.key == "item_0" })
+        let unlisted = try #require(east["election"]?["items_unlisted"]?["dispatched"])
+        let inEast = Int64(listed.count) + (unlisted["items"]?.integerValue ?? 0)
+        #expect(inEast >= 5_000, "\(east)")
+        let sectorView = try #require(state.sectorView("east"))
+        #expect(value(sectorView, "election", "items_dispatched")?.objectMembers?.count == ProjectionState.itemListLimit)
+        // Views with few items do not change shape.
+        #expect(value(before, "mission", "election", "items_unlisted") == nil)
+    }
+
     /// The rebuild (stored lines, prepared in blocks) quarantines exactly what the live fold does,
     /// and a snapshot carries the quarantine over.
     @Test func linesAndSnapshotsQuarantineAlike() throws {
