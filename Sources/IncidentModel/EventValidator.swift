@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Checks an event (`type`, `sector`, `data`) against the catalogue: the one implementation of
 /// the rules, for a client's new event and for every event the projections fold.
 ///
@@ -115,6 +121,19 @@ struct PayloadWalk {
     let layout: PayloadLayout
     let root: Int
     let slots: UnsafeMutablePointer<PayloadSlot>
+    let specs: UnsafeMutablePointer<PayloadLayout.Spec>
+    let text: UnsafeMutablePointer<UInt8>
+
+    init(p: PayloadReader, start: Int, end: Int, layout: PayloadLayout, root: Int, slots: UnsafeMutablePointer<PayloadSlot>) {
+        self.p = p
+        self.start = start
+        self.end = end
+        self.layout = layout
+        self.root = root
+        self.slots = slots
+        specs = layout.specTable.baseAddress!
+        text = layout.textTable.baseAddress!
+    }
 
     func notCanonical(_ e: PayloadReader.NotCanonical) -> Failure {
         Failure(field: "data", reason: "not in canonical form (byte \(e.offset - start) of data)")
@@ -139,21 +158,41 @@ struct PayloadWalk {
         do { return try p.anyValue(at: i, end) } catch { throw notCanonical(error) }
     }
 
+    /// The bytes of a name or an allowed value in the layout's text.
+    @inline(__always) func text(_ r: PayloadLayout.Range32) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: text + Int(r.lower), count: r.count)
+    }
+
+    /// How the name of spec `f` compares with the key `key`: -1 before it, 0 equal, 1 after.
+    @inline(__always) func compare(_ f: Int, _ key: Range<Int>) -> Int {
+        let name = text(specs[f].name)
+        let n = min(name.count, key.count)
+        var i = 0
+        while i < n {
+            let a = name[i]
+            let b = p.bytes[key.lowerBound + i]
+            if a != b { return a < b ? -1 : 1 }
+            i += 1
+        }
+        return name.count == key.count ? 0 : (name.count < key.count ? -1 : 1)
+    }
+
     /// The decoded key whose bytes (between the quotes) are `key`.
     func keyName(_ key: Range<Int>) -> String { p.decodedString((key.lowerBound - 1)..<(key.upperBound + 1)) }
 
     /// Checks the value of field `spec` starting at `i` and records it in the field's slot;
     /// returns the index past it.
     func value(_ spec: Int, at i: Int) throws(Failure) -> Int {
-        let s = layout.specs[spec]
+        let s = specs + spec
         var slot = PayloadSlot()
-        slot.start = i
-        switch s.kind {
+        slot.start = Int32(truncatingIfNeeded: i)
+        let e: Int
+        switch s.pointee.kind {
         case .string:
             guard byte(i) == UInt8(ascii: "\"") else { throw wrongType(spec, i, "string") }
             let str = try string(i)
             guard str.end - i > 2 else { throw Failure(field: layout.paths[spec], reason: "must not be empty") }
-            slot.end = str.end
+            e = str.end
             slot.value = str.escaped ? 1 : 0
         case .time:
             guard byte(i) == UInt8(ascii: "\"") else { throw wrongType(spec, i, "string") }
@@ -163,7 +202,7 @@ struct PayloadWalk {
                     field: layout.paths[spec],
                     reason: "expected an RFC 3339 UTC time like 2026-11-29T04:00:00Z, got \"\(p.decodedString(i..<str.end))\"")
             }
-            slot.end = str.end
+            e = str.end
             slot.value = millis
         case .enumeration:
             guard byte(i) == UInt8(ascii: "\"") else { throw wrongType(spec, i, "string") }
@@ -172,42 +211,42 @@ struct PayloadWalk {
             var found = -1
             if !str.escaped {
                 let contents = (i + 1)..<(str.end - 1)
-                layout.text.withUnsafeBufferPointer { text in
-                    for (n, e) in layout.entries[s.values].enumerated() where p.matches(contents, UnsafeBufferPointer(rebasing: text[e])) {
-                        found = n
-                        break
-                    }
+                let values = s.pointee.values
+                for n in 0..<values.count where p.matches(contents, text(layout.entryTable[Int(values.lower) + n])) {
+                    found = n
+                    break
                 }
             }
             guard found >= 0 else {
                 throw Failure(
                     field: layout.paths[spec],
-                    reason: "unknown value \"\(p.decodedString(i..<str.end))\" (allowed: \(layout.valueLists[s.valueList]))")
+                    reason: "unknown value \"\(p.decodedString(i..<str.end))\" (allowed: \(layout.valueLists[Int(s.pointee.valueList)]))")
             }
-            slot.end = str.end
+            e = str.end
             slot.value = Int64(found)
         case .integer:
-            slot.end = try integer(at: i, minimum: s.minimum, path: { layout.paths[spec] })
-            slot.value = p.integer(i..<slot.end) ?? 0
+            e = try integer(at: i, minimum: s.pointee.minimum, path: { layout.paths[spec] })
+            slot.value = p.integer(i..<e) ?? 0
         case .number:
             guard isNumber(i) else { throw wrongType(spec, i, "number") }
-            slot.end = try number(i)
-            guard p.number(i..<slot.end, isIn: s.low, s.high) else {
-                throw Failure(field: layout.paths[spec], reason: "must be between \(s.low) and \(s.high)")
+            e = try number(i)
+            guard p.number(i..<e, isIn: s.pointee.low, s.pointee.high) else {
+                throw Failure(field: layout.paths[spec], reason: "must be between \(s.pointee.low) and \(s.pointee.high)")
             }
         case .bool:
             guard byte(i) == UInt8(ascii: "t") || byte(i) == UInt8(ascii: "f") else { throw wrongType(spec, i, "boolean") }
-            do { slot.end = try p.boolean(at: i, end) } catch { throw notCanonical(error) }
+            do { e = try p.boolean(at: i, end) } catch { throw notCanonical(error) }
             slot.value = byte(i) == UInt8(ascii: "t") ? 1 : 0
         case .object:
-            slot.end = try object(spec, s, at: i)
+            e = try object(spec, at: i)
         case .items:
-            slot.end = try items(spec, at: i)
+            e = try items(spec, at: i)
         case .stringArray:
-            slot.end = try stringArray(spec, at: i)
+            e = try stringArray(spec, at: i)
         }
+        slot.end = Int32(truncatingIfNeeded: e)
         slots[spec - root] = slot
-        return slot.end
+        return e
     }
 
     /// An integer at least `minimum`; returns the index past it.
@@ -221,42 +260,108 @@ struct PayloadWalk {
         return e
     }
 
-    /// An object of fields `s.fields`: each present field checked, then the first (in the
+    /// An object of the fields of `spec`: each present field checked, then the first (in the
     /// fields' order) that is missing though required or that fails is refused, then a member
-    /// the fields do not name when `s.allowUnknown` is false.
-    func object(_ spec: Int, _ s: PayloadLayout.Spec, at i: Int) throws(Failure) -> Int {
+    /// the fields do not name when the spec does not allow others. Its form is checked as
+    /// `PayloadReader.members` checks it.
+    ///
+    /// Keys come in increasing order (canonical form) and the fields are kept sorted by name
+    /// too, so a key is first tried as the name of one of the fields not met yet, in that order:
+    /// a field's name followed by the closing quote is that key, and its bytes were compared
+    /// once. Only another key is scanned and ordered against the one before it.
+    func object(_ spec: Int, at i: Int) throws(Failure) -> Int {
         guard byte(i) == UInt8(ascii: "{") else { throw wrongType(spec, i, "object") }
+        let s = specs[spec]
+        let byName = layout.byNameTable.baseAddress! + Int(s.fieldsByName)
+        let fieldCount = s.fields.count
+        let bytes = p.bytes.baseAddress!
+        var next = 0
         var failed = Int.max
         var failure: Failure? = nil
         var unknown: Range<Int>? = nil
+        // The last key, when it was not a field's (a field's keys are ordered by the merge).
+        var previous: Range<Int>? = nil
+        var reencode = false
         var count = 0
-        let e = try layout.text.withUnsafeBufferPointer { text throws(Failure) in
-            try p.members(of: i, end, notCanonical: notCanonical) { key, simple, v throws(Failure) in
-                count += 1
-                if simple {
-                    for f in s.fields where p.matches(key, UnsafeBufferPointer(rebasing: text[layout.specs[f].name])) {
-                        do throws(Failure) {
-                            return try value(f, at: v)
-                        } catch {
-                            if f < failed {
-                                failed = f
-                                failure = error
-                            }
-                            return try anyValue(v)
-                        }
+        var at = i + 1
+        if byte(at) == UInt8(ascii: "}") {
+            at += 1
+        } else {
+            while true {
+                guard byte(at) == UInt8(ascii: "\"") else { throw notCanonical(.init(offset: at)) }
+                var field = -1
+                var keyEnd = 0
+                var c = next
+                while c < fieldCount {
+                    let f = Int(byName[c])
+                    let name = text(specs[f].name)
+                    let close = at + 1 + name.count
+                    if close < end, bytes[close] == UInt8(ascii: "\""), memcmp(bytes + at + 1, name.baseAddress!, name.count) == 0 {
+                        field = f
+                        keyEnd = close + 1
+                        next = c + 1
+                        break
                     }
+                    c += 1
                 }
-                if !s.allowUnknown, unknown == nil { unknown = key }
-                return try anyValue(v)
+                let key: Range<Int>
+                if field >= 0 {
+                    key = (at + 1)..<(keyEnd - 1)
+                    if let previous, !p.precedes(previous, key) { throw notCanonical(.init(offset: at)) }
+                    previous = nil
+                } else {
+                    let scanned: PayloadReader.ScannedString
+                    do { scanned = try p.key(at: at, end) } catch { throw notCanonical(error) }
+                    keyEnd = scanned.end
+                    key = (at + 1)..<(keyEnd - 1)
+                    if scanned.simple {
+                        // After the fields it passed: the merge cursor marks where it stands.
+                        if let previous, !p.precedes(previous, key) { throw notCanonical(.init(offset: at)) }
+                        if next > 0, compare(Int(byName[next - 1]), key) >= 0 { throw notCanonical(.init(offset: at)) }
+                        previous = key
+                    } else {
+                        reencode = true
+                        previous = nil
+                    }
+                    if !s.allowUnknown, unknown == nil { unknown = key }
+                }
+                count += 1
+                guard count <= JSONParser.maximumMembers, byte(keyEnd) == UInt8(ascii: ":") else {
+                    throw notCanonical(.init(offset: keyEnd))
+                }
+                let v = keyEnd + 1
+                if field >= 0 {
+                    do throws(Failure) {
+                        at = try value(field, at: v)
+                    } catch {
+                        if field < failed {
+                            failed = field
+                            failure = error
+                        }
+                        at = try anyValue(v)
+                    }
+                } else {
+                    at = try anyValue(v)
+                }
+                if byte(at) == UInt8(ascii: ",") {
+                    at += 1
+                    continue
+                }
+                guard byte(at) == UInt8(ascii: "}") else { throw notCanonical(.init(offset: at)) }
+                at += 1
+                break
+            }
+            if reencode {
+                do { try p.checkReencoded(i..<at) } catch { throw notCanonical(error) }
             }
         }
         if count == 0, s.refusesEmpty { throw Failure(field: layout.paths[spec], reason: "must change at least one field") }
-        for f in s.fields {
+        for f in s.fields.range {
             if f == failed, let failure { throw failure }
-            if layout.specs[f].required, !slots[f - root].isPresent { throw Failure(field: layout.paths[f], reason: "required") }
+            if specs[f].required, !slots[f - root].isPresent { throw Failure(field: layout.paths[f], reason: "required") }
         }
         if let unknown { throw Failure(field: "\(layout.paths[spec]).\(keyName(unknown))", reason: "unknown field") }
-        return e
+        return at
     }
 
     /// Item name → integer ≥ 0, at least one item.

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // Reading an event's `data` in place, as canonical JSON (the form JSONWriter writes and every
 // node stores, see docs/STORAGE.md): no whitespace, object members in increasing order of their
 // keys' UTF-8 bytes, strings with the minimal escapes only, numbers as written.
@@ -11,7 +17,10 @@
 // by `JSONParser` and a canonical re-encoding, so "canonical" means exactly
 // `JSONParser.parse(bytes).canonicalBytes == bytes`.
 //
-// Every access is bounds-checked against the `end` given, whatever the bytes.
+// The bytes are JSON whose syntax was checked before (every stored line is checked by the store
+// when it writes, ingests or recovers it, `Event.parse`; a new event's `data` is JSONWriter's
+// output): UTF-8 and control characters are not checked again. Every access is bounds-checked
+// against the `end` given, whatever the bytes.
 
 /// A walker over canonical JSON bytes (see the top of PayloadReader.swift).
 package struct PayloadReader {
@@ -38,38 +47,67 @@ package struct PayloadReader {
 
     // MARK: Strings
 
-    /// Scans the canonical string whose opening quote is at `start`: valid UTF-8, no control
-    /// characters, and only the escapes JSONWriter writes (`\"`, `\\`, `\b \f \n \r \t`, and
-    /// `\u00xx` in lowercase hex for the other control characters).
+    /// Scans the canonical string value whose opening quote is at `start`: only the escapes
+    /// JSONWriter writes (`\"`, `\\`, `\b \f \n \r \t`, and `\u00xx` in lowercase hex for the
+    /// other control characters). `ascii` is not looked at (true).
     @inline(__always)
     package func string(at start: Int, _ end: Int) throws(NotCanonical) -> ScannedString {
         guard start < end, bytes[start] == UInt8(ascii: "\"") else { throw NotCanonical(offset: start) }
+        var i = start + 1
+        // Ids and enumeration values are short: a plain loop ends them before a call to memchr
+        // would have started.
+        let shortEnd = min(end, i + 16)
+        while i < shortEnd {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") { return ScannedString(end: i + 1, escaped: false, ascii: true) }
+            if b == UInt8(ascii: "\\") { return try escapedString(from: i, end) }
+            i += 1
+        }
+        guard i < end else { throw NotCanonical(offset: i) }
+        // memchr finds the closing quote, then any backslash before it, far faster than a byte
+        // loop over a long summary.
         let base = bytes.baseAddress!
+        guard let q = memchr(base + i, Int32(UInt8(ascii: "\"")), end - i) else { throw NotCanonical(offset: i) }
+        let quote = base.distance(to: q.assumingMemoryBound(to: UInt8.self))
+        if let b = memchr(base + i, Int32(UInt8(ascii: "\\")), quote - i) {
+            return try escapedString(from: base.distance(to: b.assumingMemoryBound(to: UInt8.self)), end)
+        }
+        return ScannedString(end: quote + 1, escaped: false, ascii: true)
+    }
+
+    /// The rest of a string from its first backslash at `i`.
+    func escapedString(from i: Int, _ end: Int) throws(NotCanonical) -> ScannedString {
+        var i = i
+        while i < end {
+            switch bytes[i] {
+            case UInt8(ascii: "\""): return ScannedString(end: i + 1, escaped: true, ascii: true)
+            case UInt8(ascii: "\\"): i = try escape(at: i, end)
+            default: i += 1
+            }
+        }
+        throw NotCanonical(offset: i)
+    }
+
+    /// Scans a key as `string(at:_:)` does, and tells whether it is ASCII: keys are short, so
+    /// each byte is looked at.
+    @inline(__always)
+    package func key(at start: Int, _ end: Int) throws(NotCanonical) -> ScannedString {
+        guard start < end, bytes[start] == UInt8(ascii: "\"") else { throw NotCanonical(offset: start) }
         var i = start + 1
         var escaped = false
         var ascii = true
-        while true {
-            // Eight bytes at a time while none needs a look (no quote, backslash, control or
-            // non-ASCII byte).
-            while i + 8 <= end, JSONParser.Cursor.plainASCII(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) {
-                i += 8
-            }
-            guard i < end else { throw NotCanonical(offset: i) }
+        while i < end {
             let b = bytes[i]
             if b == UInt8(ascii: "\"") { return ScannedString(end: i + 1, escaped: escaped, ascii: ascii) }
-            if b < 0x20 { throw NotCanonical(offset: i) }
             if b == UInt8(ascii: "\\") {
                 i = try escape(at: i, end)
                 escaped = true
-            } else if b < 0x80 {
-                i += 1
             } else {
-                ascii = false
-                var cursor = JSONParser.Cursor(bytes: UnsafeBufferPointer(start: base, count: end), index: i)
-                do { try cursor.skipUTF8Sequence(b) } catch { throw NotCanonical(offset: i) }
-                i = cursor.index
+                if b >= 0x80 { ascii = false }
+                i += 1
             }
         }
+        throw NotCanonical(offset: i)
     }
 
     /// The index past the canonical escape at `i` (its backslash).
@@ -153,7 +191,7 @@ package struct PayloadReader {
     }
 
     /// Throws unless `range` parses and re-encodes to exactly its bytes.
-    func checkReencoded(_ range: Range<Int>) throws(NotCanonical) {
+    package func checkReencoded(_ range: Range<Int>) throws(NotCanonical) {
         let slice = UnsafeBufferPointer(rebasing: bytes[range])
         guard let value = try? JSONParser.parse(buffer: slice), value.canonicalBytes.elementsEqual(slice) else {
             throw NotCanonical(offset: range.lowerBound)
@@ -248,7 +286,7 @@ package struct PayloadReader {
         var count = 0
         while true {
             let key: ScannedString
-            do { key = try string(at: i, end) } catch { throw notCanonical(error) }
+            do { key = try self.key(at: i, end) } catch { throw notCanonical(error) }
             let keyRange = (i + 1)..<(key.end - 1)
             count += 1
             if key.simple {
@@ -276,7 +314,7 @@ package struct PayloadReader {
     }
 
     /// Whether key `a` comes strictly before key `b` in UTF-8 byte order.
-    @inline(__always) func precedes(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
+    @inline(__always) package func precedes(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
         let n = min(a.count, b.count)
         var i = 0
         while i < n {

@@ -125,34 +125,51 @@ public enum PayloadSchema {
 /// following later. A type's payload is checked into `slotCount` slots, one per spec of the type
 /// (its `data` first), in which the walk leaves where each field's value is and what it read of
 /// it; the projections fold from those slots (`slot(_:_:)` finds a field's slot by its path).
-package final class PayloadLayout: Sendable {
+package final class PayloadLayout: @unchecked Sendable {
     package enum Kind: UInt8, Sendable {
         case string, time, enumeration, integer, number, bool, object, items, stringArray
     }
 
-    /// One field, with only trivial members so that the walk copies it freely.
+    /// One field: trivial members only, read in place by the walk.
     package struct Spec: Sendable {
-        package var name: Range<Int>
+        /// Its name, in `text`.
+        package var name: Range32
         package var kind: Kind
         package var required: Bool
+        /// `object`: whether members the fields do not name are allowed; whether an empty
+        /// object is refused (`changes`).
+        package var allowUnknown = true
+        package var refusesEmpty = false
         /// `enumeration`: the allowed values, positions in `entries`, and their list in `valueLists`.
-        package var values: Range<Int> = 0..<0
-        package var valueList = 0
+        package var values = Range32(0, 0)
+        package var valueList: Int32 = 0
+        /// `object`: its fields, positions in `specs`, and the same sorted by name, in `byName`.
+        package var fields = Range32(0, 0)
+        package var fieldsByName: Int32 = 0
         /// `integer`: the minimum; `number`: the bounds.
         package var minimum: Int64 = 0
         package var low: Double = 0
         package var high: Double = 0
-        /// `object`: its fields, positions in `specs`; whether other members are allowed; whether
-        /// an empty object is refused (`changes`).
-        package var fields: Range<Int> = 0..<0
-        package var allowUnknown = true
-        package var refusesEmpty = false
+    }
+
+    /// A range of 32-bit positions, to keep `Spec` small.
+    package struct Range32: Sendable {
+        package var lower: Int32
+        package var upper: Int32
+        package init(_ lower: Int, _ upper: Int) {
+            self.lower = Int32(lower)
+            self.upper = Int32(upper)
+        }
+        package var range: Range<Int> { Int(lower)..<Int(upper) }
+        package var count: Int { Int(upper - lower) }
     }
 
     package let specs: [Spec]
     /// The names of the fields and the allowed values, as bytes, one after the other.
     package let text: [UInt8]
-    package let entries: [Range<Int>]
+    package let entries: [Range32]
+    /// For each object spec, its field specs sorted by name (from `fieldsByName`).
+    package let byName: [Int32]
     /// For messages only: each spec's path (`data.location.name`), each enumeration's values.
     package let paths: [String]
     package let valueLists: [String]
@@ -161,6 +178,12 @@ package final class PayloadLayout: Sendable {
     package let roots: [Int]
     /// The largest `slotCount` of any type.
     package let maximumSlots: Int
+    /// The tables above in memory of their own, read by the walk without reference counting or
+    /// bounds checks; allocated once, for the one shared layout, and never freed.
+    let specTable: UnsafeMutableBufferPointer<Spec>
+    let textTable: UnsafeMutableBufferPointer<UInt8>
+    let entryTable: UnsafeMutableBufferPointer<Range32>
+    let byNameTable: UnsafeMutableBufferPointer<Int32>
 
     package static let shared = PayloadLayout()
     static let types = EventType.allCases
@@ -171,25 +194,45 @@ package final class PayloadLayout: Sendable {
         for type in EventType.allCases {
             let first = b.specs.count
             roots.append(first)
-            b.specs.append(Spec(name: 0..<0, kind: .object, required: true))
+            b.specs.append(Spec(name: Range32(0, 0), kind: .object, required: true))
             b.paths.append("data")
             let fields = b.place(PayloadSchema.fields(for: type), under: "data")
-            b.specs[first].fields = fields
+            b.specs[first].fields = Range32(fields.lowerBound, fields.upperBound)
         }
         roots.append(b.specs.count)
+        // Each object's fields sorted by name, for the walk's merge with the sorted keys.
+        var byName: [Int32] = []
+        for i in b.specs.indices where b.specs[i].kind == .object {
+            b.specs[i].fieldsByName = Int32(byName.count)
+            let sorted = b.specs[i].fields.range.sorted { x, y in
+                b.text[b.specs[x].name.range].lexicographicallyPrecedes(b.text[b.specs[y].name.range])
+            }
+            byName += sorted.map { Int32($0) }
+        }
         specs = b.specs
         text = b.text
         entries = b.entries
+        self.byName = byName
         paths = b.paths
         valueLists = b.valueLists
         self.roots = roots
         maximumSlots = zip(roots.dropFirst(), roots).map { $0 - $1 }.max()!
+        specTable = Self.table(specs)
+        textTable = Self.table(text)
+        entryTable = Self.table(entries)
+        byNameTable = Self.table(byName)
+    }
+
+    static func table<T>(_ array: [T]) -> UnsafeMutableBufferPointer<T> {
+        let table = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
+        _ = table.initialize(from: array)
+        return table
     }
 
     struct Builder {
         var specs: [Spec] = []
         var text: [UInt8] = []
-        var entries: [Range<Int>] = []
+        var entries: [Range32] = []
         var paths: [String] = []
         var valueLists: [String] = []
 
@@ -199,7 +242,7 @@ package final class PayloadLayout: Sendable {
             for f in fields {
                 let name = text.count
                 text.append(contentsOf: f.name.utf8)
-                var spec = Spec(name: name..<text.count, kind: .string, required: f.required)
+                var spec = Spec(name: Range32(name, text.count), kind: .string, required: f.required)
                 switch f.kind {
                 case .string: spec.kind = .string
                 case .time: spec.kind = .time
@@ -209,10 +252,10 @@ package final class PayloadLayout: Sendable {
                     for value in allowed {
                         let at = text.count
                         text.append(contentsOf: value.utf8)
-                        entries.append(at..<text.count)
+                        entries.append(Range32(at, text.count))
                     }
-                    spec.values = first..<entries.count
-                    spec.valueList = valueLists.count
+                    spec.values = Range32(first, entries.count)
+                    spec.valueList = Int32(valueLists.count)
                     valueLists.append(allowed.joined(separator: ", "))
                 case .integer(let minimum):
                     spec.kind = .integer
@@ -233,12 +276,15 @@ package final class PayloadLayout: Sendable {
                 let path = "\(path).\(f.name)"
                 switch f.kind {
                 case .location:
-                    specs[start + i].fields = place(PayloadSchema.locationFields, under: path)
+                    let placed = place(PayloadSchema.locationFields, under: path)
+                    specs[start + i].fields = Range32(placed.lowerBound, placed.upperBound)
                 case .counts:
-                    specs[start + i].fields = place(Vocabulary.casualtyKinds.map { FieldSpec($0, .integer(min: 0)) }, under: path)
+                    let placed = place(Vocabulary.casualtyKinds.map { FieldSpec($0, .integer(min: 0)) }, under: path)
+                    specs[start + i].fields = Range32(placed.lowerBound, placed.upperBound)
                     specs[start + i].allowUnknown = false
                 case .changes(let changed):
-                    specs[start + i].fields = place(changed, under: path)
+                    let placed = place(changed, under: path)
+                    specs[start + i].fields = Range32(placed.lowerBound, placed.upperBound)
                     specs[start + i].allowUnknown = false
                     specs[start + i].refusesEmpty = true
                 default:
@@ -260,7 +306,9 @@ package final class PayloadLayout: Sendable {
         let root = roots[Self.index(of: type)]
         var spec = root
         for part in path.split(separator: ".") {
-            guard let next = specs[spec].fields.first(where: { text[specs[$0].name].elementsEqual(part.utf8) }) else { return nil }
+            guard let next = specs[spec].fields.range.first(where: { text[specs[$0].name.range].elementsEqual(part.utf8) }) else {
+                return nil
+            }
             spec = next
         }
         return spec - root
@@ -272,12 +320,12 @@ package final class PayloadLayout: Sendable {
 /// list; a time, its milliseconds; an integer or a boolean, its value. `start` is -1 when the
 /// field is absent.
 package struct PayloadSlot: Sendable {
-    package var start: Int = -1
-    package var end: Int = 0
+    package var start: Int32 = -1
+    package var end: Int32 = 0
     package var value: Int64 = 0
 
     package init() {}
 
     package var isPresent: Bool { start >= 0 }
-    package var range: Range<Int> { start..<end }
+    package var range: Range<Int> { Int(start)..<Int(end) }
 }

@@ -200,6 +200,8 @@ import Testing
             text.replacingOccurrences(of: "IED on RN16", with: #"IED on RN16\u000A"#),
             text.replacingOccurrences(of: #"{"name""#, with: #"{"n\u0061me""#),
             text + " ",
+            #"{"zz":1,"# + text.dropFirst(),
+            text.replacingOccurrences(of: #""summary""#, with: #""aa":1,"summary""#),
         ]
         var log = EventLog()
         log.add("gao", "incident.reported", sector: "east", millis: 1_795_940_000_000, rawData: canonical)
