@@ -177,6 +177,17 @@ struct PayloadWalk {
         return name.count == key.count ? 0 : (name.count < key.count ? -1 : 1)
     }
 
+    /// Whether the bytes at `a` begin with `name`: field names are short, a call to memcmp costs
+    /// more than the loop.
+    @inline(__always) static func same(_ a: UnsafePointer<UInt8>, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        while i < name.count {
+            if a[i] != name[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
     /// The decoded key whose bytes (between the quotes) are `key`.
     func keyName(_ key: Range<Int>) -> String { p.decodedString((key.lowerBound - 1)..<(key.upperBound + 1)) }
 
@@ -292,12 +303,14 @@ struct PayloadWalk {
                 var field = -1
                 var keyEnd = 0
                 var c = next
+                let first = byte(at + 1)
                 while c < fieldCount {
-                    let f = Int(byName[c])
-                    let name = text(specs[f].name)
-                    let close = at + 1 + name.count
-                    if close < end, bytes[close] == UInt8(ascii: "\""), memcmp(bytes + at + 1, name.baseAddress!, name.count) == 0 {
-                        field = f
+                    let candidate = byName + c
+                    let close = at + 1 + candidate.pointee.name.count
+                    if candidate.pointee.first == first, close < end, bytes[close] == UInt8(ascii: "\""),
+                        Self.same(bytes + at + 1, text(candidate.pointee.name))
+                    {
+                        field = Int(candidate.pointee.spec)
                         keyEnd = close + 1
                         next = c + 1
                         break
@@ -317,7 +330,7 @@ struct PayloadWalk {
                     if scanned.simple {
                         // After the fields it passed: the merge cursor marks where it stands.
                         if let previous, !p.precedes(previous, key) { throw notCanonical(.init(offset: at)) }
-                        if next > 0, compare(Int(byName[next - 1]), key) >= 0 { throw notCanonical(.init(offset: at)) }
+                        if next > 0, compare(Int(byName[next - 1].spec), key) >= 0 { throw notCanonical(.init(offset: at)) }
                         previous = key
                     } else {
                         reencode = true

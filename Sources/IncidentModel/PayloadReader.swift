@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 // Reading an event's `data` in place, as canonical JSON (the form JSONWriter writes and every
 // node stores, see docs/STORAGE.md): no whitespace, object members in increasing order of their
 // keys' UTF-8 bytes, strings with the minimal escapes only, numbers as written.
@@ -54,8 +48,8 @@ package struct PayloadReader {
     package func string(at start: Int, _ end: Int) throws(NotCanonical) -> ScannedString {
         guard start < end, bytes[start] == UInt8(ascii: "\"") else { throw NotCanonical(offset: start) }
         var i = start + 1
-        // Ids and enumeration values are short: a plain loop ends them before a call to memchr
-        // would have started.
+        // Ids and enumeration values are short: a plain loop ends them before a word at a time
+        // would have paid off.
         let shortEnd = min(end, i + 16)
         while i < shortEnd {
             let b = bytes[i]
@@ -63,16 +57,24 @@ package struct PayloadReader {
             if b == UInt8(ascii: "\\") { return try escapedString(from: i, end) }
             i += 1
         }
-        guard i < end else { throw NotCanonical(offset: i) }
-        // memchr finds the closing quote, then any backslash before it, far faster than a byte
-        // loop over a long summary.
+        // Then eight bytes at a time while none is a quote or a backslash (SWAR).
         let base = bytes.baseAddress!
-        guard let q = memchr(base + i, Int32(UInt8(ascii: "\"")), end - i) else { throw NotCanonical(offset: i) }
-        let quote = base.distance(to: q.assumingMemoryBound(to: UInt8.self))
-        if let b = memchr(base + i, Int32(UInt8(ascii: "\\")), quote - i) {
-            return try escapedString(from: base.distance(to: b.assumingMemoryBound(to: UInt8.self)), end)
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        while i + 8 <= end {
+            let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            let quote = w ^ (ones &* 0x22)
+            let backslash = w ^ (ones &* 0x5C)
+            // A byte's high bit is set where the byte is zero (or just after one).
+            if (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)) & (ones &* 0x80) != 0 { break }
+            i += 8
         }
-        return ScannedString(end: quote + 1, escaped: false, ascii: true)
+        while i < end {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") { return ScannedString(end: i + 1, escaped: false, ascii: true) }
+            if b == UInt8(ascii: "\\") { return try escapedString(from: i, end) }
+            i += 1
+        }
+        throw NotCanonical(offset: i)
     }
 
     /// The rest of a string from its first backslash at `i`.
@@ -151,8 +153,15 @@ package struct PayloadReader {
     // MARK: Other values
 
     /// The index past the number at `start` (JSON grammar; every valid literal is canonical).
+    /// An integer without sign, fraction or exponent is read here; anything else by the parser.
     @inline(__always)
     package func number(at start: Int, _ end: Int) throws(NotCanonical) -> Int {
+        var i = start
+        if i < end, bytes[i] >= UInt8(ascii: "1"), bytes[i] <= UInt8(ascii: "9") {
+            i += 1
+            while i < end, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+            if i >= end || bytes[i] == UInt8(ascii: "}") || bytes[i] == UInt8(ascii: ",") || bytes[i] == UInt8(ascii: "]") { return i }
+        }
         var cursor = JSONParser.Cursor(bytes: UnsafeBufferPointer(start: bytes.baseAddress, count: end), index: start)
         guard start < end else { throw NotCanonical(offset: start) }
         do { try cursor.scanNumber() } catch { throw NotCanonical(offset: start) }

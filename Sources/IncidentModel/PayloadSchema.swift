@@ -152,6 +152,13 @@ package final class PayloadLayout: @unchecked Sendable {
         package var high: Double = 0
     }
 
+    /// A field as the walk looks keys up: its spec, its name in `text`, the name's first byte.
+    package struct NameEntry: Sendable {
+        package var spec: Int32
+        package var name: Range32
+        package var first: UInt8
+    }
+
     /// A range of 32-bit positions, to keep `Spec` small.
     package struct Range32: Sendable {
         package var lower: Int32
@@ -168,8 +175,8 @@ package final class PayloadLayout: @unchecked Sendable {
     /// The names of the fields and the allowed values, as bytes, one after the other.
     package let text: [UInt8]
     package let entries: [Range32]
-    /// For each object spec, its field specs sorted by name (from `fieldsByName`).
-    package let byName: [Int32]
+    /// For each object spec, its fields sorted by name (from `fieldsByName`).
+    package let byName: [NameEntry]
     /// For messages only: each spec's path (`data.location.name`), each enumeration's values.
     package let paths: [String]
     package let valueLists: [String]
@@ -183,7 +190,7 @@ package final class PayloadLayout: @unchecked Sendable {
     let specTable: UnsafeMutableBufferPointer<Spec>
     let textTable: UnsafeMutableBufferPointer<UInt8>
     let entryTable: UnsafeMutableBufferPointer<Range32>
-    let byNameTable: UnsafeMutableBufferPointer<Int32>
+    let byNameTable: UnsafeMutableBufferPointer<NameEntry>
 
     package static let shared = PayloadLayout()
     static let types = EventType.allCases
@@ -201,13 +208,13 @@ package final class PayloadLayout: @unchecked Sendable {
         }
         roots.append(b.specs.count)
         // Each object's fields sorted by name, for the walk's merge with the sorted keys.
-        var byName: [Int32] = []
+        var byName: [NameEntry] = []
         for i in b.specs.indices where b.specs[i].kind == .object {
             b.specs[i].fieldsByName = Int32(byName.count)
             let sorted = b.specs[i].fields.range.sorted { x, y in
                 b.text[b.specs[x].name.range].lexicographicallyPrecedes(b.text[b.specs[y].name.range])
             }
-            byName += sorted.map { Int32($0) }
+            byName += sorted.map { NameEntry(spec: Int32($0), name: b.specs[$0].name, first: b.text[b.specs[$0].name.range].first!) }
         }
         specs = b.specs
         text = b.text
