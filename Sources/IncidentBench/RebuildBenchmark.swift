@@ -35,6 +35,8 @@ public struct RebuildBenchmark: Sendable {
         public var events: Int
         public var foldSeconds: [Double]
         public var medianEventsPerSecond: Double
+        /// Events of the log the fold quarantined (0 for the generator's events, all valid).
+        public var quarantined: UInt64
         public var snapshotBytes: Int
         public var snapshotWriteSeconds: Double
         public var snapshotLoadSeconds: Double
@@ -107,7 +109,8 @@ public struct RebuildBenchmark: Sendable {
             node.stop()
         }
         return Result(
-            events: events, foldSeconds: seconds, medianEventsPerSecond: Double(events) / median, snapshotBytes: size,
+            events: events, foldSeconds: seconds, medianEventsPerSecond: Double(events) / median,
+            quarantined: state.quarantinedCount, snapshotBytes: size,
             snapshotWriteSeconds: writeSeconds, snapshotLoadSeconds: loadSeconds, startupWithSnapshotSeconds: startup,
             startupRSSBytes: rss)
     }

@@ -158,7 +158,7 @@ public enum IncidentNode {
         let reloader = Reloader(
             running: config, loader: options.loader, identity: identity, dialer: dialer, trust: trust, authority: authority,
             logLevel: options.logLevel, logger: logger)
-        let status = StatusLine(store: store, registry: registry, dialer: dialer)
+        let status = StatusLine(store: store, registry: registry, dialer: dialer, quarantined: { projections.quarantine.count })
         let notifierService = NotifierService(
             notifier: notifier, readiness: readiness, status: { status.text() },
             probe: { timeout in await livenessFailures(store: store, group: group, timeout: timeout) },

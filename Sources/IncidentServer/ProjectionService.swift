@@ -9,7 +9,11 @@ import Synchronization
 /// Keeps the projections folded as events are stored (local appends and sync alike, through
 /// the store's subscription), answers queries from them, and snapshots them.
 ///
-/// Start: load `<data dir>/projections.snapshot` when it is of this projection version, passes its
+/// Events that fail their check (`EventValidator` with the configured sectors) are stored but
+/// quarantined by the fold: logged at warning when folded, and counted in `status`.
+///
+/// Start: load `<data dir>/projections.snapshot` when it is of this projection version and
+/// sector list, passes its
 /// checksum and fits this log (its offset within the log, its vector within the store's);
 /// otherwise rebuild from offset 0. Then fold what the log holds beyond it and report ready.
 /// That catch-up reads the log in blocks of lines on two cores (`RebuildPipeline`); events
@@ -138,11 +142,14 @@ final class ProjectionService: Service {
             try RebuildPipeline.run(
                 next: { try reader.next() },
                 apply: { batch in
-                    state.withLock { s in
-                        s.projection.apply(batch)
-                        s.cursor += UInt64(batch.span)
-                        s.foldedSinceStart += UInt64(batch.count)
+                    let quarantined = state.withLock { s in
+                        defer {
+                            s.cursor += UInt64(batch.span)
+                            s.foldedSinceStart += UInt64(batch.count)
+                        }
+                        return s.projection.apply(batch)
                     }
+                    logQuarantined(quarantined)
                     // Graceful shutdown: stop between batches; the final snapshot covers what was folded.
                     return !stop.raised
                 })
@@ -162,12 +169,13 @@ final class ProjectionService: Service {
             var events = store.subscribe(from: start, batchLimit: 4096).makeAsyncIterator()
             while let batch = try await events.next() {
                 let read = events.cursor
-                let cursor = state.withLock { s -> UInt64 in
-                    s.projection.apply(contentsOf: batch)
+                let (cursor, quarantined) = state.withLock { s -> (UInt64, [QuarantinedEvent]) in
+                    let quarantined = s.projection.apply(contentsOf: batch)
                     s.cursor = read
                     s.foldedSinceStart += UInt64(batch.count)
-                    return s.cursor
+                    return (s.cursor, quarantined)
                 }
+                logQuarantined(quarantined)
                 if !caughtUp, cursor >= target {
                     caughtUp = true
                     reportCaughtUp()
@@ -177,6 +185,25 @@ final class ProjectionService: Service {
             logger.error("projection folding stopped", metadata: ["error": "\(error)"])
         }
     }
+
+    /// A warning per quarantined event when the fold meets it, for the first
+    /// `quarantineLogLimit` of a batch, then one for the rest of the batch, so a peer's flood of
+    /// them cannot flood the log. A snapshot's events are not met again; a rebuild from the log
+    /// meets them once more.
+    func logQuarantined(_ events: [QuarantinedEvent]) {
+        for q in events.prefix(Self.quarantineLogLimit) {
+            logger.warning(
+                "event quarantined: stored, but kept out of the views",
+                metadata: ["event.id": "\(q.id)", "projections.reason": "\(q.reason)"])
+        }
+        if events.count > Self.quarantineLogLimit {
+            logger.warning(
+                "more events quarantined in the same batch",
+                metadata: ["projections.quarantined": "\(events.count - Self.quarantineLogLimit)", "event.id": "\(events.last!.id)"])
+        }
+    }
+
+    static let quarantineLogLimit = 8
 
     func reportCaughtUp() {
         let s = state.withLock { ($0.cursor, $0.foldedSinceStart, $0.loadedFromSnapshot) }
@@ -223,6 +250,11 @@ final class ProjectionService: Service {
 
     var counters: (cursor: UInt64, foldedSinceStart: UInt64, fromSnapshot: Bool) {
         state.withLock { ($0.cursor, $0.foldedSinceStart, $0.loadedFromSnapshot) }
+    }
+
+    /// Events kept out of the views for failing their check: how many, and the first few.
+    var quarantine: (count: UInt64, first: [QuarantinedEvent]) {
+        state.withLock { ($0.projection.quarantinedCount, $0.projection.quarantineSample) }
     }
 }
 

@@ -311,6 +311,9 @@ struct RequestHandler: Sendable {
         if !damage.isEmpty { s.damage = damage }
         let c = projections.counters
         s.projections = (c.cursor, c.foldedSinceStart, c.fromSnapshot)
+        let q = projections.quarantine
+        s.quarantined = q.count
+        s.quarantinedFirst = q.first.map { ($0.id, $0.reason) }
         let now = Int64(HybridLogicalClock.systemMillis())
         s.peers = peers.snapshot.map { e in
             var p = ClientResponse.Peer(

@@ -72,28 +72,41 @@ enum EntityKey: Hashable, Sendable {
 
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// The 128 bits of a canonical lowercase UUID (`8-4-4-4-12` hex digits), or nil.
+    /// The 128 bits of a canonical lowercase UUID (`8-4-4-4-12` hex digits), or nil. Every
+    /// event names one or two ids, so the 32 digits are read eight at a time.
     static func parseUUID(_ b: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
         guard b.count == 36, b[8] == UInt8(ascii: "-"), b[13] == UInt8(ascii: "-"), b[18] == UInt8(ascii: "-"),
             b[23] == UInt8(ascii: "-")
         else { return nil }
-        // Lowercase hex digits map to 0…15; anything else sets bit 4 and fails the check below.
-        @inline(__always) func digit(_ c: UInt8) -> UInt64 {
-            let d = c &- 0x30
-            if d < 10 { return UInt64(d) }
-            let h = c &- 0x61
-            return h < 6 ? UInt64(h + 10) : 0x10
-        }
-        var hi: UInt64 = 0
-        var lo: UInt64 = 0
-        var bad: UInt64 = 0
-        var n = 0
-        for i in 0..<36 where i != 8 && i != 13 && i != 18 && i != 23 {
-            let d = digit(b[i])
-            bad |= d
-            if n < 16 { hi = hi << 4 | (d & 0xF) } else { lo = lo << 4 | (d & 0xF) }
-            n += 1
-        }
-        return bad & 0x10 == 0 ? (hi, lo) : nil
+        let p = UnsafeRawPointer(b.baseAddress!)
+        @inline(__always) func word(_ at: Int) -> UInt64 { UInt64(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        @inline(__always) func half(_ at: Int) -> UInt64 { UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        guard let a = hex8(word(0)), let c = hex8(half(9) | half(14) << 32), let d = hex8(half(19) | half(24) << 32),
+            let e = hex8(word(28))
+        else { return nil }
+        return (a << 32 | c, d << 32 | e)
+    }
+
+    /// The value of eight lowercase hex digits (the first in the lowest byte), or nil when any
+    /// byte is not one.
+    @inline(__always) static func hex8(_ w: UInt64) -> UInt64? {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high = ones &* 0x80
+        guard w & high == 0 else { return nil }
+        // Per byte (all below 0x80, so no carry crosses bytes): the high bit of `w + (0x80 - k)`
+        // is set when the byte is at least k.
+        let atLeast0 = w &+ ones &* (0x80 - 0x30)
+        let atLeastColon = w &+ ones &* (0x80 - 0x3A)
+        let atLeastA = w &+ ones &* (0x80 - 0x61)
+        let atLeastG = w &+ ones &* (0x80 - 0x67)
+        let valid = ((atLeast0 & ~atLeastColon) | (atLeastA & ~atLeastG)) & high
+        guard valid == high else { return nil }
+        // '0'…'9' → 0…9, 'a'…'f' → 10…15, then the nibbles packed, first digit highest.
+        var v = (w & (ones &* 0x0F)) &+ ((w >> 6) & ones) &* 9
+        v = v.byteSwapped
+        v = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF
+        v = (v | (v >> 8)) & 0x0000_FFFF_0000_FFFF
+        v = (v | (v >> 16)) & 0x0000_0000_FFFF_FFFF
+        return v
     }
 }

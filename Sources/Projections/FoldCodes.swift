@@ -65,6 +65,7 @@ enum FoldCodes {
     static let incidentFields: [StaticString] = [
         "category", "summary", "occurred_at", "time_precision", "location", "actors", "source", "confidence",
     ]
+    static let incidentFieldNames = incidentFields.map { $0.description }
     static let fieldCategory = 0
     static let fieldSummary = 1
     static let fieldOccurredAt = 2
@@ -75,6 +76,6 @@ enum FoldCodes {
     static let fieldConfidence = 7
 
     /// Casualty groups and kinds: lane `group * 3 + kind` of a `SIMD16`.
-    static let casualtyGroupKeys: [StaticString] = ["peacekeepers", "national_forces", "civilians", "armed_groups", "other"]
-    static let casualtyKindKeys: [StaticString] = ["killed", "wounded", "missing"]
+    static let casualtyGroups = Vocabulary.casualtyGroups
+    static let casualtyKinds = Vocabulary.casualtyKinds
 }

@@ -14,6 +14,11 @@ public import IncidentModel
 // whose envelope strings are not plain (escapes, non-ASCII) is read through `Event.parse`, so its
 // values are the decoded ones, as `Event`'s are.
 //
+// Preparing checks each event as a client's append is checked (EventValidator: a known type,
+// then `data` in one pass over its canonical bytes, which also records what the fold reads). An
+// event that fails is prepared with no payload and its failure kept in `failures`; applying
+// quarantines it (ProjectionState.swift), as it does an event whose sector is not configured.
+//
 // Origins and sectors are kept per batch as names and given their state slots when applied, in
 // the order the events name them, so the state's tables come out the same however the events are batched.
 // The origin's `recorded_at` text (freshness views) is set once per batch from its last folded
@@ -32,6 +37,9 @@ public struct PreparedEvents: Sendable {
     /// The batch-local index of the last origin and sector named, a shortcut.
     var lastOrigin = 0
     var lastSector = 0
+    /// Why each event that failed its check failed, by its index in `events` (its type is then
+    /// `FoldCodes.unknownType`).
+    var failures: [Int: EventValidator.Failure] = [:]
 
     /// The offsets of the log the batch was read from (`EventLineBlock.span`): its events, and
     /// damaged offsets the store holds no event at.
@@ -44,9 +52,9 @@ public struct PreparedEvents: Sendable {
 
     /// Reads every line of a block of stored lines (see `EventLineBlock`).
     ///
-    /// `data` is not walked here (`EventEnvelope` with `checkingData: false`): the store checked
-    /// every line's syntax and hash when it opened the log or wrote the line, and the payload
-    /// reader is bounds-checked whatever the bytes.
+    /// The envelope does not walk `data` (`EventEnvelope` with `checkingData: false`): the store
+    /// checked every line's syntax and hash when it opened the log or wrote the line, and the
+    /// payload check is bounds-checked whatever the bytes.
     public static func prepare(_ block: EventLineBlock) throws(EventParseError) -> PreparedEvents {
         var batch = PreparedEvents()
         batch.span = block.span
@@ -73,9 +81,8 @@ public struct PreparedEvents: Sendable {
     }
 
     mutating func add(line: UnsafeBufferPointer<UInt8>, envelope e: EventEnvelope) {
-        let type = FoldCodes.code(ofTypeUTF8: UnsafeBufferPointer(rebasing: line[e.type])) ?? FoldCodes.unknownType
-        let payload = type == FoldCodes.unknownType
-            ? .none : PayloadInput.read(PayloadReader(line), e.data, type: type, recordedMillis: e.recordedMillis)
+        var type = FoldCodes.code(ofTypeUTF8: UnsafeBufferPointer(rebasing: line[e.type])) ?? FoldCodes.unknownType
+        let payload = check(line, e.data, type: &type) { String(decoding: UnsafeBufferPointer(rebasing: line[e.type]), as: UTF8.self) }
         let textStart = text.count
         text.append(contentsOf: UnsafeBufferPointer(rebasing: line[e.recordedAt]))
         events.append(
@@ -87,14 +94,9 @@ public struct PreparedEvents: Sendable {
     }
 
     mutating func add(_ event: Event) {
-        let type = FoldCodes.code(ofType: event.type) ?? FoldCodes.unknownType
+        var type = FoldCodes.code(ofType: event.type) ?? FoldCodes.unknownType
         let millis = RFC3339.parseMillis(event.recordedAt) ?? 0
-        let payload: PayloadInput =
-            type == FoldCodes.unknownType
-            ? .none
-            : event.line.withUnsafeBufferPointer {
-                PayloadInput.read(PayloadReader($0), event.dataRange, type: type, recordedMillis: millis)
-            }
+        let payload = event.line.withUnsafeBufferPointer { check($0, event.dataRange, type: &type) { event.type } }
         let textStart = text.count
         text.append(contentsOf: event.recordedAt.utf8)
         var origin = event.origin
@@ -105,6 +107,41 @@ public struct PreparedEvents: Sendable {
             PreparedEvent(
                 seq: event.seq, hlc: event.hlc, recordedMillis: millis, recordedAt: textStart..<text.count, origin: o,
                 sector: s, type: type, payload: payload))
+    }
+
+    /// Checks the event's type and `data` (EventValidator) and reads what the fold needs of a
+    /// payload that passes. On a failure, records it and makes `type` unknown.
+    @inline(__always)
+    mutating func check(
+        _ line: UnsafeBufferPointer<UInt8>, _ data: Range<Int>, type: inout UInt8, typeName: () -> String
+    ) -> PayloadInput {
+        guard type != FoldCodes.unknownType else {
+            do throws(EventValidator.Failure) {
+                _ = try EventValidator.checkType(typeName())
+            } catch {
+                failures[events.count] = error
+            }
+            return .none
+        }
+        let checked: Result<PayloadInput, EventValidator.Failure> = withUnsafeTemporaryAllocation(
+            of: PayloadSlot.self, capacity: PayloadLayout.shared.maximumSlots
+        ) { slots in
+            let p = PayloadReader(line)
+            do throws(EventValidator.Failure) {
+                try EventValidator.checkData(p, data, typeIndex: Int(type), into: slots.baseAddress!)
+                return .success(PayloadInput.read(p, slots.baseAddress!, type: type))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch checked {
+        case .success(let payload):
+            return payload
+        case .failure(let failure):
+            failures[events.count] = failure
+            type = FoldCodes.unknownType
+            return .none
+        }
     }
 
     /// The batch-local index of a name, added when new.
@@ -149,8 +186,8 @@ struct IncidentFields: Sendable {
     var occurredAt: Int64
 }
 
-/// What the fold uses of an event's payload, by type; `.none` when the event changes nothing
-/// beyond its origin's freshness (a payload the fold cannot read: ignored, see ProjectionState).
+/// What the fold uses of an event's payload, by type; `.none` for an event that failed its check
+/// (quarantined, see ProjectionState).
 enum PayloadInput: Sendable {
     case none
     case incidentReported(EntityKey, IncidentFields)
@@ -166,169 +203,104 @@ enum PayloadInput: Sendable {
     case station(EntityKey, status: UInt8)
     case sighting(kind: UInt8)
 
-    /// Reads the payload of an event of (known) type `type`.
-    static func read(_ p: PayloadReader, _ data: Range<Int>, type: UInt8, recordedMillis: Int64) -> PayloadInput {
+    /// What the fold uses of a payload of (known) type `type` that passed the check, from the
+    /// slots the check filled (see `PayloadLayout`).
+    static func read(_ p: PayloadReader, _ s: UnsafePointer<PayloadSlot>, type: UInt8) -> PayloadInput {
         switch FoldCodes.types[Int(type)] {
         case .incidentReported:
-            var idRange: Range<Int>? = nil
-            var fields = readIncidentFields(p, data, idRange: &idRange)
-            guard fields.ok, let idRange, let key = p.entityKey(idRange) else { return .none }
-            if fields.present & (1 << UInt8(FoldCodes.fieldOccurredAt)) == 0 {
-                // occurred_at is required; should it be unreadable, the report's own time stands in.
-                fields.occurredAt = recordedMillis
-                fields.present |= 1 << UInt8(FoldCodes.fieldOccurredAt)
-            }
-            return .incidentReported(
-                key, IncidentFields(present: fields.present, category: fields.category, occurredAt: fields.occurredAt))
+            return .incidentReported(key(p, s[FoldSlots.reportID]), fields(s, FoldSlots.reportFields))
         case .incidentUpdated:
-            var idRange: Range<Int>? = nil
-            var changes: Range<Int>? = nil
-            let ok = p.forEachMember(of: data) { k, v in
-                if p.matches(k, "incident_id") { idRange = v } else if p.matches(k, "changes"), p.isObject(v) { changes = v }
-            }
-            guard ok, let idRange, let changes, let key = p.entityKey(idRange) else { return .none }
-            var ignored: Range<Int>? = nil
-            let fields = readIncidentFields(p, changes, idRange: &ignored)
-            guard fields.ok else { return .none }
+            let status = s[FoldSlots.updateStatus]
             return .incidentUpdated(
-                key, IncidentFields(present: fields.present, category: fields.category, occurredAt: fields.occurredAt),
-                status: fields.status)
+                key(p, s[FoldSlots.updateID]), fields(s, FoldSlots.updateFields), status: status.isPresent ? UInt8(status.value) : nil)
         case .incidentVerified:
-            guard let (key, status) = incidentIDAndStatus(p, data, enumeration: FoldCodes.verifications), let status
-            else { return .none }
-            return .incidentVerified(key, status: status)
+            return .incidentVerified(key(p, s[FoldSlots.verifiedID]), status: UInt8(s[FoldSlots.verifiedStatus].value))
         case .incidentClosed:
-            guard let (key, _) = incidentIDAndStatus(p, data, enumeration: nil) else { return .none }
-            return .incidentClosed(key)
+            return .incidentClosed(key(p, s[FoldSlots.closedID]))
         case .incidentRetracted:
-            guard let (key, _) = incidentIDAndStatus(p, data, enumeration: nil) else { return .none }
-            return .incidentRetracted(key)
+            return .incidentRetracted(key(p, s[FoldSlots.retractedID]))
         case .casualtiesReported:
-            var idRange: Range<Int>? = nil
             var counts = SIMD16<Int32>()
-            let ok = p.forEachMember(of: data) { k, v in
-                if p.matches(k, "incident_id") {
-                    idRange = v
-                    return
-                }
-                guard let g = p.index(of: k, in: FoldCodes.casualtyGroupKeys), p.isObject(v) else { return }
-                _ = p.forEachMember(of: v) { kk, vv in
-                    guard let kind = p.index(of: kk, in: FoldCodes.casualtyKindKeys), let n = p.integer(vv) else { return }
-                    counts[g * 3 + kind] = Int32(clamping: max(0, n))
-                }
+            for (lane, slot) in FoldSlots.casualtyCounts.enumerated() where s[slot].isPresent {
+                counts[lane] = Int32(clamping: s[slot].value)
             }
-            guard ok, let idRange, let key = p.entityKey(idRange) else { return .none }
-            return .casualties(key, counts)
-        case .medevacRequested, .medevacDispatched, .medevacCompleted:
-            var idRange: Range<Int>? = nil
-            var incidentRange: Range<Int>? = nil
-            let ok = p.forEachMember(of: data) { k, v in
-                if p.matches(k, "medevac_id") { idRange = v } else if p.matches(k, "incident_id") { incidentRange = v }
-            }
-            guard ok, let idRange, let key = p.entityKey(idRange) else { return .none }
-            // Only a request links the medevac to its incident.
-            let incident = FoldCodes.types[Int(type)] == .medevacRequested ? incidentRange.flatMap { p.entityKey($0) } : nil
-            return .medevac(key, incident: incident)
-        case .electionMaterialDispatched, .electionMaterialDelivered:
-            var idRange: Range<Int>? = nil
-            var itemsRange: Range<Int>? = nil
-            let ok = p.forEachMember(of: data) { k, v in
-                if p.matches(k, "consignment_id") { idRange = v } else if p.matches(k, "items"), p.isObject(v) { itemsRange = v }
-            }
-            guard ok, let idRange, let key = p.entityKey(idRange) else { return .none }
-            guard FoldCodes.types[Int(type)] == .electionMaterialDispatched else { return .consignment(key, items: []) }
-            guard let itemsRange, let items = readItems(p, itemsRange) else { return .none }
-            return .consignment(key, items: items)
+            return .casualties(key(p, s[FoldSlots.casualtiesID]), counts)
+        case .medevacRequested:
+            let incident = s[FoldSlots.medevacIncident]
+            return .medevac(key(p, s[FoldSlots.medevacRequestedID]), incident: incident.isPresent ? key(p, incident) : nil)
+        case .medevacDispatched:
+            return .medevac(key(p, s[FoldSlots.medevacDispatchedID]), incident: nil)
+        case .medevacCompleted:
+            return .medevac(key(p, s[FoldSlots.medevacCompletedID]), incident: nil)
+        case .electionMaterialDispatched:
+            return .consignment(key(p, s[FoldSlots.dispatchedID]), items: items(p, s[FoldSlots.dispatchedItems].range))
+        case .electionMaterialDelivered:
+            return .consignment(key(p, s[FoldSlots.deliveredID]), items: [])
         case .electionPersonnelMoved:
-            guard let countRange = p.member("count", of: data), let count = p.integer(countRange), count >= 1 else {
-                return .none
-            }
-            return .personnel(count: count)
+            return .personnel(count: s[FoldSlots.personnelCount].value)
         case .pollingStationStatus:
-            var idRange: Range<Int>? = nil
-            var status: UInt8? = nil
-            let ok = p.forEachMember(of: data) { k, v in
-                if p.matches(k, "station_id") {
-                    idRange = v
-                } else if p.matches(k, "status") {
-                    status = p.code(v, in: FoldCodes.stationStatuses)
-                }
-            }
-            guard ok, let idRange, let status, let key = p.entityKey(idRange) else { return .none }
-            return .station(key, status: status)
+            return .station(key(p, s[FoldSlots.stationID]), status: UInt8(s[FoldSlots.stationStatus].value))
         case .intelSighting:
-            guard let kindRange = p.member("kind", of: data), let kind = p.code(kindRange, in: FoldCodes.sightingKinds)
-            else { return .none }
-            return .sighting(kind: kind)
+            return .sighting(kind: UInt8(s[FoldSlots.sightingKind].value))
         }
     }
 
-    /// Reads incident fields from an object (`data` of a report, `changes` of an update).
-    /// Returns the present-bit mask, the category and occurred_at, and the `status` change.
-    static func readIncidentFields(_ p: PayloadReader, _ object: Range<Int>, idRange: inout Range<Int>?)
-        -> (present: UInt8, category: UInt8, occurredAt: Int64, status: UInt8?, ok: Bool)
-    {
+    /// The key of the id in string slot `slot`.
+    @inline(__always) static func key(_ p: PayloadReader, _ slot: PayloadSlot) -> EntityKey {
+        slot.value == 0 ? EntityKey(utf8: p.contents(slot.range)) : EntityKey(p.decodedString(slot.range))
+    }
+
+    /// The incident register fields present among `slots` (in `FoldCodes.incidentFields` order).
+    @inline(__always) static func fields(_ s: UnsafePointer<PayloadSlot>, _ slots: [Int]) -> IncidentFields {
         var present: UInt8 = 0
-        var category = FoldCodes.otherCategory
-        var occurredAt: Int64 = 0
-        var status: UInt8? = nil
-        var id: Range<Int>? = nil
-        let ok = p.forEachMember(of: object) { k, v in
-            if p.matches(k, "incident_id") {
-                id = v
-                return
-            }
-            if p.matches(k, "status") {
-                status = p.code(v, in: FoldCodes.incidentStatuses)
-                return
-            }
-            guard let f = p.index(of: k, in: FoldCodes.incidentFields) else { return }
-            switch f {
-            case FoldCodes.fieldCategory:
-                guard let c = p.code(v, in: FoldCodes.categories) else { return }
-                category = c
-            case FoldCodes.fieldOccurredAt:
-                guard let t = p.time(v) else { return }
-                occurredAt = t
-            default:
-                break
-            }
-            present |= 1 << UInt8(f)
-        }
-        if id != nil { idRange = id }
-        return (present, category, occurredAt, status, ok)
+        for (f, slot) in slots.enumerated() where s[slot].isPresent { present |= 1 << UInt8(f) }
+        let category = s[slots[FoldCodes.fieldCategory]]
+        let occurred = s[slots[FoldCodes.fieldOccurredAt]]
+        return IncidentFields(
+            present: present, category: category.isPresent ? UInt8(category.value) : FoldCodes.otherCategory,
+            occurredAt: occurred.isPresent ? occurred.value : 0)
     }
 
-    /// Reads `incident_id` and, with `enumeration`, the code of the `status` member.
-    static func incidentIDAndStatus(_ p: PayloadReader, _ data: Range<Int>, enumeration: [[UInt8]]?)
-        -> (key: EntityKey, status: UInt8?)?
-    {
-        var idRange: Range<Int>? = nil
-        var status: UInt8? = nil
-        let ok = p.forEachMember(of: data) { k, v in
-            if p.matches(k, "incident_id") {
-                idRange = v
-            } else if let enumeration, p.matches(k, "status") {
-                status = p.code(v, in: enumeration)
-            }
-        }
-        guard ok, let idRange, let key = p.entityKey(idRange) else { return nil }
-        return (key, status)
-    }
-
-    /// The items of a dispatch: each member with a non-negative integer count, its name decoded;
-    /// nil when the object is malformed.
-    static func readItems(_ p: PayloadReader, _ range: Range<Int>) -> [(name: String, count: Int64)]? {
-        var raw: [(name: Range<Int>, count: Int64)] = []
-        let ok = p.forEachMember(of: range) { k, v in
-            if let n = p.integer(v), n >= 0 { raw.append(((k.lowerBound - 1)..<(k.upperBound + 1), n)) }
-        }
-        guard ok else { return nil }
+    /// The items of a dispatch (the check made them item name → integer ≥ 0), names decoded.
+    static func items(_ p: PayloadReader, _ range: Range<Int>) -> [(name: String, count: Int64)] {
         var items: [(name: String, count: Int64)] = []
-        for (name, count) in raw {
-            guard let s = p.string(name) else { continue }
-            items.append((s, count))
+        _ = try? p.members(of: range.lowerBound, range.upperBound, notCanonical: { $0 }) { key, simple, v throws(PayloadReader.NotCanonical) in
+            let end = try p.number(at: v, range.upperBound)
+            let name = simple ? String(decoding: p.raw(key), as: UTF8.self) : p.decodedString((key.lowerBound - 1)..<(key.upperBound + 1))
+            items.append((name, p.integer(v..<end) ?? 0))
+            return end
         }
         return items
     }
+}
+
+/// The slots (`PayloadLayout`) of the payload fields the fold reads, found once by their paths.
+enum FoldSlots {
+    static func slot(_ type: EventType, _ path: String) -> Int { PayloadLayout.shared.slot(type, path)! }
+
+    static let reportID = slot(.incidentReported, "incident_id")
+    static let reportFields = FoldCodes.incidentFieldNames.map { slot(.incidentReported, $0) }
+    static let updateID = slot(.incidentUpdated, "incident_id")
+    static let updateFields = FoldCodes.incidentFieldNames.map { slot(.incidentUpdated, "changes.\($0)") }
+    static let updateStatus = slot(.incidentUpdated, "changes.status")
+    static let verifiedID = slot(.incidentVerified, "incident_id")
+    static let verifiedStatus = slot(.incidentVerified, "status")
+    static let closedID = slot(.incidentClosed, "incident_id")
+    static let retractedID = slot(.incidentRetracted, "incident_id")
+    static let casualtiesID = slot(.casualtiesReported, "incident_id")
+    /// Lane `group * 3 + kind` of the casualty counts.
+    static let casualtyCounts = FoldCodes.casualtyGroups.flatMap { g in
+        FoldCodes.casualtyKinds.map { k in slot(.casualtiesReported, "\(g).\(k)") }
+    }
+    static let medevacRequestedID = slot(.medevacRequested, "medevac_id")
+    static let medevacIncident = slot(.medevacRequested, "incident_id")
+    static let medevacDispatchedID = slot(.medevacDispatched, "medevac_id")
+    static let medevacCompletedID = slot(.medevacCompleted, "medevac_id")
+    static let dispatchedID = slot(.electionMaterialDispatched, "consignment_id")
+    static let dispatchedItems = slot(.electionMaterialDispatched, "items")
+    static let deliveredID = slot(.electionMaterialDelivered, "consignment_id")
+    static let personnelCount = slot(.electionPersonnelMoved, "count")
+    static let stationID = slot(.pollingStationStatus, "station_id")
+    static let stationStatus = slot(.pollingStationStatus, "status")
+    static let sightingKind = slot(.intelSighting, "kind")
 }

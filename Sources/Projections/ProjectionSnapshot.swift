@@ -20,7 +20,9 @@ import Darwin
 //
 // The payload is the folded state, field by field: little-endian fixed-width integers, strings
 // as a UInt32 byte count and UTF-8, lists as a UInt32 count and their elements. In order: the
-// caller's log offset, the event count, the origin table (name, seq, hlc, recorded_at of the
+// caller's log offset, the event count, the configured sector list the state was folded with
+// (validation depends on it: another list refuses the snapshot), the quarantined-event count and
+// sample (id, reason), the origin table (name, seq, hlc, recorded_at of the
 // newest event of each — which is also the version vector covered), the sector and item-name
 // tables, the incident history nodes, the incident, medevac, consignment and polling-station
 // records, the (sector, day) buckets and the disputed incidents (ProjectionState+Snapshot.swift
@@ -35,7 +37,7 @@ import Darwin
 
 /// Saving and loading the projection state.
 public enum ProjectionSnapshot {
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
     static let magic: [UInt8] = Array("ILPROJ\r\n".utf8)
     static let headerSize = 56
 
@@ -196,6 +198,8 @@ public struct ProjectionSnapshotError: Error, Equatable, Sendable, CustomStringC
         case checksumMismatch = "checksum_mismatch"
         /// The checksum holds but the payload does not decode (a bug, or a hand-made file).
         case malformed
+        /// Folded with another configured sector list, which quarantines other events.
+        case sectorsChanged = "sectors_changed"
     }
 
     public var code: Code

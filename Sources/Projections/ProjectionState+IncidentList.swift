@@ -170,7 +170,7 @@ extension ProjectionState {
         var high = SIMD3<Int64>(repeating: .min)
         for report in reports {
             var total = SIMD3<Int64>()
-            for g in 0..<FoldCodes.casualtyGroupKeys.count {
+            for g in 0..<FoldCodes.casualtyGroups.count {
                 total &+= SIMD3(Int64(report.counts[g * 3]), Int64(report.counts[g * 3 + 1]), Int64(report.counts[g * 3 + 2]))
             }
             low = pointwiseMin(low, total)

@@ -54,8 +54,7 @@ extension ProjectionState {
 
         w.key("fields")
         w.raw(UInt8(ascii: "{"))
-        let fieldNames = FoldCodes.incidentFields.map { String(decoding: UnsafeBufferPointer(start: $0.utf8Start, count: $0.utf8CodeUnitCount), as: UTF8.self) }
-        for (f, name) in sortedByName(fieldNames) where r.registers[f] != noNode {
+        for (f, name) in sortedByName(FoldCodes.incidentFieldNames) where r.registers[f] != noNode {
             let node = r.registers[f]
             w.key(name)
             w.raw("{\"event\":")

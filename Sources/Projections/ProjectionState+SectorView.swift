@@ -8,17 +8,17 @@ import IncidentModel
 //              "sectors":[{…same members as a sector, without freshness…,"sector":"north"},…]}
 //
 // Keys are sorted; everything listed is in a fixed order (vocabulary names and origins sorted by
-// bytes, disputed incidents by id), so equal states give equal bytes. Query-time ages are not
+// bytes, disputed incidents by id), so equal states give equal bytes. The size of a view does not
+// depend on what events name: the sectors are the configured ones, at most `disputedListLimit`
+// disputed incidents and `itemListLimit` item names per map are listed, the rest counted
+// (`disputed_count`, `items_unlisted`). Query-time ages are not
 // here: see `freshnessAges(nowMillis:)`.
 extension ProjectionState {
-    /// Sectors the overview lists: the configured ones in their order, then any other sector
-    /// that events named (sorted), so that nothing folded is hidden.
-    public var listedSectors: [String] {
-        let extra = sectorNames.filter { !sectors.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        return sectors + extra
-    }
+    /// Sectors the overview lists: the configured ones in their order. Events of any other
+    /// sector are quarantined (ProjectionState.swift), so no other sector is ever folded.
+    public var listedSectors: [String] { sectors }
 
-    /// The view of one sector, or nil when the sector is neither configured nor named by any event.
+    /// The view of one sector, or nil when the sector is not configured.
     public func sectorView(_ name: String, range: DayRange = .all) -> [UInt8]? {
         let slot = sectorNames.firstIndex(of: name).map { UInt16($0) }
         guard slot != nil || sectors.contains(name) else { return nil }
@@ -166,9 +166,20 @@ extension ProjectionState {
         w.raw(",\"outstanding\":")
         w.integer(b.consignments[2])
         w.raw("},\"items_delivered\":")
-        writeItems(b.itemsDelivered, to: &w)
+        let delivered = writeItems(b.itemsDelivered, to: &w)
         w.raw(",\"items_dispatched\":")
-        writeItems(b.itemsDispatched, to: &w)
+        let dispatched = writeItems(b.itemsDispatched, to: &w)
+        if delivered.items > 0 || dispatched.items > 0 {
+            w.raw(",\"items_unlisted\":{\"delivered\":{\"count\":")
+            w.integer(delivered.count)
+            w.raw(",\"items\":")
+            w.integer(delivered.items)
+            w.raw("},\"dispatched\":{\"count\":")
+            w.integer(dispatched.count)
+            w.raw(",\"items\":")
+            w.integer(dispatched.items)
+            w.raw("}}")
+        }
         w.raw(",\"personnel_moved\":{\"movements\":")
         w.integer(b.personnel[1])
         w.raw(",\"people\":")
@@ -287,14 +298,30 @@ extension ProjectionState {
         w.raw(UInt8(ascii: "}"))
     }
 
-    func writeItems(_ items: [UInt16: Int64], to w: inout JSONWriter) {
+    /// How many item names a view lists per map: item names are free-form, so a view lists the
+    /// ones with the largest counts and sums up the others, whatever events name.
+    public static let itemListLimit = 50
+
+    /// `{"ballot_boxes":40,…}`: the `itemListLimit` items with the largest counts (ties by name),
+    /// listed by name. Returns how many other items there are and their total count.
+    func writeItems(_ items: [UInt16: Int64], to w: inout JSONWriter) -> (items: Int, count: Int64) {
         w.raw(UInt8(ascii: "{"))
-        let named = items.filter { $0.value != 0 }.map { (name: itemNames[Int($0.key)], count: $0.value) }
+        var named = items.filter { $0.value != 0 }.map { (name: itemNames[Int($0.key)], count: $0.value) }
+        var unlisted: (items: Int, count: Int64) = (0, 0)
+        if named.count > Self.itemListLimit {
+            named.sort { $0.count != $1.count ? $0.count > $1.count : $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            for item in named[Self.itemListLimit...] {
+                unlisted.items += 1
+                unlisted.count &+= item.count
+            }
+            named.removeLast(named.count - Self.itemListLimit)
+        }
         for item in named.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
             w.key(item.name)
             w.integer(item.count)
         }
         w.raw(UInt8(ascii: "}"))
+        return unlisted
     }
 
     /// `{"count":n,"max":…,"median":…,"p90":…}` in minutes; percentiles by the nearest-rank method

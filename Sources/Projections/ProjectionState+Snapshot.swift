@@ -9,6 +9,14 @@ extension ProjectionState {
         w.bytes.reserveCapacity(64 + history.count * 27 + incidents.count * 90)
         w.put(logOffset)
         w.put(eventCount)
+        w.putCount(sectors.count)
+        for s in sectors { w.put(s) }
+        w.put(quarantinedCount)
+        w.putCount(quarantineSample.count)
+        for q in quarantineSample {
+            w.put(q.id)
+            w.put(q.reason)
+        }
         w.putCount(origins.count)
         for o in origins {
             w.put(o.name)
@@ -138,6 +146,19 @@ extension ProjectionState {
         var s = ProjectionState(sectors: sectors)
         let logOffset = try r.get(UInt64.self)
         s.eventCount = try r.get()
+        var folded: [String] = []
+        for _ in 0..<(try r.count(minimumSize: 4)) { folded.append(try r.string()) }
+        // Which events were quarantined depends on the sector list: a state folded with another
+        // list is not this configuration's fold.
+        guard folded == sectors else {
+            throw ProjectionSnapshotError(
+                .sectorsChanged, "folded with sectors \(folded.joined(separator: ",")), configured \(sectors.joined(separator: ","))")
+        }
+        s.quarantinedCount = try r.get()
+        for _ in 0..<(try r.count(minimumSize: 8)) {
+            s.quarantineSample.append(QuarantinedEvent(id: try r.string(), reason: try r.string()))
+        }
+        guard s.quarantineSample.count <= quarantineSampleLimit else { throw .malformed("quarantine sample") }
         for _ in 0..<(try r.count(minimumSize: 28)) {
             var o = OriginRecord(name: try r.string())
             o.seq = try r.get()

@@ -36,13 +36,19 @@ public import IncidentModel
 // does not depend on the order of those steps. Retracted incidents, and incidents not reported
 // yet, contribute nothing (they are still listed/shown, see the views).
 //
-// Events of unknown types, and payload fields the fold cannot read, are ignored: they were
-// validated at their origin, and a fold must never crash on what another version wrote. An event
-// whose seq is not above the highest already folded from its origin is a duplicate and ignored,
-// unless the fold skipped that seq: a store serving a damaged segment hands over an origin's
-// events with a gap, and the missing ones later, when they are repaired. Those fill the gap and
-// are folded like any other (the fold is order-independent); the origin's newest event stays
-// the newest.
+// Quarantine: every event is checked as a client's append is (`EventValidator`: a known type, a
+// configured sector, `data` as its type's schema requires and in the canonical form every node
+// stores) before it is folded. A signed event cannot be refused (its origin's later events chain
+// on it), so one that fails stays in the log, is replicated like any other and advances its
+// origin's seq and freshness (the version vector), but changes no view: it is counted
+// (`quarantinedCount`, the first few kept in `quarantineSample` with the reason) and skipped.
+// So the views hold the configured sectors only, whatever peers send. The decision depends only
+// on the event and the sector list, so nodes configured alike quarantine the same events and keep
+// the same views. An event whose seq is not above the highest already folded from its origin is a
+// duplicate and ignored, unless the fold skipped that seq: a store serving a damaged segment
+// hands over an origin's events with a gap, and the missing ones later, when they are repaired.
+// Those fill the gap and are folded like any other (the fold is order-independent); the origin's
+// newest event stays the newest.
 //
 // The fold takes two stages (PreparedEvents.swift): reading what each event says (envelope
 // numbers, type code, the payload members its type uses), which needs no state and runs on a
@@ -56,8 +62,8 @@ public import IncidentModel
 /// The folded state behind every view. A value type: copy it to answer queries while the
 /// original keeps folding.
 public struct ProjectionState: Sendable {
-    /// The configured sectors, listed first (in this order) by the overview. Configuration, not
-    /// folded state: events of other sectors are still folded and shown after these.
+    /// The configured sectors, listed (in this order) by the overview. Events of other sectors
+    /// are quarantined: they never enter the views.
     public let sectors: [String]
 
     var origins: [OriginRecord] = []
@@ -79,8 +85,16 @@ public struct ProjectionState: Sendable {
     var buckets: [BucketKey: Bucket] = [:]
     /// Counted incidents whose casualty figure is disputed.
     var disputed: Set<UInt32> = []
-    /// Events folded (duplicates excluded, events of unknown types included).
+    /// Events folded (duplicates excluded, quarantined events included).
     public internal(set) var eventCount: UInt64 = 0
+    /// Events that failed their check and were kept out of the views (see the top of this file).
+    public internal(set) var quarantinedCount: UInt64 = 0
+    /// The first `quarantineSampleLimit` quarantined events, in the order they were folded.
+    public internal(set) var quarantineSample: [QuarantinedEvent] = []
+    public static let quarantineSampleLimit = 8
+    /// How much of a reason a quarantined event keeps: a reason quotes the event (a sector name,
+    /// a value), which is bounded only by the line.
+    public static let quarantineReasonLimit = 240
     /// Cache of the last origin seen; a lookup shortcut, not state.
     var lastOrigin: UInt16 = 0
 
@@ -101,27 +115,36 @@ public struct ProjectionState: Sendable {
         return VersionVector(entries)
     }
 
-    /// Folds a batch of events, e.g. one batch of `EventStore.subscribe(from:)`.
-    public mutating func apply(contentsOf events: [Event]) {
+    /// Folds a batch of events, e.g. one batch of `EventStore.subscribe(from:)`. Returns the
+    /// events it quarantined.
+    @discardableResult
+    public mutating func apply(contentsOf events: [Event]) -> [QuarantinedEvent] {
         apply(PreparedEvents(events))
     }
 
     /// Folds events in order.
-    public mutating func apply(contentsOf events: some Sequence<Event>) {
+    @discardableResult
+    public mutating func apply(contentsOf events: some Sequence<Event>) -> [QuarantinedEvent] {
         apply(PreparedEvents(events))
     }
 
     /// Folds one event. Each origin's events must come in seq order (or fill a gap the fold left,
     /// see the top of this file); events of different origins may interleave in any order.
-    public mutating func apply(_ event: Event) {
+    @discardableResult
+    public mutating func apply(_ event: Event) -> [QuarantinedEvent] {
         apply(PreparedEvents(CollectionOfOne(event)))
     }
 
-    /// Folds a prepared batch, in order (the second stage; see PreparedEvents.swift).
-    public mutating func apply(_ batch: PreparedEvents) {
-        // State slots of the batch's origins and sectors, taken at first use (-1: not yet).
+    /// Folds a prepared batch, in order (the second stage; see PreparedEvents.swift). Returns
+    /// the events it quarantined (duplicates excluded).
+    @discardableResult
+    public mutating func apply(_ batch: PreparedEvents) -> [QuarantinedEvent] {
+        var quarantined: [QuarantinedEvent] = []
+        // State slots of the batch's origins and sectors, taken at first use (-1: not yet; -2: a
+        // sector that is not configured, refused as `sectorFailures` says).
         var originSlots = [Int](repeating: -1, count: batch.originNames.count)
         var sectorSlots = [Int](repeating: -1, count: batch.sectorNames.count)
+        var sectorFailures: [Int: EventValidator.Failure] = [:]
         // The last event folded of each batch origin, whose recorded_at the origin keeps.
         var lastFolded = [Int](repeating: -1, count: batch.originNames.count)
         batch.events.withUnsafeBufferPointer { events in
@@ -143,10 +166,28 @@ public struct ProjectionState: Sendable {
                 }
                 eventCount &+= 1
                 let type = e.pointee.type
-                guard type != FoldCodes.unknownType else { continue }
                 let sb = e.pointee.sector
-                if sectorSlots[sb] < 0, let slot = sectorSlot(batch.sectorNames[sb]) { sectorSlots[sb] = Int(slot) }
-                guard sectorSlots[sb] >= 0 else { continue }
+                if sectorSlots[sb] == -1 {
+                    do throws(EventValidator.Failure) {
+                        try EventValidator(sectors: sectors).checkSector(batch.sectorNames[sb])
+                        sectorSlots[sb] = sectorSlot(batch.sectorNames[sb]).map { Int($0) } ?? -2
+                    } catch {
+                        sectorFailures[sb] = error
+                        sectorSlots[sb] = -2
+                    }
+                }
+                guard type != FoldCodes.unknownType, sectorSlots[sb] >= 0 else {
+                    // The validator's order: the type, then the sector, then `data`.
+                    var failure = batch.failures[i]
+                    if failure?.field != "type", let sectorFailure = sectorFailures[sb] { failure = sectorFailure }
+                    let q = QuarantinedEvent(
+                        id: "\(batch.originNames[b]):\(seq)",
+                        reason: String((failure?.description ?? "unchecked").prefix(Self.quarantineReasonLimit)))
+                    quarantinedCount &+= 1
+                    if quarantineSample.count < Self.quarantineSampleLimit { quarantineSample.append(q) }
+                    quarantined.append(q)
+                    continue
+                }
                 let env = Envelope(
                     ref: Ref(wall: hlc.wallMillis, seq: seq, counter: hlc.counter, origin: UInt16(o)),
                     sector: UInt16(sectorSlots[sb]), type: type, recordedMillis: e.pointee.recordedMillis)
@@ -159,6 +200,7 @@ public struct ProjectionState: Sendable {
                 String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self)
             }
         }
+        return quarantined
     }
 
     /// The state changes of one event, from its payload. Reads the event in place: binding the
@@ -204,10 +246,11 @@ public struct ProjectionState: Sendable {
         for (rank, i) in order.enumerated() { originRank[i] = UInt16(rank) }
     }
 
+    /// The slot of a configured sector.
     mutating func sectorSlot(_ name: String) -> UInt16? {
         // A handful of sectors: a scan beats hashing the name.
         for (i, s) in sectorNames.enumerated() where s == name { return UInt16(i) }
-        guard sectorNames.count < Int(UInt16.max) else { return nil }
+        guard sectors.contains(name), sectorNames.count < Int(UInt16.max) else { return nil }
         sectorNames.append(name)
         return UInt16(sectorNames.count - 1)
     }
@@ -274,6 +317,17 @@ public struct ProjectionState: Sendable {
             if b != Self.emptyBucket { buckets[key] = b }
         }
     }
+}
+
+/// An event kept out of the views: its id (`origin:seq`) and the validator's reason.
+public struct QuarantinedEvent: Sendable, Equatable, CustomStringConvertible {
+    public var id: String
+    public var reason: String
+    public init(id: String, reason: String) {
+        self.id = id
+        self.reason = reason
+    }
+    public var description: String { "\(id) (\(reason))" }
 }
 
 /// What the fold uses of an event's envelope.

@@ -56,6 +56,10 @@ public enum ClientResponse {
         public var projections: (folded: UInt64, sinceStart: UInt64, fromSnapshot: Bool)? = nil
         /// Damaged sealed segments and their repair; nil when the node found none.
         public var damage: DamageReport? = nil
+        /// Stored events kept out of the views for failing validation: how many, and the first
+        /// few (id, reason). Reported inside `projections`.
+        public var quarantined: UInt64 = 0
+        public var quarantinedFirst: [(id: String, reason: String)] = []
 
         public init(node: String, publicKey: String, events: UInt64, vector: VersionVector, dataBytes: UInt64, segments: Int, storeFailed: String?) {
             self.node = node
@@ -233,7 +237,18 @@ public enum ClientResponse {
             w.integer(p.sinceStart)
             w.raw(",\"from_snapshot\":")
             w.bool(p.fromSnapshot)
-            w.raw("}")
+            w.raw(",\"quarantined\":")
+            w.integer(s.quarantined)
+            w.raw(",\"quarantined_first\":[")
+            for (i, q) in s.quarantinedFirst.enumerated() {
+                if i > 0 { w.raw(UInt8(ascii: ",")) }
+                w.raw("{\"id\":")
+                w.string(q.id)
+                w.raw(",\"reason\":")
+                w.string(q.reason)
+                w.raw("}")
+            }
+            w.raw("]}")
         }
         w.raw(",\"peers\":[")
         for (i, p) in s.peers.enumerated() {

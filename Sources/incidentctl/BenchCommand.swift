@@ -426,6 +426,7 @@ struct BenchRebuild: AsyncParsableCommand {
             o.add("warmup_runs", warmup)
             o.add("events_per_s", Int(r.medianEventsPerSecond))
             o.add("fold_seconds", r.foldSeconds)
+            o.add("quarantined", Int(r.quarantined))
             o.add("snapshot_bytes", r.snapshotBytes)
             o.add("snapshot_write_seconds", r.snapshotWriteSeconds)
             o.add("snapshot_load_seconds", r.snapshotLoadSeconds)
@@ -439,7 +440,7 @@ struct BenchRebuild: AsyncParsableCommand {
             [
                 "fold, \(r.events) events",
                 "median \(BenchOutput.rate(r.medianEventsPerSecond)) events/s over \(r.foldSeconds.count) runs ("
-                    + r.foldSeconds.map { String(format: "%.2f s", $0) }.joined(separator: ", ") + ")",
+                    + r.foldSeconds.map { String(format: "%.2f s", $0) }.joined(separator: ", ") + "), \(r.quarantined) quarantined",
             ],
             [
                 "snapshot",

@@ -311,6 +311,12 @@ struct Status: AsyncParsableCommand {
             let lost = (damage["lost"]?.arrayValue ?? []).compactMap(\.stringValue)
             if !lost.isEmpty { print("LOST        \(lost.count) own event(s) no peer holds: \(lost.prefix(16).joined(separator: ", "))") }
         }
+        if let quarantined = s["projections"]?["quarantined"]?.integerValue, quarantined > 0 {
+            print("quarantined \(quarantined) stored event(s) kept out of the views, the first:")
+            for q in s["projections"]?["quarantined_first"]?.arrayValue ?? [] {
+                print("  \(q["id"]?.stringValue ?? "?")  \(q["reason"]?.stringValue ?? "")")
+            }
+        }
         print("vector")
         let width = vector.origins.map(\.count).max() ?? 0
         for origin in vector.origins {

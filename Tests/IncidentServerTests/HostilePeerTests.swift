@@ -150,9 +150,13 @@ struct HostilePeerTests {
 
     /// Reads until an `ack` holding at least `seq` of gao (pings answered on the way).
     func awaitAck(_ c: IncidentConnection, gao seq: UInt64) async throws {
+        try await awaitAck(c, origin: "gao", seq: seq)
+    }
+
+    func awaitAck(_ c: IncidentConnection, origin: String, seq: UInt64) async throws {
         while true {
             switch try PeerMessage.parse(try await c.receive()) {
-            case .ack(let v) where v["gao"] >= seq: return
+            case .ack(let v) where v[origin] >= seq: return
             case .refused(let id, let code, _): throw Fixtures.Problem("refused \(id): \(code)")
             case .error(let code, let message): throw Fixtures.Problem("error \(code): \(message)")
             case .ping: try await c.send(PeerMessage.pong.encoded)

@@ -12,7 +12,7 @@ import Testing
         var log = EventLog()
         let report = #"{"incident_id":"i1","category":"ied","summary":"s","occurred_at":"2026-11-29T07:00:00Z","location":{"name":"Gao"}}"#
         for (n, name) in Self.near.enumerated() {
-            log.add("gao", name, sector: "east", millis: 1_795_940_000_000 + Int64(n), rawData: Array(report.utf8))
+            log.add("gao", name, sector: "east", millis: 1_795_940_000_000 + Int64(n), report)
         }
         var state = log.folded()
         #expect(int(state.overview(), "mission", "incidents", "total") == 0)
@@ -44,7 +44,7 @@ import Testing
             var w = JSONWriter()
             w.string(id)
             let data = #"{"incident_id":\#(String(decoding: w.bytes, as: UTF8.self)),"category":"ied","summary":"s","occurred_at":"2026-11-29T07:00:00Z","location":{"name":"Gao"}}"#
-            log.add("gao", "incident.reported", sector: "east", millis: 1_795_940_000_000 + Int64(n), rawData: Array(data.utf8))
+            log.add("gao", "incident.reported", sector: "east", millis: 1_795_940_000_000 + Int64(n), data)
         }
         let state = log.folded()
         for id in ids {

@@ -103,6 +103,8 @@ import Testing
         #expect(int(sector, "incidents", "by_category", "ambush", "total") == 1)
         #expect(int(sector, "freshness", "gao", "seq") == 6)
         #expect(state.eventCount == 6)
+        // Each fails validation: quarantined, not folded.
+        #expect(state.quarantinedCount == 5)
     }
 
     @Test func randomBytesAsDataNeverCrashTheFold() {

@@ -75,7 +75,7 @@ import Testing
                 type = "intel.sighting"
                 data = #"{"confidence":"medium","kind":"\#(Vocabulary.sightingKinds[Int(rng.next() % 4)])","location":\#(location),"sighting_id":"\#(uuid())","source":"uav"}"#
             }
-            log.add(origin, type, sector: sector, millis: Int64(wall), rawData: Array(data.utf8))
+            log.add(origin, type, sector: sector, millis: Int64(wall), data)
         }
         return log.events.map(\.line)
     }

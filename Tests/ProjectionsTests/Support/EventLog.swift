@@ -18,6 +18,16 @@ struct EventLog {
         return add(origin, type, sector: sector, millis: millis, hlc: hlc, rawData: canonical)
     }
 
+    /// Appends an event whose `data` is JSON text, canonicalized as the node would when it parses
+    /// (else taken as it is, as a hostile origin could write it).
+    @discardableResult
+    mutating func add(
+        _ origin: String, _ type: String, sector: String, millis: Int64, hlc: HLCTimestamp? = nil, _ data: String
+    ) -> Event {
+        let bytes = (try? JSONParser.parse(Array(data.utf8)).canonicalBytes) ?? Array(data.utf8)
+        return add(origin, type, sector: sector, millis: millis, hlc: hlc, rawData: bytes)
+    }
+
     /// Appends an event whose `data` bytes are taken as they are (possibly not JSON at all).
     @discardableResult
     mutating func add(

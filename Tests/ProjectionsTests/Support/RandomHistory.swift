@@ -150,14 +150,14 @@ struct RandomHistory {
                 {"sighting_id":"x\(rng.next())","kind":"\(pick(Vocabulary.sightingKinds))","source":"uav","location":{"name":"Z"}}
                 """
         case 95..<97:
-            type = "weather.reported"  // a type from a newer version: ignored
+            type = "weather.reported"  // a type from a newer version: quarantined
             data = "{\"incident_id\":\"\(incident)\",\"wind\":12}"
         default:
-            // Data the fold cannot use: missing ids, wrong shapes.
+            // Data the append checks refuse (missing ids, wrong shapes): quarantined.
             type = pick(["incident.reported", "casualties.reported", "medevac.dispatched", "incident.updated"])
             data = pick(["{}", "{\"incident_id\":7}", "{\"incident_id\":\"\(incident)\",\"changes\":[]}", "{\"medevac_id\":\"\"}"])
         }
-        log.add(origin, type, sector: sector, millis: millis, hlc: hlc, rawData: Array(data.utf8))
+        log.add(origin, type, sector: sector, millis: millis, hlc: hlc, data)
     }
 }
 
