@@ -44,6 +44,8 @@ public final class NodeMetrics: Sendable {
         "incidentlog_client_errors_total": Entry(help: "Errors answered to clients (line protocol and HTTP), by stable code."),
         "incidentlog_log_events": Entry(help: "Events held in the local log."),
         "incidentlog_projection_lag_events": Entry(help: "Events held in the log but not yet folded into the views."),
+        "incidentlog_quarantined_events": Entry(
+            help: "Stored events kept out of the views because they fail the append checks (a peer's signed events)."),
         "incidentlog_origin_freshness_age_seconds": Entry(
             help: "Seconds since the newest event held from each origin office was recorded there."),
         "incidentlog_peer_connected": Entry(help: "1 while a replication session with the peer is established, else 0."),
@@ -86,6 +88,7 @@ public final class NodeMetrics: Sendable {
         }
         gauge("incidentlog_log_events", [], Double(state.events))
         gauge("incidentlog_projection_lag_events", [], Double(state.events > state.folded ? state.events - state.folded : 0))
+        gauge("incidentlog_quarantined_events", [], Double(state.quarantined))
         gauge("incidentlog_client_connections", [("listener", "line")], Double(state.lineConnections))
         gauge("incidentlog_client_connections", [("listener", "http")], Double(httpConnections))
         for (origin, seconds) in state.freshness {

@@ -74,6 +74,8 @@ public struct NodeAPI: Sendable {
         public var freshness: [(origin: String, seconds: Int64)]
         public var events: UInt64
         public var folded: UInt64
+        /// Stored events the fold kept out of the views for failing the append checks.
+        public var quarantined: UInt64
         /// Open connections of the line protocol's listener.
         public var lineConnections: Int
     }
@@ -87,9 +89,10 @@ public struct NodeAPI: Sendable {
                 lagSeconds: handler.oldestLackedAge(e.peerVector, ours: ours, nowMillis: now) ?? 0,
                 bytesSent: e.link.wireBytesSent, bytesReceived: e.link.wireBytesReceived)
         }
-        let freshness = projections.query { $0.freshnessAgeSeconds(nowMillis: now) }
+        let (freshness, quarantined) = projections.query { ($0.freshnessAgeSeconds(nowMillis: now), $0.quarantinedCount) }
         return State(
-            peers: peers, freshness: freshness, events: handler.store.count, folded: folded, lineConnections: lineConnections.count)
+            peers: peers, freshness: freshness, events: handler.store.count, folded: folded, quarantined: quarantined,
+            lineConnections: lineConnections.count)
     }
 
     /// The error line for `error` (counted with every other refusal; see `ClientResponse.refusal`).

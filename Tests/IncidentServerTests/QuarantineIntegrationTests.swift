@@ -46,7 +46,7 @@ struct QuarantineIntegrationTests {
 
     @Test func signedInvalidEventsAreStoredButQuarantined() async throws {
         let gao = NodeIdentity(privateKey: .init())
-        try await Security.withNode(arguments: ["--fsync", "never", "--trust", "gao=\(gao.publicKeyBase64)"]) { node in
+        try await HTTP.withNode(arguments: ["--fsync", "never", "--trust", "gao=\(gao.publicKeyBase64)"]) { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 let r = try await c.request(Requests.append(eventObjects: [Fixtures.incident("a1"), Fixtures.incident("a2", sector: "north")]))
                 #expect(r["ok"] == .bool(true), "\(r)")
@@ -74,6 +74,9 @@ struct QuarantineIntegrationTests {
             #expect(first.map { $0["id"]?.stringValue ?? "" } == ["gao:1", "gao:2", "gao:3", "gao:4"])
             #expect(first[0]["reason"]?.stringValue?.contains("unknown sector \"mars\"") == true)
             #expect(first[3]["reason"]?.stringValue == "data.civilians.killed: must not be negative")
+            // And in the metrics.
+            let metrics = String(decoding: try await HTTP.request(node, .GET, "/metrics").body, as: UTF8.self)
+            #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("incidentlog_quarantined_events 4") }, "\(metrics)")
             let after = try await Self.overview(node)
             let names = try #require(after["sectors"]?.arrayValue).map { $0["sector"]?.stringValue ?? "?" }
             #expect(names == Sectors.defaultList)
