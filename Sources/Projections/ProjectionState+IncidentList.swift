@@ -56,13 +56,8 @@ extension ProjectionState {
             if let status, c.listedStatus != status { return false }
             return true
         }
-        func cell(_ e: IncidentListIndex.Entry) -> IncidentListIndex.Cell {
-            let i = Int(e.incident)
-            let listed: UInt8 = records[i].retracted ? 2 : (records[i].status == FoldCodes.statusOpen ? 0 : 1)
-            return IncidentListIndex.Cell(
-                sector: records[i].sector, category: records[i].category, listedStatus: listed,
-                verification: records[i].verification)
-        }
+        // Every entry of the index is a reported incident, so it has a listing.
+        func matches(_ e: IncidentListIndex.Entry) -> Bool { listing(Int(e.incident)).map { matches($0.cell) } ?? false }
         func day(_ e: IncidentListIndex.Entry) -> Int32 { Int32(clamping: RFC3339.dayNumber(millis: e.occurredAt)) }
         let rangeStart = q.range.untilDay.map { u in index.firstPosition { Int(day($0)) <= u } } ?? IncidentListIndex.Position(block: 0, offset: 0)
         let rangeEnd = q.range.sinceDay.map { s in index.firstPosition { Int(day($0)) < s } } ?? index.end
@@ -78,7 +73,7 @@ extension ProjectionState {
         var page: [Int] = []
         while p < rangeEnd, page.count <= q.limit {
             let e = index.entry(at: p)
-            if matches(cell(e)) { page.append(Int(e.incident)) }
+            if matches(e) { page.append(Int(e.incident)) }
             p = index.after(p)
         }
         // `total`: a sum over the filter cells, or with a range a walk over the range's entries.
@@ -88,7 +83,7 @@ extension ProjectionState {
         } else {
             var t = rangeStart
             while t < rangeEnd {
-                if matches(cell(index.entry(at: t))) { total += 1 }
+                if matches(index.entry(at: t)) { total += 1 }
                 t = index.after(t)
             }
         }
