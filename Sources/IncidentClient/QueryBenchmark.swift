@@ -5,8 +5,8 @@ public import Wire
 import Glibc
 #endif
 
-/// `incidentctl bench query`: sector and overview requests per second and their latency while
-/// events are appended at a steady rate.
+/// `incidentctl bench query`: sector, overview and incidents-list requests per second and their
+/// latency while events are appended at a steady rate.
 ///
 /// 1. Pre-fill (not measured): `prefill` generated events, 1000 per append on two connections,
 ///    then a wait until the node has folded everything it holds, so the views are not empty.
@@ -15,19 +15,39 @@ import Glibc
 ///    per request when it falls behind). It runs from before the warm-up to the end.
 /// 3. Queries: `clients` connections, closed loop (one request in flight each), cycling
 ///    through the sectors of the sites the generator uses, or the overview, or both
-///    alternately. `warmup` requests first (not measured), then `requests` in all or for
+///    alternately, or a page of `incidentsLimit` rows of the incidents list (all sectors, no
+///    filter), or all three in turn. The incidents page is the first one, or with
+///    `incidentsDepth` N the page after N pages, its cursor found by walking the list once
+///    before the warm-up. `warmup` requests first (not measured), then `requests` in all or for
 ///    `seconds`. Latency is request sent → whole response line received.
 ///
 /// With `http` (the node's HTTP listener), each query connection then runs the same warm-up and
-/// measured run again over HTTP (`GET /api/v1/sectors/NAME`, `GET /api/v1/overview`, one
-/// keep-alive connection each; docs/HTTP.md), under the same append load: the two protocols on
+/// measured run again over HTTP (`GET /api/v1/sectors/NAME`, `GET /api/v1/overview`,
+/// `GET /api/v1/incidents?limit=N&cursor=C`, one keep-alive connection each; docs/HTTP.md), under the same append load: the two protocols on
 /// the same node in one run. Latency there is request sent → whole response body received.
 ///
 /// A `rate_limited` answer (the node's per-connection `requests_per_second`) is counted apart
 /// and not as a request; any other error stops the benchmark.
 public struct QueryBenchmark: Sendable {
     public enum Operation: String, Sendable, CaseIterable {
-        case sector, overview, both
+        /// `both`: sector and overview alternately; `all`: sector, overview and incidents in turn.
+        case sector, overview, both, incidents, all
+
+        /// The kinds of query the operation sends, in the order their results are listed.
+        var kinds: [QueryKind] {
+            switch self {
+            case .sector: [.sector]
+            case .overview: [.overview]
+            case .both: [.sector, .overview]
+            case .incidents: [.incidents]
+            case .all: [.sector, .overview, .incidents]
+            }
+        }
+    }
+
+    /// One kind of query; its raw value is its result's `operation`.
+    public enum QueryKind: String, Sendable, CaseIterable {
+        case sector, overview, incidents
     }
 
     public enum Length: Sendable, Equatable {
@@ -49,6 +69,10 @@ public struct QueryBenchmark: Sendable {
     public var seed: UInt64
     /// The node's HTTP listener: measure over HTTP too, after the line protocol.
     public var http: HostPort?
+    /// Rows of an incidents page.
+    public var incidentsLimit = 50
+    /// Pages of the incidents list before the measured one (0: the first page).
+    public var incidentsDepth = 0
 
     public init(
         node: IncidentEndpoint, clients: Int = 4, operation: Operation = .both, length: Length = .seconds(10), warmup: Int = 1000,
@@ -66,7 +90,7 @@ public struct QueryBenchmark: Sendable {
     }
 
     public struct OperationResult: Sendable {
-        /// `sector`, `overview`, or `all`.
+        /// `sector`, `overview`, `incidents`, or `all`.
         public var operation: String
         public var requests: Int
         public var requestsPerSecond: Double
@@ -75,7 +99,7 @@ public struct QueryBenchmark: Sendable {
 
     /// One protocol's measured run.
     public struct Phase: Sendable {
-        /// One per operation run (sector, overview), then `all` when both ran.
+        /// One per kind of query run (sector, overview, incidents), then `all` when several ran.
         public var operations: [OperationResult]
         /// Every query of the measured run.
         public var all: OperationResult
@@ -85,7 +109,7 @@ public struct QueryBenchmark: Sendable {
     }
 
     public struct Result: Sendable {
-        /// One per operation run (sector, overview), then `all` when both ran.
+        /// One per kind of query run (sector, overview, incidents), then `all` when several ran.
         public var operations: [OperationResult]
         /// Every query of the measured run.
         public var all: OperationResult
@@ -122,6 +146,12 @@ public struct QueryBenchmark: Sendable {
         }
         progress("waiting until the node has folded every event it holds")
         let (eventsAtStart, foldedAtStart) = try await waitFolded()
+        var cursor: String? = nil
+        if operation.kinds.contains(.incidents), incidentsDepth > 0 {
+            progress("walking \(incidentsDepth) pages of the incidents list for the measured page's cursor")
+            cursor = try await incidentsCursor()
+        }
+        let incidentsCursor = cursor
 
         let stop = Locked(false)
         let barriers = [Locked(Barrier()), Locked(Barrier())]
@@ -141,8 +171,10 @@ public struct QueryBenchmark: Sendable {
             }
             for c in 0..<queryClients {
                 group.addTask {
-                    var phases = [try await self.queryClient(c, barrier: barriers[0], over: nil)]
-                    if let http = self.http { phases.append(try await self.queryClient(c, barrier: barriers[1], over: http)) }
+                    var phases = [try await self.queryClient(c, cursor: incidentsCursor, barrier: barriers[0], over: nil)]
+                    if let http = self.http {
+                        phases.append(try await self.queryClient(c, cursor: incidentsCursor, barrier: barriers[1], over: http))
+                    }
                     return .query(phases)
                 }
             }
@@ -184,10 +216,10 @@ public struct QueryBenchmark: Sendable {
         let seconds = Double(end - start) / 1e9
         var perOperation: [OperationResult] = []
         var all = LatencyHistogram()
-        let ran: [Operation] = operation == .both ? [.sector, .overview] : [operation]
+        let ran = operation.kinds
         for op in ran {
             var merged = LatencyHistogram()
-            for q in queries { merged.add(op == .overview ? q.overview : q.sector) }
+            for q in queries { merged.add(q.latency[op.index]) }
             all.add(merged)
             let count = Int(merged.histogram.totalCount)
             perOperation.append(
@@ -249,6 +281,22 @@ public struct QueryBenchmark: Sendable {
         }
     }
 
+    /// The `next_cursor` after `incidentsDepth` pages of `incidentsLimit` rows.
+    func incidentsCursor() async throws -> String {
+        try await IncidentConnection.withConnection(to: endpoint) { connection in
+            var cursor: String? = nil
+            for page in 0..<incidentsDepth {
+                let response = try await connection.request(Requests.incidents(sector: nil, limit: incidentsLimit, cursor: cursor))
+                guard let next = response["view"]?["next_cursor"]?.stringValue else {
+                    throw BenchmarkError(
+                        "the incidents list has \(page + 1) pages of \(incidentsLimit), fewer than the depth \(incidentsDepth) + 1")
+                }
+                cursor = next
+            }
+            return cursor ?? ""
+        }
+    }
+
     // MARK: - Append load
 
     struct AppendRecord: Sendable {
@@ -294,8 +342,8 @@ public struct QueryBenchmark: Sendable {
     }
 
     struct QueryOutcome: Sendable {
-        var sector = LatencyHistogram()
-        var overview = LatencyHistogram()
+        /// By `QueryKind.index`.
+        var latency = [LatencyHistogram](repeating: LatencyHistogram(), count: QueryKind.allCases.count)
         var rateLimited = 0
         var finished: UInt64 = 0
     }
@@ -308,24 +356,31 @@ public struct QueryBenchmark: Sendable {
 
     static let okPrefix = Array(#"{"ok":true"#.utf8)
 
-    /// One query of the cycle: the request line, and the HTTP path of the same query.
-    typealias Query = (overview: Bool, line: [UInt8], path: String)
+    /// One query of the cycle: its kind, the request line, and the HTTP path of the same query.
+    typealias Query = (kind: QueryKind, line: [UInt8], path: String)
 
-    /// The queries a client cycles through.
-    func requestCycle(client: Int) -> [Query] {
+    /// The queries a client cycles through; `cursor` starts the incidents page.
+    func requestCycle(client: Int, cursor: String?) -> [Query] {
         let sectors = EventGenerator.sectors.map { name -> Query in
             var w = JSONWriter()
             w.raw(#"{"op":"sector","sector":"#)
             w.string(name)
             w.raw("}")
-            return (false, w.bytes, "/api/v1/sectors/\(name)")
+            return (.sector, w.bytes, "/api/v1/sectors/\(name)")
         }
-        let overview: Query = (true, Array(#"{"op":"overview"}"#.utf8), "/api/v1/overview")
+        let overview: Query = (.overview, Array(#"{"op":"overview"}"#.utf8), "/api/v1/overview")
+        // A cursor is digits, a dot and hex digits: nothing to escape in a query string.
+        let incidents: Query = (
+            .incidents, Requests.incidents(sector: nil, limit: incidentsLimit, cursor: cursor),
+            "/api/v1/incidents?limit=\(incidentsLimit)" + (cursor.map { "&cursor=\($0)" } ?? "")
+        )
         var cycle: [Query]
         switch operation {
         case .sector: cycle = sectors
         case .overview: cycle = [overview]
         case .both: cycle = sectors.flatMap { [$0, overview] }
+        case .incidents: cycle = [incidents]
+        case .all: cycle = sectors.flatMap { [$0, overview, incidents] }
         }
         // Clients start at different places, so they do not all ask for the same sector at once.
         let shift = cycle.isEmpty ? 0 : (client * 3) % cycle.count
@@ -340,8 +395,8 @@ public struct QueryBenchmark: Sendable {
 
     /// One query connection, over the line protocol or, with `http`, over HTTP: its share of the
     /// warm-up, the barrier, then the measured run.
-    func queryClient(_ client: Int, barrier: Locked<Barrier>, over http: HostPort?) async throws -> QueryOutcome {
-        let cycle = requestCycle(client: client)
+    func queryClient(_ client: Int, cursor: String?, barrier: Locked<Barrier>, over http: HostPort?) async throws -> QueryOutcome {
+        let cycle = requestCycle(client: client, cursor: cursor)
         guard let http else {
             return try await IncidentConnection.withConnection(to: endpoint) { connection in
                 try await measure(client, cycle: cycle, barrier: barrier) { query in
@@ -390,9 +445,7 @@ public struct QueryBenchmark: Sendable {
                 return false
             }
             next += 1
-            if record {
-                if q.overview { outcome.overview.record(nanos: t1 - t0) } else { outcome.sector.record(nanos: t1 - t0) }
-            }
+            if record { outcome.latency[q.kind.index].record(nanos: t1 - t0) }
             return true
         }
         var warm = share(warmup)
@@ -418,5 +471,15 @@ public struct QueryBenchmark: Sendable {
         }
         outcome.finished = Clock.now()
         return outcome
+    }
+}
+
+extension QueryBenchmark.QueryKind {
+    var index: Int {
+        switch self {
+        case .sector: 0
+        case .overview: 1
+        case .incidents: 2
+        }
     }
 }

@@ -26,8 +26,10 @@ import Darwin
 // newest event of each — which is also the version vector covered), the sector and item-name
 // tables, the incident history nodes, the incident, medevac, consignment and polling-station
 // records, the (sector, day) buckets and the disputed incidents (ProjectionState+Snapshot.swift
-// writes and reads them). Loading gives back exactly the state that was saved, so views are
-// byte-identical and further events fold as if there had been no snapshot.
+// writes and reads them). The incidents list's index is not stored: loading rebuilds it from
+// the incident records by one sort (IncidentListIndex.swift). Loading gives back exactly the
+// state that was saved, so views are byte-identical and further events fold as if there had been
+// no snapshot.
 //
 // Writing: the bytes go to `<path>.tmp`, which is fsynced, renamed over `<path>`, and the
 // directory is fsynced; a crash leaves the old snapshot or the new one, never a mix.

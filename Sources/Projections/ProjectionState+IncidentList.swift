@@ -23,6 +23,13 @@ public import IncidentModel
 // `disputed`), `reports` how many origins' reports stand. `reported_at` is the `recorded_at` of
 // the creating report, `updated_at` that of the newest event naming the incident (in the fold's
 // order). Everything in a row is a function of the log, never of the moment of the query.
+//
+// Cost: pages come from the fold's index in list order (IncidentListIndex.swift). A page walks
+// the index from its cursor (a binary search) until limit+1 rows match the filters: O(log n +
+// limit) without filters, and the entries the filters pass over otherwise. `total` without
+// `since`/`until` sums the index's per-cell counts (sector × category × status × verification);
+// with a range it walks the entries between the range's ends (each found by a binary search on
+// occurred_at), so it is linear in the incidents of those days.
 extension ProjectionState {
     public func incidents(_ q: IncidentQuery, lookup: EventLookup) throws(ProjectionQueryError) -> [UInt8] {
         guard (1...IncidentQuery.maximumLimit).contains(q.limit) else {
@@ -36,40 +43,49 @@ extension ProjectionState {
         let sector: UInt16?? = q.sector.map { s in sectorNames.firstIndex(of: s).map { UInt16($0) } }
         if case .some(.none) = sector { return Self.emptyList }
 
-        // Newest occurred_at first, then id; keep the first limit+1 (one more tells whether a next
-        // page exists) in one pass over the records, without sorting them all.
-        func before(_ a: Int, _ b: Int) -> Bool {
-            let x = incidents[a]
-            let y = incidents[b]
-            if x.occurredAt != y.occurredAt { return x.occurredAt > y.occurredAt }
-            return EntityKey.precedes(x.key, y.key)
+        // Walk the index (see IncidentListIndex.swift) from the later of the cursor and the
+        // range's first day, to the range's last day, until limit+1 rows match (one more tells
+        // whether a next page exists).
+        let index = incidentList
+        let records = incidents
+        let sectorCode: UInt16? = if case .some(.some(let s)) = sector { s } else { nil }
+        func matches(_ c: IncidentListIndex.Cell) -> Bool {
+            if let sectorCode, c.sector != sectorCode { return false }
+            if let category, c.category != category { return false }
+            if let verification, c.verification != verification { return false }
+            if let status, c.listedStatus != status { return false }
+            return true
+        }
+        // Every entry of the index is a reported incident, so it has a listing.
+        func matches(_ e: IncidentListIndex.Entry) -> Bool { listing(Int(e.incident)).map { matches($0.cell) } ?? false }
+        func day(_ e: IncidentListIndex.Entry) -> Int32 { Int32(clamping: RFC3339.dayNumber(millis: e.occurredAt)) }
+        let rangeStart = q.range.untilDay.map { u in index.firstPosition { Int(day($0)) <= u } } ?? IncidentListIndex.Position(block: 0, offset: 0)
+        let rangeEnd = q.range.sinceDay.map { s in index.firstPosition { Int(day($0)) < s } } ?? index.end
+        var p = rangeStart
+        if let cursor {
+            let key = cursor.key
+            let afterCursor = index.firstPosition { e in
+                e.occurredAt < cursor.occurredAt
+                    || (e.occurredAt == cursor.occurredAt && EntityKey.precedes(key, records[Int(e.incident)].key))
+            }
+            p = max(p, afterCursor)
         }
         var page: [Int] = []
+        while p < rangeEnd, page.count <= q.limit {
+            let e = index.entry(at: p)
+            if matches(e) { page.append(Int(e.incident)) }
+            p = index.after(p)
+        }
+        // `total`: a sum over the filter cells, or with a range a walk over the range's entries.
         var total = 0
-        for i in incidents.indices {
-            let r = incidents[i]
-            guard r.isReported, range(q.range, contains: r) else { continue }
-            if case .some(.some(let s)) = sector, r.sector != s { continue }
-            if let category, r.category != category { continue }
-            if let verification, r.verification != verification { continue }
-            if let status {
-                let listed = r.retracted ? 2 : (r.status == FoldCodes.statusOpen ? 0 : 1)
-                if listed != Int(status) { continue }
+        if q.range == .all {
+            for (c, n) in index.cells where matches(c) { total += n }
+        } else {
+            var t = rangeStart
+            while t < rangeEnd {
+                if matches(index.entry(at: t)) { total += 1 }
+                t = index.after(t)
             }
-            total += 1
-            if let cursor {
-                if r.occurredAt > cursor.occurredAt { continue }
-                if r.occurredAt == cursor.occurredAt, !EntityKey.precedes(cursor.key, r.key) { continue }
-            }
-            if page.count > q.limit, let last = page.last, !before(i, last) { continue }
-            var lo = 0
-            var hi = page.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if before(page[mid], i) { lo = mid + 1 } else { hi = mid }
-            }
-            page.insert(i, at: lo)
-            if page.count > q.limit + 1 { page.removeLast() }
         }
         let more = page.count > q.limit
         if more { page.removeLast() }
@@ -93,8 +109,6 @@ extension ProjectionState {
     }
 
     static let emptyList = Array("{\"incidents\":[],\"next_cursor\":null,\"total\":0}".utf8)
-
-    func range(_ range: DayRange, contains r: IncidentRecord) -> Bool { range.contains(r.day) }
 
     static func filterCode(_ value: String?, _ allowed: [String], _ name: String) throws(ProjectionQueryError) -> UInt8? {
         guard let value else { return nil }

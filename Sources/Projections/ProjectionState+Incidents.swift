@@ -64,6 +64,7 @@ extension ProjectionState {
 
     mutating func applyIncidentReported(_ key: EntityKey, _ fields: IncidentFields, _ env: Envelope) {
         let i = incidentSlot(key)
+        let listed = listing(i)
         let node = addHistory(i, env)
         let before = incidentContribution(i)
         if isEarlier(node, than: incidents[i].created) {
@@ -72,15 +73,18 @@ extension ProjectionState {
         }
         setRegisters(i, node: node, present: fields.present, category: fields.category, occurredAt: fields.occurredAt)
         commitIncident(i, from: before)
+        relist(i, from: listed)
     }
 
     mutating func applyIncidentUpdated(_ key: EntityKey, _ fields: IncidentFields, _ status: UInt8?, _ env: Envelope) {
         let i = incidentSlot(key)
+        let listed = listing(i)
         let node = addHistory(i, env)
         let before = incidentContribution(i)
         setRegisters(i, node: node, present: fields.present, category: fields.category, occurredAt: fields.occurredAt)
         if let status { setStatus(i, node: node, status: status) }
         commitIncident(i, from: before)
+        relist(i, from: listed)
     }
 
     mutating func setStatus(_ i: Int, node: UInt32, status: UInt8) {
@@ -91,28 +95,34 @@ extension ProjectionState {
 
     mutating func applyIncidentVerified(_ key: EntityKey, _ status: UInt8, _ env: Envelope) {
         let i = incidentSlot(key)
+        let listed = listing(i)
         let node = addHistory(i, env)
         // Verification does not change any count; no contribution to move.
         if isLater(node, than: incidents[i].verificationNode) {
             incidents[i].verificationNode = node
             incidents[i].verification = status
         }
+        relist(i, from: listed)
     }
 
     mutating func applyIncidentClosed(_ key: EntityKey, _ env: Envelope) {
         let i = incidentSlot(key)
+        let listed = listing(i)
         let node = addHistory(i, env)
         let before = incidentContribution(i)
         setStatus(i, node: node, status: FoldCodes.statusClosed)
         commitIncident(i, from: before)
+        relist(i, from: listed)
     }
 
     mutating func applyIncidentRetracted(_ key: EntityKey, _ env: Envelope) {
         let i = incidentSlot(key)
+        let listed = listing(i)
         _ = addHistory(i, env)
         let before = incidentContribution(i)
         incidents[i].retracted = true
         commitIncident(i, from: before)
+        relist(i, from: listed)
     }
 
     mutating func applyCasualties(_ key: EntityKey, _ counts: SIMD16<Int32>, _ env: Envelope) {

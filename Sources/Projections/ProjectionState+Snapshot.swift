@@ -283,6 +283,8 @@ extension ProjectionState {
             s.disputed.insert(i)
         }
         guard r.atEnd else { throw .malformed("unexpected bytes after the payload") }
+        // The list index is a function of the incident records: rebuilt, not stored.
+        s.rebuildIncidentList()
         return (s, logOffset)
     }
 

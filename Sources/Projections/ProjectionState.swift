@@ -76,6 +76,8 @@ public struct ProjectionState: Sendable {
     var history = ChunkedArray<HistoryNode>()
     var incidents = ChunkedArray<IncidentRecord>()
     var incidentTable = EntityTable()
+    /// The reported incidents in the incidents list's order, with counts per filter cell.
+    var incidentList = IncidentListIndex()
     var medevacs = ChunkedArray<MedevacRecord>()
     var medevacTable = EntityTable()
     var consignments = ChunkedArray<ConsignmentRecord>()

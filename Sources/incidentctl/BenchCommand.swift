@@ -159,23 +159,28 @@ struct BenchImport: AsyncParsableCommand {
 struct BenchQuery: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
-        abstract: "Sector and overview requests per second and latency while events are appended.",
+        abstract: "Sector, overview and incidents-list requests per second and latency while events are appended.",
         discussion: """
             Pre-fills the node with --prefill events (1000 per append, not measured) and waits until it has folded \
             them, so the views are not empty. Then --append-clients connections append --append-rate events/s in \
             all (open loop; 0: no append load) while --clients connections query, one request in flight each: \
             sector views (cycling through the sectors of the generator's sites), the overview, or both \
-            alternately. --warmup requests first, then --requests in all or for --duration seconds (default 10 s). \
+            alternately (--op both), or a page of --incidents-limit rows of the incidents list (--op incidents; \
+            the first page, or with --incidents-depth N the page after N pages, whose cursor is found by walking \
+            the list once before the warm-up), or all three in turn (--op all). --warmup requests first, then --requests in all or for --duration seconds (default 10 s). \
             Latency is request sent → response received. Answers `rate_limited` (the node's requests_per_second \
             per connection) are counted apart, not as requests. With --http HOST:PORT (the node's HTTP listener) \
             each connection then runs the same warm-up and measured run over HTTP (GET /api/v1/sectors/NAME, \
-            /api/v1/overview; keep-alive), under the same append load, and both are printed: the two protocols on \
+            /api/v1/overview, /api/v1/incidents; keep-alive), under the same append load, and both are printed: the two protocols on \
             the same node in one run.
             """)
 
     @OptionGroup var options: NodeOptions
     @Option(help: "Query connections.") var clients: Int = 4
-    @Option(help: "sector, overview or both.") var op: String = "both"
+    @Option(help: "sector, overview, both (sector and overview), incidents, or all (the three).") var op: String = "both"
+    @Option(name: .customLong("incidents-limit"), help: "Rows of an incidents page.") var incidentsLimit: Int = 50
+    @Option(name: .customLong("incidents-depth"), help: "Pages of the incidents list before the measured page (0: the first).")
+    var incidentsDepth: Int = 0
     @Option(help: "Queries in the measured run, across the clients.") var requests: Int?
     @Option(help: "Query for this many seconds (the default, 10, when --requests is not given).") var duration: Double?
     @Option(help: "Queries before measuring, across the clients.") var warmup: Int = 1_000
@@ -190,7 +195,10 @@ struct BenchQuery: AsyncParsableCommand {
     func validate() throws {
         if let http, HostPort(http) == nil { throw ValidationError("--http: expected HOST:PORT, got \(http)") }
         guard QueryBenchmark.Operation(rawValue: op) != nil else {
-            throw ValidationError("--op: expected sector, overview or both, got \(op)")
+            throw ValidationError("--op: expected sector, overview, both, incidents or all, got \(op)")
+        }
+        guard (1...1000).contains(incidentsLimit), incidentsDepth >= 0 else {
+            throw ValidationError("--incidents-limit must be 1…1000 and --incidents-depth 0 or more")
         }
         guard clients >= 1 else { throw ValidationError("--clients must be at least 1") }
         guard appendRate >= 0, prefill >= 0, warmup >= 0 else {
@@ -212,11 +220,15 @@ struct BenchQuery: AsyncParsableCommand {
             node: try options.address(), clients: clients, operation: operation, length: length, warmup: warmup,
             appendRate: appendRate, appendClients: appendClients, prefill: prefill, seed: seed)
         bench.http = http.flatMap { HostPort($0) }
+        bench.incidentsLimit = incidentsLimit
+        bench.incidentsDepth = incidentsDepth
         let r = try await bench.run(progress: BenchOutput.progress)
         if json {
             var o = JSONLine()
             o.add("bench", "query")
             o.add("op", op)
+            o.add("incidents_limit", incidentsLimit)
+            o.add("incidents_depth", incidentsDepth)
             o.add("clients", clients)
             o.add("requests", r.all.requests)
             if case .seconds(let d) = length { o.add("duration", d) } else { o.add("duration", nil as Double?) }

@@ -69,6 +69,30 @@ struct BenchHarnessTests {
         }
     }
 
+    /// Incidents pages are measured beside sector and overview, from a cursor some pages deep,
+    /// over both protocols; a depth beyond the list's end is refused before measuring.
+    @Test func benchQueryMeasuresIncidentsPagesFromACursor() async throws {
+        try await TestNode.with(nodeID: "qri", extraArguments: ["--http-listen", "127.0.0.1:0"]) { node in
+            var bench = QueryBenchmark(
+                node: IncidentEndpoint(node.client), clients: 2, operation: .all, length: .requests(60), warmup: 6,
+                appendRate: 0, appendClients: 0, prefill: 400, seed: 6)
+            bench.http = try #require(node.http)
+            bench.incidentsLimit = 5
+            bench.incidentsDepth = 3
+            let r = try await bench.run()
+            #expect(r.operations.map(\.operation) == ["sector", "overview", "incidents", "all"])
+            #expect(r.operations.dropLast().allSatisfy { $0.requests > 0 })
+            #expect(r.operations.dropLast().reduce(0) { $0 + $1.requests } == 60)
+            #expect(r.overHTTP?.operations.map(\.operation) == ["sector", "overview", "incidents", "all"])
+            #expect(r.overHTTP?.all.requests == 60)
+
+            bench.operation = .incidents
+            bench.incidentsDepth = 10_000
+            bench.prefill = 0
+            await #expect(throws: BenchmarkError.self) { try await bench.run() }
+        }
+    }
+
     /// With `http` the same count is measured again over HTTP, each query answered `ok`.
     @Test func benchQueryOverHTTPToo() async throws {
         try await TestNode.with(nodeID: "qrh", extraArguments: ["--http-listen", "127.0.0.1:0"]) { node in
