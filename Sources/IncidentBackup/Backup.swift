@@ -34,6 +34,17 @@ public enum Backup {
             guard let node = status["node"]?.stringValue, let publicKey = status["public_key"]?.stringValue,
                 let end = status["events"]?.integerValue.map(UInt64.init)
             else { throw BackupError(.node, "the node's status lacks node, public_key or events") }
+            // A node serving around damage does not hold every event it counts: say so, write nothing.
+            let damaged = (status["damage"]?["segments"]?.arrayValue ?? []).filter { $0["state"]?.stringValue != "repaired" }
+            if !damaged.isEmpty {
+                let missing = damaged.flatMap { ($0["missing"]?.arrayValue ?? []).compactMap(\.stringValue) }
+                let lost = (status["damage"]?["lost"]?.arrayValue ?? []).compactMap(\.stringValue)
+                var text = "the node has \(damaged.count) damaged segment(s) not yet repaired"
+                if !missing.isEmpty { text += ", missing \(missing.prefix(8).joined(separator: ", "))\(missing.count > 8 ? " …" : "")" }
+                if !lost.isEmpty { text += " (lost: \(lost.prefix(8).joined(separator: ", ")))" }
+                text += "; a backup must hold every event the node counts: back it up once `incidentctl status` shows the repair done, or back up a peer that holds the events"
+                throw BackupError(.node, text)
+            }
             // A node without `trust` in its status vouches only for its own key.
             var trust = [node: publicKey]
             for (origin, key) in status["trust"]?.objectMembers ?? [] { trust[origin] = key.stringValue }

@@ -219,6 +219,13 @@ struct SegmentRepairTests {
             try await c.request(Requests.append(eventObjects: [Fixtures.incident("after-the-loss")]))
         }
         #expect(appended["ids"]?.arrayValue?.first?.stringValue == "b:41")
+        // A backup of b is refused before anything is written, naming the damage.
+        let dir = TestNode.temporaryDirectory(prefix: "backup-of-damaged")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let backup = try await Security.blocking { try Security.run("incidentctl", ["backup", "--node", cluster["b"].client.description, dir]) }
+        #expect(backup.status != 0)
+        #expect(backup.stderr.contains("damaged segment(s) not yet repaired") && backup.stderr.contains(event.id), "\(backup.stderr)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty ?? true, "nothing written into \(dir)")
         // a takes b's events up to the last signed one before the lost event: the ones after that
         // wait for a signature that only events after the gap carry (docs/STORAGE.md).
         let held = try await Fixtures.export(cluster["b"].client).map { try Event.parse(line: $0) }
