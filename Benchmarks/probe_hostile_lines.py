@@ -20,10 +20,8 @@ import statistics
 import threading
 import time
 
+from probe_common import host_port, Lines
 
-def host_port(text):
-    host, _, port = text.rpartition(":")
-    return host, int(port)
 
 
 def many_keys(prefix, size):
@@ -38,21 +36,6 @@ def many_keys(prefix, size):
     parts.append("}\n")
     return "".join(parts).encode(), i
 
-
-class Lines:
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def read(self, timeout=60.0):
-        self.sock.settimeout(timeout)
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line
 
 
 def send_reading(sock, data, is_answer, timeout=120.0):
@@ -99,7 +82,7 @@ class StatusPoller(threading.Thread):
     def __init__(self, node, token):
         super().__init__(daemon=True)
         self.sock = socket.create_connection(node)
-        self.lines = Lines(self.sock)
+        self.lines = Lines(self.sock, timeout=60.0)
         if token:
             self.sock.sendall((json.dumps({"op": "auth", "token": token}) + "\n").encode())
             self.lines.read()
@@ -169,7 +152,7 @@ def main():
         with socket.create_connection(args.node) as s:
             if args.token:
                 s.sendall((json.dumps({"op": "auth", "token": args.token}) + "\n").encode())
-                Lines(s).read()
+                Lines(s, timeout=60.0).read()
             return lambda_answer(send_reading(s, line, lambda l: True))
 
     def peer_hello():

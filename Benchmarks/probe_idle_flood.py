@@ -15,10 +15,8 @@ import socket
 import sys
 import time
 
+from probe_common import host_port
 
-def host_port(text):
-    host, _, port = text.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 def open_idle(addr):

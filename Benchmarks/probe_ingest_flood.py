@@ -28,10 +28,8 @@ import socket
 import threading
 import time
 
+from probe_common import host_port, Lines
 
-def host_port(text):
-    host, _, port = text.rpartition(":")
-    return host, int(port)
 
 
 def rss_kib(pid):
@@ -91,21 +89,6 @@ def requests_of(lines, limit=900 << 10):
         out.append(b'{"op":"ingest","events":[' + b",".join(chunk) + b"]}\n")
     return out
 
-
-class Lines:
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def read(self, timeout=120.0):
-        self.sock.settimeout(timeout)
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line
 
 
 def main():

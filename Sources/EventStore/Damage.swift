@@ -49,7 +49,8 @@ public import IncidentModel
 // The rewrite runs on the writer thread: the segment's bytes are copied to
 // `<segment>.damaged[.N]` (first rewrite of a run), the new bytes written to `<segment>.tmp`,
 // fsynced, renamed over the segment, the directory fsynced: at every moment the file is the old
-// one or the new one. Readers holding the old descriptor read the old file to the end.
+// one or the new one. A reader that opened the segment before the rename reads the replaced
+// file through its descriptor to the end; later readers open the rewritten one.
 //
 // Lost: an event of the node's own origin that is missing, and that no configured peer holds
 // once each has completed a handshake since the start (its hello's vector stops below it), is

@@ -1,0 +1,31 @@
+"""What the probe scripts beside this file share: a node address, and a socket read line by line.
+
+Imported by probe_hostile_lines.py, probe_idle_flood.py and probe_ingest_flood.py, which Python
+runs with this folder on its path. Standard library only.
+"""
+
+
+def host_port(text):
+    """HOST:PORT (an IPv6 host may be bracketed) as (host, port)."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class Lines:
+    """The lines a node sends on a socket, one at a time, without their newline."""
+
+    def __init__(self, sock, timeout=120.0):
+        self.sock = sock
+        self.timeout = timeout
+        self.buf = b""
+
+    def read(self, timeout=None):
+        """The next line; None once the node closed the connection."""
+        self.sock.settimeout(self.timeout if timeout is None else timeout)
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
