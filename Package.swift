@@ -162,6 +162,7 @@ let package = Package(
             dependencies: [
                 "IncidentClient", "EventStore", "Projections", "IncidentModel", "Wire",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 // LinkProxy (the slow, cut link of `bench link` and the link tests).
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -214,7 +215,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ExportsTests",
-            dependencies: ["Exports", "IncidentModel", "Projections", "IncidentClient"],
+            dependencies: ["Exports", "IncidentModel", "Projections", "IncidentBench"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

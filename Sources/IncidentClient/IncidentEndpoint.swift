@@ -3,7 +3,7 @@ import Glibc
 #endif
 import NIOCore
 import NIOPosix
-import NIOSSL
+package import NIOSSL
 public import Wire
 
 /// Where and how to reach a node's client API: its address, the client's token (sent as the
@@ -24,7 +24,7 @@ public struct IncidentEndpoint: Sendable, CustomStringConvertible {
 
     /// The TLS context for `tlsCA`: the node's certificate must chain to the CA and name the host
     /// dialed (its DNS name, or its IP address in the certificate's subjectAltName).
-    func tlsContext() throws -> NIOSSLContext? {
+    package func tlsContext() throws -> NIOSSLContext? {
         guard let tlsCA else { return nil }
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tlsCA))
@@ -34,7 +34,7 @@ public struct IncidentEndpoint: Sendable, CustomStringConvertible {
 
     /// The name sent for SNI and checked against the certificate; nil for an IP address (then
     /// the certificate must hold that address).
-    var serverHostname: String? {
+    package var serverHostname: String? {
         let host = address.host
         if host.contains(":") { return nil }
         let parts = host.split(separator: ".")

@@ -52,6 +52,11 @@ public struct JSONLImporter: Sendable {
         public var path: String
         public var reason: String
         public var description: String { "cannot open \(path): \(reason)" }
+
+        public init(path: String, reason: String) {
+            self.path = path
+            self.reason = reason
+        }
     }
 
     static let requestPrefix = Array(#"{"op":"append","events":["#.utf8)
@@ -71,7 +76,7 @@ public struct JSONLImporter: Sendable {
         guard batch >= 1 else { throw ImportFailure("batch must be at least 1", imported: 0) }
         let batch = self.batch
         let maximumBytes = maximumRequestBytes
-        let started = Clock.now()
+        let started = MonotonicClock.now()
         var imported = 0
         var requests = 0
         var bytesSent = 0
@@ -84,7 +89,7 @@ public struct JSONLImporter: Sendable {
             func flush() async throws {
                 guard !objects.isEmpty else { return }
                 request.append(contentsOf: "]}".utf8)
-                let t0 = Clock.now()
+                let t0 = MonotonicClock.now()
                 let response: JSONValue
                 do {
                     try await connection.send(request)
@@ -92,13 +97,13 @@ public struct JSONLImporter: Sendable {
                 } catch ClientError.server(let code, let message, let field) {
                     throw Self.failure(code: code, message: message, field: field, request: request, objects: objects, imported: imported)
                 }
-                latencies.record(nanos: Clock.now() - t0)
+                latencies.record(nanos: MonotonicClock.now() - t0)
                 imported += response["ids"]?.arrayValue?.count ?? 0
                 requests += 1
                 bytesSent += request.count - Self.requestPrefix.count - 2 - (objects.count - 1)
                 request.removeSubrange(Self.requestPrefix.count...)
                 objects.removeAll(keepingCapacity: true)
-                progress(imported, Double(Clock.now() - started) / 1e9)
+                progress(imported, Double(MonotonicClock.now() - started) / 1e9)
             }
             var linePointer: UnsafeMutablePointer<CChar>? = nil
             var capacity = 0
@@ -137,7 +142,7 @@ public struct JSONLImporter: Sendable {
             try await flush()
         }
         return Report(
-            imported: imported, requests: requests, bytes: bytesSent, seconds: Double(Clock.now() - started) / 1e9,
+            imported: imported, requests: requests, bytes: bytesSent, seconds: Double(MonotonicClock.now() - started) / 1e9,
             latency: latencies.summary)
     }
 

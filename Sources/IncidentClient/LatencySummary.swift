@@ -1,4 +1,8 @@
-import Histogram
+package import Histogram
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Percentiles of one set of request latencies, from an HdrHistogram of nanoseconds (three
 /// significant digits, up to 60 s), as the benchmarks report them.
@@ -20,7 +24,7 @@ public struct LatencySummary: Sendable, Equatable {
         self.maxMillis = maxMillis
     }
 
-    init(_ histogram: LatencyHistogram) {
+    package init(_ histogram: LatencyHistogram) {
         let h = histogram.histogram
         guard h.totalCount > 0 else {
             self = .empty
@@ -34,17 +38,28 @@ public struct LatencySummary: Sendable, Equatable {
 }
 
 /// Request latencies in nanoseconds; values beyond 60 s are clamped to 60 s.
-struct LatencyHistogram: Sendable {
-    static let highest: UInt64 = 60_000_000_000
-    var histogram = Histogram<UInt64>(highestTrackableValue: LatencyHistogram.highest, numberOfSignificantValueDigits: .three)
+package struct LatencyHistogram: Sendable {
+    package static let highest: UInt64 = 60_000_000_000
+    package var histogram = Histogram<UInt64>(highestTrackableValue: LatencyHistogram.highest, numberOfSignificantValueDigits: .three)
 
-    mutating func record(nanos: UInt64) {
+    package init() {}
+
+    package mutating func record(nanos: UInt64) {
         _ = histogram.record(min(nanos, Self.highest))
     }
 
-    mutating func add(_ other: LatencyHistogram) {
+    package mutating func add(_ other: LatencyHistogram) {
         histogram.add(other.histogram)
     }
 
-    var summary: LatencySummary { LatencySummary(self) }
+    package var summary: LatencySummary { LatencySummary(self) }
+}
+
+/// CLOCK_MONOTONIC nanoseconds.
+package enum MonotonicClock {
+    package static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
 }

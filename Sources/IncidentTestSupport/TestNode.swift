@@ -1,5 +1,6 @@
 public import Foundation
 public import Wire
+import IncidentBench
 import IncidentClient
 
 #if canImport(Glibc)

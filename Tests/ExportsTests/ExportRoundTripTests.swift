@@ -1,5 +1,5 @@
 import Exports
-import IncidentClient
+import IncidentBench
 import IncidentModel
 import Projections
 import Testing

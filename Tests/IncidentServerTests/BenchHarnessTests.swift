@@ -1,4 +1,5 @@
 import Foundation
+import IncidentBench
 import IncidentClient
 import IncidentModel
 import IncidentTestSupport

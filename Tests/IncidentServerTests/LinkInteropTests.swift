@@ -1,5 +1,6 @@
 import CompressNIO
 import Foundation
+import IncidentBench
 import IncidentClient
 import IncidentModel
 import IncidentTestSupport

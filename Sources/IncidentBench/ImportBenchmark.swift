@@ -1,3 +1,4 @@
+public import IncidentClient
 import Foundation
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+public import IncidentClient
 import Histogram
 public import Wire
 
@@ -74,9 +75,9 @@ public struct AppendBenchmark: Sendable {
         }
         if warmup > 0 { _ = try await drive(prepare(total: warmup, seedOffset: 1 << 32)) }
         let measured = prepare(total: duration == nil ? events : max(clients * batch, Self.durationPoolEvents), seedOffset: 0)
-        let start = Clock.now()
+        let start = MonotonicClock.now()
         let histograms = try await drive(measured, until: duration.map { start + UInt64($0 * 1e9) })
-        let seconds = Double(Clock.now() - start) / 1e9
+        let seconds = Double(MonotonicClock.now() - start) / 1e9
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         for h in histograms { merged.add(h.0) }
         let stored = histograms.reduce(0) { $0 + $1.1 }
@@ -101,10 +102,10 @@ public struct AppendBenchmark: Sendable {
                     var made = 0
                     try await IncidentConnection.withConnection(to: node) { connection in
                         var i = 0
-                        while deadline.map({ Clock.now() < $0 }) ?? (i < requests.count) {
-                            let t0 = Clock.now()
+                        while deadline.map({ MonotonicClock.now() < $0 }) ?? (i < requests.count) {
+                            let t0 = MonotonicClock.now()
                             let response = try await connection.request(requests[i % requests.count])
-                            _ = histogram.record(min((Clock.now() - t0) / 1000, 60_000_000))
+                            _ = histogram.record(min((MonotonicClock.now() - t0) / 1000, 60_000_000))
                             stored += response["ids"]?.arrayValue?.count ?? 0
                             made += 1
                             i += 1
@@ -117,14 +118,5 @@ public struct AppendBenchmark: Sendable {
             for try await r in group { all.append(r) }
             return all
         }
-    }
-}
-
-/// CLOCK_MONOTONIC nanoseconds.
-enum Clock {
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }

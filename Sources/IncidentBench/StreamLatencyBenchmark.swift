@@ -1,3 +1,4 @@
+public import IncidentClient
 import IncidentModel
 public import Wire
 
@@ -54,7 +55,7 @@ public struct StreamLatencyBenchmark: Sendable {
                         var pending: [UInt8] = []
                         let key = Array(marker.utf8)
                         while arrivals.withLock({ $0.count }) < appends, let part = try await c.readBodyPart() {
-                            let now = Clock.now()
+                            let now = MonotonicClock.now()
                             pending += part
                             // Whole frames only; each stored frame holds one event line.
                             guard let cut = Self.lastFrameEnd(pending) else { continue }
@@ -75,9 +76,9 @@ public struct StreamLatencyBenchmark: Sendable {
                         let event = Array(
                             #"{"type":"polling_station.status","sector":"\#(sector)","data":{"station_id":"\#(marker)\#(i)","name":"bench stream","status":"open"}}"#
                                 .utf8)
-                        sent.append(Clock.now())
+                        sent.append(MonotonicClock.now())
                         _ = try await connection.request(Requests.append(eventObjects: [event]))
-                        sent.append(Clock.now())
+                        sent.append(MonotonicClock.now())
                         try await Task.sleep(for: .milliseconds(intervalMillis))
                     }
                     return sent

@@ -1,3 +1,4 @@
+public import IncidentClient
 import IncidentModel
 public import Wire
 
@@ -266,14 +267,14 @@ public struct QueryBenchmark: Sendable {
     /// returns both.
     func waitFolded() async throws -> (events: Int, folded: Int) {
         try await IncidentConnection.withConnection(to: endpoint) { connection in
-            let deadline = Clock.now() + 600_000_000_000
+            let deadline = MonotonicClock.now() + 600_000_000_000
             while true {
                 let status = try await connection.request(Requests.status)
                 let events = Int(status["events"]?.integerValue ?? 0)
                 // A node without projections reports none: nothing to wait for.
                 guard let folded = status["projections"]?["folded"]?.integerValue.map(Int.init) else { return (events, 0) }
                 if folded >= events { return (events, folded) }
-                guard Clock.now() < deadline else {
+                guard MonotonicClock.now() < deadline else {
                     throw BenchmarkError("the node folded \(folded) of \(events) events in 10 minutes")
                 }
                 try await Task.sleep(for: .milliseconds(20))
@@ -310,10 +311,10 @@ public struct QueryBenchmark: Sendable {
         var generator = EventGenerator(seed: seed)
         return try await IncidentConnection.withConnection(to: endpoint) { connection in
             var records: [AppendRecord] = []
-            let begin = Clock.now()
+            let begin = MonotonicClock.now()
             var sent = 0
             while !stop.withLock({ $0 }) {
-                let elapsed = Double(Clock.now() - begin) / 1e9
+                let elapsed = Double(MonotonicClock.now() - begin) / 1e9
                 let due = Int(elapsed * rate) + 1 - sent
                 if due <= 0 {
                     // The next event is due at sent / rate; look at `stop` at least every 50 ms.
@@ -323,9 +324,9 @@ public struct QueryBenchmark: Sendable {
                 }
                 let n = min(due, 1000)
                 let request = Requests.append(eventObjects: (0..<n).map { _ in generator.nextObject() })
-                let t0 = Clock.now()
+                let t0 = MonotonicClock.now()
                 let response = try await connection.request(request)
-                let t1 = Clock.now()
+                let t1 = MonotonicClock.now()
                 records.append(AppendRecord(acknowledged: t1, latency: t1 - t0, events: response["ids"]?.arrayValue?.count ?? 0))
                 sent += n
             }
@@ -436,9 +437,9 @@ public struct QueryBenchmark: Sendable {
         // One successful query; false when it was rate limited.
         func query(record: Bool) async throws -> Bool {
             let q = cycle[next % cycle.count]
-            let t0 = Clock.now()
+            let t0 = MonotonicClock.now()
             let answered = try await ask(q)
-            let t1 = Clock.now()
+            let t1 = MonotonicClock.now()
             if case .rateLimited = answered {
                 if record { outcome.rateLimited += 1 }
                 try await Task.sleep(for: .milliseconds(1))  // the bucket refills; do not spin on it
@@ -453,7 +454,7 @@ public struct QueryBenchmark: Sendable {
 
         let arrived = barrier.withLock { b -> Bool in
             b.arrived += 1
-            if b.arrived == clients { b.start = Clock.now() }
+            if b.arrived == clients { b.start = MonotonicClock.now() }
             return b.arrived == clients
         }
         var start: UInt64? = arrived ? barrier.withLock { $0.start } : nil
@@ -467,9 +468,9 @@ public struct QueryBenchmark: Sendable {
             while left > 0 { if try await query(record: true) { left -= 1 } }
         case .seconds(let seconds):
             let deadline = start! + UInt64(seconds * 1e9)
-            while Clock.now() < deadline { _ = try await query(record: true) }
+            while MonotonicClock.now() < deadline { _ = try await query(record: true) }
         }
-        outcome.finished = Clock.now()
+        outcome.finished = MonotonicClock.now()
         return outcome
     }
 }
