@@ -15,7 +15,7 @@ extension FuzzHarness {
         for object in objects {
             guard let event = try? validator.validate(object) else { continue }
             accepted.insert("validator.\(event.type.rawValue)")
-            try require(event.data == object["data"], "validator", "data changed by validation")
+            try require(event.canonicalData == object["data"]?.canonicalBytes, "validator", "data changed by validation")
             try revalidate(event.data, type: event.type, validator)
         }
         for type in EventType.allCases {
@@ -46,6 +46,21 @@ extension FuzzHarness {
     {
         let parsed: Result<JSONValue, JSONParser.Error> = Result { () throws(JSONParser.Error) in
             try JSONParser.parse(buffer: line)
+        }
+
+        // The scanner of the hot paths: the same acceptance, error and canonical bytes as the tree.
+        let scanned: Result<[UInt8], JSONParser.Error> = Result { () throws(JSONParser.Error) in
+            try JSONParser.canonical(buffer: line)
+        }
+        switch (parsed, scanned) {
+        case (.success(let value), .success(let bytes)):
+            try require(value.canonicalBytes == bytes, "json", "the scanner's canonical bytes differ: \(show(bytes))")
+        case (.failure(let a), .failure(let b)):
+            try require(a == b, "json", "the scanner refuses otherwise: \(b) (\(b.kind)), the parser \(a) (\(a.kind))")
+        case (.success, .failure(let b)):
+            throw PropertyViolation(harness: "json", message: "the scanner refuses what the parser accepts: \(b)")
+        case (.failure(let a), .success):
+            throw PropertyViolation(harness: "json", message: "the scanner accepts what the parser refuses: \(a)")
         }
 
         var skipped: Int? = nil

@@ -38,26 +38,55 @@ public struct EventValidator: Sendable {
 
     /// Validates one `{"type","sector","data"}` object and returns the event ready to be stored.
     public func validate(_ object: JSONValue) throws(Failure) -> NewEvent {
-        guard let members = object.objectMembers else {
-            throw Failure(field: "event", reason: "expected object, got \(object.kindName)")
+        try object.canonicalBytes.withUnsafeBufferPointer { bytes throws(Failure) in
+            try validate(canonicalEvent: bytes, 0..<bytes.count)
         }
-        for m in members where !["type", "sector", "data"].contains(m.key) {
-            throw Failure(field: m.key, reason: "unknown field (the node sets the envelope itself)")
+    }
+
+    /// Validates the event object at `range` of canonical JSON `bytes` (an append request in the
+    /// scanner's canonical form, `JSONParser.canonical`): the one implementation of the event's
+    /// checks, whichever way the request was read. Members are looked at in key order, so an
+    /// object with several unknown fields is refused naming the first of them in that order.
+    public func validate(canonicalEvent bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(Failure) -> NewEvent {
+        let p = PayloadReader(UnsafeBufferPointer(start: bytes.baseAddress, count: range.upperBound))
+        guard bytes[range.lowerBound] == UInt8(ascii: "{") else {
+            throw Failure(field: "event", reason: "expected object, got \(p.kindName(at: range.lowerBound))")
         }
-        guard let typeValue = object["type"] else { throw Failure(field: "type", reason: "required") }
-        guard let typeName = typeValue.stringValue else {
-            throw Failure(field: "type", reason: "expected string, got \(typeValue.kindName)")
+        var typeValue: Range<Int>? = nil
+        var sectorValue: Range<Int>? = nil
+        var dataValue: Range<Int>? = nil
+        var unknown: String? = nil
+        let end = range.upperBound
+        let walked = try? p.members(of: range.lowerBound, end, notCanonical: { _ in JSONParser.Error(offset: 0, reason: "not canonical") }) {
+            key, simple, v throws(JSONParser.Error) in
+            let valueEnd = try JSONParser.skipValue(in: p.bytes, from: v)
+            let name = simple ? String(decoding: p.raw(key), as: UTF8.self) : p.decodedString((key.lowerBound - 1)..<(key.upperBound + 1))
+            switch name {
+            case "type": typeValue = v..<valueEnd
+            case "sector": sectorValue = v..<valueEnd
+            case "data": dataValue = v..<valueEnd
+            default: if unknown == nil { unknown = name }
+            }
+            return valueEnd
         }
-        let type = try Self.checkType(typeName)
-        guard let sectorValue = object["sector"] else { throw Failure(field: "sector", reason: "required") }
-        guard let sector = sectorValue.stringValue else {
-            throw Failure(field: "sector", reason: "expected string, got \(sectorValue.kindName)")
+        guard walked != nil else { throw Failure(field: "event", reason: "expected object, got malformed bytes") }
+        if let unknown { throw Failure(field: unknown, reason: "unknown field (the node sets the envelope itself)") }
+        func string(_ field: String, _ value: Range<Int>?) throws(Failure) -> String {
+            guard let value else { throw Failure(field: field, reason: "required") }
+            guard bytes[value.lowerBound] == UInt8(ascii: "\"") else {
+                throw Failure(field: field, reason: "expected string, got \(p.kindName(at: value.lowerBound))")
+            }
+            let scanned = try? p.string(at: value.lowerBound, value.upperBound)
+            if let scanned, !scanned.escaped { return String(decoding: p.contents(value), as: UTF8.self) }
+            return p.decodedString(value)
         }
+        let type = try Self.checkType(try string("type", typeValue))
+        let sector = try string("sector", sectorValue)
         try checkSector(sector)
-        guard let data = object["data"] else { throw Failure(field: "data", reason: "required") }
-        let canonical = data.canonicalBytes
+        guard let dataValue else { throw Failure(field: "data", reason: "required") }
+        let canonical = Array(UnsafeBufferPointer(rebasing: bytes[dataValue]))
         try Self.checkData(canonical, type: type)
-        return NewEvent(type: type, sector: sector, data: data, canonicalData: canonical)
+        return NewEvent(type: type, sector: sector, canonicalData: canonical)
     }
 
     /// Checks `data` of an event of `type`.
@@ -429,19 +458,29 @@ struct PayloadWalk {
 public struct NewEvent: Sendable {
     public var type: EventType
     public var sector: String
-    public var data: JSONValue
-    /// The canonical bytes of `data` (what is checked and stored), computed once so the store's
-    /// writer only copies them into the line.
+    /// The canonical bytes of `data` (what is checked and stored), so the store's writer only
+    /// copies them into the line.
     public let canonicalData: [UInt8]
 
     public init(type: EventType, sector: String, data: JSONValue) {
-        self.init(type: type, sector: sector, data: data, canonicalData: data.canonicalBytes)
+        self.init(type: type, sector: sector, canonicalData: data.canonicalBytes)
     }
 
-    init(type: EventType, sector: String, data: JSONValue, canonicalData: [UInt8]) {
+    init(type: EventType, sector: String, canonicalData: [UInt8]) {
         self.type = type
         self.sector = sector
-        self.data = data
         self.canonicalData = canonicalData
+    }
+
+    /// `data` as a tree (parsed from the canonical bytes: for rare readers, not the append path).
+    public var data: JSONValue { (try? JSONParser.parse(canonicalData)) ?? .null }
+
+    /// The string member `name` of `data`, read in place (e.g. `incident_id`), or nil.
+    public func dataString(_ name: StaticString) -> String? {
+        canonicalData.withUnsafeBufferPointer { bytes in
+            let p = PayloadReader(bytes)
+            guard let value = p.member(name, of: 0..<bytes.count), bytes[value.lowerBound] == UInt8(ascii: "\"") else { return nil }
+            return p.decodedString(value)
+        }
     }
 }

@@ -100,7 +100,7 @@ struct RequestHandler: Sendable {
         var reportedHere: [String: String] = [:]
         var caughtUp = false
         for (i, e) in events.enumerated() {
-            guard let id = e.data["incident_id"]?.stringValue else { continue }
+            guard let id = e.dataString("incident_id") else { continue }
             var sector = projections.query { $0.incidentSector(id: id) } ?? reportedHere[id]
             if sector == nil, !caughtUp {
                 // The fold trails the log by a moment: a report this node stored just before

@@ -53,6 +53,9 @@ public enum ClientRequest: Sendable {
                 throw WireError(.invalidRequest, "ingest: \(error.reason)")
             }
         }
+        if line.starts(with: appendPrefix) {
+            return try parseAppend(line: line, validator: validator, maximumEvents: maximumEvents)
+        }
         let json: JSONValue
         do throws(JSONParser.Error) {
             json = try JSONParser.parse(buffer: line)
@@ -64,31 +67,11 @@ public enum ClientRequest: Sendable {
         guard let op = opValue.stringValue else { throw WireError(.invalidRequest, "op: expected string") }
         switch op {
         case "append":
-            var objects: [JSONValue]
-            if let events = json["events"] {
-                guard let array = events.arrayValue else { throw WireError(.invalidRequest, "events: expected array") }
-                objects = array
-            } else if let event = json["event"] {
-                objects = [event]
-            } else {
-                throw WireError(.invalidRequest, "events: required")
+            // Any other spelling of an append (members in another order, whitespace): the same
+            // reading over the canonical form of the tree.
+            return try json.canonicalBytes.withUnsafeBufferPointer { canonical throws(WireError) in
+                try appendEvents(canonical: canonical, validator: validator, maximumEvents: maximumEvents)
             }
-            guard !objects.isEmpty else { throw WireError(.invalidRequest, "events: must not be empty") }
-            guard objects.count <= maximumEvents else {
-                throw WireError(.tooManyEvents, "an append holds at most \(maximumEvents) events, got \(objects.count)")
-            }
-            var events: [NewEvent] = []
-            events.reserveCapacity(objects.count)
-            let prefix = json["events"] != nil
-            for (i, object) in objects.enumerated() {
-                do {
-                    events.append(try validator.validate(object))
-                } catch {
-                    let field = prefix ? "events[\(i)].\(error.field)" : error.field
-                    throw WireError(.invalidEvent, "\(field): \(error.reason)", field: field)
-                }
-            }
-            return .append(events)
         case "get":
             guard let id = json["id"]?.stringValue else { throw WireError(.invalidRequest, "id: required string") }
             return .get(id: id)
@@ -127,6 +110,75 @@ public enum ClientRequest: Sendable {
 }
 
 extension ClientRequest {
+    /// How every append this project's clients send begins.
+    static let appendPrefix = Array(#"{"op":"append","#.utf8)
+
+    /// An append request read without a tree: the scanner checks the line as the parser would
+    /// (same errors) and writes its canonical form, which is then read in place.
+    static func parseAppend(
+        line: UnsafeBufferPointer<UInt8>, validator: EventValidator, maximumEvents: Int
+    ) throws(WireError) -> ClientRequest {
+        let canonical: [UInt8]
+        do throws(JSONParser.Error) {
+            canonical = try JSONParser.canonical(buffer: line)
+        } catch {
+            throw WireError(json: error)
+        }
+        return try canonical.withUnsafeBufferPointer { bytes throws(WireError) in
+            try appendEvents(canonical: bytes, validator: validator, maximumEvents: maximumEvents)
+        }
+    }
+
+    /// The events of an append request given in canonical form (an object whose `op` is
+    /// "append"): `events` (an array) or else `event` (one), each checked by `validator`.
+    static func appendEvents(
+        canonical bytes: UnsafeBufferPointer<UInt8>, validator: EventValidator, maximumEvents: Int
+    ) throws(WireError) -> ClientRequest {
+        let p = PayloadReader(bytes)
+        var eventsValue: Range<Int>? = nil
+        var eventValue: Range<Int>? = nil
+        _ = try? p.members(of: 0, bytes.count, notCanonical: { _ in JSONParser.Error(offset: 0, reason: "not canonical") }) {
+            key, simple, v throws(JSONParser.Error) in
+            let end = try JSONParser.skipValue(in: bytes, from: v)
+            if simple, p.raw(key).elementsEqual("events".utf8) { eventsValue = v..<end }
+            if simple, p.raw(key).elementsEqual("event".utf8) { eventValue = v..<end }
+            return end
+        }
+        var objects: [Range<Int>] = []
+        if let events = eventsValue {
+            guard bytes[events.lowerBound] == UInt8(ascii: "[") else { throw WireError(.invalidRequest, "events: expected array") }
+            var i = events.lowerBound + 1
+            while bytes[i] != UInt8(ascii: "]") {
+                let end: Int
+                do throws(JSONParser.Error) { end = try JSONParser.skipValue(in: bytes, from: i) } catch {
+                    throw WireError(json: error)
+                }
+                objects.append(i..<end)
+                i = bytes[end] == UInt8(ascii: ",") ? end + 1 : end
+            }
+        } else if let event = eventValue {
+            objects = [event]
+        } else {
+            throw WireError(.invalidRequest, "events: required")
+        }
+        guard !objects.isEmpty else { throw WireError(.invalidRequest, "events: must not be empty") }
+        guard objects.count <= maximumEvents else {
+            throw WireError(.tooManyEvents, "an append holds at most \(maximumEvents) events, got \(objects.count)")
+        }
+        var events: [NewEvent] = []
+        events.reserveCapacity(objects.count)
+        let prefix = eventsValue != nil
+        for (i, object) in objects.enumerated() {
+            do {
+                events.append(try validator.validate(canonicalEvent: bytes, object))
+            } catch {
+                let field = prefix ? "events[\(i)].\(error.field)" : error.field
+                throw WireError(.invalidEvent, "\(field): \(error.reason)", field: field)
+            }
+        }
+        return .append(events)
+    }
+
     static func parseQuery(_ op: String, _ json: JSONValue) throws(WireError) -> ClientRequest {
         func string(_ key: String) throws(WireError) -> String? {
             guard let v = json[key] else { return nil }
