@@ -99,6 +99,9 @@ public struct ProjectionState: Sendable {
     public static let quarantineReasonLimit = 240
     /// Cache of the last origin seen; a lookup shortcut, not state.
     var lastOrigin: UInt16 = 0
+    /// Sector slots whose published answer a fold changed since the last `publish(after:)`
+    /// (PublishedViews.swift); a mark for the publisher, not state.
+    var touchedSectors: [Bool] = []
 
     public init(sectors: [String] = Sectors.defaultList) {
         self.sectors = sectors
@@ -310,6 +313,7 @@ public struct ProjectionState: Sendable {
     /// Changes one bucket in place. A bucket that a removal returns to empty is dropped, so the
     /// bucket table does not depend on what came and went.
     mutating func updateBucket(_ key: BucketKey, removing: Bool = false, _ body: (inout Bucket) -> Void) {
+        touch(sector: key.sector)
         if let i = buckets.index(forKey: key) {
             body(&buckets.values[i])
             if removing, buckets.values[i] == Self.emptyBucket { buckets.remove(at: i) }
