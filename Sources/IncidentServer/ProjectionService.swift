@@ -145,7 +145,7 @@ final class ProjectionService: Service {
     }
 
     /// Folds what the log holds from `start` up to `target` with the two-core pipeline, a batch
-    /// at a time under the lock (queries wait at most one batch); reports ready when it gets
+    /// at a time under the lock (queries of the state wait at most one batch); reports ready when it gets
     /// there. Gives the cursor reached, or nil when folding failed (logged, as a failed
     /// subscription is: the node then never reports ready). Cancellation (graceful shutdown)
     /// stops it between batches.

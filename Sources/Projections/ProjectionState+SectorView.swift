@@ -34,7 +34,9 @@ extension ProjectionState {
         let slot = sectorNames.firstIndex(of: name).map { UInt16($0) }
         guard slot != nil || sectors.contains(name) else { return nil }
         var total = Bucket()
-        if let slot {
+        if let slot, range == .all {
+            if Int(slot) < sectorTotals.count { total = sectorTotals[Int(slot)] }
+        } else if let slot {
             for (k, b) in buckets where k.sector == slot && range.contains(k.day) { total.merge(b) }
         }
         let disputed = slot.map { disputedIncidents(sector: $0, range: range) } ?? []

@@ -208,6 +208,9 @@ extension ProjectionState {
             if let previous, previous.sectors.count == sectors.count, !touched {
                 answers.append(previous.sectors[n])
             } else {
+                // Kept in order here, the delays sort in linear time when the view is written
+                // (a change moves one or two of them).
+                if let slot, slot < sectorTotals.count { sectorTotals[slot].dispatchDelays.sort() }
                 answers.append(sectorAnswer(name, range: .all)!)
             }
         }

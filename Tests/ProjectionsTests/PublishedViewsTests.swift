@@ -1,5 +1,5 @@
 import IncidentModel
-import Projections
+@testable import Projections
 import Testing
 
 /// The views published after each batch (PublishedViews.swift) are the state's own views, though
@@ -27,7 +27,33 @@ import Testing
             #expect(views.overview().text == state.overview().text, "overview after event \(end)")
             #expect(views.freshnessAges(nowMillis: now) == state.freshnessAges(nowMillis: now))
             #expect(views.eventCount == state.eventCount)
+            // The running totals behind the views over all days are the sums of the day buckets.
+            for (slot, total) in state.sectorTotals.enumerated() {
+                var sum = Bucket()
+                for (k, b) in state.buckets where Int(k.sector) == slot { sum.merge(b) }
+                #expect(Self.same(total, sum), "sector slot \(slot) after event \(end)")
+            }
         }
+    }
+
+    /// Equal counts; the delays as a multiset (their order is not kept).
+    static func same(_ a: Bucket, _ b: Bucket) -> Bool {
+        var a = a
+        var b = b
+        a.dispatchDelays.sort()
+        b.dispatchDelays.sort()
+        return a == b
+    }
+
+    /// A snapshot rebuilds the running totals: the views over all days are those of the state it was taken of.
+    @Test func aLoadedSnapshotPublishesTheSameViews() throws {
+        let log = RandomHistory.make(seed: 11, events: 500)
+        var state = ProjectionState()
+        state.apply(contentsOf: log.events)
+        var copy = try ProjectionSnapshot.decode(ProjectionSnapshot.encode(state, logOffset: 500)).state
+        let views = copy.publish(after: nil)
+        for sector in state.listedSectors { #expect(views.sectorView(sector)?.text == state.sectorView(sector)?.text) }
+        #expect(views.overview().text == state.overview().text)
     }
 
     /// A publication is immutable: folding on does not change what an earlier one answers.
