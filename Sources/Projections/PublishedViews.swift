@@ -10,7 +10,8 @@ import Synchronization
 // batch, never part of one.
 //
 // What is published, and what a batch re-renders:
-// - per configured sector a `SectorAnswer`: its counts over all days (`Bucket`), its first
+// - per configured sector a `SectorAnswer`: its counts over all days (`Bucket`, copied from the
+//   running total the fold keeps per sector beside the day buckets, `sectorTotals`), its first
 //   `disputedListLimit` disputed incidents rendered with their list order, how many there are,
 //   and the view's body rendered, split where "freshness" goes. A batch re-renders only the
 //   sectors it touched (`ProjectionState.touchedSectors`: a bucket changed, or an incident
@@ -22,7 +23,9 @@ import Synchronization
 //   publication, then kept with it. The mission totals are the sum of the sectors' totals and
 //   the first disputed incidents of all sectors together are among each sector's first ones.
 //
-// A sector view is then a copy of a few kilobytes, whatever the size of the log. The same
+// A sector view is then a copy of a few kilobytes, whatever the size of the log. A publication
+// costs the rendering of the touched sectors: their disputed incidents (a pass over the disputed
+// set) and their medevac delays (kept in order in the total, so writing the percentiles is linear). The same
 // `SectorAnswer` renders the views of `ProjectionState.sectorView` and `overview` for any range,
 // so the published bytes are those views' bytes by construction.
 //
