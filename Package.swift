@@ -239,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "IncidentServerTests",
             dependencies: [
-                "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentBackup", "EventStore", "IncidentModel", "Sync", "Wire", "IncidentHTTP",
+                "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentBackup", "EventStore", "IncidentModel", "Projections", "Sync", "Wire", "IncidentHTTP",
                 .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),

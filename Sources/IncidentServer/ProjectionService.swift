@@ -20,6 +20,16 @@ import Synchronization
 /// stored after it are folded as the store's subscription delivers them.
 /// A snapshot is written every `snapshotInterval` when events were folded, and at shutdown
 /// (after the listeners stopped, before the store closes).
+///
+/// Two locks. `state` is the fold's: it is held while a batch is folded, and by the queries
+/// that read the state itself (views with `since`/`until`, the incident view, the incidents
+/// list). `published` holds the views over all days as they stand after the last whole batch
+/// (`PublishedViews`, Projections/PublishedViews.swift): the fold renders the sectors the batch
+/// touched and swaps the reference before it lets go of `state`, and the sector views and the
+/// overview are answered from that reference, taken under `published` for the time of a copy. So
+/// those queries never wait for a batch, the fold never waits for them, and they see every batch
+/// whole or not at all. While the log is caught up at start, a publication is made every
+/// `catchUpPublishInterval` and at the end, not after every block.
 final class ProjectionService: Service {
     let store: EventStore
     let path: String
@@ -27,6 +37,11 @@ final class ProjectionService: Service {
     let onCaughtUp: @Sendable () -> Void
     let snapshotInterval: Duration
     let state: Mutex<Folded>
+    let published: Mutex<PublishedViews>
+    /// Called with the fold's lock held, after a batch is folded and before it is published
+    /// (tests hold a batch there to show that queries are answered meanwhile).
+    let midBatchHook: (@Sendable () -> Void)?
+    static let catchUpPublishInterval = Duration.milliseconds(100)
 
     struct Folded {
         var projection: ProjectionState
@@ -38,17 +53,29 @@ final class ProjectionService: Service {
         var loadedFromSnapshot = false
         /// The log offset the snapshot on disk covers; nil when there is none this log can use.
         var snapshotCursor: UInt64? = nil
+        /// The last publication (the sectors no batch touched since are shared with it).
+        var views: PublishedViews? = nil
+        var publishedAt = ContinuousClock.now
+
+        /// Publishes the state as it stands (see the top of the class).
+        mutating func publish(to box: borrowing Mutex<PublishedViews>) {
+            let views = projection.publish(after: views, position: cursor)
+            self.views = views
+            publishedAt = .now
+            box.withLock { $0 = views }
+        }
     }
 
     init(
         store: EventStore, sectors: [String], directory: String, snapshotInterval: Duration = .seconds(60), logger: Logger,
-        onCaughtUp: @escaping @Sendable () -> Void
+        midBatchHook: (@Sendable () -> Void)? = nil, onCaughtUp: @escaping @Sendable () -> Void
     ) {
         self.store = store
         self.path = directory + "/projections.snapshot"
         self.logger = logger
         self.onCaughtUp = onCaughtUp
         self.snapshotInterval = snapshotInterval
+        self.midBatchHook = midBatchHook
         var folded = Folded(projection: ProjectionState(sectors: sectors), cursor: 0)
         if !store.damage.isEmpty {
             // The snapshot may have folded events the damage hides now: the views are folded
@@ -74,6 +101,9 @@ final class ProjectionService: Service {
                 }
             }
         }
+        let views = folded.projection.publish(after: nil, position: folded.cursor)
+        folded.views = views
+        published = Mutex(views)
         state = Mutex(folded)
     }
 
@@ -100,6 +130,7 @@ final class ProjectionService: Service {
                         self.state.withLock { s in
                             s.projection.apply(contentsOf: events)
                             s.foldedSinceStart += UInt64(events.count)
+                            s.publish(to: self.published)
                         }
                         self.logger.info("repaired events folded", metadata: ["projections.events": "\(events.count)"])
                     }
@@ -114,7 +145,7 @@ final class ProjectionService: Service {
     }
 
     /// Folds what the log holds from `start` up to `target` with the two-core pipeline, a batch
-    /// at a time under the lock (queries wait at most one batch); reports ready when it gets
+    /// at a time under the lock (queries of the state wait at most one batch); reports ready when it gets
     /// there. Gives the cursor reached, or nil when folding failed (logged, as a failed
     /// subscription is: the node then never reports ready). Cancellation (graceful shutdown)
     /// stops it between batches.
@@ -143,11 +174,12 @@ final class ProjectionService: Service {
                 next: { try reader.next() },
                 apply: { batch in
                     let quarantined = state.withLock { s in
-                        defer {
-                            s.cursor += UInt64(batch.span)
-                            s.foldedSinceStart += UInt64(batch.count)
-                        }
-                        return s.projection.apply(batch)
+                        let quarantined = s.projection.apply(batch)
+                        s.cursor += UInt64(batch.span)
+                        s.foldedSinceStart += UInt64(batch.count)
+                        midBatchHook?()
+                        if ContinuousClock.now - s.publishedAt >= Self.catchUpPublishInterval { s.publish(to: published) }
+                        return quarantined
                     }
                     logQuarantined(quarantined)
                     // Graceful shutdown: stop between batches; the final snapshot covers what was folded.
@@ -157,7 +189,10 @@ final class ProjectionService: Service {
             logger.error("projection folding stopped", metadata: ["error": "\(error)"])
             return nil
         }
-        let cursor = state.withLock { $0.cursor }
+        let cursor = state.withLock { s in
+            s.publish(to: published)
+            return s.cursor
+        }
         if cursor >= target { reportCaughtUp() }
         return cursor
     }
@@ -173,6 +208,8 @@ final class ProjectionService: Service {
                     let quarantined = s.projection.apply(contentsOf: batch)
                     s.cursor = read
                     s.foldedSinceStart += UInt64(batch.count)
+                    midBatchHook?()
+                    s.publish(to: published)
                     return (s.cursor, quarantined)
                 }
                 logQuarantined(quarantined)
@@ -232,16 +269,19 @@ final class ProjectionService: Service {
         }
     }
 
-    /// Runs a query against the current state.
+    /// Runs a query against the current state, under the fold's lock.
     func query<R>(_ body: (ProjectionState) throws -> R) rethrows -> R {
         try state.withLock { try body($0.projection) }
     }
 
-    /// Waits until everything below log offset `target` is folded, at most `within`; returns
-    /// whether it got there.
+    /// The views over all days after the last whole batch folded; never waits for the fold.
+    var views: PublishedViews { published.withLock { $0 } }
+
+    /// Waits until everything below log offset `target` is folded and published, at most
+    /// `within`; returns whether it got there.
     func waitFolded(upTo target: UInt64, within: Duration) async -> Bool {
         let deadline = ContinuousClock.now + within
-        while counters.cursor < target {
+        while views.position < target {
             guard ContinuousClock.now < deadline else { return false }
             do { try await Task.sleep(for: .milliseconds(2)) } catch { return false }
         }

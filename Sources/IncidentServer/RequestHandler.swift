@@ -76,6 +76,8 @@ struct RequestHandler: Sendable {
             case .status:
                 return status()
             case .sector, .overview, .incident, .incidents:
+                // Views over all days are copies of published bytes: answered here, on the event loop.
+                if let answer = try publishedAnswer(request) { return answer }
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) { try query(request) }
             }
         } catch let error as WireError {
@@ -225,7 +227,32 @@ struct RequestHandler: Sendable {
         return ClientResponse.ingested(new: new, duplicate: duplicate, refused: refused, skipped: skipped, pending: verifier.pendingCount)
     }
 
-    /// Answers a view query from the folded projections; ages are worked out now, beside the view.
+    /// Answers a sector view or the overview over all days from the views the fold published
+    /// after its last whole batch, without the fold's lock; nil for any other query.
+    func publishedAnswer(_ request: ClientRequest) throws -> [UInt8]? {
+        switch request {
+        case .sector(let name, let since, let until):
+            guard try DayRange(since: since, until: until) == .all else { return nil }
+            let views = projections.views
+            guard let view = views.sectorView(name) else { throw Self.unknownSector(name, views.listedSectors) }
+            let now = Int64(HybridLogicalClock.systemMillis())
+            return ClientResponse.view(view, freshness: views.freshnessAges(nowMillis: now), provisional: provisional(sector: name))
+        case .overview(let since, let until):
+            guard try DayRange(since: since, until: until) == .all else { return nil }
+            let views = projections.views
+            let now = Int64(HybridLogicalClock.systemMillis())
+            return ClientResponse.view(views.overview(), freshness: views.freshnessAges(nowMillis: now), provisional: provisional(sector: nil))
+        default:
+            return nil
+        }
+    }
+
+    static func unknownSector(_ name: String, _ known: [String]) -> WireError {
+        WireError(.notFound, "no sector \(name) (known: \(known.joined(separator: ", ")))")
+    }
+
+    /// Answers a view query from the folded state, under the fold's lock; ages are worked out
+    /// now, beside the view.
     func query(_ request: ClientRequest) throws -> [UInt8] {
         let now = Int64(HybridLogicalClock.systemMillis())
         let store = self.store
@@ -234,7 +261,7 @@ struct RequestHandler: Sendable {
             switch request {
             case .sector(let name, let since, let until):
                 guard let view = p.sectorView(name, range: try DayRange(since: since, until: until)) else {
-                    throw WireError(.notFound, "no sector \(name) (known: \(p.listedSectors.joined(separator: ", ")))")
+                    throw Self.unknownSector(name, p.listedSectors)
                 }
                 return ClientResponse.view(view, freshness: p.freshnessAges(nowMillis: now), provisional: provisional(sector: name))
             case .overview(let since, let until):
@@ -246,9 +273,7 @@ struct RequestHandler: Sendable {
                 return ClientResponse.view(view, freshness: nil)
             case .incidents(let f):
                 // An unknown sector is an error, as for `sector`, not an empty page that reads as "no incidents there".
-                if let sector = f.sector, !p.listedSectors.contains(sector) {
-                    throw WireError(.notFound, "no sector \(sector) (known: \(p.listedSectors.joined(separator: ", ")))")
-                }
+                if let sector = f.sector, !p.listedSectors.contains(sector) { throw Self.unknownSector(sector, p.listedSectors) }
                 let q = IncidentQuery(
                     sector: f.sector, category: f.category, status: f.status, verification: f.verification,
                     range: try DayRange(since: f.since, until: f.until), limit: f.limit, cursor: f.cursor)

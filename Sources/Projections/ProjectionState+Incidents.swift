@@ -41,6 +41,10 @@ extension ProjectionState {
     /// Moves the incident's part of the counts from `before` to what it is now.
     mutating func commitIncident(_ i: Int, from before: IncidentContribution?) {
         let after = incidentContribution(i)
+        // A counted incident's sector re-renders even when its counts stay: its disputed entry
+        // (reports, figure, place in the list) may have changed.
+        if let b = before { touch(sector: b.sector) }
+        if let a = after { touch(sector: a.sector) }
         guard before != after else { return }
         if let b = before {
             updateBucket(BucketKey(sector: b.sector, day: b.day), removing: true) { $0.add(b, sign: -1) }

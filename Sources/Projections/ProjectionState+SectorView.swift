@@ -20,57 +20,38 @@ extension ProjectionState {
 
     /// The view of one sector, or nil when the sector is not configured.
     public func sectorView(_ name: String, range: DayRange = .all) -> [UInt8]? {
-        let slot = sectorNames.firstIndex(of: name).map { UInt16($0) }
-        guard slot != nil || sectors.contains(name) else { return nil }
-        var total = Bucket()
-        if let slot {
-            for (k, b) in buckets where k.sector == slot && range.contains(k.day) { total.merge(b) }
-        }
-        var w = JSONWriter(reservingCapacity: 4096)
-        w.raw(UInt8(ascii: "{"))
-        writeBody(total, disputed: slot.map { disputedIncidents(sector: $0, range: range) } ?? [], freshness: true, to: &w)
-        w.key("range")
-        range.write(to: &w)
-        w.key("sector")
-        w.string(name)
-        w.raw(UInt8(ascii: "}"))
-        return w.bytes
+        sectorAnswer(name, range: range)?.sectorView(freshness: freshness(), range: range)
     }
 
     /// Every listed sector side by side, and the mission totals (all sectors together).
     public func overview(range: DayRange = .all) -> [UInt8] {
-        var perSector: [UInt16: Bucket] = [:]
-        var mission = Bucket()
-        for (k, b) in buckets where range.contains(k.day) {
-            perSector[k.sector, default: Bucket()].merge(b)
-            mission.merge(b)
+        SectorAnswer.overview(listedSectors.map { sectorAnswer($0, range: range)! }, freshness: freshness(), itemNames: itemNames, range: range)
+    }
+
+    /// One configured sector's counts and disputed incidents over `range`, rendered; nil when
+    /// the sector is not configured.
+    func sectorAnswer(_ name: String, range: DayRange) -> SectorAnswer? {
+        let slot = sectorNames.firstIndex(of: name).map { UInt16($0) }
+        guard slot != nil || sectors.contains(name) else { return nil }
+        var total = Bucket()
+        if let slot, range == .all {
+            if Int(slot) < sectorTotals.count { total = sectorTotals[Int(slot)] }
+        } else if let slot {
+            for (k, b) in buckets where k.sector == slot && range.contains(k.day) { total.merge(b) }
         }
-        let disputedAll = disputedIncidents(sector: nil, range: range)
-        var w = JSONWriter(reservingCapacity: 16384)
-        w.raw(UInt8(ascii: "{"))
-        w.key("freshness")
+        let disputed = slot.map { disputedIncidents(sector: $0, range: range) } ?? []
+        let listed = disputed.prefix(Self.disputedListLimit).map { i in
+            var w = JSONWriter(reservingCapacity: 512)
+            writeDisputed(i, to: &w)
+            return SectorAnswer.Disputed(occurredAt: incidents[i].occurredAt, key: incidents[i].key, bytes: w.bytes)
+        }
+        return SectorAnswer(name: name, total: total, disputed: listed, disputedCount: disputed.count, itemNames: itemNames)
+    }
+
+    /// `{"gao":{"hlc":…},…}` (see `writeFreshness`).
+    func freshness() -> [UInt8] {
+        var w = JSONWriter(reservingCapacity: 128 * origins.count + 2)
         writeFreshness(to: &w)
-        w.key("mission")
-        w.raw(UInt8(ascii: "{"))
-        writeBody(mission, disputed: disputedAll, freshness: false, to: &w)
-        w.raw(UInt8(ascii: "}"))
-        w.key("range")
-        range.write(to: &w)
-        w.key("sectors")
-        w.raw(UInt8(ascii: "["))
-        for name in listedSectors {
-            let slot = sectorNames.firstIndex(of: name).map { UInt16($0) }
-            w.element()
-            w.raw(UInt8(ascii: "{"))
-            let bucket = slot.flatMap { perSector[$0] } ?? Bucket()
-            let disputedHere = slot.map { s in disputedAll.filter { incidents[$0].sector == s } } ?? []
-            writeBody(bucket, disputed: disputedHere, freshness: false, to: &w)
-            w.key("sector")
-            w.string(name)
-            w.raw(UInt8(ascii: "}"))
-        }
-        w.raw(UInt8(ascii: "]"))
-        w.raw(UInt8(ascii: "}"))
         return w.bytes
     }
 
@@ -79,25 +60,18 @@ extension ProjectionState {
     /// `nowMillis` (0 when the origin's clock is ahead). Kept out of the folded views so that
     /// those stay identical on every node.
     public func freshnessAges(nowMillis: Int64) -> [UInt8] {
-        var w = JSONWriter()
-        w.raw("{\"ages\":{")
-        for (name, age) in freshnessAgeSeconds(nowMillis: nowMillis) {
-            w.key(name)
-            w.integer(age)
-        }
-        w.raw("},\"as_of\":\"")
-        RFC3339.append(millis: nowMillis, to: &w.bytes)
-        w.raw("\"}")
-        return w.bytes
+        OriginClock.writeAges(originClocks, nowMillis: nowMillis)
     }
 
     /// Each origin's age as `freshnessAges` writes it (whole seconds, sorted by name); the node's
     /// metrics export the same figures.
     public func freshnessAgeSeconds(nowMillis: Int64) -> [(origin: String, seconds: Int64)] {
-        sortedByName(origins.map(\.name)).map { i, name in
-            let recorded = RFC3339.parseMillis(origins[i].recordedAt) ?? nowMillis
-            return (name, max(0, nowMillis - recorded) / 1000)
-        }
+        OriginClock.ages(originClocks, nowMillis: nowMillis)
+    }
+
+    /// Each origin's name and the `recorded_at` of its newest event held, sorted by name.
+    var originClocks: [OriginClock] {
+        sortedByName(origins.map(\.name)).map { i, name in OriginClock(origin: name, recordedMillis: RFC3339.parseMillis(origins[i].recordedAt)) }
     }
 
     /// `{"gao":{"hlc":"…","recorded_at":"…","seq":12},…}`: the newest event held from each origin.
@@ -135,17 +109,18 @@ extension ProjectionState {
             }
     }
 
-    /// The members shared by a sector and the mission totals, in key order, with "freshness"
-    /// in its sorted place when asked for.
-    func writeBody(_ b: Bucket, disputed: [Int], freshness: Bool, to w: inout JSONWriter) {
+    /// The members of a sector and the mission totals that sort before "freshness"
+    /// (casualties, election), in key order; `disputed` are the listed disputed incidents,
+    /// rendered, `disputedCount` all of them.
+    static func writeHead(_ b: Bucket, disputed: [[UInt8]], disputedCount: Int, itemNames: [String], to w: inout JSONWriter) {
         w.key("casualties")
         w.raw("{\"disputed\":[")
-        for i in disputed.prefix(Self.disputedListLimit) {
+        for entry in disputed.prefix(Self.disputedListLimit) {
             w.element()
-            writeDisputed(i, to: &w)
+            w.raw(entry)
         }
         w.raw("],\"disputed_count\":")
-        w.integer(disputed.count)
+        w.integer(disputedCount)
         w.raw(",\"groups\":")
         Self.writeCasualtyGroups(b.casualties, to: &w)
         w.raw(",\"total\":{\"killed\":")
@@ -166,9 +141,9 @@ extension ProjectionState {
         w.raw(",\"outstanding\":")
         w.integer(b.consignments[2])
         w.raw("},\"items_delivered\":")
-        let delivered = writeItems(b.itemsDelivered, to: &w)
+        let delivered = writeItems(b.itemsDelivered, itemNames, to: &w)
         w.raw(",\"items_dispatched\":")
-        let dispatched = writeItems(b.itemsDispatched, to: &w)
+        let dispatched = writeItems(b.itemsDispatched, itemNames, to: &w)
         if delivered.items > 0 || dispatched.items > 0 {
             w.raw(",\"items_unlisted\":{\"delivered\":{\"count\":")
             w.integer(delivered.count)
@@ -185,12 +160,10 @@ extension ProjectionState {
         w.raw(",\"people\":")
         w.integer(b.personnel[0])
         w.raw("}}")
+    }
 
-        if freshness {
-            w.key("freshness")
-            writeFreshness(to: &w)
-        }
-
+    /// The members that sort after "freshness" (incidents, intel, medevac, polling_stations).
+    static func writeTail(_ b: Bucket, to w: inout JSONWriter) {
         w.key("incidents")
         w.raw("{\"by_category\":{")
         for (code, name) in sortedByName(Vocabulary.incidentCategories) {
@@ -304,7 +277,7 @@ extension ProjectionState {
 
     /// `{"ballot_boxes":40,…}`: the `itemListLimit` items with the largest counts (ties by name),
     /// listed by name. Returns how many other items there are and their total count.
-    func writeItems(_ items: [UInt16: Int64], to w: inout JSONWriter) -> (items: Int, count: Int64) {
+    static func writeItems(_ items: [UInt16: Int64], _ itemNames: [String], to w: inout JSONWriter) -> (items: Int, count: Int64) {
         w.raw(UInt8(ascii: "{"))
         var named = items.filter { $0.value != 0 }.map { (name: itemNames[Int($0.key)], count: $0.value) }
         var unlisted: (items: Int, count: Int64) = (0, 0)

@@ -285,6 +285,7 @@ extension ProjectionState {
         guard r.atEnd else { throw .malformed("unexpected bytes after the payload") }
         // The list index is a function of the incident records: rebuilt, not stored.
         s.rebuildIncidentList()
+        s.rebuildSectorTotals()
         return (s, logOffset)
     }
 

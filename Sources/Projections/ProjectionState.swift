@@ -85,6 +85,10 @@ public struct ProjectionState: Sendable {
     var stations = ChunkedArray<StationRecord>()
     var stationTable = EntityTable()
     var buckets: [BucketKey: Bucket] = [:]
+    /// Per sector slot, the sum of its buckets over all days, kept beside them so that a
+    /// publication (PublishedViews.swift) costs the same whatever the number of days; an index,
+    /// not state: a snapshot rebuilds it from the buckets.
+    var sectorTotals: [Bucket] = []
     /// Counted incidents whose casualty figure is disputed.
     var disputed: Set<UInt32> = []
     /// Events folded (duplicates excluded, quarantined events included).
@@ -99,6 +103,9 @@ public struct ProjectionState: Sendable {
     public static let quarantineReasonLimit = 240
     /// Cache of the last origin seen; a lookup shortcut, not state.
     var lastOrigin: UInt16 = 0
+    /// Sector slots whose published answer a fold changed since the last `publish(after:)`
+    /// (PublishedViews.swift); a mark for the publisher, not state.
+    var touchedSectors: [Bool] = []
 
     public init(sectors: [String] = Sectors.defaultList) {
         self.sectors = sectors
@@ -305,11 +312,26 @@ public struct ProjectionState: Sendable {
 
     // MARK: Buckets
 
+    /// Builds `sectorTotals` from the buckets (after loading a snapshot).
+    mutating func rebuildSectorTotals() {
+        sectorTotals = []
+        for (k, b) in buckets {
+            let s = Int(k.sector)
+            if s >= sectorTotals.count { sectorTotals += repeatElement(Bucket(), count: s + 1 - sectorTotals.count) }
+            sectorTotals[s].merge(b)
+        }
+    }
+
     static let emptyBucket = Bucket()
 
     /// Changes one bucket in place. A bucket that a removal returns to empty is dropped, so the
     /// bucket table does not depend on what came and went.
     mutating func updateBucket(_ key: BucketKey, removing: Bool = false, _ body: (inout Bucket) -> Void) {
+        touch(sector: key.sector)
+        // Every change of a bucket is a sum of contributions, so the same change keeps the total.
+        let s = Int(key.sector)
+        if s >= sectorTotals.count { sectorTotals += repeatElement(Bucket(), count: s + 1 - sectorTotals.count) }
+        body(&sectorTotals[s])
         if let i = buckets.index(forKey: key) {
             body(&buckets.values[i])
             if removing, buckets.values[i] == Self.emptyBucket { buckets.remove(at: i) }
