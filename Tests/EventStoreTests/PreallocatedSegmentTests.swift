@@ -162,7 +162,8 @@ import Testing
     }
 
     @Test func aCopyWithAZeroTailVerifiesAndCountsOnlyItsData() async throws {
-        let (identity, intact, last, file) = try await Self.crashImage()
+        let (identity, intact, last, _) = try await Self.crashImage()
+        let file = intact + last + [UInt8(ascii: "\n")] + [UInt8](repeating: 0, count: 5000)
         let dir = NSTemporaryDirectory() + "incidentlog-copy-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/segments", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
