@@ -1,3 +1,9 @@
+// The writer: group commit into the newest segment (format and recovery rules at the top of
+// SegmentFormat.swift). It writes each commit with pwrite at the end of the segment's data, into
+// the segment's reserved tail of zeros, and keeps that tail `preallocationBytes` ahead, so that a
+// commit's fdatasync has data to flush but no file size to commit. It cuts the tail when it seals
+// the segment and when the store closes.
+
 import Foundation
 import IncidentModel
 import Logging
@@ -46,6 +52,8 @@ extension EventStore {
                 for probe in probes { probe.answer(true) }
                 if batch.isEmpty {
                     if closing {
+                        // A clean close leaves the segment as a sealed one is: no reserved tail.
+                        trimReservedTail()
                         Glibc.close(writerContext.activeFD)
                         writerExited.signal()
                         return
@@ -180,7 +188,7 @@ extension EventStore {
         if !buffer.isEmpty, let error = writeAndSync(buffer) {
             // Cut what may have reached the file, so no event answered with an error turns up
             // after a restart. Best effort: the failure is sticky either way.
-            _ = ftruncate(ctx.activeFD, off_t(ctx.activeSize))
+            if ftruncate(ctx.activeFD, off_t(ctx.activeSize)) == 0 { ctx.reservedEnd = ctx.activeSize }
             fail(batch, error)
             return
         }
@@ -234,10 +242,23 @@ extension EventStore {
         return try? Event.parse(line: line).hash
     }
 
+    /// Writes a commit at the end of the active segment's data and syncs it. When the commit runs
+    /// past the reserved tail, the tail is extended in the same sync: zeros written after the
+    /// commit up to `preallocationBytes` beyond it (not past the segment size limit), so that the
+    /// syncs of the commits that follow have no file size or extent to commit.
     func writeAndSync(_ buffer: [UInt8]) -> StoreError? {
-        let fd = writerContext.activeFD
-        if let code = buffer.withUnsafeBytes({ POSIX.writeAll(fd, $0) }) {
+        let ctx = writerContext
+        let fd = ctx.activeFD
+        if let code = buffer.withUnsafeBytes({ POSIX.pwriteAll(fd, $0, offset: ctx.activeSize) }) {
             return StoreError(.storeFailed, "write failed: \(POSIX.errnoText(code))")
+        }
+        let end = ctx.activeSize + UInt64(buffer.count)
+        if end > ctx.reservedEnd {
+            let target = max(end, min(end + options.preallocationBytes, options.segmentBytes))
+            if let code = POSIX.writeZeros(fd, count: target - end, offset: end) {
+                return StoreError(.storeFailed, "cannot reserve segment space: \(POSIX.errnoText(code))")
+            }
+            ctx.reservedEnd = target
         }
         if options.fsync == .always {
             if let injector = options.syncFaultInjector, !injector() {
@@ -265,11 +286,14 @@ extension EventStore {
 
     /// Seals the active segment and starts the next, fsyncing the directory so the new file's
     /// name is durable before any event in it is acknowledged.
+    /// The segment it seals loses its reserved tail first, durably, so a sealed segment ends with
+    /// its last line.
     func rollSegment() -> StoreError? {
+        if let error = trimReservedTail() { return error }
         let firstOffset = index.withLock { $0.count }
         let name = SegmentName.fileName(firstOffset: firstOffset)
         let path = segmentsDirectory + "/" + name
-        let wfd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o640)
+        let wfd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard wfd >= 0 else { return StoreError(.storeFailed, "cannot create segment \(path): \(POSIX.errnoText())") }
         let rfd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard rfd >= 0 else {
@@ -284,11 +308,27 @@ extension EventStore {
         Glibc.close(writerContext.activeFD)
         writerContext.activeFD = wfd
         writerContext.activeSize = 0
+        writerContext.reservedEnd = 0
         index.withLock { state in
             state.segments.append(
                 IndexState.Segment(firstOffset: firstOffset, name: name, readFD: rfd, lineStarts: [], size: 0))
         }
         logger.info("segment started", metadata: ["store.segment": "\(name)"])
+        return nil
+    }
+
+    /// Cuts the active segment back to its data (ftruncate, then fsync under `fsync: always`).
+    @discardableResult
+    func trimReservedTail() -> StoreError? {
+        let ctx = writerContext
+        guard ctx.reservedEnd > ctx.activeSize else { return nil }
+        guard ftruncate(ctx.activeFD, off_t(ctx.activeSize)) == 0 else {
+            return StoreError(.storeFailed, "cannot trim the active segment's reserved tail: \(POSIX.errnoText())")
+        }
+        ctx.reservedEnd = ctx.activeSize
+        if options.fsync == .always, fsync(ctx.activeFD) != 0 {
+            return StoreError(.storeFailed, "cannot fsync the trimmed active segment: \(POSIX.errnoText())")
+        }
         return nil
     }
 }

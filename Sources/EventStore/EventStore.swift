@@ -14,8 +14,9 @@ import Darwin
 /// in-memory indexes, readers from any offset and subscriptions to new appends.
 ///
 /// One writer thread owns the open segment. Appends queue up; the writer takes every waiting
-/// append (up to `maximumBatchBytes`), writes them with one `write`, calls `fdatasync` once and
-/// only then completes their waiters. The last local event of each commit carries the node's
+/// append (up to `maximumBatchBytes`), writes them with one `pwrite` at the end of the segment's
+/// data (into its reserved tail of zeros, SegmentFormat.swift), calls `fdatasync` once and only
+/// then completes their waiters. The last local event of each commit carries the node's
 /// signature, which the `prev` chain extends to the rest of the commit.
 public final class EventStore: Sendable {
     public let directory: String
@@ -86,7 +87,7 @@ public final class EventStore: Sendable {
         var clock = HybridLogicalClock(last: recovered.maxHLC, wallClock: options.wallClock)
         clock.observe(recovered.maxHLC)
         self.writerContext = WriterContext(
-            activeFD: recovered.activeFD, activeSize: recovered.activeSize, clock: clock,
+            activeFD: recovered.activeFD, activeSize: recovered.activeSize, reservedEnd: recovered.reservedEnd, clock: clock,
             chains: recovered.chains, repair: recovered.repair)
         if options.fsync == .never {
             logger.warning(
@@ -347,7 +348,11 @@ struct IndexState {
 /// State touched only by the writer thread.
 final class WriterContext: @unchecked Sendable {
     var activeFD: Int32
+    /// Where the active segment's data ends: the next commit is written here.
     var activeSize: UInt64
+    /// The active segment's file size: from `activeSize` to here it holds zeros, the reserved
+    /// tail (SegmentFormat.swift).
+    var reservedEnd: UInt64
     var clock: HybridLogicalClock
     /// For each origin: the highest seq held and its hash.
     var chains: [String: (seq: UInt64, hash: EventHash)]
@@ -357,11 +362,12 @@ final class WriterContext: @unchecked Sendable {
     var storedCounters: [String: Counter] = [:]
 
     init(
-        activeFD: Int32, activeSize: UInt64, clock: HybridLogicalClock, chains: [String: (seq: UInt64, hash: EventHash)],
-        repair: RepairState
+        activeFD: Int32, activeSize: UInt64, reservedEnd: UInt64, clock: HybridLogicalClock,
+        chains: [String: (seq: UInt64, hash: EventHash)], repair: RepairState
     ) {
         self.activeFD = activeFD
         self.activeSize = activeSize
+        self.reservedEnd = reservedEnd
         self.clock = clock
         self.chains = chains
         self.repair = repair

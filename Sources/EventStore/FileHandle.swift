@@ -24,6 +24,35 @@ package enum POSIX {
         return nil
     }
 
+    /// Writes all of `bytes` at `offset` (the file position is not used), retrying short writes
+    /// and EINTR.
+    static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, offset: UInt64) -> Int32? {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            done += n
+        }
+        return nil
+    }
+
+    /// Writes `count` zero bytes at `offset`, a MiB at a time.
+    static func writeZeros(_ fd: Int32, count: UInt64, offset: UInt64) -> Int32? {
+        let zeros = [UInt8](repeating: 0, count: Int(min(count, 1 << 20)))
+        var done: UInt64 = 0
+        while done < count {
+            let n = Int(min(count - done, UInt64(zeros.count)))
+            if let code = zeros.withUnsafeBytes({ pwriteAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<n]), offset: offset + done) }) {
+                return code
+            }
+            done += UInt64(n)
+        }
+        return nil
+    }
+
     static func preadAll(_ fd: Int32, count: Int, offset: UInt64) -> [UInt8]? {
         var out = [UInt8](repeating: 0, count: count)
         var done = 0

@@ -32,6 +32,7 @@ enum Recovery {
         var maxHLC: HLCTimestamp
         var activeFD: Int32
         var activeSize: UInt64
+        var reservedEnd: UInt64
         var chains: [String: (seq: UInt64, hash: EventHash)]
         var repair: RepairState
     }
@@ -122,8 +123,14 @@ enum Recovery {
         }
 
         let activePath = segmentsDirectory + "/" + state.segments[state.segments.count - 1].name
-        let wfd = Glibc.open(activePath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        // Written with pwrite at the end of its data, not at the end of the file: a reserved tail
+        // of zeros may follow the data.
+        let wfd = Glibc.open(activePath, O_WRONLY | O_CLOEXEC)
         guard wfd >= 0 else { throw StoreError(.io, "cannot open \(activePath) for writing: \(POSIX.errnoText())") }
+        guard let fileSize = POSIX.fileSize(wfd) else {
+            close(wfd)
+            throw StoreError(.io, "cannot stat \(activePath): \(POSIX.errnoText())")
+        }
         var (origins, heads) = scan.chains.finish()
         if let ownHead { heads[nodeID] = ownHead }
         state.origins = origins
@@ -132,7 +139,9 @@ enum Recovery {
             metadata: ["store.events": "\(state.count)", "store.segments": "\(state.segments.count)", "store.dir": "\(directory)"])
         opened = true
         let activeSize = state.segments[state.segments.count - 1].size
-        return Result(index: state, maxHLC: scan.maxHLC, activeFD: wfd, activeSize: activeSize, chains: heads, repair: repair)
+        return Result(
+            index: state, maxHLC: scan.maxHLC, activeFD: wfd, activeSize: activeSize, reservedEnd: max(fileSize, activeSize), chains: heads,
+            repair: repair)
     }
 
     /// The segment files of a directory (names that are not `<20 digits>.jsonl` are ignored), in
@@ -176,9 +185,13 @@ enum Recovery {
             guard let segment = buffer.read(path) else {
                 throw StoreError(.io, "cannot read \(path): \(POSIX.errnoText())")
             }
-            let (bytes, completeEnd) = (segment.bytes, segment.completeEnd)
-            var lineStarts = segment.lineStarts
             let isNewest = i == segments.count - 1
+            // The newest segment's zero bytes at the end are its reserved tail, not data: its data
+            // ends after its last non-zero byte. (No line holds a zero byte, and a newline is not
+            // zero, so every complete line lies before that end.)
+            let bytes = isNewest ? UnsafeBufferPointer(rebasing: segment.bytes[..<Self.endOfData(segment.bytes)]) : segment.bytes
+            let completeEnd = segment.completeEnd
+            var lineStarts = segment.lineStarts
 
             // Per-line checks on every core, then the chains in log order.
             let refusedLines = checks.run(bytes, lineStarts: lineStarts, completeEnd: completeEnd)
@@ -240,7 +253,14 @@ enum Recovery {
                 if checks.records[good].hlc > result.maxHLC { result.maxHLC = checks.records[good].hlc }
                 good += 1
             }
-            if badAt == nil, let refused { badAt = (Int(lineStarts[refused.line]), refused.reason, true) }
+            if badAt == nil, let refused {
+                // A line that holds a zero byte was never written whole: the zeros are reserved
+                // tail that a crash left between the bytes of an unsynced commit. It is torn.
+                let start = Int(lineStarts[refused.line])
+                let end = refused.line + 1 < lineStarts.count ? Int(lineStarts[refused.line + 1]) : completeEnd
+                let holdsZero = memchr(bytes.baseAddress! + start, 0, end - start) != nil
+                badAt = (start, holdsZero ? "\(refused.reason) (the line holds zero bytes)" : refused.reason, !holdsZero)
+            }
             if badAt == nil, completeEnd < bytes.count { badAt = (completeEnd, "incomplete last line (no newline)", false) }
             lineStarts.removeLast(lineStarts.count - good)
 
@@ -269,6 +289,17 @@ enum Recovery {
             result.count += UInt64(lineStarts.count)
         }
         return result
+    }
+
+    /// The end of the data of a newest segment: just after its last non-zero byte (0 when all
+    /// are zero). What follows is its reserved tail.
+    static func endOfData(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        var end = bytes.count
+        guard let base = bytes.baseAddress else { return 0 }
+        // Eight bytes at a time while they are all zero, then byte by byte.
+        while end >= 8, UnsafeRawPointer(base + end - 8).loadUnaligned(as: UInt64.self) == 0 { end -= 8 }
+        while end > 0, base[end - 1] == 0 { end -= 1 }
+        return end
     }
 
     static func firstNewline(_ buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {

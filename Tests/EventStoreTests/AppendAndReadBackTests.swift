@@ -31,10 +31,14 @@ import Testing
             #expect(events.map { $0.signature != nil } == [true, false, true, false, false, true])
             #expect(events.filter { $0.signature != nil }.allSatisfy { $0.signatureIsValid(publicKey: h.identity.publicKey) })
 
-            // On disk: exactly the lines, one per event, each followed by a newline.
+            // On disk: exactly the lines, one per event, each followed by a newline, then the
+            // open segment's reserved tail of zeros.
             let names = h.segmentNames()
             #expect(names == ["00000000000000000000.jsonl"])
-            #expect(h.bytes(ofSegment: names[0]) == Array(events.map { $0.line + [UInt8(ascii: "\n")] }.joined()))
+            let file = h.bytes(ofSegment: names[0])
+            let lines = Array(events.map { $0.line + [UInt8(ascii: "\n")] }.joined())
+            #expect(file.count > lines.count && Array(file.prefix(lines.count)) == lines)
+            #expect(file.dropFirst(lines.count).allSatisfy { $0 == 0 })
             #expect(try store.readLines(from: 0, limit: 100) == events.map(\.line))
             #expect(try store.readLines(from: 2, limit: 3) == events[2..<5].map(\.line))
             #expect(try store.read(from: 6, limit: 10).isEmpty)

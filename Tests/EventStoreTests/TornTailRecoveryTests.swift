@@ -91,18 +91,25 @@ import Testing
         }
     }
 
-    @Test func zeroFilledTailIsCutOnOpen() async throws {
-        // Some file systems show a crashed append as a block of zeros.
+    @Test func zerosAfterTheLastRecordAreTheReservedTailNotATornOne() async throws {
+        // A killed node leaves its reserved tail; some file systems also show a crashed append
+        // as a block of zeros. Neither is data: nothing is cut, and writing goes on after the data.
         let (identity, intact, last, _) = try await Self.sourceLog()
         try await StoreHarness.with(identity: identity) { h in
             try FileManager.default.createDirectory(atPath: h.segmentsDirectory, withIntermediateDirectories: true)
-            h.write(intact + last + [UInt8(ascii: "\n")] + [UInt8](repeating: 0, count: 4096), toSegment: Self.segment)
+            let data = intact + last + [UInt8(ascii: "\n")]
+            h.write(data + [UInt8](repeating: 0, count: 4096), toSegment: Self.segment)
             let store = try h.open()
             #expect(store.count == 4)
-            #expect(h.fileSize(ofSegment: Self.segment) == intact.count + last.count + 1)
-            #expect(FileManager.default.contents(atPath: h.segmentsDirectory + "/" + Self.segment + ".broken")
-                == Data(count: 4096))
+            #expect(store.dataBytes == UInt64(data.count))
+            #expect(h.fileSize(ofSegment: Self.segment) == data.count + 4096)
+            #expect(!FileManager.default.fileExists(atPath: h.segmentsDirectory + "/" + Self.segment + ".broken"))
+            #expect(h.logs.records(withMessage: "torn tail cut from the newest segment").isEmpty)
+            #expect(try await store.append([pending(5)]).map(\.id) == ["gao:5"])
             await store.close()
+            let after = h.bytes(ofSegment: Self.segment)
+            #expect(Array(after.prefix(data.count)) == data)
+            #expect(lines(of: after).count == 5 && after.last == UInt8(ascii: "\n") && !after.contains(0))
         }
     }
 

@@ -8,7 +8,8 @@ import Wire
 
 @Suite("Crash safety with the real binary")
 struct CrashSafetyTests {
-    /// Several clients append while the daemon is SIGKILLed at random moments. After every restart
+    /// Several clients append while the daemon is SIGKILLed at random moments, each kill leaving
+    /// the newest segment with its reserved tail of zeros. After every restart
     /// each acknowledged event is present exactly once, all hashes and chains verify, and the node
     /// takes appends again. Seeded: set INCIDENTLOG_CRASH_SEED to replay a failure.
     @Test func acknowledgedEventsSurviveSIGKILL() async throws {
@@ -80,6 +81,12 @@ struct CrashSafetyTests {
             acknowledged["after-crash-\(round)"] = id
             everSent.insert("after-crash-\(round)")
             node.kill9()
+            // The kill leaves the newest segment with its reserved tail of zeros after the data,
+            // so the next round's start recovers a preallocated segment.
+            let segments = try FileManager.default.contentsOfDirectory(atPath: node.dataDir + "/segments").filter { $0.hasSuffix(".jsonl") }
+            let newest = try #require(segments.max())
+            let file = try #require(FileManager.default.contents(atPath: node.dataDir + "/segments/" + newest))
+            #expect(file.last == 0, "seed \(seed) round \(round): \(newest) has no reserved tail after the kill")
         }
         #expect(acknowledged.count > rounds, "the clients got no acknowledgements at all")
     }
