@@ -14,6 +14,10 @@ public struct PeerContext: Sendable {
     public var registry: PeerRegistry
     public var logger: Logger
     public var session = PeerSession<ContinuousClock>.Configuration()
+    /// Cores that check the lines of one received message at once (`IngestVerifier.check`):
+    /// Ed25519 and SHA-256 of a catch-up would otherwise hold up the reader on one core while
+    /// the store and the fold wait for it.
+    public var verificationThreads = System.coreCount
     /// Most events in one `events` message; its bytes follow the link (`pacer`).
     public var messageEvents = 1024
     /// Message sizing and the bytes in flight, measured per session (`LinkPacer`).
@@ -379,7 +383,7 @@ public enum PeerLink {
     /// Checks one `events` or `fresh` message: hashes, signatures, trust (`IngestVerifier`).
     static func check(_ lines: [[UInt8]], verifier: inout IngestVerifier, shared: Shared?, context: PeerContext) -> IngestVerifier.Output {
         verifier.trust = context.trust()
-        let checked = verifier.check(lines)
+        let checked = verifier.check(lines, threads: context.verificationThreads)
         // The peer holds what it sent, whatever this node makes of it. Recorded before storing:
         // the store wakes this session's sender as soon as the events are committed, and it
         // must not echo them back. (Not for `fresh` events: the peer's chain before them is
