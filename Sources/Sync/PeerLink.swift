@@ -14,6 +14,10 @@ public struct PeerContext: Sendable {
     public var registry: PeerRegistry
     public var logger: Logger
     public var session = PeerSession<ContinuousClock>.Configuration()
+    /// Cores that check the lines of one received message at once (`IngestVerifier.check`):
+    /// Ed25519 and SHA-256 of a catch-up would otherwise hold up the reader on one core while
+    /// the store and the fold wait for it.
+    public var verificationThreads = System.coreCount
     /// Most events in one `events` message; its bytes follow the link (`pacer`).
     public var messageEvents = 1024
     /// Message sizing and the bytes in flight, measured per session (`LinkPacer`).
@@ -250,11 +254,21 @@ public enum PeerLink {
                     var verifier = IngestVerifier(trust: context.trust())
                     // `fresh` messages carry runs of their own: they are checked apart from the backlog's.
                     var freshVerifier = IngestVerifier(trust: context.trust())
-                    // The store (and acknowledgement) of the previous `events` message, which runs
-                    // while the next one is parsed and verified: the fsync overlaps the CPU work.
-                    // At most one is in flight, so messages are stored and acknowledged in order.
+                    // Checked `events` messages wait in `queued` for the one storing task, which
+                    // takes all that wait at each turn into one store (one fsync) and then
+                    // acknowledges each in order, while the reader checks the next ones: the
+                    // fsync overlaps the CPU work, and a disk slower than the checks gets larger
+                    // commits instead of a queue. Fresh and fatal messages wait for it to drain.
+                    let queued = StoreQueue()
                     var storing: Task<Bool, any Error>? = nil
                     defer { storing?.cancel() }
+                    let window = context.session.window
+                    /// Waits until the storing task has drained the queue; false when it ended the session.
+                    func drained() async throws -> Bool {
+                        guard let previous = storing else { return true }
+                        storing = nil
+                        return try await previous.value
+                    }
                     do {
                         reading: for try await buffer in inbound {
                             let actions = shared.with { $0.session.receive(Array(buffer.readableBytesView)) }
@@ -292,26 +306,43 @@ public enum PeerLink {
                                     }
                                     if case .ingestFresh = action {
                                         let checked = check(lines, verifier: &freshVerifier, shared: nil, context: context)
-                                        if let previous = storing {
-                                            storing = nil
-                                            guard try await previous.value else { break reading }
-                                        }
-                                        guard try await storeChecked(checked, fresh: true, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                        guard try await drained() else { break reading }
+                                        guard try await storeChecked([checked], fresh: true, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
                                         else { break reading }
                                         continue
                                     }
                                     let checked = check(lines, verifier: &verifier, shared: shared, context: context)
-                                    if let previous = storing {
-                                        storing = nil
-                                        guard try await previous.value else { break reading }
-                                    }
-                                    if checked.fatal == nil {
-                                        storing = Task {
-                                            try await storeChecked(checked, fresh: false, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
-                                        }
-                                    } else {
-                                        guard try await storeChecked(checked, fresh: false, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                    guard checked.fatal == nil else {
+                                        guard try await drained() else { break reading }
+                                        guard try await storeChecked([checked], fresh: false, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
                                         else { break reading }
+                                        continue
+                                    }
+                                    let (start, waiting) = queued.withLock { q in
+                                        q.messages.append(checked)
+                                        defer { q.running = true }
+                                        return (!q.running, q.messages.count)
+                                    }
+                                    if start {
+                                        // The task before has ended (it cleared `running`): its answer is ready.
+                                        guard try await drained() else { break reading }
+                                        storing = Task {
+                                            while true {
+                                                let next = queued.withLock { q in
+                                                    defer { q.messages = [] }
+                                                    if q.messages.isEmpty { q.running = false }
+                                                    return q.messages
+                                                }
+                                                if next.isEmpty { return true }
+                                                guard
+                                                    try await storeChecked(
+                                                        next, fresh: false, shared: shared, context: context, perform: perform, registryKey: key, direction: direction)
+                                                else { return false }
+                                            }
+                                        }
+                                    } else if waiting >= window {
+                                        // A peer that keeps to its window never gets here.
+                                        guard try await drained() else { break reading }
                                     }
                                 case .acknowledged(let vector):
                                     if let k = key {
@@ -323,10 +354,7 @@ public enum PeerLink {
                             }
                             guard try await perform(actions) else { break }
                         }
-                        if let previous = storing {
-                            storing = nil
-                            _ = try await previous.value
-                        }
+                        _ = try await drained()
                     } catch let error as LineTooLongError {
                         // Answered like any protocol error, then closed (a 100 MB line is refused once the limit has arrived),
                         // also when the line grew that long by inflating a compressed stream.
@@ -379,7 +407,7 @@ public enum PeerLink {
     /// Checks one `events` or `fresh` message: hashes, signatures, trust (`IngestVerifier`).
     static func check(_ lines: [[UInt8]], verifier: inout IngestVerifier, shared: Shared?, context: PeerContext) -> IngestVerifier.Output {
         verifier.trust = context.trust()
-        let checked = verifier.check(lines)
+        let checked = verifier.check(lines, threads: context.verificationThreads)
         // The peer holds what it sent, whatever this node makes of it. Recorded before storing:
         // the store wakes this session's sender as soon as the events are committed, and it
         // must not echo them back. (Not for `fresh` events: the peer's chain before them is
@@ -390,22 +418,28 @@ public enum PeerLink {
         return checked
     }
 
-    /// Stores what `check` let through (for a `fresh` message: what follows on from the log, the
-    /// rest held), stores held events the log now reaches, answers refusals, acknowledges. False
-    /// ends the session.
+    /// Stores what `check` let through of `messages` (in one store, so one fsync), stores held
+    /// events the log now reaches, then per message in order answers refusals and acknowledges.
+    /// For a `fresh` message (one at a time): what follows on from the log is stored, the rest
+    /// held. False ends the session.
     static func storeChecked(
-        _ checked: IngestVerifier.Output, fresh: Bool, shared: Shared, context: PeerContext,
+        _ messages: [IngestVerifier.Output], fresh: Bool, shared: Shared, context: PeerContext,
         perform: @Sendable ([PeerSession<ContinuousClock>.Action]) async throws -> Bool, registryKey: String?, direction: String
     ) async throws -> Bool {
-        var refusals = checked.refused
-        var toStore = checked.verified
-        if fresh {
+        // Refusals by the store, per message (a held event promoted later counts with the last).
+        var refusals = messages.map(\.refused)
+        var toStore = messages.flatMap(\.verified)
+        // The message each event of `toStore` came in.
+        var from = messages.indices.flatMap { i in repeatElement(i, count: messages[i].verified.count) }
+        if fresh, let checked = messages.first {
+            from = []
             let held = context.store.versionVector
             var next = held
             toStore = []
             for e in checked.verified {
                 if e.seq <= held[e.origin] || e.seq == next[e.origin] + 1 {
                     toStore.append(e)
+                    from.append(0)
                     next[e.origin] = max(next[e.origin], e.seq)
                 } else {
                     context.held.hold(e)
@@ -418,20 +452,22 @@ public enum PeerLink {
             while !batch.isEmpty {
                 let outcomes = try await context.store.ingest(batch)
                 var progressed = false
-                for (event, outcome) in zip(batch, outcomes) {
+                for (i, (event, outcome)) in zip(batch, outcomes).enumerated() {
                     switch outcome {
                     case .stored:
                         stored += 1
                         progressed = true
                     case .duplicate: break
-                    case .refused: refusals.append(IngestVerifier.Refusal(event: event, outcome: outcome))
+                    case .refused:
+                        refusals[i < from.count ? from[i] : messages.count - 1].append(IngestVerifier.Refusal(event: event, outcome: outcome))
                     }
                 }
+                from = []
                 // Held events the log now reaches go next; refused ones are let go.
                 context.held.drop(batch)
                 batch = progressed && context.held.count > 0 ? context.held.promotable(after: context.store.versionVector) : []
             }
-            if let registryKey, stored > 0 || !checked.verified.isEmpty {
+            if let registryKey, stored > 0 || messages.contains(where: { !$0.verified.isEmpty }) {
                 let has = shared.with { $0.peerHas }
                 context.registry.update(registryKey, direction: direction) { e in
                     e.eventsReceived += stored
@@ -441,18 +477,31 @@ public enum PeerLink {
         } catch {
             return try await perform(shared.with { $0.session.fail(error.code.rawValue, error.message) })
         }
-        for r in refusals.prefix(16) {
-            context.logger.warning(
-                "refused an event from a peer", metadata: ["event.id": "\(r.id)", "sync.code": "\(r.code)", "sync.message": "\(r.message)"])
-            guard try await perform(shared.with { $0.session.refuse(id: r.id, code: r.code, message: r.message) }) else { return false }
+        for (checked, refused) in zip(messages, refusals) {
+            for r in refused.prefix(16) {
+                context.logger.warning(
+                    "refused an event from a peer", metadata: ["event.id": "\(r.id)", "sync.code": "\(r.code)", "sync.message": "\(r.message)"])
+                guard try await perform(shared.with { $0.session.refuse(id: r.id, code: r.code, message: r.message) }) else { return false }
+            }
+            if let fatal = checked.fatal {
+                context.logger.error(
+                    "peer sent an event that fails verification; closing", metadata: ["event.id": "\(fatal.id)", "sync.code": "\(fatal.code)"])
+                _ = try await perform(shared.with { $0.session.fail(fatal.code, "\(fatal.id): \(fatal.message)") })
+                return false
+            }
+            guard try await perform(shared.with { $0.session.acknowledge(vector: context.store.versionVector) }) else { return false }
         }
-        if let fatal = checked.fatal {
-            context.logger.error(
-                "peer sent an event that fails verification; closing", metadata: ["event.id": "\(fatal.id)", "sync.code": "\(fatal.code)"])
-            _ = try await perform(shared.with { $0.session.fail(fatal.code, "\(fatal.id): \(fatal.message)") })
-            return false
+        return true
+    }
+
+    /// Checked `events` messages waiting for the storing task, and whether it runs.
+    final class StoreQueue: Sendable {
+        struct State {
+            var messages: [IngestVerifier.Output] = []
+            var running = false
         }
-        return try await perform(shared.with { $0.session.acknowledge(vector: context.store.versionVector) })
+        let state = Mutex(State())
+        func withLock<R>(_ body: (inout State) -> R) -> R { state.withLock { body(&$0) } }
     }
 
     /// Streams what the peer lacks, message by message as the pacer allows:

@@ -35,6 +35,40 @@ import Testing
         #expect(v.pendingCount == 0)
     }
 
+    /// A message's lines are checked on several threads, each a range of them; what comes out
+    /// is what one thread makes of them, also when a range holds a forgery, a broken hash or a
+    /// run that a later range's signature ends.
+    @Test func checkingOnSeveralThreadsGivesWhatOneThreadGives() {
+        let forger = NodeIdentity(privateKey: .init())
+        let signed = Set(stride(from: 64, through: 320, by: 64)).union([300])
+        let events = chain(320, signedAt: signed)
+        let forged = chain(320, signedAt: [300], key: forger)
+        var badHash = events[150].line
+        badHash[events[150].dataRange.upperBound - 3] = UInt8(ascii: "9")
+        let inputs: [[[UInt8]]] = [
+            events.map(\.line),
+            events.prefix(200).map(\.line) + forged.suffix(120).map(\.line),
+            events.prefix(150).map(\.line) + [badHash] + events.suffix(169).map(\.line),
+            events.prefix(100).map(\.line) + [Array("{\"not\":\"an event\"}".utf8)],
+        ]
+        for (n, lines) in inputs.enumerated() {
+            var one = IngestVerifier(trust: trust)
+            let expected = one.check(lines, threads: 1)
+            for threads in [2, 3, 8] {
+                var several = IngestVerifier(trust: trust)
+                let got = several.check(lines, threads: threads)
+                #expect(got.verified.map(\.id) == expected.verified.map(\.id), "input \(n), \(threads) threads")
+                #expect(got.fatal == expected.fatal && got.refused == expected.refused, "input \(n), \(threads) threads")
+                #expect(several.pendingCount == one.pendingCount)
+            }
+        }
+        var forgery = IngestVerifier(trust: trust)
+        #expect(forgery.check(inputs[1], threads: 4).fatal?.id == "gao:300")
+        var broken = IngestVerifier(trust: trust)
+        #expect(broken.check(inputs[2], threads: 4).fatal?.code == "bad_hash")
+        #expect(LineChecks(inputs[0], trust: trust, threads: 4).lines.count == 320)
+    }
+
     @Test func changedDataWithTheSignatureKeptIsRefusedAsBadHash() {
         var v = IngestVerifier(trust: trust)
         let event = chain(1, signedAt: [1])[0]
