@@ -56,13 +56,24 @@ public func withNode<R: Sendable>(
     hooks: TestHooks = TestHooks(), configure: (inout NodeConfig) throws -> Void = { _ in },
     _ body: (InProcessNode, IncidentConnection) async throws -> R
 ) async throws -> R {
+    try await withInProcessNode(
+        nodeID: nodeID, configFile: configFile, environment: environment, arguments: arguments, hooks: hooks, configure: configure
+    ) { node in
+        try await IncidentConnection.withConnection(to: node.client) { try await body(node, $0) }
+    }
+}
+
+/// `withNode` without the connection, for tests that count or shape the node's connections.
+public func withInProcessNode<R: Sendable>(
+    nodeID: String = "test", configFile: String? = nil, environment: [String: String] = [:], arguments: [String] = [],
+    hooks: TestHooks = TestHooks(), configure: (inout NodeConfig) throws -> Void = { _ in },
+    _ body: (InProcessNode) async throws -> R
+) async throws -> R {
     let dataDir = TestNode.temporaryDirectory(prefix: "incidentd-\(nodeID)")
     defer { removeTree(dataDir) }
     var config = try InProcessConfig.make(nodeID: nodeID, dataDir: dataDir, configFile: configFile, environment: environment, arguments: arguments)
     try configure(&config)
-    return try await withNode(config: config, hooks: hooks) { node in
-        try await IncidentConnection.withConnection(to: node.client) { try await body(node, $0) }
-    }
+    return try await withNode(config: config, hooks: hooks, body)
 }
 
 /// Runs a node built from `config` as it stands (its data directory is the caller's and stays),
