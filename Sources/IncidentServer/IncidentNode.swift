@@ -99,7 +99,7 @@ public struct IncidentNode: Service {
     /// SIGINT; SIGHUP reloads).
     public func run() async throws {
         do {
-            try await runGroup()
+            try await run(reportingTo: ready)
             ready.fail(StoppedBeforeReady())
         } catch {
             ready.fail(error)
@@ -107,7 +107,7 @@ public struct IncidentNode: Service {
         }
     }
 
-    func runGroup() async throws {
+    func run(reportingTo ready: ReadySignal) async throws {
         let config = self.config
         let options = self.options
         let logger = self.logger
@@ -161,7 +161,6 @@ public struct IncidentNode: Service {
         let httpListen = passed.http != nil ? (config.httpListen ?? HostPort(host: "0.0.0.0", port: 0)) : config.httpListen
         if httpListen != nil, options.http != nil { parts.insert("http") }
         let readyFile = options.readyFile
-        let ready = self.ready
         let readiness = Readiness(parts: parts) { addresses in
             if let readyFile { Self.writeReadyFile(readyFile, addresses) }
             ready.succeed(addresses)

@@ -51,6 +51,9 @@ public struct InProcessNode: NodeUnderTest {
 /// (`INCIDENTD_*` config variables), then `arguments` (incidentd's flags, e.g.
 /// `["--fsync", "never", "--trust", "a=KEY"]`); then `configure` edits it. `hooks` are the
 /// test-only changes (`TestHooks`). A node that fails to start throws its error here.
+///
+/// `body` runs on the Swift concurrency pool the node's listeners also run on: blocking socket
+/// reads or waits on a child process belong on a thread of their own, or the node starves.
 public func withNode<R: Sendable>(
     nodeID: String = "test", configFile: String? = nil, environment: [String: String] = [:], arguments: [String] = [],
     hooks: TestHooks = TestHooks(), configure: (inout NodeConfig) throws -> Void = { _ in },
@@ -172,4 +175,32 @@ struct CapturingLogHandler: LogHandler {
         for key in all.keys.sorted() { line += " \(key)=\"\(all[key]!)\"" }
         lines.append(line)
     }
+}
+
+/// Several nodes in-process that trust each other, for sync tests: each gets its key, a fresh
+/// temporary directory and port 0 before any starts, so every node's config trusts all the
+/// others; node `i` then dials the bound peer addresses of nodes `0..<i`. `body` gets the nodes
+/// in the order of `ids`; afterwards they shut down (the last started first) and their
+/// directories are removed.
+public func withNodes<R: Sendable>(
+    _ ids: [String], arguments: [String] = ["--fsync", "never"], hooks: TestHooks = TestHooks(),
+    _ body: ([InProcessNode]) async throws -> R
+) async throws -> R {
+    let dirs = ids.map { TestNode.temporaryDirectory(prefix: "incidentd-\($0)") }
+    defer { dirs.forEach(removeTree) }
+    var configs: [NodeConfig] = []
+    for (id, dir) in zip(ids, dirs) {
+        configs.append(try InProcessConfig.make(nodeID: id, dataDir: dir, configFile: nil, environment: [:], arguments: arguments))
+    }
+    for i in configs.indices {
+        let key = try IncidentNode.publicKey(configs[i])
+        for j in configs.indices where j != i { configs[j].trust[ids[i]] = key }
+    }
+    func start(_ i: Int, _ running: [InProcessNode]) async throws -> R {
+        if i == configs.count { return try await body(running) }
+        var config = configs[i]
+        config.peers = running.compactMap(\.peer)
+        return try await withNode(config: config, hooks: hooks) { node in try await start(i + 1, running + [node]) }
+    }
+    return try await start(0, [])
 }

@@ -213,7 +213,7 @@ import Glibc
     func aDirectoryThatIsNotEmptyIsRefusedAndNothingIsWritten() async throws {
         let (parent, dir) = Self.backupPlace()
         defer { try? FileManager.default.removeItem(atPath: parent) }
-        try await withInProcessNode(nodeID: "gao", arguments: ["--fsync", "never"]) { node in
+        try await TestNode.with(nodeID: "gao", extraArguments: ["--fsync", "never"]) { node in
             try await Self.append(node, "e", count: 5)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
             _ = FileManager.default.createFile(atPath: dir + "/notes.txt", contents: Data("keep me\n".utf8))

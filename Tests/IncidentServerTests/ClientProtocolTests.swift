@@ -115,7 +115,7 @@ struct HalfCloseTests {
     /// A client that sends its requests and shuts down its writing side (`nc -N`) still gets every
     /// answer before the node closes.
     @Test func halfClosedClientGetsEveryAnswer() async throws {
-        try await withInProcessNode { node in
+        try await TestNode.with { node in
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(fd) }
             var addr = sockaddr_in()

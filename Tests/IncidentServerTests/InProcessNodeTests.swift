@@ -77,3 +77,30 @@ struct InProcessNodeTests {
         }
     }
 }
+
+/// `withNodes`: in-process nodes that trust and dial each other by their bound peer addresses.
+@Suite("In-process nodes in sync")
+struct InProcessSyncTests {
+    @Test func eventsAppendedOnEachNodeReachTheOthers() async throws {
+        try await withNodes(["a", "b", "c"]) { nodes in
+            for node in nodes {
+                _ = try await IncidentConnection.withConnection(to: node.client) {
+                    try await $0.request(Requests.append(eventObjects: [Fixtures.incident("on-\(node.nodeID)")]))
+                }
+            }
+            let all = VersionVector(["a": 1, "b": 1, "c": 1])
+            let deadline = ContinuousClock.now + .seconds(30)
+            var vectors: [VersionVector] = []
+            repeat {
+                vectors = []
+                for node in nodes {
+                    let status = try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
+                    vectors.append(status["vector"].flatMap(VersionVector.init(json:)) ?? VersionVector())
+                }
+                if vectors.allSatisfy({ $0 == all }) { break }
+                try await Task.sleep(for: .milliseconds(50))
+            } while ContinuousClock.now < deadline
+            #expect(vectors.allSatisfy { $0 == all }, "\(vectors)")
+        }
+    }
+}
