@@ -2,7 +2,7 @@ import Dispatch
 import EventStore
 import IncidentModel
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 import Synchronization
@@ -50,11 +50,17 @@ public struct IncidentNode: Service {
         /// Builds the HTTP listener (IncidentHTTP, which depends on this module) when
         /// `http_listen` is set or systemd passed a socket named `http`.
         public var http: (@Sendable (HTTPContext) throws -> any Service)?
+        /// The event loops of the listeners and the dialer; NIO's shared group when nil. The
+        /// caller owns a group it passes (the test harness gives each node its own and shuts it
+        /// down afterwards).
+        public var eventLoopGroup: (any EventLoopGroup)?
 
         public init(
             ownsProcess: Bool = false, readyFile: String? = nil, loader: ConfigLoader? = nil, logLevel: SharedLogLevel? = nil,
-            testHooks: TestHooks = TestHooks(), http: (@Sendable (HTTPContext) throws -> any Service)? = nil
+            testHooks: TestHooks = TestHooks(), http: (@Sendable (HTTPContext) throws -> any Service)? = nil,
+            eventLoopGroup: (any EventLoopGroup)? = nil
         ) {
+            self.eventLoopGroup = eventLoopGroup
             self.ownsProcess = ownsProcess
             self.readyFile = readyFile
             self.loader = loader
@@ -168,7 +174,7 @@ public struct IncidentNode: Service {
             logger.info("node ready", metadata: ["node.id": "\(config.nodeID)", "node.addresses": "\(list)"])
         }
 
-        let group = MultiThreadedEventLoopGroup.singleton
+        let group: any EventLoopGroup = options.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         let listener = ClientListener(
             address: config.listen, socket: passed.client, handler: handler, maximumLineLength: config.maximumLineBytes,
             limits: config.limits, authority: authority, tls: try TLSSetup.clientListener(config), group: group, logger: logger

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 public import IncidentClient
 public import IncidentServer
 public import Logging
@@ -86,7 +87,9 @@ public func withNode<R: Sendable>(
 ) async throws -> R {
     let lines = LogLines()
     let logger = Logger(label: "incidentd.\(config.nodeID)") { _ in CapturingLogHandler(lines: lines) }
-    let node = IncidentNode(config: config, options: IncidentNode.Options(testHooks: hooks), logger: logger)
+    // Its own event loops, so that its connections do not queue behind other tests' work.
+    let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let node = IncidentNode(config: config, options: IncidentNode.Options(testHooks: hooks, eventLoopGroup: loops), logger: logger)
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [node], logger: logger))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
@@ -106,6 +109,7 @@ public func withNode<R: Sendable>(
         } catch {
             stopError = error
         }
+        try? await loops.shutdownGracefully()
         let value = try result.get()
         if let stopError { throw stopError }
         return value

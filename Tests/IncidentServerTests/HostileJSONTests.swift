@@ -72,7 +72,7 @@ struct HostileJSONTests {
     }
 
     @Test func aLongLineOfManyKeysBeforeAuthIsRefusedPromptlyAndStatusGoesOn() async throws {
-        try await Security.inProcess(config: Security.tokenConfig()) { node in
+        try await Security.withNode(config: Security.tokenConfig()) { node in
             // Holds "auth" (so it was parsed twice) and stays under max_line_bytes (1 MiB).
             let line = Self.manyKeys(prefix: #"{"op":"auth","token":"x""#, bytes: (1 << 20) - 64)
             let (answer, took, slowest) = try await Self.whileStatusPolls(node, token: Security.hqToken) {
@@ -86,7 +86,7 @@ struct HostileJSONTests {
     }
 
     @Test func aLongLineOfManyKeysAfterAuthIsTooManyMembersAndStatusGoesOn() async throws {
-        try await Security.inProcess(config: Security.tokenConfig()) { node in
+        try await Security.withNode(config: Security.tokenConfig()) { node in
             let line = Self.manyKeys(prefix: #"{"op":"status""#, bytes: (1 << 20) - 64)
             let (answer, took, slowest) = try await Self.whileStatusPolls(node, token: Security.hqToken) {
                 let c = try RawClient(node.client)
@@ -104,7 +104,7 @@ struct HostileJSONTests {
     }
 
     @Test func aHelloOfManyKeysIsRefusedPromptlyAndStatusGoesOn() async throws {
-        try await Security.inProcess { node in
+        try await Security.withNode { node in
             let line = Self.manyKeys(prefix: #"{"type":"hello""#, bytes: 1 << 20)
             let (lines, took, slowest) = try await Self.whileStatusPolls(node, token: nil) {
                 let c = try RawClient(node.peer!)
