@@ -17,7 +17,7 @@ struct BenchHarnessTests {
     /// Warm-up and measured events all land, verified, in as many requests as the byte cap
     /// requires (a small cap forces several).
     @Test func benchImportStoresEveryGeneratedEvent() async throws {
-        try await withInProcessNode(nodeID: "imp") { node in
+        try await TestNode.with(nodeID: "imp") { node in
             let bench = ImportBenchmark(
                 node: IncidentEndpoint(node.client), events: 300, warmup: 40, batch: 10_000, maximumRequestBytes: 32_768, seed: 7)
             let r = try await bench.run()
@@ -37,7 +37,7 @@ struct BenchHarnessTests {
     /// Queries of both kinds are answered while the append load runs; per-operation counts add
     /// up; the node holds the pre-fill plus what the load appended.
     @Test func benchQueryAnswersUnderAppendLoad() async throws {
-        try await withInProcessNode(nodeID: "qry") { node in
+        try await TestNode.with(nodeID: "qry") { node in
             let bench = QueryBenchmark(
                 node: IncidentEndpoint(node.client), clients: 2, operation: .both, length: .seconds(1), warmup: 20,
                 appendRate: 200, appendClients: 2, prefill: 300, seed: 3)
@@ -58,7 +58,7 @@ struct BenchHarnessTests {
 
     /// A count of requests is exactly what is measured; no append load appends nothing.
     @Test func benchQueryRunsTheRequestedCount() async throws {
-        try await withInProcessNode(nodeID: "qrc") { node in
+        try await TestNode.with(nodeID: "qrc") { node in
             let bench = QueryBenchmark(
                 node: IncidentEndpoint(node.client), clients: 3, operation: .sector, length: .requests(50), warmup: 5,
                 appendRate: 0, appendClients: 0, prefill: 100, seed: 4)
@@ -131,7 +131,7 @@ struct BenchHarnessTests {
         func good() -> String { String(decoding: generator.nextObject(), as: UTF8.self) }
         let badJSON = [good(), good(), "", good(), good(), #"{"type":"incident.reported","sector":"east","data":{"#, good()]
         let duplicate = [good(), good(), good(), #"{"type":"intel.sighting","type":"intel.sighting","sector":"east","data":{}}"#]
-        try await withInProcessNode(nodeID: "imf") { node in
+        try await TestNode.with(nodeID: "imf") { node in
             let importer = JSONLImporter(node: IncidentEndpoint(node.client), batch: 2)
             for (name, lines, badLine, stored) in [("bad-json", badJSON, 6, 4), ("duplicate", duplicate, 4, 2)] {
                 let path = "\(dir)/\(name).jsonl"
