@@ -143,8 +143,11 @@ let package = Package(
         .target(
             name: "IncidentTestSupport",
             dependencies: [
-                "IncidentClient", "IncidentModel", "Wire", "IncidentBench", .product(name: "Crypto", package: "swift-crypto"),
+                "IncidentClient", "IncidentModel", "Wire", "IncidentBench", "IncidentServer", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                // The in-process node (InProcessNode.swift): its logger and its service group.
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

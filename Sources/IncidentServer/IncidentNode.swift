@@ -2,32 +2,42 @@ import Dispatch
 import EventStore
 import IncidentModel
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 import Synchronization
 import Sync
 import Systemd
-import Wire
+public import Wire
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// One running node: identity, store, listeners, dialer and the service-manager link in a
-/// ServiceGroup.
+/// One node: identity, store, listeners, dialer and (when it is the process) the
+/// service-manager link, run as one ServiceGroup.
+///
+/// A value built from a config and injected `Options`; `run()` makes it a swift-service-lifecycle
+/// `Service`, so it runs in incidentd's group or, in-process, in a test's (IncidentTestSupport's
+/// `withNode`). `addresses()` waits until it is ready and gives the addresses its listeners got,
+/// port 0 replaced by the real port.
 ///
 /// Order in the group (shutdown runs in reverse): store, (projections), client listener, HTTP
 /// listener, peer listener, dialer, notifier. So on SIGTERM the notifier says STOPPING=1 first, the dialer and
 /// listeners stop, and the store flushes last. Shutdown is bounded: graceful for
 /// `gracefulShutdownLimit`, then cancellation, and the process exits by `hardShutdownLimit`
 /// whatever still hangs.
-public enum IncidentNode {
+public struct IncidentNode: Service {
     public static let gracefulShutdownLimit = Duration.seconds(10)
     public static let hardShutdownLimit = Duration.seconds(20)
 
-    /// What the executable hands the node besides its config.
-    public struct RunOptions: Sendable {
+    /// What the node is handed besides its config.
+    public struct Options: Sendable {
+        /// The node is the process (incidentd): it takes the sockets systemd passed, talks to the
+        /// service manager (READY=1, watchdog, status), shuts down on SIGTERM/SIGINT, reloads on
+        /// SIGHUP and exits if shutdown hangs past `hardShutdownLimit`. A node built in-process
+        /// does none of these: it stops when its service group shuts down.
+        public var ownsProcess: Bool
         /// Receives `{"client":"HOST:PORT","http":"HOST:PORT","peer":"HOST:PORT"}` once the
         /// listeners are bound (`http` and `peer` when they run).
         public var readyFile: String?
@@ -35,44 +45,96 @@ public enum IncidentNode {
         public var loader: ConfigLoader?
         /// The level every log handler reads; a reload sets it.
         public var logLevel: SharedLogLevel?
-        /// For the test-only hooks (`TestHooks`).
-        public var environment: [String: String]
+        /// Test-only changes to the store and peer sessions (`TestHooks`).
+        public var testHooks: TestHooks
         /// Builds the HTTP listener (IncidentHTTP, which depends on this module) when
         /// `http_listen` is set or systemd passed a socket named `http`.
         public var http: (@Sendable (HTTPContext) throws -> any Service)?
+        /// The event loops of the listeners and the dialer; NIO's shared group when nil. The
+        /// caller owns a group it passes (the test harness gives each node its own and shuts it
+        /// down afterwards).
+        public var eventLoopGroup: (any EventLoopGroup)?
 
         public init(
-            readyFile: String? = nil, loader: ConfigLoader? = nil, logLevel: SharedLogLevel? = nil,
-            environment: [String: String] = [:], http: (@Sendable (HTTPContext) throws -> any Service)? = nil
+            ownsProcess: Bool = false, readyFile: String? = nil, loader: ConfigLoader? = nil, logLevel: SharedLogLevel? = nil,
+            testHooks: TestHooks = TestHooks(), http: (@Sendable (HTTPContext) throws -> any Service)? = nil,
+            eventLoopGroup: (any EventLoopGroup)? = nil
         ) {
+            self.eventLoopGroup = eventLoopGroup
+            self.ownsProcess = ownsProcess
             self.readyFile = readyFile
             self.loader = loader
             self.logLevel = logLevel
-            self.environment = environment
+            self.testHooks = testHooks
             self.http = http
         }
     }
 
-    /// Opens everything and runs until SIGTERM/SIGINT; SIGHUP reloads.
-    public static func run(config: NodeConfig, options: RunOptions, logger: Logger) async throws {
+    /// The addresses the listeners got (port 0 replaced by the real port).
+    public struct Addresses: Sendable, Equatable {
+        public var client: HostPort
+        /// When the peer listener runs.
+        public var peer: HostPort?
+        /// When the HTTP listener runs.
+        public var http: HostPort?
+    }
+
+    /// `run()` ended before the node was ready, without an error of its own (e.g. cancelled).
+    public struct StoppedBeforeReady: Error, CustomStringConvertible {
+        public var description: String { "the node stopped before it was ready" }
+    }
+
+    public let config: NodeConfig
+    public let options: Options
+    let logger: Logger
+    let ready = ReadySignal()
+
+    public init(config: NodeConfig, options: Options = Options(), logger: Logger) {
+        self.config = config
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Waits until every listener is bound and the projections are loaded; throws what `run()`
+    /// threw if it ended first.
+    public func addresses() async throws -> Addresses {
+        try await ready.wait()
+    }
+
+    /// Opens everything and runs until its service group shuts down (for the process: SIGTERM or
+    /// SIGINT; SIGHUP reloads).
+    public func run() async throws {
+        do {
+            try await run(reportingTo: ready)
+            ready.fail(StoppedBeforeReady())
+        } catch {
+            ready.fail(error)
+            throw error
+        }
+    }
+
+    func run(reportingTo ready: ReadySignal) async throws {
+        let config = self.config
+        let options = self.options
+        let logger = self.logger
         let notifier = SystemdNotifier()
         // Recovery comes before the service group; keep the watchdog fed meanwhile.
-        let startupWatchdog = StartupWatchdog(notifier: notifier)
-        defer { startupWatchdog.cancel() }
-        let activation = SocketActivation.take()
-        let passed = passedSockets(activation, logger: logger)
+        let startupWatchdog = options.ownsProcess ? StartupWatchdog(notifier: notifier) : nil
+        defer { startupWatchdog?.cancel() }
+        let passed: (client: Int32?, peer: Int32?, http: Int32?) =
+            options.ownsProcess ? Self.passedSockets(SocketActivation.take(), logger: logger) : (nil, nil, nil)
 
-        if let code = makeDataDirectory(config.dataDir) {
+        if let code = Self.makeDataDirectory(config.dataDir) {
             throw NodeConfig.Failure(file: config.dataDir, key: "data_dir", reason: "cannot create: \(String(cString: strerror(code)))")
         }
-        let identity = try identity(config)
+        let identity = try Self.identity(config)
         // The data directory belongs to one node id: refused before the store opens when the
         // file names another; recorded once the store is open when there is none yet.
         let owner = try DataDirectoryOwner.recorded(in: config.dataDir)
         try DataDirectoryOwner.check(recorded: owner, config: config)
         var storeOptions = config.storeOptions
-        let testHooks = TestHooks(environment: options.environment, logger: logger)
-        testHooks.install(into: &storeOptions)
+        let testHooks = options.testHooks
+        testHooks.install(into: &storeOptions, logger: logger)
         let store = try EventStore(
             directory: config.dataDir, nodeID: config.nodeID, identity: identity, options: storeOptions, logger: logger)
         if owner == nil {
@@ -82,9 +144,9 @@ public enum IncidentNode {
             }
             try DataDirectoryOwner.record(config.nodeID, in: config.dataDir)
         }
-        let trust = TrustBox(try trustList(config, identity: identity))
+        let trust = TrustBox(try Self.trustList(config, identity: identity))
         let registry = PeerRegistry()
-        let authority = try clientAuthority(config, passedClientSocket: passed.client, logger: logger)
+        let authority = try Self.clientAuthority(config, passedClientSocket: passed.client, logger: logger)
         let readinessBox = ReadinessBox()
         let projections = ProjectionService(store: store, sectors: config.sectors, directory: config.dataDir, logger: logger) {
             readinessBox.value?.done("projections")
@@ -106,12 +168,13 @@ public enum IncidentNode {
         if httpListen != nil, options.http != nil { parts.insert("http") }
         let readyFile = options.readyFile
         let readiness = Readiness(parts: parts) { addresses in
-            if let readyFile { writeReadyFile(readyFile, addresses) }
+            if let readyFile { Self.writeReadyFile(readyFile, addresses) }
+            ready.succeed(addresses)
             let list = addresses.keys.sorted().map { "\($0)=\(addresses[$0]!)" }.joined(separator: " ")
             logger.info("node ready", metadata: ["node.id": "\(config.nodeID)", "node.addresses": "\(list)"])
         }
 
-        let group = MultiThreadedEventLoopGroup.singleton
+        let group: any EventLoopGroup = options.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         let listener = ClientListener(
             address: config.listen, socket: passed.client, handler: handler, maximumLineLength: config.maximumLineBytes,
             limits: config.limits, authority: authority, tls: try TLSSetup.clientListener(config), group: group, logger: logger
@@ -124,13 +187,13 @@ public enum IncidentNode {
         peerContext.lostEvents = lostEvents
         peerContext.maximumBytesPerSecond = config.peerMaximumBytesPerSecond
         if !config.peerCompression { peerContext.session.compression = [] }
-        testHooks.install(into: &peerContext.session)
+        testHooks.install(into: &peerContext.session, logger: logger)
         readinessBox.set(readiness)
         // Order matters: shutdown runs in reverse, so listeners stop, then the projections write
         // their snapshot, then the store flushes and closes.
         var services: [any Service] = [StoreService(store: store), projections, listener]
         if let httpListen, let makeHTTP = options.http {
-            let loopback = passed.http.map(socketIsLoopback) ?? httpListen.isLoopback
+            let loopback = passed.http.map(Self.socketIsLoopback) ?? httpListen.isLoopback
             if !loopback && config.tokens.isEmpty {
                 throw NodeConfig.Failure(
                     file: "", key: "tokens",
@@ -155,21 +218,23 @@ public enum IncidentNode {
         lostEvents.configuredPeers { dialer.currentPeers }
         lostEvents.check()
 
-        let reloader = Reloader(
-            running: config, loader: options.loader, identity: identity, dialer: dialer, trust: trust, authority: authority,
-            logLevel: options.logLevel, logger: logger)
-        let status = StatusLine(store: store, registry: registry, dialer: dialer, quarantined: { projections.quarantine.count })
-        let notifierService = NotifierService(
-            notifier: notifier, readiness: readiness, status: { status.text() },
-            probe: { timeout in await livenessFailures(store: store, group: group, timeout: timeout) },
-            reload: { await reloader.reload() },
-            onShutdown: { armHardShutdown(after: hardShutdownLimit, logger: logger) }, logger: logger)
-        services.append(notifierService)
+        if options.ownsProcess {
+            let reloader = Reloader(
+                running: config, loader: options.loader, identity: identity, dialer: dialer, trust: trust, authority: authority,
+                logLevel: options.logLevel, logger: logger)
+            let status = StatusLine(store: store, registry: registry, dialer: dialer, quarantined: { projections.quarantine.count })
+            let notifierService = NotifierService(
+                notifier: notifier, readiness: readiness, status: { status.text() },
+                probe: { timeout in await Self.livenessFailures(store: store, group: group, timeout: timeout) },
+                reload: { await reloader.reload() },
+                onShutdown: { Self.armHardShutdown(after: Self.hardShutdownLimit, logger: logger) }, logger: logger)
+            services.append(notifierService)
+        }
 
         var groupConfig = ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        groupConfig.maximumGracefulShutdownDuration = gracefulShutdownLimit
-        startupWatchdog.cancel()
+            services: services, gracefulShutdownSignals: options.ownsProcess ? [.sigterm, .sigint] : [], logger: logger)
+        groupConfig.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
+        startupWatchdog?.cancel()
         try await ServiceGroup(configuration: groupConfig).run()
         logger.info("node stopped", metadata: ["node.id": "\(config.nodeID)"])
     }
@@ -265,6 +330,55 @@ final class TrustBox: Sendable {
     init(_ list: TrustList) { state = Mutex(list) }
     var value: TrustList { state.withLock { $0 } }
     func set(_ list: TrustList) { state.withLock { $0 = list } }
+}
+
+/// The node's addresses once it is ready, or why it never was: `addresses()` waits on it.
+final class ReadySignal: Sendable {
+    typealias Waiter = CheckedContinuation<IncidentNode.Addresses, any Error>
+    enum State {
+        case waiting([Waiter])
+        case ready(IncidentNode.Addresses)
+        case failed(any Error)
+    }
+    let state = Mutex(State.waiting([]))
+
+    func wait() async throws -> IncidentNode.Addresses {
+        try await withCheckedThrowingContinuation { (continuation: Waiter) in
+            let now = state.withLock { s -> Result<IncidentNode.Addresses, any Error>? in
+                switch s {
+                case .waiting(var list):
+                    list.append(continuation)
+                    s = .waiting(list)
+                    return nil
+                case .ready(let addresses): return .success(addresses)
+                case .failed(let error): return .failure(error)
+                }
+            }
+            if let now { continuation.resume(with: now) }
+        }
+    }
+
+    func succeed(_ named: [String: HostPort]) {
+        guard let client = named["client"] else { return }
+        resolve(.success(IncidentNode.Addresses(client: client, peer: named["peer"], http: named["http"])))
+    }
+
+    /// Only before the node was ready: afterwards its addresses stay the answer.
+    func fail(_ error: any Error) {
+        resolve(.failure(error))
+    }
+
+    func resolve(_ result: Result<IncidentNode.Addresses, any Error>) {
+        let waiting = state.withLock { s -> [Waiter] in
+            guard case .waiting(let list) = s else { return [] }
+            switch result {
+            case .success(let addresses): s = .ready(addresses)
+            case .failure(let error): s = .failed(error)
+            }
+            return list
+        }
+        for continuation in waiting { continuation.resume(with: result) }
+    }
 }
 
 /// Lets the projection service, created before the readiness tracker, report to it.

@@ -100,7 +100,7 @@ public struct NodeAPI: Sendable {
 }
 
 extension IncidentNode {
-    /// What the HTTP listener is built from (`RunOptions.http`).
+    /// What the HTTP listener is built from (`IncidentNode.Options.http`).
     public struct HTTPContext: Sendable {
         public var api: NodeAPI
         /// `http_listen`, or where a passed socket is bound.

@@ -11,7 +11,7 @@ import Glibc
 /// waits until it reports its address, and stops it afterwards.
 ///
 ///     try await TestNode.with(nodeID: "gao") { node in … node.client … }
-public final class TestNode: @unchecked Sendable {
+public final class TestNode: NodeUnderTest, @unchecked Sendable {
     public let nodeID: String
     public let dataDir: String
     public let extraArguments: [String]

@@ -117,10 +117,10 @@ struct Incidentd: AsyncParsableCommand {
         // Before the store opens: every metric made from here on records into this registry.
         let metrics = NodeMetrics.bootstrap()
         do {
-            let options = IncidentNode.RunOptions(
-                readyFile: readyFile, loader: loader, logLevel: level, environment: environment,
+            let options = IncidentNode.Options(
+                ownsProcess: true, readyFile: readyFile, loader: loader, logLevel: level, testHooks: TestHooks(environment: environment),
                 http: { context in HTTPListener(context, metrics: metrics) })
-            try await IncidentNode.run(config: node, options: options, logger: logger)
+            try await IncidentNode(config: node, options: options, logger: logger).run()
         } catch {
             logger.critical("node failed", metadata: ["error": "\(error)"])
             fail("\(error)")

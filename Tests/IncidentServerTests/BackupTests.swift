@@ -21,7 +21,7 @@ import Glibc
         return (parent, parent + "/copy")
     }
 
-    static func append(_ node: TestNode, _ prefix: String, count: Int, perRequest: Int = 20) async throws {
+    static func append(_ node: some NodeUnderTest, _ prefix: String, count: Int, perRequest: Int = 20) async throws {
         try await IncidentConnection.withConnection(to: node.client) { c in
             var done = 0
             while done < count {
@@ -32,7 +32,7 @@ import Glibc
         }
     }
 
-    static func status(_ node: TestNode) async throws -> JSONValue {
+    static func status(_ node: some NodeUnderTest) async throws -> JSONValue {
         try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
     }
 
@@ -49,7 +49,7 @@ import Glibc
     func aBackupTakenWhileAppendsGoOnVerifiesAndHoldsAPrefixOfTheLog() async throws {
         let (parent, dir) = Self.backupPlace()
         defer { try? FileManager.default.removeItem(atPath: parent) }
-        try await TestNode.with(nodeID: "gao", extraArguments: ["--fsync", "never"]) { node in
+        try await withInProcessNode(nodeID: "gao", arguments: ["--fsync", "never"]) { node in
             try await Self.append(node, "before", count: 3000, perRequest: 200)
             let appended = Shared(0)
             let stop = Shared(false)
@@ -175,7 +175,7 @@ import Glibc
     func aDamagedCopyIsReportedBadAndNotPutInPlace() async throws {
         let (parent, dir) = Self.backupPlace()
         defer { try? FileManager.default.removeItem(atPath: parent) }
-        try await TestNode.with(nodeID: "gao", extraArguments: ["--fsync", "never"]) { node in
+        try await withInProcessNode(nodeID: "gao", arguments: ["--fsync", "never"]) { node in
             try await Self.append(node, "e", count: 100)
             // 100 events in 5 commits: 5 signatures, the third of them in the middle of the log.
             for (what, pattern, offset, occurrence) in [("data", #""summary":"IED"#, 12, 40), ("signature", #""sig":""#, 20, 3)] {

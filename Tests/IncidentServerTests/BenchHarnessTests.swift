@@ -10,7 +10,7 @@ import Wire
 /// against a real node, with tiny sizes.
 @Suite("Bench harness on a real node")
 struct BenchHarnessTests {
-    static func status(_ node: TestNode) async throws -> JSONValue {
+    static func status(_ node: some NodeUnderTest) async throws -> JSONValue {
         try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
     }
 

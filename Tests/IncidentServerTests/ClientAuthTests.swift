@@ -12,9 +12,9 @@ import Glibc
 /// Client tokens and roles against a real node (docs/SECURITY.md).
 @Suite("Client tokens and roles")
 struct ClientAuthTests {
-    func endpoint(_ node: TestNode, _ token: String?) -> IncidentEndpoint { IncidentEndpoint(node.client, token: token) }
+    func endpoint(_ node: some NodeUnderTest, _ token: String?) -> IncidentEndpoint { IncidentEndpoint(node.client, token: token) }
 
-    func count(_ node: TestNode) async throws -> Int64 {
+    func count(_ node: some NodeUnderTest) async throws -> Int64 {
         let status = try await IncidentConnection.withConnection(to: endpoint(node, Security.hqToken)) { try await $0.request(Requests.status) }
         return status["events"]?.integerValue ?? -1
     }
@@ -31,7 +31,7 @@ struct ClientAuthTests {
     }
 
     @Test func officeAppendsOnlyToItsSectorsAndEveryRoleReads() async throws {
-        try await Security.withNode("gao", config: Security.tokenConfig()) { node in
+        try await Security.inProcess("gao", config: Security.tokenConfig()) { node in
             try await IncidentConnection.withConnection(to: endpoint(node, Security.officeToken)) { c in
                 let east = try await c.request(Requests.append(eventObjects: [Fixtures.incident("o1", sector: "east")]))
                 #expect(east["ids"] == .array([.string("gao:1")]))
@@ -79,7 +79,7 @@ struct ClientAuthTests {
                 event("incident.verified", sector, #"{"incident_id":"\#(id)","status":"verified","basis":"trust me"}"#),
             ]
         }
-        try await Security.withNode("gao", config: Security.tokenConfig()) { node in
+        try await Security.inProcess("gao", config: Security.tokenConfig()) { node in
             _ = try await IncidentConnection.withConnection(to: endpoint(node, Security.hqToken)) { c in
                 try await c.request(Requests.append(eventObjects: [Fixtures.incident("w1", sector: "west"), Fixtures.incident("e1", sector: "east")]))
             }
@@ -147,7 +147,7 @@ struct ClientAuthTests {
     }
 
     @Test func anonymousLoopbackClientsAreHQAndTheNodeWarns() async throws {
-        try await Security.withNode("gao", config: "{\(Security.tokensJSON)}") { node in
+        try await Security.inProcess("gao", config: "{\(Security.tokensJSON)}") { node in
             #expect(node.log.contains("level=warning msg=\"anonymous clients on loopback get the hq role"))
             let r = try await IncidentConnection.withConnection(to: node.client) { c in
                 try await c.request(Requests.append(eventObjects: [Fixtures.incident("a1", sector: "west")]))
@@ -213,7 +213,7 @@ struct ClientAuthTests {
     /// naming any of it in an event is refused; members beside the request are ignored; an
     /// office's events carry this node's origin, not the token's name.
     @Test func clientCannotSetEnvelopeFields() async throws {
-        try await Security.withNode("gao", config: Security.tokenConfig()) { node in
+        try await Security.inProcess("gao", config: Security.tokenConfig()) { node in
             try await IncidentConnection.withConnection(to: endpoint(node, Security.officeToken)) { c in
                 for field in ["origin", "seq", "id", "hlc", "recorded_at", "prev", "hash", "sig"] {
                     var event = Fixtures.incident("e-\(field)")

@@ -11,7 +11,7 @@ import Glibc
 @Suite("Client protocol against a real incidentd")
 struct ClientProtocolTests {
     @Test func appendedEventReadsBackByIdAndOffset() async throws {
-        try await TestNode.with(nodeID: "gao") { node in
+        try await withInProcessNode(nodeID: "gao") { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 let r = try await c.request(Requests.append(eventObjects: [Fixtures.incident("a1"), Fixtures.incident("a2")]))
                 #expect(r["ids"] == .array([.string("gao:1"), .string("gao:2")]))
@@ -36,7 +36,7 @@ struct ClientProtocolTests {
     }
 
     @Test func malformedLinesGetTheirErrorAndTheConnectionGoesOn() async throws {
-        try await TestNode.with { node in
+        try await withInProcessNode { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 try await c.send(Array("this is not json".utf8))
                 #expect(try errorCode(await c.receive()) == "invalid_json")
@@ -54,7 +54,7 @@ struct ClientProtocolTests {
     }
 
     @Test func invalidEventIsRefusedWithItsFieldAndNothingIsWritten() async throws {
-        try await TestNode.with { node in
+        try await withInProcessNode { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 let bad = Array(
                     #"{"type":"incident.reported","sector":"east","data":{"incident_id":"x","category":"ied","summary":"s","occurred_at":"2026-11-28T06:40:00Z","location":{"lat":16.1}}}"#
@@ -73,7 +73,7 @@ struct ClientProtocolTests {
     }
 
     @Test func oversizeLineIsRefusedThenClosedAndTheNodeGoesOn() async throws {
-        try await TestNode.with { node in
+        try await withInProcessNode { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 var huge = Array("{\"op\":\"status\",\"pad\":\"".utf8)
                 huge += [UInt8](repeating: UInt8(ascii: "x"), count: (1 << 20) + 10)
@@ -89,7 +89,7 @@ struct ClientProtocolTests {
     }
 
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
-        try await TestNode.with { node in
+        try await withInProcessNode { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 let requests = (0..<20).map { i in
                     i % 5 == 4 ? Requests.get(id: "test:1") : Requests.append(eventObjects: [Fixtures.incident("p\(i)")])

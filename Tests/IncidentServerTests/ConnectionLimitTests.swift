@@ -10,12 +10,12 @@ import Wire
 /// appends faster than the disk. The node stays up and other connections carry on.
 @Suite("Client connection limits")
 struct ConnectionLimitTests {
-    func status(_ node: TestNode) async throws -> JSONValue {
+    func status(_ node: some NodeUnderTest) async throws -> JSONValue {
         try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
     }
 
     /// Opens a connection and checks it is served (so the node has counted it).
-    func served(_ node: TestNode, from source: String) throws -> RawClient {
+    func served(_ node: some NodeUnderTest, from source: String) throws -> RawClient {
         let c = try RawClient(node.client, source: source)
         guard c.send(line: Requests.status), let line = c.readLine(), Security.errorCode(line) == nil else {
             throw Fixtures.Problem("connection from \(source) not served")
@@ -23,14 +23,14 @@ struct ConnectionLimitTests {
         return c
     }
 
-    func refused(_ node: TestNode, from source: String) throws -> Bool {
+    func refused(_ node: some NodeUnderTest, from source: String) throws -> Bool {
         let c = try RawClient(node.client, source: source)
         let (lines, closed) = c.readAll(timeout: 5)
         return lines.count == 1 && Security.errorCode(lines[0]) == "too_many_connections" && closed
     }
 
     @Test func appendOverMaxEventsIsRefusedAndNothingWritten() async throws {
-        try await Security.withNode(environment: ["INCIDENTD_MAX_EVENTS_PER_APPEND": "3"]) { node in
+        try await Security.inProcess(environment: ["INCIDENTD_MAX_EVENTS_PER_APPEND": "3"]) { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 try await c.send(Requests.append(eventObjects: (0..<4).map { Fixtures.incident("many-\($0)") }))
                 #expect(Security.errorCode(try await c.receive()) == "too_many_events")
@@ -42,7 +42,7 @@ struct ConnectionLimitTests {
 
     @Test func connectionsOverTheLimitsAreAnsweredThenClosed() async throws {
         let environment = ["INCIDENTD_MAX_CONNECTIONS": "4", "INCIDENTD_MAX_CONNECTIONS_PER_ADDRESS": "2"]
-        try await Security.withNode(environment: environment) { node in
+        try await Security.inProcess(environment: environment) { node in
             try await Security.blocking {
                 var first: RawClient? = try self.served(node, from: "127.0.0.1")
                 let second = try self.served(node, from: "127.0.0.1")
@@ -89,7 +89,7 @@ struct ConnectionLimitTests {
 
     @Test func requestFloodIsRateLimitedAndTheConnectionGoesOn() async throws {
         let environment = ["INCIDENTD_REQUESTS_PER_SECOND": "10", "INCIDENTD_REQUEST_BURST": "10"]
-        try await Security.withNode(environment: environment) { node in
+        try await Security.inProcess(environment: environment) { node in
             let started = ContinuousClock.now
             let answers = try await Security.blocking { () -> [[UInt8]] in
                 let c = try RawClient(node.client)
@@ -122,7 +122,7 @@ struct ConnectionLimitTests {
     /// a request, the idle timeout one that did; a client that keeps talking is never cut off.
     @Test func halfALineThenSilenceIsClosedByTheIdleTimeout() async throws {
         let environment = ["INCIDENTD_HANDSHAKE_TIMEOUT_MS": "2000", "INCIDENTD_IDLE_TIMEOUT_MS": "3000"]
-        try await Security.withNode(environment: environment) { node in
+        try await Security.inProcess(environment: environment) { node in
             async let never = Security.blocking { () -> ([[UInt8]], Bool, Duration) in
                 let c = try RawClient(node.client)
                 let start = ContinuousClock.now

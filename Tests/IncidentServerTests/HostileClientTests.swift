@@ -12,12 +12,12 @@ import Wire
 /// is in HostilePeerTests; limits in ConnectionLimitTests.
 @Suite("Hostile clients against a real node")
 struct HostileClientTests {
-    func status(_ node: TestNode) async throws -> JSONValue {
+    func status(_ node: some NodeUnderTest) async throws -> JSONValue {
         try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
     }
 
     @Test func garbageBytesGetTheirErrorsAndTheNodeGoesOn() async throws {
-        try await Security.withNode { node in
+        try await Security.inProcess { node in
             let (answers, after) = try await Security.blocking { () -> ([[UInt8]], String?) in
                 var rng = SystemRandomNumberGenerator()
                 let c = try RawClient(node.client)
@@ -80,7 +80,7 @@ struct HostileClientTests {
                 return e.line
             }
         }
-        try await Security.withNode(arguments: ["--fsync", "never", "--trust", "gao=\(gao.publicKeyBase64)"]) { node in
+        try await Security.inProcess(arguments: ["--fsync", "never", "--trust", "gao=\(gao.publicKeyBase64)"]) { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 let forged = try await c.request(Requests.ingest(eventLines: events("gao", 3, signer: mallory)))
                 #expect(forged["new"]?.integerValue == 0)
@@ -114,7 +114,7 @@ struct HostileClientTests {
         gaoLines[22] = Bundles.corrupted(gaoLines[22])
         let bundle = Bundles.interleave(gaoLines, Bundles.chain("kidal", 30, signer: kidal, signedAt: [15, 30]))
         let trust = ["--trust", "gao=\(gao.publicKeyBase64)", "--trust", "kidal=\(kidal.publicKeyBase64)"]
-        try await Security.withNode(arguments: ["--fsync", "never"] + trust) { node in
+        try await Security.inProcess(arguments: ["--fsync", "never"] + trust) { node in
             var new = 0, duplicate = 0, pending = 0
             var refused: [(id: String, code: String)] = []
             var skipped: [(id: String, waitsOn: String)] = []

@@ -38,7 +38,7 @@ struct HostileJSONTests {
     /// `status` every 20 ms; returns what `hostile` returned, how long it took, and the slowest
     /// `status` seen (every answer is awaited, a stall shows in full).
     static func whileStatusPolls<T: Sendable>(
-        _ node: TestNode, token: String?, _ hostile: @escaping @Sendable () throws -> T
+        _ node: some NodeUnderTest, token: String?, _ hostile: @escaping @Sendable () throws -> T
     ) async throws -> (T, Duration, Duration) {
         let done = Flag()
         async let slowest: Duration = Security.blocking {

@@ -29,7 +29,7 @@ struct HostilePeerTests {
     }
 
     /// Runs the handshake as "mallory" and then `body` with the open connection.
-    func asMallory(_ node: TestNode, nodeKey: String, _ body: (IncidentConnection) async throws -> Void) async throws {
+    func asMallory(_ node: some NodeUnderTest, nodeKey: String, _ body: (IncidentConnection) async throws -> Void) async throws {
         try await IncidentConnection.withConnection(to: node.peer!) { c in
             var trust = TrustList()
             trust.insert(node: "mallory", key: mallory.publicKey)

@@ -9,7 +9,7 @@ import Wire
 @Suite("Projections on real nodes")
 struct ProjectionIntegrationTests {
     /// The view without its query-time members (as_of, ages): what must be identical across nodes.
-    static func view(_ node: TestNode, _ request: String) async throws -> String {
+    static func view(_ node: some NodeUnderTest, _ request: String) async throws -> String {
         let line = try await IncidentConnection.withConnection(to: node.client) { c in
             try await c.send(Array(request.utf8))
             return try await c.receive()
@@ -20,7 +20,7 @@ struct ProjectionIntegrationTests {
         return String(decoding: line[prefix.count..<end], as: UTF8.self)
     }
 
-    static func appendGenerated(_ node: TestNode, seed: UInt64, count: Int) async throws {
+    static func appendGenerated(_ node: some NodeUnderTest, seed: UInt64, count: Int) async throws {
         var generator = EventGenerator(seed: seed)
         _ = try await IncidentConnection.withConnection(to: node.client) { c in
             for _ in 0..<(count / 20) {
@@ -29,7 +29,7 @@ struct ProjectionIntegrationTests {
         }
     }
 
-    static func status(_ node: TestNode) async throws -> JSONValue {
+    static func status(_ node: some NodeUnderTest) async throws -> JSONValue {
         try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
     }
 
@@ -100,7 +100,7 @@ struct ProjectionIntegrationTests {
     }
 
     @Test func badQueriesGetStableCodes() async throws {
-        try await TestNode.with { node in
+        try await withInProcessNode { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 for (request, code) in [
                     (#"{"op":"sector","sector":"atlantis"}"#, "not_found"), (#"{"op":"sector"}"#, "invalid_request"),

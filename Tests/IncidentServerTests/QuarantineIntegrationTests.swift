@@ -31,7 +31,7 @@ struct QuarantineIntegrationTests {
         }
     }
 
-    static func waitFolded(_ node: TestNode, _ events: Int) async throws -> JSONValue {
+    static func waitFolded(_ node: some NodeUnderTest, _ events: Int) async throws -> JSONValue {
         var last: JSONValue = .null
         try await Security.wait("all \(events) events folded", timeout: .seconds(30)) {
             last = try await ProjectionIntegrationTests.status(node)
@@ -40,7 +40,7 @@ struct QuarantineIntegrationTests {
         return last
     }
 
-    static func overview(_ node: TestNode) async throws -> JSONValue {
+    static func overview(_ node: some NodeUnderTest) async throws -> JSONValue {
         try JSONParser.parse(Array(try await ProjectionIntegrationTests.view(node, #"{"op":"overview"}"#).utf8))
     }
 

@@ -7,7 +7,7 @@ import Wire
 
 @Suite("Replication between real nodes")
 struct ReplicationTests {
-    func append(_ node: TestNode, _ markers: [String], sector: String = "east") async throws {
+    func append(_ node: some NodeUnderTest, _ markers: [String], sector: String = "east") async throws {
         _ = try await IncidentConnection.withConnection(to: node.client) { c in
             try await c.request(Requests.append(eventObjects: markers.map { Fixtures.incident($0, sector: sector) }))
         }

@@ -358,3 +358,22 @@ enum Bundles {
         return out
     }
 }
+
+extension Security {
+    /// `withNode` for a node in the test's process (IncidentTestSupport's `withNode`): the same
+    /// config file, `INCIDENTD_*` config variables and flags, without a process to start and
+    /// poll. For tests that need no process (no pid, RSS, signals or exit status).
+    static func inProcess<R: Sendable>(
+        _ id: String = "test", config json: String? = nil, environment: [String: String] = [:], arguments: [String] = ["--fsync", "never"],
+        _ body: (InProcessNode) async throws -> R
+    ) async throws -> R {
+        var file: String? = nil
+        if let json {
+            let dir = TestNode.temporaryDirectory(prefix: "config-\(id)")
+            file = dir + "/config.json"
+            try Data(json.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        }
+        defer { if let file { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) } }
+        return try await withInProcessNode(nodeID: id, configFile: file, environment: environment, arguments: arguments, body)
+    }
+}

@@ -18,12 +18,12 @@ struct SegmentRepairTests {
         return cluster
     }
 
-    static func status(_ node: TestNode) async throws -> JSONValue {
+    static func status(_ node: some NodeUnderTest) async throws -> JSONValue {
         try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
     }
 
     /// The raw answer to one request line.
-    static func ask(_ node: TestNode, _ request: String) async throws -> JSONValue {
+    static func ask(_ node: some NodeUnderTest, _ request: String) async throws -> JSONValue {
         let line = try await IncidentConnection.withConnection(to: node.client) { c in
             try await c.send(Array(request.utf8))
             return try await c.receive()
@@ -31,7 +31,7 @@ struct SegmentRepairTests {
         return try JSONParser.parse(line)
     }
 
-    static func append(_ node: TestNode, count: Int, seed: UInt64) async throws {
+    static func append(_ node: some NodeUnderTest, count: Int, seed: UInt64) async throws {
         var generator = EventGenerator(seed: seed)
         _ = try await IncidentConnection.withConnection(to: node.client) { c in
             for _ in 0..<(count / 10) {
@@ -40,13 +40,13 @@ struct SegmentRepairTests {
         }
     }
 
-    static func segmentNames(_ node: TestNode) -> [String] {
+    static func segmentNames(_ node: some NodeUnderTest) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: node.dataDir + "/segments")) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
     }
 
     /// Flips one bit in the payload of the first event that `pick` accepts and that lies in a
     /// sealed segment of the stopped `node`; gives the segment's name and the event as it was.
-    static func damage(_ node: TestNode, pick: (Event) -> Bool) throws -> (segment: String, event: Event) {
+    static func damage(_ node: some NodeUnderTest, pick: (Event) -> Bool) throws -> (segment: String, event: Event) {
         for name in segmentNames(node).dropLast() {
             let path = node.dataDir + "/segments/" + name
             var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -65,7 +65,7 @@ struct SegmentRepairTests {
     }
 
     /// Waits until `condition` holds of the node's status, at most `timeout`.
-    static func waitStatus(_ node: TestNode, _ what: String, timeout: Duration = .seconds(30), _ condition: (JSONValue) -> Bool) async throws -> JSONValue {
+    static func waitStatus(_ node: some NodeUnderTest, _ what: String, timeout: Duration = .seconds(30), _ condition: (JSONValue) -> Bool) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
         var last = try await status(node)
         while !condition(last) {
@@ -76,7 +76,7 @@ struct SegmentRepairTests {
         return last
     }
 
-    static func views(_ node: TestNode) async throws -> [String] {
+    static func views(_ node: some NodeUnderTest) async throws -> [String] {
         var out: [String] = []
         for request in [#"{"op":"overview"}"#, #"{"op":"sector","sector":"east"}"#, #"{"op":"sector","sector":"north"}"#] {
             out.append(try await ProjectionIntegrationTests.view(node, request))
@@ -85,7 +85,7 @@ struct SegmentRepairTests {
     }
 
     /// Waits until the node's views are `expected`, at most 10 s.
-    static func waitViews(_ node: TestNode, equal expected: [String]) async throws {
+    static func waitViews(_ node: some NodeUnderTest, equal expected: [String]) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         var last = try await views(node)
         while last != expected {
@@ -99,7 +99,7 @@ struct SegmentRepairTests {
     }
 
     /// The line of `id` as the node stores it, from its segment files (not through the node).
-    static func storedLine(_ node: TestNode, _ id: String) throws -> [UInt8]? {
+    static func storedLine(_ node: some NodeUnderTest, _ id: String) throws -> [UInt8]? {
         for name in segmentNames(node) {
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: node.dataDir + "/segments/" + name)))
             for line in bytes.split(separator: UInt8(ascii: "\n")) where (try? Event.parse(line: Array(line)))?.id == id { return Array(line) }
