@@ -31,8 +31,9 @@ private func mallocTrim(_ pad: Int) -> Int32
 ///
 /// Limits, as `ClientListener` describes: while the channel is unwritable (more than
 /// `max_pending_output_bytes` unread) no request is handled and nothing more is read; past
-/// `slow_consumer_timeout_ms` the connection is answered `slow_consumer` and closed. At most
-/// `ClientListener.bufferedLines` lines wait before the socket is no longer read.
+/// `slow_consumer_timeout_ms` the connection is answered `slow_consumer` and closed. Once
+/// `ClientListener.bufferedLines` lines wait, or `ClientListener.answersInFlight` answers (appends
+/// being committed), the socket is no longer read.
 final class ClientConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -172,9 +173,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// Holds the socket's reads while enough lines wait.
+    /// Holds the socket's reads while enough lines or answers wait.
     func read(context: ChannelHandlerContext) {
-        if inputs.count >= ClientListener.bufferedLines {
+        if holdsReads {
             readHeld = true
         } else {
             context.read()
@@ -196,6 +197,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                     waitForOutputRoom()
                     break handling
                 }
+                guard answers.count < ClientListener.answersInFlight else { break handling }
                 inputs.removeFirst()
                 if let waiting = handle(buffer) { inputs.prepend(waiting) }
             case .request(let request, let shuttingDown):
@@ -220,11 +222,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             }
         }
         if !stopped, !running, inputs.isEmpty, answers.isEmpty, let id { _ = listener.connections.setBusy(id, false) }
-        if readHeld, inputs.count < ClientListener.bufferedLines, !stopped {
+        if readHeld, !holdsReads, !stopped {
             readHeld = false
             context.read()
         }
     }
+
+    /// Enough lines wait, or enough answers (appends being committed): reading more would only
+    /// grow the node's buffers and the writer's queue.
+    var holdsReads: Bool { inputs.count >= ClientListener.bufferedLines || answers.count >= ClientListener.answersInFlight }
 
     /// Handles one request line: answered at once, an append submitted, or the input it becomes
     /// to wait for the answers before it.

@@ -41,8 +41,11 @@ final class ClientListener: Service {
     static let drainLimit = Duration.seconds(3)
     /// How often the reaper looks for connections past their handshake or idle timeout.
     static let reapInterval = Duration.milliseconds(100)
-    /// Request lines a connection's inbound stream holds before the node stops reading its socket.
+    /// Request lines a connection holds before the node stops reading its socket.
     static let bufferedLines = 4
+    /// Requests of one connection handled but not answered yet (pipelined appends being
+    /// committed) before the node stops handling and reading its requests.
+    static let answersInFlight = 16
     /// A listening socket passed by systemd (socket activation); `address` is not bound then.
     let socket: Int32?
 
