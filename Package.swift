@@ -166,9 +166,11 @@ let package = Package(
                 "IncidentClient", "EventStore", "Projections", "IncidentModel", "Wire",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-                // LinkProxy (the slow, cut link of `bench link` and the link tests).
+                // LinkProxy (the slow, cut link of `bench link` and the link tests), and the lean
+                // connections of `bench append` (TLS when the endpoint names a CA).
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Durable append figures for README: a fresh release node (fsync always) on loopback, then
 # `incidentctl bench append` with 50 clients and with 1 client, one event per request, then
-# 1 client with 1000 events per request and `incidentctl bench import`.
+# 1 client with 1000 events per request and `incidentctl bench import`. The append runs report the
+# CPU time per request of the generator and of the node.
 # Usage: Benchmarks/bench-append.sh [BIN_DIR]   (default .build/release)
 set -euo pipefail
 bin=${1:-.build/release}
@@ -26,8 +27,8 @@ dt = time.time() - t
 os.close(fd); os.unlink(path)
 print(f"# raw fdatasync on this disk: {n / dt:.0f}/s ({dt / n * 1e6:.0f} us each)")
 PY
-"$bin/incidentctl" bench append --node "$node" --clients 50 --events "$events" --batch 1
-"$bin/incidentctl" bench append --node "$node" --clients 1 --events $((events / 10)) --batch 1 --warmup 1000
-"$bin/incidentctl" bench append --node "$node" --clients 1 --events "$events" --batch 1000 --warmup 1000
+"$bin/incidentctl" bench append --node "$node" --clients 50 --events "$events" --batch 1 --node-pid "$pid"
+"$bin/incidentctl" bench append --node "$node" --clients 1 --events $((events / 10)) --batch 1 --warmup 1000 --node-pid "$pid"
+"$bin/incidentctl" bench append --node "$node" --clients 1 --events "$events" --batch 1000 --warmup 1000 --node-pid "$pid"
 # Bulk import through the path of `incidentctl import` (up to 10000 events and 1 MiB per request).
 "$bin/incidentctl" bench import --node "$node" --events "$events" --warmup 1000

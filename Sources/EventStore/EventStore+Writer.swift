@@ -36,6 +36,9 @@ extension EventStore {
             options.writerStallHook?()
             while true {
                 let (batch, closing, probes) = queue.withLock { q -> ([PendingAppend], Bool, [LivenessProbe]) in
+                    q.writerCommitting = false
+                    // A submitter committing on its own thread wakes the writer once it is done.
+                    if q.committingHere { return ([], false, []) }
                     // The longest prefix within the batch limit (at least one append), removed at once.
                     var count = 0
                     var bytes = 0
@@ -45,6 +48,7 @@ extension EventStore {
                     }
                     let taken = Array(q.pending.prefix(count))
                     q.pending.removeFirst(count)
+                    q.writerCommitting = count > 0
                     defer { q.probes = [] }
                     return (taken, q.closing, q.probes)
                 }

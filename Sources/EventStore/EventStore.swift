@@ -101,26 +101,67 @@ public final class EventStore: Sendable {
     // MARK: Appending
 
     /// Appends local events atomically: all are acknowledged (durably, under `fsync: always`) or
-    /// none is written. Returns where each landed.
+    /// none is written. Returns where each landed. The writer thread commits them.
     public func append(_ events: [PendingEvent]) async throws(StoreError) -> [Appended] {
-        guard !events.isEmpty else { return [] }
-        let started = ContinuousClock.now
-        defer { metrics.append.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1))) }
-        let bytes = events.reduce(0) { $0 + $1.data.count + 300 }
-        let result: Result<CommitOutcome, StoreError> = await withCheckedContinuation { continuation in
-            let refused: StoreError? = queue.withLock { q in
-                if q.closing { return StoreError(.closed, "the node is shutting down") }
-                q.pending.append(PendingAppend(work: .local(events), bytes: bytes, continuation: continuation))
-                return nil
-            }
-            if let refused {
-                continuation.resume(returning: .failure(refused))
-            } else {
-                wake.signal()
-            }
+        let result = await withCheckedContinuation { continuation in
+            submitAppend(events, commitHere: false) { continuation.resume(returning: $0) }
         }
-        guard case .appended(let appended) = try result.get() else { return [] }
-        return appended
+        return try result.get()
+    }
+
+    /// Appends local events atomically and calls `completion` once: with where each landed, or
+    /// with why none was written. With `commitHere`, when no commit is running and no append
+    /// waits, the caller's thread commits them itself (write, fdatasync, publish) and
+    /// `completion` runs before this returns: no thread is woken for a lone append. Otherwise
+    /// they join the group the writer thread commits next, and `completion` runs there.
+    public func submitAppend(
+        _ events: [PendingEvent], commitHere: Bool, completion: @escaping @Sendable (Result<[Appended], StoreError>) -> Void
+    ) {
+        guard !events.isEmpty else { return completion(.success([])) }
+        let started = ContinuousClock.now
+        let metrics = self.metrics
+        let bytes = events.reduce(0) { $0 + $1.data.count + 300 }
+        let done = AppendCompletion { result in
+            metrics.append.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+            completion(
+                result.map { outcome in
+                    guard case .appended(let appended) = outcome else { return [] }
+                    return appended
+                })
+        }
+        submit(PendingAppend(work: .local(events), bytes: bytes, continuation: done), commitHere: commitHere)
+    }
+
+    /// Queues `p` for the writer, or commits it on this thread (`commitHere`, nothing running or
+    /// waiting). While such a commit runs the writer thread takes nothing; appends arriving
+    /// meanwhile queue up, and the committing thread wakes the writer for them when it is done.
+    /// Liveness probes are answered between commits, by whichever thread committed.
+    func submit(_ p: PendingAppend, commitHere: Bool) {
+        enum Route { case refused, queued, here }
+        let route = queue.withLock { q -> Route in
+            if q.closing { return .refused }
+            if commitHere, !q.writerCommitting, !q.committingHere, q.pending.isEmpty {
+                q.committingHere = true
+                return .here
+            }
+            q.pending.append(p)
+            return .queued
+        }
+        switch route {
+        case .refused:
+            p.continuation.resume(returning: .failure(StoreError(.closed, "the node is shutting down")))
+        case .queued:
+            wake.signal()
+        case .here:
+            commit([p])
+            let (probes, wakeWriter) = queue.withLock { q in
+                q.committingHere = false
+                defer { q.probes = [] }
+                return (q.probes, !q.pending.isEmpty || q.closing)
+            }
+            for probe in probes { probe.answer(true) }
+            if wakeWriter { wake.signal() }
+        }
     }
 
     /// Stores events replicated from other nodes, under the chain rule: for each event in order,
@@ -132,16 +173,9 @@ public final class EventStore: Sendable {
         guard !events.isEmpty else { return [] }
         let bytes = events.reduce(0) { $0 + $1.line.count + 1 }
         let result: Result<CommitOutcome, StoreError> = await withCheckedContinuation { continuation in
-            let refused: StoreError? = queue.withLock { q in
-                if q.closing { return StoreError(.closed, "the node is shutting down") }
-                q.pending.append(PendingAppend(work: .replicated(events), bytes: bytes, continuation: continuation))
-                return nil
-            }
-            if let refused {
-                continuation.resume(returning: .failure(refused))
-            } else {
-                wake.signal()
-            }
+            submit(
+                PendingAppend(work: .replicated(events), bytes: bytes, continuation: AppendCompletion { continuation.resume(returning: $0) }),
+                commitHere: false)
         }
         guard case .ingested(let outcomes) = try result.get() else { return [] }
         return outcomes
@@ -267,7 +301,14 @@ struct PendingAppend {
     }
     var work: Work
     var bytes: Int
-    var continuation: CheckedContinuation<Result<CommitOutcome, StoreError>, Never>
+    var continuation: AppendCompletion
+}
+
+/// Called once with a commit's outcome for one append or ingest.
+struct AppendCompletion: Sendable {
+    let body: @Sendable (Result<CommitOutcome, StoreError>) -> Void
+
+    func resume(returning result: Result<CommitOutcome, StoreError>) { body(result) }
 }
 
 enum CommitOutcome {
@@ -278,6 +319,10 @@ enum CommitOutcome {
 struct QueueState {
     var pending: [PendingAppend] = []
     var closing = false
+    /// The writer thread is committing a group taken from `pending`.
+    var writerCommitting = false
+    /// A submitter is committing its own append (`EventStore.submit`); the writer waits.
+    var committingHere = false
     /// Liveness probes waiting for the writer to come round (see `ping`).
     var probes: [LivenessProbe] = []
 }

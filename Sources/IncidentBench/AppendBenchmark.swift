@@ -1,5 +1,8 @@
 public import IncidentClient
 import Histogram
+import NIOCore
+import NIOPosix
+import NIOSSL
 public import Wire
 
 #if canImport(Glibc)
@@ -9,6 +12,13 @@ import Glibc
 /// `incidentctl bench append`: closed-loop load like redis-benchmark. Each client has its own
 /// connection and keeps one append request of `batch` events in flight; latency is request sent →
 /// acknowledgement received, recorded in an HdrHistogram (microseconds).
+///
+/// The generator is lean, so that it measures the node rather than itself: every request line is
+/// encoded before the clock starts, each connection is one plain NIO channel handler on the
+/// event loops (no task per request), and an answer is only split at its newline and checked to
+/// open with `{"ok":true` (the request's event count is known). The CPU time both sides spend per
+/// request is reported: the generator's own (getrusage) and, given the node's pid, the node's
+/// (/proc/PID/stat), over the measured run.
 ///
 /// With `events`, every request is built before the clock starts, each event generated once.
 /// With `duration`, each client cycles through a pool of requests built beforehand (about
@@ -28,6 +38,8 @@ public struct AppendBenchmark: Sendable {
     public var seed: UInt64
     /// Seconds to append for instead of `events`; nil: `events`.
     public var duration: Double?
+    /// The node's process, whose CPU time over the measured run is reported; nil: not reported.
+    public var nodePID: Int32?
 
     /// Events pre-generated for a run with `duration`, in all clients' pools.
     public static let durationPoolEvents = 50_000
@@ -55,19 +67,27 @@ public struct AppendBenchmark: Sendable {
         public var p99Micros: UInt64
         public var p999Micros: UInt64
         public var maxMicros: UInt64
+        /// User + system CPU seconds of the generator's process over the measured run.
+        public var generatorCPUSeconds: Double
+        /// User + system CPU seconds of the node's process over the measured run (nil: no pid).
+        public var nodeCPUSeconds: Double?
+
+        /// CPU microseconds per request: the generator's, and the node's.
+        public var generatorMicrosPerRequest: Double { requests > 0 ? generatorCPUSeconds * 1e6 / Double(requests) : 0 }
+        public var nodeMicrosPerRequest: Double? { nodeCPUSeconds.map { requests > 0 ? $0 * 1e6 / Double(requests) : 0 } }
     }
 
     public func run() async throws -> Result {
         // Requests are built before the clock starts, so the generator is not measured.
-        func prepare(total: Int, seedOffset: UInt64) -> [[[UInt8]]] {
+        func prepare(total: Int, seedOffset: UInt64) -> [[(line: [UInt8], events: Int)]] {
             let perClient = (total + clients - 1) / clients
             return (0..<clients).map { c in
                 var generator = EventGenerator(seed: seed &+ seedOffset &+ UInt64(c))
                 var left = max(0, min(perClient, total - c * perClient))
-                var requests: [[UInt8]] = []
+                var requests: [(line: [UInt8], events: Int)] = []
                 while left > 0 {
                     let n = min(batch, left)
-                    requests.append(Requests.append(eventObjects: (0..<n).map { _ in generator.nextObject() }))
+                    requests.append((Requests.append(eventObjects: (0..<n).map { _ in generator.nextObject() }), n))
                     left -= n
                 }
                 return requests
@@ -75,9 +95,13 @@ public struct AppendBenchmark: Sendable {
         }
         if warmup > 0 { _ = try await drive(prepare(total: warmup, seedOffset: 1 << 32)) }
         let measured = prepare(total: duration == nil ? events : max(clients * batch, Self.durationPoolEvents), seedOffset: 0)
+        let nodeCPUBefore = nodePID.flatMap(ProcessCPU.seconds(pid:))
+        let ownCPUBefore = ProcessCPU.ownSeconds()
         let start = MonotonicClock.now()
         let histograms = try await drive(measured, until: duration.map { start + UInt64($0 * 1e9) })
         let seconds = Double(MonotonicClock.now() - start) / 1e9
+        let ownCPU = ProcessCPU.ownSeconds() - ownCPUBefore
+        let nodeCPU = nodeCPUBefore.flatMap { before in nodePID.flatMap(ProcessCPU.seconds(pid:)).map { $0 - before } }
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         for h in histograms { merged.add(h.0) }
         let stored = histograms.reduce(0) { $0 + $1.1 }
@@ -86,37 +110,189 @@ public struct AppendBenchmark: Sendable {
         return Result(
             events: stored, requests: requests, seconds: seconds, eventsPerSecond: Double(stored) / seconds,
             p50Micros: merged.valueAtPercentile(50), p99Micros: merged.valueAtPercentile(99),
-            p999Micros: merged.valueAtPercentile(99.9), maxMicros: merged.max)
+            p999Micros: merged.valueAtPercentile(99.9), maxMicros: merged.max, generatorCPUSeconds: ownCPU, nodeCPUSeconds: nodeCPU)
     }
 
     /// Runs every client's requests, one in flight per client — each once, or over and over
     /// until `deadline` (CLOCK_MONOTONIC ns) when one is given; returns each client's latencies,
     /// events acknowledged and requests made.
-    func drive(_ perClient: [[[UInt8]]], until deadline: UInt64? = nil) async throws -> [(Histogram<UInt64>, Int, Int)] {
-        let node = self.endpoint
-        return try await withThrowingTaskGroup(of: (Histogram<UInt64>, Int, Int).self) { group in
-            for requests in perClient where !requests.isEmpty {
-                group.addTask {
-                    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-                    var stored = 0
-                    var made = 0
-                    try await IncidentConnection.withConnection(to: node) { connection in
-                        var i = 0
-                        while deadline.map({ MonotonicClock.now() < $0 }) ?? (i < requests.count) {
-                            let t0 = MonotonicClock.now()
-                            let response = try await connection.request(requests[i % requests.count])
-                            _ = histogram.record(min((MonotonicClock.now() - t0) / 1000, 60_000_000))
-                            stored += response["ids"]?.arrayValue?.count ?? 0
-                            made += 1
-                            i += 1
+    func drive(_ perClient: [[(line: [UInt8], events: Int)]], until deadline: UInt64? = nil) async throws -> [(Histogram<UInt64>, Int, Int)] {
+        let endpoint = self.endpoint
+        let tls: NIOSSLContext?
+        do {
+            tls = try endpoint.tlsContext()
+        } catch {
+            throw ClientError.cannotConnect(node: endpoint.description, reason: "TLS: \(error)")
+        }
+        let hostname = endpoint.serverHostname
+        let auth = endpoint.token.map { ByteBuffer(bytes: AuthRequest.line(token: $0) + [UInt8(ascii: "\n")]) }
+        var runs: [EventLoopFuture<AppendLoadHandler.Outcome>] = []
+        var channels: [any Channel] = []
+        defer { for c in channels { c.close(promise: nil) } }
+        for requests in perClient where !requests.isEmpty {
+            let lines = requests.map { ByteBuffer(bytes: $0.line + [UInt8(ascii: "\n")]) }
+            let counts = requests.map(\.events)
+            let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: AppendLoadHandler.Outcome.self)
+            let channel: any Channel
+            do {
+                channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .connectTimeout(.seconds(5))
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            if let tls {
+                                try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                            }
+                            try channel.pipeline.syncOperations.addHandler(
+                                AppendLoadHandler(requests: lines, events: counts, auth: auth, deadline: deadline, done: promise))
                         }
                     }
-                    return (histogram, stored, made)
-                }
+                    .connect(host: endpoint.address.host, port: endpoint.address.port).get()
+            } catch {
+                promise.fail(error)
+                throw ClientError.cannotConnect(node: endpoint.description, reason: "\(error)")
             }
-            var all: [(Histogram<UInt64>, Int, Int)] = []
-            for try await r in group { all.append(r) }
-            return all
+            channels.append(channel)
+            runs.append(promise.futureResult)
         }
+        var all: [(Histogram<UInt64>, Int, Int)] = []
+        for run in runs {
+            let o = try await run.get()
+            all.append((o.histogram, o.stored, o.requests))
+        }
+        return all
+    }
+}
+
+/// One connection of `bench append`: sends the token (if any), then each pre-encoded request once
+/// its predecessor is answered, recording the latency of each; completes `done` after the last
+/// answer (or at the deadline), fails it on a refusal or a closed connection.
+final class AppendLoadHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Outcome: Sendable {
+        var histogram: Histogram<UInt64>
+        var stored: Int
+        var requests: Int
+    }
+
+    let requests: [ByteBuffer]
+    let events: [Int]
+    let auth: ByteBuffer?
+    let deadline: UInt64?
+    let done: EventLoopPromise<Outcome>
+    var outcome = Outcome(histogram: Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three), stored: 0, requests: 0)
+    var authenticating = false
+    var next = 0
+    var sentAt: UInt64 = 0
+    /// The start of a line not yet complete.
+    var partial = ByteBuffer()
+    var finished = false
+
+    static let okPrefix = Array(#"{"ok":true"#.utf8)
+
+    init(requests: [ByteBuffer], events: [Int], auth: ByteBuffer?, deadline: UInt64?, done: EventLoopPromise<Outcome>) {
+        self.requests = requests
+        self.events = events
+        self.auth = auth
+        self.deadline = deadline
+        self.done = done
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let auth {
+            authenticating = true
+            context.writeAndFlush(wrapOutboundOut(auth), promise: nil)
+        } else {
+            sendNext(context: context)
+        }
+        context.fireChannelActive()
+    }
+
+    func sendNext(context: ChannelHandlerContext) {
+        let more = deadline.map { MonotonicClock.now() < $0 } ?? (next < requests.count)
+        guard more else {
+            finish(context: context, .success(outcome))
+            return
+        }
+        sentAt = MonotonicClock.now()
+        context.writeAndFlush(wrapOutboundOut(requests[next % requests.count]), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        while !finished, let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            var line = buffer.readSlice(length: newline - buffer.readerIndex)!
+            buffer.moveReaderIndex(forwardBy: 1)
+            if partial.readableBytes > 0 {
+                partial.writeBuffer(&line)
+                line = partial
+                partial = ByteBuffer()
+            }
+            answered(line, context: context)
+        }
+        if !finished, buffer.readableBytes > 0 { partial.writeBuffer(&buffer) }
+    }
+
+    func answered(_ line: ByteBuffer, context: ChannelHandlerContext) {
+        guard line.readableBytesView.starts(with: Self.okPrefix) else {
+            let text = String(decoding: line.readableBytesView.prefix(300), as: UTF8.self)
+            finish(context: context, .failure(BenchmarkError("the node refused a request: \(text)")))
+            return
+        }
+        if authenticating {
+            authenticating = false
+        } else {
+            _ = outcome.histogram.record(min((MonotonicClock.now() - sentAt) / 1000, 60_000_000))
+            outcome.stored += events[next % events.count]
+            outcome.requests += 1
+            next += 1
+        }
+        sendNext(context: context)
+    }
+
+    func finish(context: ChannelHandlerContext, _ result: Result<Outcome, any Error>) {
+        guard !finished else { return }
+        finished = true
+        done.completeWith(result)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(context: context, .failure(BenchmarkError("the node closed a connection after \(outcome.requests) requests")))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(context: context, .failure(error))
+    }
+}
+
+/// CPU time (user + system) of processes, for the CPU cost per request of a benchmark.
+public enum ProcessCPU {
+    /// This process's CPU seconds so far (getrusage).
+    public static func ownSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// The CPU seconds so far of process `pid`: utime + stime of /proc/PID/stat (fields 14 and
+    /// 15, in clock ticks); nil when there is no such process.
+    public static func seconds(pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+        return seconds(stat: text, ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))))
+    }
+
+    /// utime + stime of a /proc/PID/stat line, in seconds. The command name (field 2, in
+    /// parentheses) may hold spaces and parentheses, so fields are counted after its last `)`.
+    public static func seconds(stat: String, ticksPerSecond: Double) -> Double? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state): utime (14) and stime (15) are fields[11] and fields[12].
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]), ticksPerSecond > 0 else { return nil }
+        return (user + system) / ticksPerSecond
     }
 }

@@ -7,21 +7,14 @@ import ServiceLifecycle
 import Synchronization
 import Wire
 
-#if os(Linux)
-/// glibc's `malloc_trim` (malloc.h, which the Glibc module does not export): gives free pages of
-/// every arena back to the system.
-@_silgen_name("malloc_trim")
-private func mallocTrim(_ pad: Int) -> Int32
-#endif
-
-/// The client API: a TCP listener (TLS when `tls_cert` is set) speaking line-delimited JSON, one
-/// task per connection.
+/// The client API: a TCP listener (TLS when `tls_cert` is set) speaking line-delimited JSON; each
+/// connection is served by a `ClientConnectionHandler` on its event loop.
 ///
 /// Each connection, in order: admitted under the connection limits (else `too_many_connections`,
 /// closed); each request line takes a token from the connection's bucket (else `rate_limited`),
 /// passes authentication (`ClientAuthority.gate`: `auth` answered there, `unauthorized`
 /// otherwise), then the request handler (which checks the role). While the client has not read
-/// `max_pending_output_bytes` of answers, no request is read; if that lasts
+/// `max_pending_output_bytes` of answers, no request is handled; if that lasts
 /// `slow_consumer_timeout_ms` the connection is answered `slow_consumer` and closed. One reaper
 /// task closes connections that did not authenticate in time or fell idle (`idle_timeout`).
 /// `ConnectionLimits.swift` lists the limits.
@@ -48,8 +41,11 @@ final class ClientListener: Service {
     static let drainLimit = Duration.seconds(3)
     /// How often the reaper looks for connections past their handshake or idle timeout.
     static let reapInterval = Duration.milliseconds(100)
-    /// Request lines a connection's inbound stream holds before the node stops reading its socket.
+    /// Request lines a connection holds before the node stops reading its socket.
     static let bufferedLines = 4
+    /// Requests of one connection handled but not answered yet (pipelined appends being
+    /// committed) before the node stops handling and reading its requests.
+    static let answersInFlight = 16
     /// A listening socket passed by systemd (socket activation); `address` is not bound then.
     let socket: Int32?
 
@@ -73,18 +69,16 @@ final class ClientListener: Service {
     func run() async throws {
         let maximumLineLength = self.maximumLineLength
         let tls = self.tls
-        let inboundConfiguration = NIOAsyncChannel<ByteBuffer, ByteBuffer>.Configuration(
-            backPressureStrategy: .init(lowWatermark: Self.bufferedLines / 2, highWatermark: Self.bufferedLines))
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { child in
             child.eventLoop.makeCompletedFuture {
                 if let tls { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                 try child.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(LineFrameDecoder(maximumLineLength: maximumLineLength)))
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child, configuration: inboundConfiguration)
+                try child.pipeline.syncOperations.addHandler(ClientConnectionHandler(listener: self))
             }
         }
         // Above `max_pending_output_bytes` unwritten, the channel turns unwritable and the
-        // connection's task stops reading requests (`waitForOutputRoom`).
+        // connection stops handling requests (`ClientConnectionHandler.waitForOutputRoom`).
         let outputBound = limits.maximumPendingOutputBytes
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -92,7 +86,7 @@ final class ClientListener: Service {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: outputBound / 2, high: outputBound))
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let server: NIOAsyncChannel<Void, Never>
         if let socket {
             server = try await bootstrap.bind(socket, childChannelInitializer: initializer)
         } else {
@@ -131,146 +125,22 @@ final class ClientListener: Service {
                         }
                     }
                 }
+                // Each connection is served by its channel handler; accepting needs nothing more.
                 try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        // The connection's task runs on its channel's event loop (EventLoopTaskExecutor).
-                        group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.eventLoop)) {
-                            await self.serve(connection)
-                        }
-                    }
+                    for try await _ in inbound {}
                 }
                 // Not accepting any more: close connections as they fall quiet, all of them by the limit.
                 let deadline = ContinuousClock.now + Self.drainLimit
                 while connections.closeQuiet(for: Self.quietPeriod) > 0, ContinuousClock.now < deadline {
                     do { try await Task.sleep(for: .milliseconds(20)) } catch { break }
                 }
-                connections.closeAll()
+                for channel in connections.closeAll() { try? await channel.closeFuture.get() }
             }
         } onGracefulShutdown: {
             connections.beginShutdown()
             server.channel.close(promise: nil)
         }
         logger.info("client listener stopped")
-    }
-
-    func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        let channel = connection.channel
-        let peer = channel.remoteAddress?.description ?? "?"
-        let address = channel.remoteAddress?.ipAddress ?? "?"
-        let admission = connections.admit(channel, address: address, limits: limits)
-        if let evicted = admission.evicted {
-            logger.notice(
-                "connection limit reached; closing the oldest unauthenticated connection",
-                metadata: ["client.peer": "\(evicted.remoteAddress?.description ?? "?")", "client.newcomer": "\(peer)"])
-            let error = WireError(
-                .tooManyConnections,
-                "too many open connections (at most \(limits.maximumConnections), \(limits.maximumConnectionsPerAddress) per address): this one had not authenticated and was the oldest such; closing it")
-            evicted.answerThenClose(ClientResponse.refusal(error))
-        }
-        guard let id = admission.id else {
-            logger.notice("too many client connections; refusing one", metadata: ["client.peer": "\(peer)"])
-            let error = WireError(
-                .tooManyConnections,
-                "too many open connections (at most \(limits.maximumConnections), \(limits.maximumConnectionsPerAddress) per address)")
-            // Through executeThenClose, which finishes the async writer (NIO traps otherwise).
-            try? await connection.executeThenClose { _, _ in try? await channel.answerThenClose(ClientResponse.refusal(error)).get() }
-            return
-        }
-        defer { connections.remove(id) }
-        let ingested = Mutex(false)
-        defer {
-            // A bundle's held runs are many small allocations spread over the threads' malloc
-            // arenas; freed, glibc keeps the pages (tens of MiB after a dozen such connections).
-            // Given back here, once per connection that ingested, not on every close.
-            #if os(Linux)
-            if ingested.withLock({ $0 }) { _ = mallocTrim(0) }
-            #endif
-        }
-        do {
-            try await connection.executeThenClose { inbound, _ in
-                var state = RequestHandler.ConnectionState()
-                // The connection's state (an ingest's held runs among it) ends with this closure.
-                defer { if state.verifier != nil { ingested.withLock { $0 = true } } }
-                // Answers go straight into the channel (the async writer would suspend, for as long
-                // as the client pleases, once the channel is unwritable); `waitForOutputRoom` is
-                // what holds the loop back. The last answer is awaited before the channel closes.
-                var lastWrite: EventLoopFuture<Void>? = nil
-                var bucket = TokenBucket(rate: limits.requestsPerSecond, burst: limits.requestBurst, now: .now)
-                do {
-                    for try await buffer in inbound {
-                        let shuttingDown = connections.setBusy(id, true)
-                        guard await waitForOutputRoom(channel) else {
-                            logger.notice("slow consumer; closing", metadata: ["client.peer": "\(peer)"])
-                            let error = WireError(
-                                .slowConsumer,
-                                "more than \(limits.maximumPendingOutputBytes) bytes of answers unread for \(limits.slowConsumerTimeout); closing the connection")
-                            try? await channel.answerThenClose(ClientResponse.refusal(error), grace: TimeAmount(limits.slowConsumerTimeout)).get()
-                            return
-                        }
-                        let line = Array(buffer.readableBytesView)
-                        var response: [UInt8]
-                        var close = false
-                        if !bucket.take(now: .now) {
-                            let error = WireError(
-                                .rateLimited, "more than \(limits.requestsPerSecond) requests a second on this connection; the request was not run")
-                            response = ClientResponse.refusal(error)
-                        } else {
-                            switch authority.gate(line, state: &state.auth) {
-                            case .answer(let answer, let closing):
-                                response = answer
-                                close = closing
-                                if closing {
-                                    let why =
-                                        line.count > ClientAuthority.unauthenticatedLineLimit
-                                        ? "client sent a long line before authenticating; closing" : "client presented an unknown token; closing"
-                                    logger.notice("\(why)", metadata: ["client.peer": "\(peer)"])
-                                }
-                            case .pass:
-                                // Before the handler: a first request that long-polls is past the handshake.
-                                connections.markAuthenticated(id)
-                                response = await handler.handle(line: line, connection: &state, shuttingDown: shuttingDown)
-                            }
-                            if state.auth.authenticated { connections.markAuthenticated(id) }
-                        }
-                        if close {
-                            try? await channel.answerThenClose(response).get()
-                            return
-                        }
-                        lastWrite = channel.writeAndFlush(ByteBuffer(bytes: response))
-                        _ = connections.setBusy(id, false)
-                    }
-                    // End of input (a half-closed client waits for its answers): let them out.
-                    if let lastWrite { await Self.flushed(lastWrite, channel: channel, within: limits.slowConsumerTimeout) }
-                } catch let error as LineTooLongError {
-                    let wire = WireError(.lineTooLong, "a line is at most \(error.limit) bytes; closing the connection")
-                    try? await channel.answerThenClose(ClientResponse.refusal(wire)).get()
-                    logger.notice("line too long; connection closed", metadata: ["client.peer": "\(peer)"])
-                }
-            }
-        } catch {
-            logger.debug("client connection ended with an error", metadata: ["client.peer": "\(peer)", "error": "\(error)"])
-        }
-    }
-
-    /// Waits until `write` is done, or closes the channel after `within`.
-    static func flushed(_ write: EventLoopFuture<Void>, channel: any Channel, within: Duration) async {
-        let closer = channel.eventLoop.scheduleTask(in: TimeAmount(within)) { channel.close(promise: nil) }
-        try? await write.get()
-        closer.cancel()
-    }
-
-    /// Waits while the client has more than `max_pending_output_bytes` of answers unread (the
-    /// channel is unwritable): no request is read meanwhile. False when that lasted
-    /// `slow_consumer_timeout_ms`.
-    func waitForOutputRoom(_ channel: any Channel) async -> Bool {
-        guard !channel.isWritable else { return true }
-        let deadline = ContinuousClock.now + limits.slowConsumerTimeout
-        while ContinuousClock.now < deadline {
-            // Cancelled: the connection is being closed anyway.
-            do { try await Task.sleep(for: .milliseconds(10)) } catch { return false }
-            if channel.isWritable || !channel.isActive { return true }
-        }
-        return false
     }
 }
 
@@ -401,12 +271,13 @@ final class ConnectionRegistry: Sendable {
         return remaining
     }
 
-    /// Closes every connection and stops the reaper.
-    func closeAll() {
+    /// Closes every connection and stops the reaper; returns the channels closed.
+    func closeAll() -> [any Channel] {
         let channels = state.withLock { s in
             s.stopped = true
             return s.entries.values.map(\.channel)
         }
         for channel in channels { channel.close(promise: nil) }
+        return channels
     }
 }

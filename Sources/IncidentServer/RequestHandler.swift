@@ -42,12 +42,47 @@ struct RequestHandler: Sendable {
     func handleHere(line: [UInt8], connection: inout ConnectionState, shuttingDown: Bool) async -> [UInt8] {
         let request: ClientRequest
         do {
-            request = try line.withUnsafeBufferPointer { buffer throws(WireError) in
-                try ClientRequest.parse(line: buffer, validator: validator, maximumEvents: config.maximumEventsPerAppend)
-            }
+            request = try line.withUnsafeBufferPointer { buffer throws(WireError) in try parse(buffer) }
         } catch {
             return ClientResponse.refusal(error)
         }
+        return await respond(to: request, connection: &connection, shuttingDown: shuttingDown)
+    }
+
+    func parse(_ line: UnsafeBufferPointer<UInt8>) throws(WireError) -> ClientRequest {
+        try ClientRequest.parse(line: line, validator: validator, maximumEvents: config.maximumEventsPerAppend)
+    }
+
+    /// The append fast path's verdict on a parsed request: its events to submit to the store
+    /// straight from the event loop, or an answer at once (a refusal), or nil: not an append, or
+    /// one whose checks need to wait (an office's, judged by the incidents it names), which goes
+    /// through `respond`.
+    enum Immediate {
+        case submit([PendingEvent])
+        case answer([UInt8])
+    }
+
+    func immediate(_ request: ClientRequest, connection: ConnectionState, shuttingDown: Bool) -> Immediate? {
+        guard case .append(let events) = request else { return nil }
+        if let refusal = connection.auth.refusal(for: request) { return .answer(ClientResponse.refusal(refusal)) }
+        if connection.auth.principal?.role == .office { return nil }
+        if shuttingDown { return .answer(ClientResponse.refusal(WireError(.shuttingDown, "the node is shutting down; retry later"))) }
+        return .submit(events.map(PendingEvent.init))
+    }
+
+    /// The answer to a store submission's outcome.
+    static func appendAnswer(_ result: Result<[Appended], StoreError>) -> [UInt8] {
+        switch result {
+        case .success(let appended):
+            guard let first = appended.first else { return ClientResponse.refusal(WireError(.internalError, "unexpected failure")) }
+            return ClientResponse.appended(ids: appended.map(\.id), firstOffset: first.offset)
+        case .failure(let error):
+            return ClientResponse.refusal(wireError(error))
+        }
+    }
+
+    /// Answers a parsed request (the role check included).
+    func respond(to request: ClientRequest, connection: inout ConnectionState, shuttingDown: Bool) async -> [UInt8] {
         if let refusal = connection.auth.refusal(for: request) { return ClientResponse.refusal(refusal) }  // the token's role and sectors
         if case .append(let events) = request, let principal = connection.auth.principal, principal.role == .office,
             let refusal = await incidentRefusal(events, principal: principal)

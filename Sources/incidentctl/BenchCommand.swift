@@ -53,19 +53,25 @@ struct BenchAppend: AsyncParsableCommand {
     @Option(help: "Events per append request.") var batch: Int = 1
     @Option(help: "Events appended before measuring.") var warmup: Int = 5_000
     @Option(help: "Seed of the event generator.") var seed: UInt64 = 1
+    @Option(
+        name: .customLong("node-pid"),
+        help: "The node's process id: its CPU time per request over the measured run is reported (from /proc/PID/stat).")
+    var nodePID: Int32?
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
         guard clients >= 1, batch >= 1 else { throw ValidationError("--clients and --batch must be at least 1") }
+        if let nodePID, ProcessCPU.seconds(pid: nodePID) == nil { throw ValidationError("--node-pid \(nodePID): no such process") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
         _ = try countOrDuration(count: events, duration: duration, countFlag: "--events", defaultCount: 100_000)
     }
 
     func run() async throws {
         let size = try countOrDuration(count: events, duration: duration, countFlag: "--events", defaultCount: 100_000)
-        let bench = AppendBenchmark(
+        var bench = AppendBenchmark(
             node: try options.address(), clients: clients, events: size.count, batch: batch, warmup: warmup, seed: seed,
             duration: size.duration)
+        bench.nodePID = nodePID
         let r = try await bench.run()
         let latency = LatencySummary(
             count: UInt64(r.requests), p50Millis: Double(r.p50Micros) / 1000, p99Millis: Double(r.p99Micros) / 1000,
@@ -82,16 +88,24 @@ struct BenchAppend: AsyncParsableCommand {
             o.add("seconds", r.seconds)
             o.add("events_per_s", Int(r.eventsPerSecond))
             o.add(latency: latency)
+            o.add("generator_cpu_us_per_request", r.generatorMicrosPerRequest, decimals: 1)
+            o.add("node_cpu_us_per_request", r.nodeMicrosPerRequest, decimals: 1)
             print(o.text)
             return
         }
         let rows = [
-            ["clients", "batch", "events", "requests", "seconds", "events/s"] + BenchOutput.latencyHeader,
+            ["clients", "batch", "events", "requests", "seconds", "events/s"] + BenchOutput.latencyHeader + ["gen CPU/req", "node CPU/req"],
             ["\(clients)", "\(batch)", "\(r.events)", "\(r.requests)", BenchOutput.seconds(r.seconds), BenchOutput.rate(r.eventsPerSecond)]
-                + BenchOutput.latencyCells(latency),
+                + BenchOutput.latencyCells(latency)
+                + [Self.micros(r.generatorMicrosPerRequest), r.nodeMicrosPerRequest.map(Self.micros) ?? "-"],
         ]
         BenchOutput.table(rows, textColumns: 0).forEach { print($0) }
     }
+}
+
+extension BenchAppend {
+    /// CPU microseconds, one decimal: `12.3 µs`.
+    static func micros(_ value: Double) -> String { String(format: "%.1f µs", value) }
 }
 
 struct BenchImport: AsyncParsableCommand {

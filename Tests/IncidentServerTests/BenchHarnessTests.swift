@@ -34,6 +34,33 @@ struct BenchHarnessTests {
         }
     }
 
+    /// The lean append generator: every event acknowledged, one latency per request, and the CPU
+    /// time per request of both sides (the node's from its pid).
+    @Test func benchAppendCountsEveryAcknowledgementAndBothSidesCPU() async throws {
+        try await TestNode.with(nodeID: "app") { node in
+            var bench = AppendBenchmark(node: IncidentEndpoint(node.client), clients: 3, events: 300, batch: 2, warmup: 30, seed: 5)
+            bench.nodePID = try #require(node.process?.processIdentifier)
+            let r = try await bench.run()
+            #expect(r.events == 300)
+            #expect(r.requests == 150)
+            #expect(r.p50Micros > 0 && r.p50Micros <= r.p99Micros)
+            #expect(r.generatorCPUSeconds > 0)
+            let nodeCPU = try #require(r.nodeCPUSeconds)
+            #expect(nodeCPU > 0)
+            #expect(r.nodeMicrosPerRequest == nodeCPU * 1e6 / 150)
+            #expect(try await Self.status(node)["events"]?.integerValue == 330)
+        }
+    }
+
+    /// utime + stime of /proc/PID/stat, counted after the command name, which may hold spaces
+    /// and parentheses.
+    @Test func processCPUReadsUserAndSystemTicksAfterTheCommandName() throws {
+        let stat = "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 99 1000 10"
+        #expect(ProcessCPU.seconds(stat: stat, ticksPerSecond: 100) == 3.0)
+        #expect(ProcessCPU.seconds(stat: "4242 (a) S 1", ticksPerSecond: 100) == nil)
+        #expect(try #require(ProcessCPU.seconds(pid: getpid())) >= 0)
+    }
+
     /// Queries of both kinds are answered while the append load runs; per-operation counts add
     /// up; the node holds the pre-fill plus what the load appended.
     @Test func benchQueryAnswersUnderAppendLoad() async throws {

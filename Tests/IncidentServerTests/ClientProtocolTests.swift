@@ -145,3 +145,28 @@ struct HalfCloseTests {
         }
     }
 }
+
+@Suite("Pipelined appends")
+struct PipelinedAppendTests {
+    /// Appends a client pipelines on one connection (sent in one write) are answered in order,
+    /// each with the next offset, and are committed together: the node does not wait for one
+    /// append's fdatasync before it submits the next, so there are far fewer fdatasyncs than
+    /// appends.
+    @Test func pipelinedAppendsAreAnsweredInOrderAndCommittedTogether() async throws {
+        let n = 40
+        try await HTTP.withNode("pipe", arguments: ["--fsync", "always"]) { node in
+            try await IncidentConnection.withConnection(to: node.client) { c in
+                try await c.send(lines: (0..<n).map { Requests.append(eventObjects: [Fixtures.incident("pipe\($0)")]) })
+                for i in 0..<n {
+                    let r = try IncidentConnection.decode(try await c.receiveResponse())
+                    #expect(r["ids"] == .array([.string("pipe:\(i + 1)")]))
+                    #expect(r["first_offset"]?.integerValue == Int64(i))
+                }
+            }
+            let metrics = String(decoding: try await HTTP.request(node, .GET, "/metrics").body, as: UTF8.self)
+            let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("incidentlog_fsync_duration_seconds_count ") })
+            let fsyncs = try #require(Int(line.split(separator: " ").last ?? ""))
+            #expect(fsyncs >= 1 && fsyncs <= n / 2, "\(fsyncs) fdatasyncs for \(n) pipelined appends")
+        }
+    }
+}
