@@ -269,7 +269,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             answer(ClientResponse.refusal(error))
             return nil
         }
-        switch handler.immediate(request, connection: state, shuttingDown: shuttingDown) {
+        switch handler.immediate(request, connection: state, shuttingDown: shuttingDown, idle: answers.isEmpty && !running) {
         case .answer(let refusal)?:
             answer(refusal)
             return nil

@@ -62,7 +62,25 @@ struct RequestHandler: Sendable {
         case answer([UInt8])
     }
 
-    func immediate(_ request: ClientRequest, connection: ConnectionState, shuttingDown: Bool) -> Immediate? {
+    /// What can be answered or submitted on the event loop without a task: an append (not an
+    /// office's, which is checked against the incidents it names), and, when no answer is
+    /// pending on the connection (`idle`), a sector view or the overview over all days, copied
+    /// from the published views.
+    func immediate(_ request: ClientRequest, connection: ConnectionState, shuttingDown: Bool, idle: Bool) -> Immediate? {
+        switch request {
+        case .sector, .overview:
+            guard idle else { return nil }
+            if let refusal = connection.auth.refusal(for: request) { return .answer(ClientResponse.refusal(refusal)) }
+            do {
+                return try publishedAnswer(request).map(Immediate.answer)
+            } catch {
+                return .answer(Self.refusal(for: error))
+            }
+        case .append:
+            break
+        default:
+            return nil
+        }
         guard case .append(let events) = request else { return nil }
         if let refusal = connection.auth.refusal(for: request) { return .answer(ClientResponse.refusal(refusal)) }
         if connection.auth.principal?.role == .office { return nil }
@@ -115,14 +133,18 @@ struct RequestHandler: Sendable {
                 if let answer = try publishedAnswer(request) { return answer }
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) { try query(request) }
             }
-        } catch let error as WireError {
-            return ClientResponse.refusal(error)
-        } catch let error as ProjectionQueryError {
-            return ClientResponse.refusal(WireError(.invalidQuery, error.description))
-        } catch let error as StoreError {
-            return ClientResponse.refusal(Self.wireError(error))
         } catch {
-            return ClientResponse.refusal(WireError(.internalError, "unexpected failure"))
+            return Self.refusal(for: error)
+        }
+    }
+
+    /// The refusal answering a request that failed with `error`, with its stable code.
+    static func refusal(for error: any Error) -> [UInt8] {
+        switch error {
+        case let error as WireError: return ClientResponse.refusal(error)
+        case let error as ProjectionQueryError: return ClientResponse.refusal(WireError(.invalidQuery, error.description))
+        case let error as StoreError: return ClientResponse.refusal(wireError(error))
+        default: return ClientResponse.refusal(WireError(.internalError, "unexpected failure"))
         }
     }
 

@@ -263,18 +263,7 @@ public struct JSONParser {
                 case UInt8(ascii: "r"): out.append(0x0D)
                 case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if scalar >= 0xD800 && scalar <= 0xDBFF {
-                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
-                            bytes[index + 1] == UInt8(ascii: "u")
-                        else { throw error("lone surrogate") }
-                        index += 2
-                        let low = try hex4()
-                        guard low >= 0xDC00 && low <= 0xDFFF else { throw error("lone surrogate") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
-                        throw error("lone surrogate")
-                    }
+                    let scalar = try escapedScalar()
                     guard let u = Unicode.Scalar(scalar) else { throw error("invalid escape") }
                     out.append(contentsOf: UTF8.encode(u)!)
                 default:
@@ -282,6 +271,22 @@ public struct JSONParser {
                 }
             }
             throw error("unterminated string")
+        }
+
+        /// After `\u`: the escaped scalar's value, a surrogate pair read whole (both `\u`
+        /// escapes); a lone surrogate is refused.
+        mutating func escapedScalar() throws(Error) -> UInt32 {
+            let scalar = try hex4()
+            if scalar >= 0xD800 && scalar <= 0xDBFF {
+                guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                else { throw error("lone surrogate") }
+                index += 2
+                let low = try hex4()
+                guard low >= 0xDC00 && low <= 0xDFFF else { throw error("lone surrogate") }
+                return 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            }
+            guard scalar < 0xDC00 || scalar > 0xDFFF else { throw error("lone surrogate") }
+            return scalar
         }
 
         mutating func hex4() throws(Error) -> UInt32 {
@@ -407,16 +412,7 @@ public struct JSONParser {
                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         continue
                     case UInt8(ascii: "u"):
-                        let scalar = try hex4()
-                        if scalar >= 0xD800 && scalar <= 0xDBFF {
-                            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
-                            else { throw error("lone surrogate") }
-                            index += 2
-                            let low = try hex4()
-                            guard low >= 0xDC00 && low <= 0xDFFF else { throw error("lone surrogate") }
-                        } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
-                            throw error("lone surrogate")
-                        }
+                        _ = try escapedScalar()
                         continue
                     default:
                         throw error("invalid escape")

@@ -236,17 +236,7 @@ extension JSONParser.Cursor {
             case UInt8(ascii: "r"): Self.writeEscaped(0x0D, into: &out, &written)
             case UInt8(ascii: "t"): Self.writeEscaped(0x09, into: &out, &written)
             case UInt8(ascii: "u"):
-                var scalar = try hex4()
-                if scalar >= 0xD800 && scalar <= 0xDBFF {
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
-                    else { throw error("lone surrogate") }
-                    index += 2
-                    let low = try hex4()
-                    guard low >= 0xDC00 && low <= 0xDFFF else { throw error("lone surrogate") }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
-                    throw error("lone surrogate")
-                }
+                let scalar = try escapedScalar()
                 guard let u = Unicode.Scalar(scalar) else { throw error("invalid escape") }
                 if scalar < 0x80 {
                     Self.writeEscaped(UInt8(scalar), into: &out, &written)
