@@ -1,5 +1,5 @@
 import IncidentModel
-import Wire
+@_spi(Fuzzing) import Wire
 
 extension FuzzHarness {
     static let ingestPrefix = Array("{\"op\":\"ingest\",\"events\":[".utf8)
@@ -11,15 +11,28 @@ extension FuzzHarness {
     static func clientRequest(_ line: UnsafeBufferPointer<UInt8>, accepted: inout Set<String>) throws(PropertyViolation)
     {
         let validator = EventValidator()
+        // The same request read in tiny parts on several threads: nothing, or the same events.
+        let parts = ClientRequest.parallelAppendEvents(
+            line: line, validator: validator, maximumEvents: maximumEvents, threads: 3, bytesPerThread: 16)
         let request: ClientRequest
         do {
             request = try ClientRequest.parse(line: line, validator: validator, maximumEvents: maximumEvents)
         } catch {
+            try require(parts == nil, "request", "read in parts, an append one thread refuses (\(error.message)) was accepted")
             return
         }
         switch request {
         case .append(let events):
             accepted.insert("request.append")
+            if let parts {
+                accepted.insert("request.append.parts")
+                try require(
+                    parts.count == events.count
+                        && zip(parts, events).allSatisfy {
+                            $0.type == $1.type && $0.sector == $1.sector && $0.canonicalData == $1.canonicalData
+                        },
+                    "request", "read in parts, other events than one thread reads")
+            }
             try require(!events.isEmpty && events.count <= maximumEvents, "request", "append of \(events.count) events")
             for event in events {
                 let canonical = event.canonicalData

@@ -1,6 +1,7 @@
 import EventStore
 import IncidentModel
 import Logging
+import NIOCore
 import Projections
 import Sync
 import Wire
@@ -49,8 +50,12 @@ struct RequestHandler: Sendable {
         return await respond(to: request, connection: &connection, shuttingDown: shuttingDown)
     }
 
+    /// A line longer than `inlineLineLimit` is parsed off the event loop, so a long append may
+    /// use every core (`ClientRequest.parallelAppendEvents`).
     func parse(_ line: UnsafeBufferPointer<UInt8>) throws(WireError) -> ClientRequest {
-        try ClientRequest.parse(line: line, validator: validator, maximumEvents: config.maximumEventsPerAppend)
+        try ClientRequest.parse(
+            line: line, validator: validator, maximumEvents: config.maximumEventsPerAppend,
+            threads: line.count > Self.inlineLineLimit ? System.coreCount : 1)
     }
 
     /// The append fast path's verdict on a parsed request: its events to submit to the store

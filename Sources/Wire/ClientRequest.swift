@@ -42,9 +42,10 @@ public enum ClientRequest: Sendable {
     public static let maximumReadLimit = 10_000
 
     /// Parses and validates a request line. Event payloads are validated here, so a request
-    /// that reaches the store is known good.
+    /// that reaches the store is known good. A long append may be read on up to `threads`
+    /// threads at once (ClientRequest+ParallelAppend.swift); the outcome is the same.
     public static func parse(
-        line: UnsafeBufferPointer<UInt8>, validator: EventValidator, maximumEvents: Int
+        line: UnsafeBufferPointer<UInt8>, validator: EventValidator, maximumEvents: Int, threads: Int = 1
     ) throws(WireError) -> ClientRequest {
         if line.starts(with: ingestPrefix) {
             do throws(PeerMessage.ParseError) {
@@ -54,6 +55,9 @@ public enum ClientRequest: Sendable {
             }
         }
         if line.starts(with: appendPrefix) {
+            if threads > 1, let events = parallelAppendEvents(line: line, validator: validator, maximumEvents: maximumEvents, threads: threads) {
+                return .append(events)
+            }
             return try parseAppend(line: line, validator: validator, maximumEvents: maximumEvents)
         }
         let json: JSONValue

@@ -36,7 +36,7 @@ import Testing
             accepted.formUnion((try? FuzzHarness.run(seed.bytes)) ?? [])
         }
         let protocolKinds = [
-            "request.append", "request.get", "request.read", "request.ingest", "request.status",
+            "request.append", "request.append.parts", "request.get", "request.read", "request.ingest", "request.status",
             "peer.hello", "peer.proof", "peer.events", "peer.ack", "peer.refused", "peer.ping", "peer.pong",
             "peer.error",
             "event", "event.hash_valid", "json",

@@ -32,6 +32,20 @@ extension JSONParser {
         return out
     }
 
+    /// Appends to `out` the canonical bytes of the value that starts exactly at `start` of
+    /// `buffer` (no whitespace before it), read as a value at nesting `depth` of a larger
+    /// document, so that the depth limit counts as it would in a reading of the whole; returns
+    /// the index just past the value. The step `canonical(buffer:)` takes for each value, for a
+    /// caller that cuts a document into values itself (the append request read in parts,
+    /// `ClientRequest.parallelAppendEvents`).
+    public static func writeCanonicalValue(
+        in buffer: UnsafeBufferPointer<UInt8>, at start: Int, depth: Int, into out: inout [UInt8]
+    ) throws(Error) -> Int {
+        var cursor = Cursor(bytes: buffer, index: start)
+        _ = try cursor.writeValue(depth: depth, into: &out)
+        return cursor.index
+    }
+
     /// The canonical bytes of `bytes` (see `canonical(buffer:)`).
     public static func canonical(_ bytes: some Collection<UInt8>) throws(Error) -> [UInt8] {
         try Array(bytes).withUnsafeBufferPointer { buffer throws(Error) in try canonical(buffer: buffer) }
