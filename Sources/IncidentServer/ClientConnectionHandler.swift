@@ -22,9 +22,11 @@ private func mallocTrim(_ pad: Int) -> Int32
 /// event loop. Appends pipelined on
 /// one connection are submitted one after the other without waiting for the previous answer (the
 /// store commits them in order, so they land in order). Every other request (queries, reads,
-/// `status`, `ingest`, an office's appends, lines over `RequestHandler.inlineLineLimit`) waits
+/// `status`, `ingest`, an office's appends) waits
 /// for the answers before it, then runs as a task (`RequestHandler.respond`), and the lines after
-/// it wait for its answer, so each sees the effect of every request sent before it.
+/// it wait for its answer, so each sees the effect of every request sent before it. A line over
+/// `RequestHandler.inlineLineLimit` (an import's append of thousands of events) is parsed off
+/// the event loop on every core while the append before it commits, then submitted the same way.
 ///
 /// Answers are written without a flush and flushed once per read (`channelReadComplete`) or, for
 /// answers a group commit completes, once per event-loop tick.
@@ -44,7 +46,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case line(ByteBuffer)
         /// A request that waits for every earlier answer, then runs as a task.
         case request(ClientRequest, shuttingDown: Bool)
-        /// A long line, parsed and answered by a task (`RequestHandler.handle`) after every earlier answer.
+        /// A long line, parsed off the event loop once at most one answer before it is pending
+        /// (`parseLong`), then handled as a short line is.
         case longLine([UInt8], shuttingDown: Bool)
         /// The last answer, after every earlier one; then the connection closes.
         case closeAfter([UInt8])
@@ -205,9 +208,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 inputs.removeFirst()
                 run { handler, state in await handler.respond(to: request, connection: &state, shuttingDown: shuttingDown) }
             case .longLine(let line, let shuttingDown):
-                guard answers.isEmpty else { break handling }
+                // Parsed while the append before it commits (an import's next request).
+                guard answers.count < 2 else { break handling }
                 inputs.removeFirst()
-                run { handler, state in await handler.handle(line: line, connection: &state, shuttingDown: shuttingDown) }
+                parseLong(line, shuttingDown: shuttingDown)
             case .closeAfter(let answer):
                 guard answers.isEmpty else { break handling }
                 stop(answering: answer)
@@ -287,15 +291,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         listener.connections.markAuthenticated(id)
     }
 
-    /// Submits an append; its answer takes the next place in order.
-    func submit(_ events: [PendingEvent]) {
+    /// Submits an append; its answer takes the next place in order. A long append
+    /// (`mayCommitHere` false) is always committed by the store's writer, not on the event loop.
+    func submit(_ events: [PendingEvent], mayCommitHere: Bool = true) {
         let number = answered + answers.count
         answers.append(nil)
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         // The calling thread commits only the last append that arrived, and only when the
         // writer is idle; appends after it would wait behind its fdatasync.
-        listener.handler.store.submitAppend(events, commitHere: inputs.isEmpty) { result in
+        listener.handler.store.submitAppend(events, commitHere: mayCommitHere && inputs.isEmpty) { result in
             let answer = RequestHandler.appendAnswer(result)
             if loop.inEventLoop {
                 bound.value.fill(number, with: answer)
@@ -304,6 +309,41 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                     bound.value.fill(number, with: answer)
                     bound.value.scheduleFlush()
                 }
+            }
+        }
+    }
+
+    /// Parses a long line off the event loop, on every core (`RequestHandler.parse`), while the
+    /// answers before it may still be committing; nothing after it is handled meanwhile. Then,
+    /// back on the event loop, it goes the way of a short line: refused, submitted (an append),
+    /// or run as a task once every earlier answer is out (any other request).
+    func parseLong(_ line: [UInt8], shuttingDown: Bool) {
+        running = true
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let handler = listener.handler
+        Task(executorPreference: globalConcurrentExecutor) {
+            let parsed = line.withUnsafeBufferPointer { buffer in
+                Result { () throws(WireError) in try handler.parse(buffer) }
+            }
+            loop.execute {
+                let this = bound.value
+                this.running = false
+                guard !this.stopped else { return }
+                switch parsed {
+                case .failure(let error):
+                    this.answer(ClientResponse.refusal(error))
+                case .success(let request):
+                    switch handler.immediate(
+                        request, connection: this.state, shuttingDown: shuttingDown, idle: this.answers.isEmpty)
+                    {
+                    case .answer(let refusal)?: this.answer(refusal)
+                    case .submit(let events)?: this.submit(events, mayCommitHere: false)
+                    case nil: this.inputs.prepend(.request(request, shuttingDown: shuttingDown))
+                    }
+                }
+                this.pump()
+                this.flushIfNeeded()
             }
         }
     }

@@ -12,9 +12,11 @@ struct Import: AsyncParsableCommand {
         discussion: """
             Each batch is one atomic append of at most --batch events and at most --max-request-bytes bytes \
             (the node's max_events_per_append and max_line_bytes; with the defaults and events of about 320 bytes, \
-            about 3000 events per batch). A bad line (not JSON, or refused by the node) stops the import with its \
-            line number and the field; every batch before it stays acknowledged, and nothing of the bad line's \
-            batch is written. The count printed says how many events were stored. Blank lines are skipped. \
+            about 3000 events per batch); two batches are in flight. A bad line (not JSON, or refused by the node) \
+            stops the import with its line number and the field; every batch before it stays acknowledged, and \
+            nothing of the bad line's batch is written. When the node refused it, the batch sent after it may be \
+            stored too: the message names its lines and what to import again. The count printed says how many \
+            events were stored. Blank lines are skipped. \
             Shows progress on a terminal. `incidentctl bench import` measures this path.
             """)
 

@@ -150,7 +150,9 @@ struct BenchHarnessTests {
 
     /// `incidentctl import`'s core stops at a bad line with its number: the batches before it
     /// are stored, nothing of its own batch. A duplicate key (which only the node's parser
-    /// refuses) is traced back to its line too.
+    /// refuses) is traced back to its line too. A batch the node refuses while the next one is
+    /// on its way (two requests in flight): the next one is stored, and the failure says so with
+    /// its lines; its count is what the node holds.
     @Test func importStopsAtTheBadLineWithItsNumber() async throws {
         let dir = TestNode.temporaryDirectory(prefix: "import-lines")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -158,9 +160,10 @@ struct BenchHarnessTests {
         func good() -> String { String(decoding: generator.nextObject(), as: UTF8.self) }
         let badJSON = [good(), good(), "", good(), good(), #"{"type":"incident.reported","sector":"east","data":{"#, good()]
         let duplicate = [good(), good(), good(), #"{"type":"intel.sighting","type":"intel.sighting","sector":"east","data":{}}"#]
+        let refused = [good(), good(), #"{"type":"incident.nope","sector":"east","data":{}}"#, good(), good(), good(), good()]
         try await TestNode.with(nodeID: "imf") { node in
             let importer = JSONLImporter(node: IncidentEndpoint(node.client), batch: 2)
-            for (name, lines, badLine, stored) in [("bad-json", badJSON, 6, 4), ("duplicate", duplicate, 4, 2)] {
+            for (name, lines, badLine, stored) in [("bad-json", badJSON, 6, 4), ("duplicate", duplicate, 4, 2), ("refused", refused, 3, 4)] {
                 let path = "\(dir)/\(name).jsonl"
                 try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
                 let before = try await Self.status(node)["events"]?.integerValue ?? 0
@@ -170,6 +173,13 @@ struct BenchHarnessTests {
                 } catch let failure as ImportFailure {
                     #expect(failure.message.hasPrefix("line \(badLine): "), "\(name): \(failure.message)")
                     #expect(failure.imported == stored, "\(name)")
+                    if name == "refused" {
+                        #expect(failure.refusedLines == 3...4)
+                        #expect(failure.storedAfter?.lines == 5...6 && failure.storedAfter?.events == 2)
+                        #expect(failure.description.contains("not stored: lines 3–4 and every line after 6"), "\(failure)")
+                    } else {
+                        #expect(failure.storedAfter == nil, "\(name)")
+                    }
                 }
                 let after = try await Self.status(node)["events"]?.integerValue ?? 0
                 #expect(after - before == Int64(stored), "\(name)")

@@ -105,6 +105,35 @@ struct ClientProtocolTests {
         }
     }
 
+    /// Long lines (over the node's inline limit, parsed off the event loop while the append
+    /// before them commits) pipelined with short ones: answered in order, a refused long append
+    /// among them stores nothing, and a long `status` after them sees every append sent before it.
+    @Test func pipelinedLongLinesAreAnsweredInOrder() async throws {
+        let perAppend = 80
+        func longAppend(_ name: String, bad: Bool = false) -> [UInt8] {
+            var events = (0..<perAppend).map { Fixtures.incident("\(name)-\($0)") }
+            if bad { events[perAppend / 2] = Array(#"{"type":"incident.nope","sector":"east","data":{}}"#.utf8) }
+            return Requests.append(eventObjects: events)
+        }
+        let longStatus = Array((#"{"op":"status""# + String(repeating: " ", count: 20_000) + "}").utf8)
+        let lines = [longAppend("a"), longAppend("b", bad: true), longAppend("c"), longStatus, Requests.append(eventObjects: [Fixtures.incident("d")])]
+        #expect(lines[0].count > 16 * 1024 && lines[1].count > 16 * 1024)
+        try await withInProcessNode { node in
+            try await IncidentConnection.withConnection(to: node.client) { c in
+                try await c.send(lines: lines)
+                let first = try IncidentConnection.decode(try await c.receiveResponse())
+                #expect(first["ids"]?.arrayValue?.count == perAppend && first["first_offset"]?.integerValue == 0)
+                #expect(try errorCode(try await c.receiveResponse()) == "invalid_event")
+                let third = try IncidentConnection.decode(try await c.receiveResponse())
+                #expect(third["first_offset"]?.integerValue == Int64(perAppend))
+                let status = try IncidentConnection.decode(try await c.receiveResponse())
+                #expect(status["events"]?.integerValue == Int64(2 * perAppend))
+                let last = try IncidentConnection.decode(try await c.receiveResponse())
+                #expect(last["first_offset"]?.integerValue == Int64(2 * perAppend))
+            }
+        }
+    }
+
     func errorCode(_ line: [UInt8]) throws -> String? {
         try JSONParser.parse(line)["error"]?["code"]?.stringValue
     }
