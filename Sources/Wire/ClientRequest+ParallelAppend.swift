@@ -31,10 +31,11 @@ extension ClientRequest {
     /// The events of an append request of the parallel form, read in up to `threads` parts at
     /// once; nil when the request is not of that form, is too short to be worth it, or any part
     /// fails (the caller then reads it on one thread). Open to the fuzzer (`request` harness),
-    /// which holds it to the one-thread reading with tiny parts.
+    /// which holds it to the one-thread reading with tiny parts, read one after the other
+    /// (`concurrently` false: the same parts, without a thread wake-up per input).
     @_spi(Fuzzing) public static func parallelAppendEvents(
         line: UnsafeBufferPointer<UInt8>, validator: EventValidator, maximumEvents: Int, threads: Int,
-        bytesPerThread: Int = parallelBytesPerThread
+        bytesPerThread: Int = parallelBytesPerThread, concurrently: Bool = true
     ) -> [NewEvent]? {
         let n = line.count
         let parts = min(threads, n / max(1, bytesPerThread))
@@ -57,10 +58,15 @@ extension ClientRequest {
             nonisolated(unsafe) let out = buffer
             nonisolated(unsafe) let line = line
             let starts = starts
-            DispatchQueue.concurrentPerform(iterations: starts.count) { part in
+            @Sendable func read(_ part: Int) {
                 // Each part writes only its own slot.
                 let end = part + 1 < starts.count ? starts[part + 1] : nil
                 out[part] = readPart(line, from: starts[part], to: end, close: close, validator: validator, maximumEvents: maximumEvents)
+            }
+            if concurrently {
+                DispatchQueue.concurrentPerform(iterations: starts.count, execute: read)
+            } else {
+                for part in starts.indices { read(part) }
             }
         }
         var events: [NewEvent] = []
