@@ -11,7 +11,8 @@ import Glibc
 /// Generated events (`EventGenerator`, seeded) are written to a temporary JSONL file first, not
 /// measured; then the file is imported and the clock runs from opening it to the last
 /// acknowledgement: reading, the scan of each line, sending, the node's validation, write and
-/// fsync. Latency is per request (sent → acknowledged). A warm-up file of other events is
+/// fsync. Latency is per request (sent → acknowledged; two requests are in flight, so it holds
+/// the wait behind the one before). A warm-up file of other events is
 /// imported the same way before, not measured.
 public struct ImportBenchmark: Sendable {
     public var endpoint: IncidentEndpoint
