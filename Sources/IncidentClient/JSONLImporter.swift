@@ -1,5 +1,6 @@
 import Foundation
 import IncidentModel
+import Wire
 
 #if canImport(Glibc)
 import Glibc
@@ -61,7 +62,7 @@ public struct JSONLImporter: Sendable {
         }
     }
 
-    static let requestPrefix = Array(#"{"op":"append","events":["#.utf8)
+    static let requestPrefix = ClientRequest.eventsArrayPrefix
     /// Requests sent before the oldest one's answer is awaited: the node parses the next while
     /// it commits the one before.
     static let requestsInFlight = 2
@@ -87,8 +88,12 @@ public struct JSONLImporter: Sendable {
         var bytesSent = 0
         var latencies = LatencyHistogram()
         try await IncidentConnection.withConnection(to: endpoint) { connection in
-            var request = Self.requestPrefix
-            request.reserveCapacity(min(maximumBytes, 1 << 20) + 64)
+            func newRequest() -> [UInt8] {
+                var request = Self.requestPrefix
+                request.reserveCapacity(min(maximumBytes, 1 << 20) + 64)
+                return request
+            }
+            var request = newRequest()
             // Where each event of the pending request starts and ends in `request`, and its line.
             var objects: [(range: Range<Int>, line: Int)] = []
             // Requests sent and not answered yet, oldest first.
@@ -131,8 +136,7 @@ public struct JSONLImporter: Sendable {
                 request.append(contentsOf: "]}".utf8)
                 try await connection.send(request)
                 inFlight.append((request, objects, MonotonicClock.now()))
-                request = Self.requestPrefix
-                request.reserveCapacity(min(maximumBytes, 1 << 20) + 64)
+                request = newRequest()
                 objects.removeAll(keepingCapacity: true)
                 if inFlight.count >= Self.requestsInFlight { try await receiveOldest() }
             }

@@ -1,11 +1,12 @@
 public import IncidentModel
+import Wire
 
 /// Builders of request lines, so the CLI, the benchmarks and the tests speak the same protocol.
 public enum Requests {
     /// `{"op":"append","events":[…]}` from event objects already in JSON (`{"type","sector","data"}`).
     public static func append(eventObjects: [[UInt8]]) -> [UInt8] {
         var w = JSONWriter(reservingCapacity: eventObjects.reduce(32) { $0 + $1.count + 1 })
-        w.raw("{\"op\":\"append\",\"events\":[")
+        w.raw(ClientRequest.eventsArrayPrefix)
         for (i, e) in eventObjects.enumerated() {
             if i > 0 { w.raw(UInt8(ascii: ",")) }
             w.raw(e)

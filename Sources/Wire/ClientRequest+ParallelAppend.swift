@@ -20,8 +20,9 @@ import Dispatch
 public import IncidentModel
 
 extension ClientRequest {
-    /// How an append request of the parallel form begins.
-    static let eventsArrayPrefix = Array(#"{"op":"append","events":["#.utf8)
+    /// How an append request of the parallel form begins, as this project's clients write it
+    /// (`Requests.append`, `JSONLImporter`).
+    public static let eventsArrayPrefix = Array(#"{"op":"append","events":["#.utf8)
     /// Below this many bytes for each thread, a request is read on one thread.
     public static let parallelBytesPerThread = 32 * 1024
     /// The nesting depth of an event object's value in an append request (the request object is

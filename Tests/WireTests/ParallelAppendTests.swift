@@ -29,10 +29,13 @@ import Testing
         }
     }
 
-    static func oneThread(_ line: [UInt8], maximumEvents: Int = 10_000) -> Result<[[UInt8]], WireError> {
+    /// The events the public entry gives, as `bytes` each (one thread unless `threads` says).
+    static func parsed(_ line: [UInt8], maximumEvents: Int = 10_000, threads: Int = 1) -> Result<[[UInt8]], WireError> {
         line.withUnsafeBufferPointer { buffer in
             Result { () throws(WireError) in
-                guard case .append(let events) = try ClientRequest.parse(line: buffer, validator: validator, maximumEvents: maximumEvents)
+                guard
+                    case .append(let events) = try ClientRequest.parse(
+                        line: buffer, validator: validator, maximumEvents: maximumEvents, threads: threads)
                 else { throw WireError(.invalidRequest, "not an append") }
                 return events.map(Self.bytes)
             }
@@ -47,7 +50,7 @@ import Testing
         for round in 0..<300 {
             let count = 1 + Int(random.next() % 120)
             let line = Array((Self.prefix + (0..<count).map { Self.event($0, &random) }.joined(separator: ",") + "]}").utf8)
-            let expected = try Self.oneThread(line).get()
+            let expected = try Self.parsed(line).get()
             let threads = 2 + Int(random.next() % 7)
             let bytesPerThread = 64 + Int(random.next() % UInt64(line.count / 2))
             let parts = line.withUnsafeBufferPointer {
@@ -62,16 +65,7 @@ import Testing
                 }
             }
             // Through the public entry, always the same events.
-            let threaded = line.withUnsafeBufferPointer { buffer in
-                Result { () throws(WireError) in
-                    guard
-                        case .append(let events) = try ClientRequest.parse(
-                            line: buffer, validator: Self.validator, maximumEvents: 10_000, threads: threads)
-                    else { throw WireError(.invalidRequest, "not an append") }
-                    return events.map(Self.bytes)
-                }
-            }
-            #expect(try threaded.get() == expected)
+            #expect(try Self.parsed(line, threads: threads).get() == expected)
         }
         // The parts were read most of the time, not only left to the one thread.
         #expect(readInParts > 150)
@@ -90,7 +84,7 @@ import Testing
             ClientRequest.parallelAppendEvents(line: $0, validator: Self.validator, maximumEvents: 10, threads: 2, bytesPerThread: 100)
         }
         #expect(guess == nil)
-        #expect(try Self.oneThread(line).get().count == 2)
+        #expect(try Self.parsed(line).get().count == 2)
     }
 
     /// A part is trusted only when it ends exactly where the next one was guessed to start: one
@@ -130,7 +124,7 @@ import Testing
             let at = Self.prefix.utf8.count + Int(random.next() % UInt64(line.count - Self.prefix.utf8.count))
             line[at] = alphabet[Int(random.next() % UInt64(alphabet.count))]
             let maximum = random.next() % 4 == 0 ? count - 1 : 10_000
-            let one = Self.oneThread(line, maximumEvents: maximum)
+            let one = Self.parsed(line, maximumEvents: maximum)
             let parts = line.withUnsafeBufferPointer {
                 ClientRequest.parallelAppendEvents(
                     line: $0, validator: Self.validator, maximumEvents: maximum, threads: 2 + Int(random.next() % 4), bytesPerThread: 64)
