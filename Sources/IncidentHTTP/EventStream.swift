@@ -167,8 +167,11 @@ enum EventStream {
                 // for the timeout is closed.
                 let channel = self.channel
                 let progress: @Sendable () async -> Int? = {
-                    // Writable, or fewer bytes waiting in the connection than last time: the reader takes.
-                    channel.isWritable ? nil : try? await channel.getOption(ChannelOptions.bufferedWritableBytes).get()
+                    // Writable, or more bytes acknowledged by the reader's side than last time
+                    // (else fewer waiting in the channel): the reader takes.
+                    if channel.isWritable { return nil }
+                    if let acknowledged = await DeliveredBytes.acknowledged(by: channel) { return Int(truncatingIfNeeded: acknowledged) }
+                    return try? await channel.getOption(ChannelOptions.bufferedWritableBytes).get()
                 }
                 if await !buffer.waitConsumerFinished(within: limits.slowConsumerTimeout, progress: progress) {
                     logger.notice("event stream reader takes nothing; closing", metadata: ["http.peer": "\(channel.remoteAddress?.description ?? "?")"])
@@ -187,9 +190,16 @@ enum EventStream {
 
 /// The frames waiting for one stream's reader: pushed by the producer, taken by the task that
 /// writes the response. Bounded by the producer, which waits for room (`waitForRoom`).
+///
+/// A chunk taken is whole frames, so that dropping what waits (`drop`) never leaves the reader
+/// the head of a frame whose tail it will not get.
 final class StreamBuffer: Sendable {
     struct State {
-        var bytes: [UInt8] = []
+        /// The frames pushed, oldest first; those before `first` are taken.
+        var frames: [[UInt8]] = []
+        var first = 0
+        /// Bytes of the frames not taken.
+        var waiting = 0
         var ended = false
         var consumerDone = false
         /// Chunks the connection has taken (writes completed).
@@ -209,7 +219,8 @@ final class StreamBuffer: Sendable {
     func push(_ frame: [UInt8]) {
         let woken = state.withLock { s -> (CheckedContinuation<[UInt8]?, Never>, [UInt8]?)? in
             guard !s.ended else { return nil }
-            s.bytes += frame
+            s.frames.append(frame)
+            s.waiting += frame.count
             guard let t = s.taker else { return nil }
             s.taker = nil
             return (t, Self.take(&s, maximum: EventStream.chunkBytes))
@@ -217,12 +228,12 @@ final class StreamBuffer: Sendable {
         if let (taker, chunk) = woken { taker.resume(returning: chunk) }
     }
 
-    /// Up to `maximum` bytes, waiting while there are none; nil once the stream has ended and
-    /// everything is taken.
+    /// Whole frames, up to `maximum` bytes unless the first alone is longer, waiting while there
+    /// are none; nil once the stream has ended and everything is taken.
     func take(maximum: Int) async -> [UInt8]? {
         await withCheckedContinuation { continuation in
             let now = state.withLock { s -> [UInt8]?? in
-                if s.bytes.isEmpty && !s.ended {
+                if s.waiting == 0 && !s.ended {
                     s.taker = continuation
                     return .none
                 }
@@ -234,11 +245,22 @@ final class StreamBuffer: Sendable {
 
     /// What is there now; nil when the stream has ended and nothing is left.
     private static func take(_ s: inout State, maximum: Int) -> [UInt8]? {
-        if s.bytes.isEmpty { return s.ended ? nil : [] }
-        let n = min(maximum, s.bytes.count)
-        let out = Array(s.bytes[0..<n])
-        s.bytes.removeFirst(n)
-        s.taken += n
+        if s.waiting == 0 { return s.ended ? nil : [] }
+        var out: [UInt8] = []
+        while s.first < s.frames.count, out.isEmpty || out.count + s.frames[s.first].count <= maximum {
+            out += s.frames[s.first]
+            s.frames[s.first] = []
+            s.first += 1
+        }
+        if s.first == s.frames.count {
+            s.frames.removeAll(keepingCapacity: true)
+            s.first = 0
+        } else if s.first >= 1024 {
+            s.frames.removeFirst(s.first)
+            s.first = 0
+        }
+        s.waiting -= out.count
+        s.taken += out.count
         return out
     }
 
@@ -250,7 +272,7 @@ final class StreamBuffer: Sendable {
         while true {
             let (count, ended, taken) = state.withLock { s in
                 defer { s.taken = 0 }
-                return (s.bytes.count, s.ended, s.taken)
+                return (s.waiting, s.ended, s.taken)
             }
             if ended { return .ended }
             if count < limit { return .room }
@@ -263,7 +285,9 @@ final class StreamBuffer: Sendable {
     /// Drops what waits and ends the stream with `final`.
     func drop(final: [UInt8]) {
         end { s in
-            s.bytes = final
+            s.frames = [final]
+            s.first = 0
+            s.waiting = final.count
         }
     }
 
@@ -294,7 +318,7 @@ final class StreamBuffer: Sendable {
 
     /// Waits until the writer has written everything (the final frame included); false when it
     /// made no progress for `within`: no write completed, and the connection never took bytes
-    /// (`waiting`: the bytes waiting in it, nil when it is writable).
+    /// (`waiting`: a count that moves when the reader takes bytes, nil when it is writable).
     func waitConsumerFinished(within: Duration, progress waiting: () async -> Int?) async -> Bool {
         var deadline = ContinuousClock.now + within
         var written = -1

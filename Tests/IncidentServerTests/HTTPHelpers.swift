@@ -81,10 +81,14 @@ enum HTTP {
     /// Reads the stream on `connection` (head already read) until `enough` holds for the frames
     /// so far, or the stream ends. Each read waits for the node; the tests bound the whole with
     /// their time limit.
-    static func readFrames(_ connection: HTTPConnection, until enough: ([Frame]) -> Bool) async throws -> (frames: [Frame], ended: Bool) {
+    /// With `pause`, it waits that long after each part it reads: a slow reader.
+    static func readFrames(
+        _ connection: HTTPConnection, pause: Duration? = nil, until enough: ([Frame]) -> Bool
+    ) async throws -> (frames: [Frame], ended: Bool) {
         var frames: [Frame] = []
         var pending: [UInt8] = []
         while true {
+            if let pause, !pending.isEmpty || !frames.isEmpty { try await Task.sleep(for: pause) }
             let part: [UInt8]?
             do {
                 part = try await connection.readBodyPart()

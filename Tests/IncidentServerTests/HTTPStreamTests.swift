@@ -77,7 +77,7 @@ struct HTTPStreamTests {
         }
     }
 
-    /// A reader that stops reading while events keep coming holds the node's buffer at its bound;
+    /// A reader that stops reading while it has events to take holds the node's buffer at its bound;
     /// once that lasts `slow_consumer_timeout_ms` the node drops it: when it reads again it gets
     /// every event up to where it was cut off, in order, then `slow_consumer`, then end of stream.
     @Test("a reader that does not keep up is dropped with slow_consumer and can resume")
@@ -87,25 +87,14 @@ struct HTTPStreamTests {
         let config = #"{"max_pending_output_bytes": 65536, "slow_consumer_timeout_ms": 5000}"#
         try await HTTP.withNode(config: config) { node in
             let address = try HTTP.address(node)
-            try await HTTPConnection.withConnection(to: address, receiveBufferBytes: 4096) { c in
-                try await c.send(.GET, "/api/v1/stream")
-                #expect(try await c.readHead().status == 200)
-                // Far more than the socket buffers, the node's channel and the stream's 64 KiB
-                // hold: about 9 MB of events (a loopback socket's send buffer grows to 4 MB), while this reader reads nothing.
-                for batch in 0..<16 {
-                    try await Self.append(node, (0..<800).map { Self.polling("GAO-\(batch)-\($0)", sector: "east") })
-                }
-                try await Security.wait("the node to drop the slow reader", timeout: .seconds(30)) {
-                    let metrics = try await HTTP.request(node, .GET, "/metrics")
-                    return String(decoding: metrics.body, as: UTF8.self).contains(#"incidentlog_client_errors_total{code="slow_consumer"} 1"#)
-                }
+            try await Self.withDroppedReader(node) { c in
                 let (frames, ended) = try await HTTP.withLogOnFailure(node) { try await HTTP.readFrames(c) { $0.last?.event == "error" } }
                 let stored = frames.filter { $0.event == "stored" }.compactMap { $0.id.flatMap { Int($0) } }
                 #expect(!stored.isEmpty)
                 #expect(stored == Array(1...(stored.last ?? 0)), "the events before the cut arrive whole and in order")
                 #expect(stored.count < 12800, "the reader was dropped before it got everything")
                 let last = try #require(frames.last)
-                #expect(last.event == "error")
+                #expect(last.event == "error", "ended: \(ended); the node's log ends:\n\(node.log.split(separator: "\n").suffix(8).joined(separator: "\n"))")
                 #expect((try? JSONParser.parse(Array(last.data.utf8)))?["code"]?.stringValue == "slow_consumer")
                 if !ended {
                     let after = try await HTTP.withLogOnFailure(node) { try await HTTP.readFrames(c) { _ in false } }
@@ -118,6 +107,47 @@ struct HTTPStreamTests {
                     let (more, _) = try await HTTP.readFrames(again) { $0.contains { $0.event == "stored" } }
                     #expect(more.first { $0.event == "stored" }?.id == String((stored.last ?? 0) + 1))
                 }
+            }
+        }
+    }
+
+    /// Stores about 9 MB of events, far more than the socket buffers, the node's channel and the
+    /// stream's 64 KiB hold (a loopback socket's send buffer grows to 4 MB), then opens a stream
+    /// from the first with a 4 KiB receive buffer, reads nothing until the node has dropped it as
+    /// too slow, and runs `body` with it. The events are stored before the reader comes, so the
+    /// node drops it `slow_consumer_timeout_ms` after its buffer fills however long the appends
+    /// take on a loaded machine, and the reader, which only watches for the drop, reads at once.
+    static func withDroppedReader(_ node: TestNode, _ body: (HTTPConnection) async throws -> Void) async throws {
+        for batch in 0..<16 {
+            try await append(node, (0..<800).map { polling("GAO-\(batch)-\($0)", sector: "east") })
+        }
+        try await HTTPConnection.withConnection(to: try HTTP.address(node), receiveBufferBytes: 4096) { c in
+            try await c.send(.GET, "/api/v1/stream", headers: [("Last-Event-ID", "0")])
+            #expect(try await c.readHead().status == 200)
+            try await Security.wait("the node to drop the slow reader", timeout: .seconds(30)) {
+                let metrics = try await HTTP.request(node, .GET, "/metrics")
+                return String(decoding: metrics.body, as: UTF8.self).contains(#"incidentlog_client_errors_total{code="slow_consumer"} 1"#)
+            }
+            try await body(c)
+        }
+    }
+
+    /// Once dropped, a reader that takes a few KiB at a time still gets to the error frame: the
+    /// node sees it take bytes from the socket's send queue (megabytes on loopback), not only
+    /// from the channel's buffer, which stays put until that queue has drained by a third.
+    @Test("a dropped reader that reads slowly but steadily still gets the slow_consumer frame")
+    func slowSteadyReaderGetsTheErrorFrame() async throws {
+        // 1 s without a byte taken closes the dropped reader. This one reads a part (a few KiB)
+        // every 3 ms: it takes the 4 MB queued in about 5 s, so the channel's buffer alone would
+        // not move for over 1 s (without the kernel's count of bytes taken, this test fails).
+        let config = #"{"max_pending_output_bytes": 65536, "slow_consumer_timeout_ms": 1000}"#
+        try await HTTP.withNode(config: config) { node in
+            try await Self.withDroppedReader(node) { c in
+                let (frames, _) = try await HTTP.withLogOnFailure(node) {
+                    try await HTTP.readFrames(c, pause: .milliseconds(3)) { $0.last?.event == "error" }
+                }
+                #expect(frames.last?.event == "error", "\(frames.count) frames, the last \(String(describing: frames.last))")
+                #expect(!node.log.contains("event stream reader takes nothing"))
             }
         }
     }
