@@ -2,7 +2,6 @@ public import IncidentClient
 import Histogram
 import NIOCore
 import NIOPosix
-import NIOSSL
 public import Wire
 
 #if canImport(Glibc)
@@ -117,15 +116,7 @@ public struct AppendBenchmark: Sendable {
     /// until `deadline` (CLOCK_MONOTONIC ns) when one is given; returns each client's latencies,
     /// events acknowledged and requests made.
     func drive(_ perClient: [[(line: [UInt8], events: Int)]], until deadline: UInt64? = nil) async throws -> [(Histogram<UInt64>, Int, Int)] {
-        let endpoint = self.endpoint
-        let tls: NIOSSLContext?
-        do {
-            tls = try endpoint.tlsContext()
-        } catch {
-            throw ClientError.cannotConnect(node: endpoint.description, reason: "TLS: \(error)")
-        }
-        let hostname = endpoint.serverHostname
-        let auth = endpoint.token.map { ByteBuffer(bytes: AuthRequest.line(token: $0) + [UInt8(ascii: "\n")]) }
+        let auth = LeanConnection.authLine(endpoint)
         var runs: [EventLoopFuture<AppendLoadHandler.Outcome>] = []
         var channels: [any Channel] = []
         defer { for c in channels { c.close(promise: nil) } }
@@ -135,22 +126,12 @@ public struct AppendBenchmark: Sendable {
             let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: AppendLoadHandler.Outcome.self)
             let channel: any Channel
             do {
-                channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .connectTimeout(.seconds(5))
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            if let tls {
-                                try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
-                            }
-                            try channel.pipeline.syncOperations.addHandler(
-                                AppendLoadHandler(requests: lines, events: counts, auth: auth, deadline: deadline, done: promise))
-                        }
-                    }
-                    .connect(host: endpoint.address.host, port: endpoint.address.port).get()
+                channel = try await LeanConnection.connect(to: endpoint) {
+                    AppendLoadHandler(requests: lines, events: counts, auth: auth, deadline: deadline, done: promise)
+                }
             } catch {
                 promise.fail(error)
-                throw ClientError.cannotConnect(node: endpoint.description, reason: "\(error)")
+                throw error
             }
             channels.append(channel)
             runs.append(promise.futureResult)
@@ -186,8 +167,7 @@ final class AppendLoadHandler: ChannelInboundHandler {
     var authenticating = false
     var next = 0
     var sentAt: UInt64 = 0
-    /// The start of a line not yet complete.
-    var partial = ByteBuffer()
+    var lines = AnswerLines()
     var finished = false
 
     static let okPrefix = Array(#"{"ok":true"#.utf8)
@@ -222,22 +202,15 @@ final class AppendLoadHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        while !finished, let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            var line = buffer.readSlice(length: newline - buffer.readerIndex)!
-            buffer.moveReaderIndex(forwardBy: 1)
-            if partial.readableBytes > 0 {
-                partial.writeBuffer(&line)
-                line = partial
-                partial = ByteBuffer()
-            }
+        lines.read(&buffer) { line in
             answered(line, context: context)
+            return !finished
         }
-        if !finished, buffer.readableBytes > 0 { partial.writeBuffer(&buffer) }
     }
 
-    func answered(_ line: ByteBuffer, context: ChannelHandlerContext) {
-        guard line.readableBytesView.starts(with: Self.okPrefix) else {
-            let text = String(decoding: line.readableBytesView.prefix(300), as: UTF8.self)
+    func answered(_ line: [UInt8], context: ChannelHandlerContext) {
+        guard line.starts(with: Self.okPrefix) else {
+            let text = String(decoding: line.prefix(300), as: UTF8.self)
             finish(context: context, .failure(BenchmarkError("the node refused a request: \(text)")))
             return
         }

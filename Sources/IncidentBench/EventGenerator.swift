@@ -163,8 +163,13 @@ public struct EventGenerator {
             .incidentUpdated, i.sector,
             .object([
                 ("incident_id", .string(i.id)),
-                ("changes", .object([("summary", .string(pick(Self.summaries) + " (updated after debrief)")),
-                    ("confidence", .string(pick(Vocabulary.confidences)))])),
+                (
+                    "changes",
+                    .object([
+                        ("summary", .string(pick(Self.summaries) + " (updated after debrief)")),
+                        ("confidence", .string(pick(Vocabulary.confidences))),
+                    ])
+                ),
                 ("reason", .string("patrol debrief received")),
             ])
         )
@@ -173,8 +178,10 @@ public struct EventGenerator {
         let i = anyIncident()
         return (
             .incidentVerified, i.sector,
-            .object([("incident_id", .string(i.id)), ("status", .string(pick(Vocabulary.verificationStatuses))),
-                ("basis", .string("confirmed by two independent sources and imagery"))])
+            .object([
+                ("incident_id", .string(i.id)), ("status", .string(pick(Vocabulary.verificationStatuses))),
+                ("basis", .string("confirmed by two independent sources and imagery")),
+            ])
         )
     }
     mutating func closed() -> (EventType, String, JSONValue) {
@@ -203,13 +210,19 @@ public struct EventGenerator {
         )
     }
     mutating func medevacDispatched() -> (EventType, String, JSONValue) {
-        (.medevacDispatched, pick(Sectors.defaultList),
-         .object([("medevac_id", .string(pick(medevacs))), ("asset", .string("CASEVAC helicopter \(rng.next() % 4 + 1)"))]))
+        (
+            .medevacDispatched, pick(Sectors.defaultList),
+            .object([("medevac_id", .string(pick(medevacs))), ("asset", .string("CASEVAC helicopter \(rng.next() % 4 + 1)"))])
+        )
     }
     mutating func medevacCompleted() -> (EventType, String, JSONValue) {
-        (.medevacCompleted, pick(Sectors.defaultList),
-         .object([("medevac_id", .string(pick(medevacs))), ("outcome", .string(pick(Vocabulary.medevacOutcomes))),
-            ("facility", .string("Level 2 hospital, Gao"))]))
+        (
+            .medevacCompleted, pick(Sectors.defaultList),
+            .object([
+                ("medevac_id", .string(pick(medevacs))), ("outcome", .string(pick(Vocabulary.medevacOutcomes))),
+                ("facility", .string("Level 2 hospital, Gao")),
+            ])
+        )
     }
     mutating func materialDispatched() -> (EventType, String, JSONValue) {
         let s = site()
@@ -219,20 +232,29 @@ public struct EventGenerator {
             .electionMaterialDispatched, s.sector,
             .object([
                 ("consignment_id", .string(id)),
-                ("items", .object([("ballot_papers", .number("\(rng.next() % 50_000)")),
-                    ("ballot_boxes", .number("\(rng.next() % 200)")), ("tally_sheets", .number("\(rng.next() % 500)"))])),
+                (
+                    "items",
+                    .object([
+                        ("ballot_papers", .number("\(rng.next() % 50_000)")),
+                        ("ballot_boxes", .number("\(rng.next() % 200)")), ("tally_sheets", .number("\(rng.next() % 500)")),
+                    ])
+                ),
                 ("to", location(s)), ("mode", .string(pick(Vocabulary.transportModes))),
             ])
         )
     }
     mutating func materialDelivered() -> (EventType, String, JSONValue) {
-        (.electionMaterialDelivered, pick(Sectors.defaultList),
-         .object([("consignment_id", .string(pick(consignments))), ("seals_intact", .bool(rng.next() % 10 != 0))]))
+        (
+            .electionMaterialDelivered, pick(Sectors.defaultList),
+            .object([("consignment_id", .string(pick(consignments))), ("seals_intact", .bool(rng.next() % 10 != 0))])
+        )
     }
     mutating func personnelMoved() -> (EventType, String, JSONValue) {
         let s = site()
-        return (.electionPersonnelMoved, s.sector,
-                .object([("count", .number("\(rng.next() % 40 + 1)")), ("to", location(s)), ("role", .string("polling staff"))]))
+        return (
+            .electionPersonnelMoved, s.sector,
+            .object([("count", .number("\(rng.next() % 40 + 1)")), ("to", location(s)), ("role", .string("polling staff"))])
+        )
     }
     mutating func pollingStation() -> (EventType, String, JSONValue) {
         let s = site()

@@ -1,5 +1,7 @@
 public import IncidentClient
 import IncidentModel
+import NIOCore
+import NIOPosix
 public import Wire
 
 #if canImport(Glibc)
@@ -20,7 +22,10 @@ import Glibc
 ///    filter), or all three in turn. The incidents page is the first one, or with
 ///    `incidentsDepth` N the page after N pages, its cursor found by walking the list once
 ///    before the warm-up. `warmup` requests first (not measured), then `requests` in all or for
-///    `seconds`. Latency is request sent → whole response line received.
+///    `seconds`. Latency is request sent → whole response line received. The connections are
+///    lean like `bench append`'s (`QueryLoadHandler`: requests encoded before the run, one plain
+///    channel handler each, an answer only split at its newline and checked to open with
+///    `{"ok":true`), so that they cost less than the node they measure.
 ///
 /// With `http` (the node's HTTP listener), each query connection then runs the same warm-up and
 /// measured run again over HTTP (`GET /api/v1/sectors/NAME`, `GET /api/v1/overview`,
@@ -158,6 +163,7 @@ public struct QueryBenchmark: Sendable {
         let barriers = [Locked(Barrier()), Locked(Barrier())]
         let queryClients = clients
         var appends: [AppendRecord] = []
+        // The line protocol's run, then HTTP's when measured: each with every connection's outcome.
         var queries: [[QueryOutcome]] = []
         progress(
             "querying (\(operation.rawValue)) on \(clients) connections"
@@ -170,27 +176,31 @@ public struct QueryBenchmark: Sendable {
                     group.addTask { .append(try await self.appendLoad(rate: rate, seed: seed, stop: stop)) }
                 }
             }
-            for c in 0..<queryClients {
-                group.addTask {
-                    var phases = [try await self.queryClient(c, cursor: incidentsCursor, barrier: barriers[0], over: nil)]
-                    if let http = self.http {
-                        phases.append(try await self.queryClient(c, cursor: incidentsCursor, barrier: barriers[1], over: http))
-                    }
-                    return .query(phases)
+            group.addTask {
+                var phases = [try await self.lineQueryRun(cursor: incidentsCursor, barrier: barriers[0])]
+                if let http = self.http {
+                    phases.append(
+                        try await withThrowingTaskGroup(of: QueryOutcome.self) { clients in
+                            for c in 0..<queryClients {
+                                clients.addTask { try await self.queryClient(c, cursor: incidentsCursor, barrier: barriers[1], over: http) }
+                            }
+                            return try await clients.reduce(into: []) { $0.append($1) }
+                        })
                 }
+                return .query(phases)
             }
             for try await outcome in group {
                 switch outcome {
                 case .append(let records): appends += records
                 case .query(let q):
-                    queries.append(q)
-                    if queries.count == queryClients { stop.withLock { $0 = true } }
+                    queries = q
+                    stop.withLock { $0 = true }
                 }
             }
         }
 
-        let line = phase(queries.map { $0[0] }, barrier: barriers[0])
-        let overHTTP = http == nil ? nil : phase(queries.map { $0[1] }, barrier: barriers[1])
+        let line = phase(queries[0], barrier: barriers[0])
+        let overHTTP = http == nil ? nil : phase(queries[1], barrier: barriers[1])
         // The append load runs through both protocols' runs: its figures cover them both.
         let start = line.start
         let end = overHTTP?.end ?? line.end
@@ -351,8 +361,8 @@ public struct QueryBenchmark: Sendable {
 
     enum ClientOutcome: Sendable {
         case append([AppendRecord])
-        /// The line protocol's run, then HTTP's when measured.
-        case query([QueryOutcome])
+        /// The line protocol's run, then HTTP's when measured: each with every connection's outcome.
+        case query([[QueryOutcome]])
     }
 
     static let okPrefix = Array(#"{"ok":true"#.utf8)
@@ -394,27 +404,59 @@ public struct QueryBenchmark: Sendable {
         case rateLimited
     }
 
-    /// One query connection, over the line protocol or, with `http`, over HTTP: its share of the
-    /// warm-up, the barrier, then the measured run.
-    func queryClient(_ client: Int, cursor: String?, barrier: Locked<Barrier>, over http: HostPort?) async throws -> QueryOutcome {
-        let cycle = requestCycle(client: client, cursor: cursor)
-        guard let http else {
-            return try await IncidentConnection.withConnection(to: endpoint) { connection in
-                try await measure(client, cycle: cycle, barrier: barrier) { query in
-                    try await connection.send(query.line)
-                    let response = try await connection.receive()
-                    guard response.starts(with: Self.okPrefix) else {
-                        do {
-                            _ = try IncidentConnection.decode(response)
-                        } catch ClientError.server(let code, _, _) where code == "rate_limited" {
-                            return .rateLimited
-                        }
-                        throw ClientError.protocolError("unexpected answer to \(String(decoding: query.line, as: UTF8.self))")
-                    }
-                    return .ok
-                }
+    /// The line protocol's run: every query connection lean (`QueryLoadHandler`: pre-encoded
+    /// requests, no task or JSON tree per query). The measured run starts once every connection
+    /// has done its share of the warm-up; the barrier gets its start.
+    func lineQueryRun(cursor: String?, barrier: Locked<Barrier>) async throws -> [QueryOutcome] {
+        let clients = self.clients
+        func share(_ total: Int, _ client: Int) -> Int { total / clients + (client < total % clients ? 1 : 0) }
+        let auth = LeanConnection.authLine(endpoint)
+        var channels: [any Channel] = []
+        defer { for c in channels { c.close(promise: nil) } }
+        var warmedUp: [EventLoopFuture<Void>] = []
+        var runs: [EventLoopFuture<QueryOutcome>] = []
+        for c in 0..<clients {
+            let cycle = requestCycle(client: c, cursor: cursor).map { (kind: $0.kind.index, line: ByteBuffer(bytes: $0.line + [UInt8(ascii: "\n")])) }
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let warm = loop.makePromise(of: Void.self)
+            let done = loop.makePromise(of: QueryOutcome.self)
+            let warmup = share(self.warmup, c)
+            do {
+                channels.append(
+                    try await LeanConnection.connect(to: endpoint) {
+                        QueryLoadHandler(cycle: cycle, auth: auth, warmup: warmup, warmedUp: warm, done: done)
+                    })
+            } catch {
+                warm.fail(error)
+                done.fail(error)
+                throw error
             }
+            warmedUp.append(warm.futureResult)
+            runs.append(done.futureResult)
         }
+        for w in warmedUp { try await w.get() }
+        let start = MonotonicClock.now()
+        barrier.withLock {
+            $0.arrived = clients
+            $0.start = start
+        }
+        for (c, channel) in channels.enumerated() {
+            let begin: QueryLoadHandler.Begin
+            switch length {
+            case .requests(let total): begin = QueryLoadHandler.Begin(requests: share(total, c))
+            case .seconds(let seconds): begin = QueryLoadHandler.Begin(deadline: start + UInt64(seconds * 1e9))
+            }
+            channel.pipeline.fireUserInboundEventTriggered(begin)
+        }
+        var outcomes: [QueryOutcome] = []
+        for run in runs { outcomes.append(try await run.get()) }
+        return outcomes
+    }
+
+    /// One query connection over HTTP: its share of the warm-up, the barrier, then the measured
+    /// run.
+    func queryClient(_ client: Int, cursor: String?, barrier: Locked<Barrier>, over http: HostPort) async throws -> QueryOutcome {
+        let cycle = requestCycle(client: client, cursor: cursor)
         let headers = endpoint.token.map { [("Authorization", "Bearer \($0)")] } ?? []
         return try await HTTPConnection.withConnection(to: http, tls: try endpoint.tlsContext(), serverHostname: endpoint.serverHostname) { connection in
             try await measure(client, cycle: cycle, barrier: barrier) { query in

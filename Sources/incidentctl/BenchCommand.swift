@@ -182,7 +182,9 @@ struct BenchQuery: AsyncParsableCommand {
             alternately (--op both), or a page of --incidents-limit rows of the incidents list (--op incidents; \
             the first page, or with --incidents-depth N the page after N pages, whose cursor is found by walking \
             the list once before the warm-up), or all three in turn (--op all). --warmup requests first, then --requests in all or for --duration seconds (default 10 s). \
-            Latency is request sent → response received. Answers `rate_limited` (the node's requests_per_second \
+            Latency is request sent → response received. The line protocol's query connections are lean like \
+            bench append's (pre-encoded requests, one plain channel handler each), so that they cost less than \
+            the node they measure. Answers `rate_limited` (the node's requests_per_second \
             per connection) are counted apart, not as requests. With --http HOST:PORT (the node's HTTP listener) \
             each connection then runs the same warm-up and measured run over HTTP (GET /api/v1/sectors/NAME, \
             /api/v1/overview, /api/v1/incidents; keep-alive), under the same append load, and both are printed: the two protocols on \

@@ -97,6 +97,26 @@ struct BenchHarnessTests {
         }
     }
 
+    /// A `rate_limited` answer is counted apart and its query asked again: the count asked for is
+    /// still measured, every one answered.
+    @Test func benchQueryCountsRateLimitedAnswersApartAndAsksAgain() async throws {
+        try await withInProcessNode(
+            nodeID: "qrl", arguments: ["--fsync", "never"],
+            configure: {
+                $0.limits.requestsPerSecond = 400
+                $0.limits.requestBurst = 5
+            }
+        ) { node in
+            let bench = QueryBenchmark(
+                node: IncidentEndpoint(node.client), clients: 2, operation: .both, length: .requests(120), warmup: 10,
+                appendRate: 0, appendClients: 0, prefill: 0, seed: 7)
+            let r = try await bench.run()
+            #expect(r.all.requests == 120)
+            #expect(r.all.latency.count == 120)
+            #expect(r.rateLimited > 0, "2 connections at 400 queries/s each, burst 5: the clients ask faster than that")
+        }
+    }
+
     /// Incidents pages are measured beside sector and overview, from a cursor some pages deep,
     /// over both protocols; a depth beyond the list's end is refused before measuring.
     @Test func benchQueryMeasuresIncidentsPagesFromACursor() async throws {
