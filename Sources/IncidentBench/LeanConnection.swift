@@ -21,12 +21,7 @@ enum LeanConnection {
     static func connect(
         to endpoint: IncidentEndpoint, _ makeHandler: @escaping @Sendable () -> any ChannelHandler
     ) async throws -> any Channel {
-        let tls: NIOSSLContext?
-        do {
-            tls = try endpoint.tlsContext()
-        } catch {
-            throw ClientError.cannotConnect(node: endpoint.description, reason: "TLS: \(error)")
-        }
+        let tls = try endpoint.connectionTLSContext()
         let hostname = endpoint.serverHostname
         do {
             return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

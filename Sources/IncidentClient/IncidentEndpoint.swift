@@ -43,18 +43,24 @@ public struct IncidentEndpoint: Sendable, CustomStringConvertible {
     }
 }
 
+extension IncidentEndpoint {
+    /// `tlsContext()` for a connection: an error in it is `cannotConnect`, naming the node.
+    package func connectionTLSContext() throws -> NIOSSLContext? {
+        do {
+            return try tlsContext()
+        } catch {
+            throw ClientError.cannotConnect(node: description, reason: "TLS: \(error)")
+        }
+    }
+}
+
 extension IncidentConnection {
     /// Connects to `endpoint` (over TLS when it names a CA), authenticates with its token when it
     /// has one, runs `body`, and closes the connection.
     public static func withConnection<R: Sendable>(
         to endpoint: IncidentEndpoint, maximumLineLength: Int = 64 << 20, _ body: (IncidentConnection) async throws -> R
     ) async throws -> R {
-        let tls: NIOSSLContext?
-        do {
-            tls = try endpoint.tlsContext()
-        } catch {
-            throw ClientError.cannotConnect(node: endpoint.description, reason: "TLS: \(error)")
-        }
+        let tls = try endpoint.connectionTLSContext()
         let hostname = endpoint.serverHostname
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
