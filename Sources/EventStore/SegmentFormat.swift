@@ -21,7 +21,7 @@
 // - The newest segment runs ahead of its data in zero bytes, written and synced. A commit is
 //   written with pwrite at the end of the data, over the start of the tail, so its fdatasync has
 //   no file size to commit. A commit that runs past the tail writes zeros after itself, up to
-//   `StoreOptions.preallocationBytes` (4 MiB) beyond its end but not past the segment size limit,
+//   `StoreOptions.preallocationBytes` (1 MiB) beyond its end but not past the segment size limit,
 //   in the same sync. The zeros are written, not fallocated: an fallocated (unwritten) extent
 //   turns written at its first write, a metadata change that each fdatasync would commit.
 // - A sealed segment has no tail, and a clean close cuts the newest segment's, so only a crash

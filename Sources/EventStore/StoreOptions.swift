@@ -14,8 +14,10 @@ public struct StoreOptions: Sendable {
     public var segmentBytes: UInt64 = 64 << 20
     /// The active segment is kept this far ahead of its data in zero bytes written and synced
     /// (SegmentFormat.swift, "Reserved tail"), so that the fdatasync of a commit that stays inside
-    /// the reserve has no file size to commit. 0 writes segments without a reserve.
-    public var preallocationBytes: UInt64 = 4 << 20
+    /// the reserve has no file size to commit. 0 writes segments without a reserve. The commit
+    /// that extends the reserve waits for its zeros, so a step much larger stalls a replica's
+    /// commits (docs/STORAGE.md, "Reserved tail").
+    public var preallocationBytes: UInt64 = 1 << 20
     /// Appends are refused with `disk_full` while less than this is free under the data dir.
     public var diskReserveBytes: UInt64 = 256 << 20
     /// The writer takes at most this much pending data into one commit.
