@@ -54,13 +54,18 @@ public struct IncidentNode: Service {
         /// caller owns a group it passes (the test harness gives each node its own and shuts it
         /// down afterwards).
         public var eventLoopGroup: (any EventLoopGroup)?
+        /// The wall clock, in milliseconds since the epoch: the store's `recorded_at` and HLC
+        /// stamps, and "now" for the freshness ages of the views and status. A test passes a clock
+        /// it sets, to see ages and stamps without waiting. The system clock by default.
+        public var wallClock: @Sendable () -> UInt64
 
         public init(
             ownsProcess: Bool = false, readyFile: String? = nil, loader: ConfigLoader? = nil, logLevel: SharedLogLevel? = nil,
             testHooks: TestHooks = TestHooks(), http: (@Sendable (HTTPContext) throws -> any Service)? = nil,
-            eventLoopGroup: (any EventLoopGroup)? = nil
+            eventLoopGroup: (any EventLoopGroup)? = nil, wallClock: (@Sendable () -> UInt64)? = nil
         ) {
             self.eventLoopGroup = eventLoopGroup
+            self.wallClock = wallClock ?? HybridLogicalClock.systemMillis
             self.ownsProcess = ownsProcess
             self.readyFile = readyFile
             self.loader = loader
@@ -133,6 +138,7 @@ public struct IncidentNode: Service {
         let owner = try DataDirectoryOwner.recorded(in: config.dataDir)
         try DataDirectoryOwner.check(recorded: owner, config: config)
         var storeOptions = config.storeOptions
+        storeOptions.wallClock = options.wallClock
         let testHooks = options.testHooks
         testHooks.install(into: &storeOptions, logger: logger)
         let store = try EventStore(
@@ -155,7 +161,7 @@ public struct IncidentNode: Service {
         let handler = RequestHandler(
             store: store, validator: EventValidator(sectors: config.sectors), config: config,
             publicKey: identity.publicKeyBase64, peers: registry, trust: { trust.value }, projections: projections, logger: logger,
-            held: held)
+            wallClock: options.wallClock, held: held)
 
         // A passed peer socket runs the peer listener even when the config turns it off; the
         // address then only names it in logs until the bound one is known.

@@ -81,7 +81,7 @@ public struct NodeAPI: Sendable {
     }
 
     public func state() -> State {
-        let now = Int64(HybridLogicalClock.systemMillis())
+        let now = Int64(handler.wallClock())
         let ours = handler.store.versionVector
         let peers = self.peers.snapshot.map { e in
             State.Peer(

@@ -16,6 +16,8 @@ struct RequestHandler: Sendable {
     let trust: @Sendable () -> TrustList
     let projections: ProjectionService
     let logger: Logger
+    /// Milliseconds since the epoch: "now" of the freshness ages (`IncidentNode.Options.wallClock`).
+    let wallClock: @Sendable () -> UInt64
     /// Events sync holds ahead of their origin's chain: listed as provisional beside the views.
     var held = HeldEvents()
 
@@ -297,12 +299,12 @@ struct RequestHandler: Sendable {
             guard try DayRange(since: since, until: until) == .all else { return nil }
             let views = projections.views
             guard let view = views.sectorView(name) else { throw Self.unknownSector(name, views.listedSectors) }
-            let now = Int64(HybridLogicalClock.systemMillis())
+            let now = Int64(wallClock())
             return ClientResponse.view(view, freshness: views.freshnessAges(nowMillis: now), provisional: provisional(sector: name))
         case .overview(let since, let until):
             guard try DayRange(since: since, until: until) == .all else { return nil }
             let views = projections.views
-            let now = Int64(HybridLogicalClock.systemMillis())
+            let now = Int64(wallClock())
             return ClientResponse.view(views.overview(), freshness: views.freshnessAges(nowMillis: now), provisional: provisional(sector: nil))
         default:
             return nil
@@ -316,7 +318,7 @@ struct RequestHandler: Sendable {
     /// Answers a view query from the folded state, under the fold's lock; ages are worked out
     /// now, beside the view.
     func query(_ request: ClientRequest) throws -> [UInt8] {
-        let now = Int64(HybridLogicalClock.systemMillis())
+        let now = Int64(wallClock())
         let store = self.store
         let lookup: EventLookup = { id in try? store.event(id: id) }
         return try projections.query { p throws -> [UInt8] in
@@ -401,7 +403,7 @@ struct RequestHandler: Sendable {
         let q = projections.quarantine
         s.quarantined = q.count
         s.quarantinedFirst = q.first.map { ($0.id, $0.reason) }
-        let now = Int64(HybridLogicalClock.systemMillis())
+        let now = Int64(wallClock())
         s.peers = peers.snapshot.map { e in
             var p = ClientResponse.Peer(
                 key: e.key, node: e.node, address: e.address, direction: e.direction, connected: e.connected,

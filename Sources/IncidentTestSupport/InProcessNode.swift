@@ -68,28 +68,30 @@ public func withNode<R: Sendable>(
 }
 
 /// `withNode` without the connection, for tests that count or shape the node's connections.
+/// `wallClock` is the node's clock (`IncidentNode.Options.wallClock`; the system's by default).
 public func withInProcessNode<R: Sendable>(
     nodeID: String = "test", configFile: String? = nil, environment: [String: String] = [:], arguments: [String] = [],
-    hooks: TestHooks = TestHooks(), configure: (inout NodeConfig) throws -> Void = { _ in },
+    hooks: TestHooks = TestHooks(), wallClock: (@Sendable () -> UInt64)? = nil, configure: (inout NodeConfig) throws -> Void = { _ in },
     _ body: (InProcessNode) async throws -> R
 ) async throws -> R {
     let dataDir = TestNode.temporaryDirectory(prefix: "incidentd-\(nodeID)")
     defer { removeTree(dataDir) }
     var config = try InProcessConfig.make(nodeID: nodeID, dataDir: dataDir, configFile: configFile, environment: environment, arguments: arguments)
     try configure(&config)
-    return try await withNode(config: config, hooks: hooks, body)
+    return try await withNode(config: config, hooks: hooks, wallClock: wallClock, body)
 }
 
 /// Runs a node built from `config` as it stands (its data directory is the caller's and stays),
 /// waits until it is ready, runs `body`, and shuts the node down gracefully afterwards.
 public func withNode<R: Sendable>(
-    config: NodeConfig, hooks: TestHooks = TestHooks(), _ body: (InProcessNode) async throws -> R
+    config: NodeConfig, hooks: TestHooks = TestHooks(), wallClock: (@Sendable () -> UInt64)? = nil, _ body: (InProcessNode) async throws -> R
 ) async throws -> R {
     let lines = LogLines()
     let logger = Logger(label: "incidentd.\(config.nodeID)") { _ in CapturingLogHandler(lines: lines) }
     // Its own event loops, so that its connections do not queue behind other tests' work.
     let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    let node = IncidentNode(config: config, options: IncidentNode.Options(testHooks: hooks, eventLoopGroup: loops), logger: logger)
+    let node = IncidentNode(
+        config: config, options: IncidentNode.Options(testHooks: hooks, eventLoopGroup: loops, wallClock: wallClock), logger: logger)
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [node], logger: logger))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
