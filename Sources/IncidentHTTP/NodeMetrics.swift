@@ -68,6 +68,15 @@ public final class NodeMetrics: Sendable {
         return metrics
     }
 
+    /// Metrics with a registry of their own that swift-metrics is not bootstrapped with: for a
+    /// node run inside a test's process, where the process-wide bootstrap can happen only once and
+    /// would mix the figures of every node in the process. Such a node serves HTTP as incidentd
+    /// does, but what it records goes nowhere, so its `/metrics` holds none of it; tests that read
+    /// `/metrics` run a real incidentd.
+    public static func unbootstrapped() -> NodeMetrics {
+        NodeMetrics(registry: PrometheusCollectorRegistry())
+    }
+
     /// Sets the metrics read from the node's state; then `emit` writes them all.
     public func update(from state: NodeAPI.State, httpConnections: Int) {
         var series = Set<String>()

@@ -3,7 +3,7 @@ import NIOPosix
 public import IncidentClient
 public import IncidentServer
 public import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 public import Wire
 
@@ -68,30 +68,36 @@ public func withNode<R: Sendable>(
 }
 
 /// `withNode` without the connection, for tests that count or shape the node's connections.
+///
+/// `http` is the HTTP listener's factory (`IncidentNode.Options.http`), for a node whose config
+/// sets `http_listen`: this module does not depend on the HTTP listener, so the test passes it.
 /// `wallClock` is the node's clock (`IncidentNode.Options.wallClock`; the system's by default).
 public func withInProcessNode<R: Sendable>(
     nodeID: String = "test", configFile: String? = nil, environment: [String: String] = [:], arguments: [String] = [],
-    hooks: TestHooks = TestHooks(), wallClock: (@Sendable () -> UInt64)? = nil, configure: (inout NodeConfig) throws -> Void = { _ in },
+    hooks: TestHooks = TestHooks(), http: (@Sendable (IncidentNode.HTTPContext) throws -> any Service)? = nil,
+    wallClock: (@Sendable () -> UInt64)? = nil, configure: (inout NodeConfig) throws -> Void = { _ in },
     _ body: (InProcessNode) async throws -> R
 ) async throws -> R {
     let dataDir = TestNode.temporaryDirectory(prefix: "incidentd-\(nodeID)")
     defer { removeTree(dataDir) }
     var config = try InProcessConfig.make(nodeID: nodeID, dataDir: dataDir, configFile: configFile, environment: environment, arguments: arguments)
     try configure(&config)
-    return try await withNode(config: config, hooks: hooks, wallClock: wallClock, body)
+    return try await withNode(config: config, hooks: hooks, http: http, wallClock: wallClock, body)
 }
 
 /// Runs a node built from `config` as it stands (its data directory is the caller's and stays),
-/// waits until it is ready, runs `body`, and shuts the node down gracefully afterwards.
+/// waits until it is ready, runs `body`, and shuts the node down gracefully afterwards. `http`
+/// and `wallClock` as for `withInProcessNode`.
 public func withNode<R: Sendable>(
-    config: NodeConfig, hooks: TestHooks = TestHooks(), wallClock: (@Sendable () -> UInt64)? = nil, _ body: (InProcessNode) async throws -> R
+    config: NodeConfig, hooks: TestHooks = TestHooks(), http: (@Sendable (IncidentNode.HTTPContext) throws -> any Service)? = nil,
+    wallClock: (@Sendable () -> UInt64)? = nil, _ body: (InProcessNode) async throws -> R
 ) async throws -> R {
     let lines = LogLines()
     let logger = Logger(label: "incidentd.\(config.nodeID)") { _ in CapturingLogHandler(lines: lines) }
     // Its own event loops, so that its connections do not queue behind other tests' work.
     let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let node = IncidentNode(
-        config: config, options: IncidentNode.Options(testHooks: hooks, eventLoopGroup: loops, wallClock: wallClock), logger: logger)
+        config: config, options: IncidentNode.Options(testHooks: hooks, http: http, eventLoopGroup: loops, wallClock: wallClock), logger: logger)
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [node], logger: logger))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
@@ -116,6 +122,15 @@ public func withNode<R: Sendable>(
         if let stopError { throw stopError }
         return value
     }
+}
+
+/// The config `withInProcessNode` builds, for a test that runs it with `withNode(config:)`: to
+/// restart a node on its directory, or to give nodes configs `withNodes` would not (each its
+/// own environment). Loopback, port 0, in `dataDir`, which stays the caller's to remove.
+public func inProcessConfig(
+    nodeID: String, dataDir: String, configFile: String? = nil, environment: [String: String] = [:], arguments: [String] = []
+) throws -> NodeConfig {
+    try InProcessConfig.make(nodeID: nodeID, dataDir: dataDir, configFile: configFile, environment: environment, arguments: arguments)
 }
 
 /// The config of an in-process test node: loopback, port 0, the given data directory.
@@ -163,7 +178,8 @@ final class LogLines: Sendable {
     var text: String { lines.withLock { $0.joined(separator: "\n") } }
 }
 
-/// Keeps each message (info and up) with its metadata in logfmt-like text.
+/// Keeps each message (info and up) with its metadata as incidentd writes it in logfmt (without
+/// the timestamp), so a test reads the same `key=value` text from either kind of node.
 struct CapturingLogHandler: LogHandler {
     let lines: LogLines
     var metadata: Logger.Metadata = [:]
@@ -177,19 +193,36 @@ struct CapturingLogHandler: LogHandler {
     func log(event: LogEvent) {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { _, new in new } }
-        var line = "level=\(event.level) msg=\"\(event.message)\""
-        for key in all.keys.sorted() { line += " \(key)=\"\(all[key]!)\"" }
+        var line = "level=\(event.level) msg=\(Self.quote(event.message.description))"
+        for key in all.keys.sorted() { line += " \(key)=\(Self.quote(all[key]!.description))" }
         lines.append(line)
+    }
+
+    /// incidentd's logfmt quoting (`StderrLogHandler`, internal to IncidentServer): bare when the
+    /// value has no space, quote, `=` or newline, else quoted with those escaped.
+    static func quote(_ s: String) -> String {
+        if !s.isEmpty && !s.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }) { return s }
+        var out = "\""
+        for c in s {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default: out.append(c)
+            }
+        }
+        return out + "\""
     }
 }
 
 /// Several nodes in-process that trust each other, for sync tests: each gets its key, a fresh
 /// temporary directory and port 0 before any starts, so every node's config trusts all the
-/// others; node `i` then dials the bound peer addresses of nodes `0..<i`. `body` gets the nodes
-/// in the order of `ids`; afterwards they shut down (the last started first) and their
+/// others; they start in the order of `ids`, node `i` dialing the bound peer addresses of nodes
+/// `0..<i`, or of those `dialing[ids[i]]` names (a topology: a line, a ring). `body` gets the
+/// nodes in the order of `ids`; afterwards they shut down (the last started first) and their
 /// directories are removed.
 public func withNodes<R: Sendable>(
-    _ ids: [String], arguments: [String] = ["--fsync", "never"], hooks: TestHooks = TestHooks(),
+    _ ids: [String], arguments: [String] = ["--fsync", "never"], dialing: [String: [String]]? = nil, hooks: TestHooks = TestHooks(),
     _ body: ([InProcessNode]) async throws -> R
 ) async throws -> R {
     let dirs = ids.map { TestNode.temporaryDirectory(prefix: "incidentd-\($0)") }
@@ -205,7 +238,15 @@ public func withNodes<R: Sendable>(
     func start(_ i: Int, _ running: [InProcessNode]) async throws -> R {
         if i == configs.count { return try await body(running) }
         var config = configs[i]
-        config.peers = running.compactMap(\.peer)
+        if let dialing {
+            let names = dialing[ids[i]] ?? []
+            guard names.allSatisfy({ name in running.contains { $0.nodeID == name } }) else {
+                throw TestNode.Failure(description: "\(ids[i]) dials \(names): each must start before it")
+            }
+            config.peers = running.filter { names.contains($0.nodeID) }.compactMap(\.peer)
+        } else {
+            config.peers = running.compactMap(\.peer)
+        }
         return try await withNode(config: config, hooks: hooks) { node in try await start(i + 1, running + [node]) }
     }
     return try await start(0, [])

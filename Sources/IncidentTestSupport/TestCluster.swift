@@ -45,17 +45,25 @@ public final class TestCluster: @unchecked Sendable {
     }
 
     /// The node's version vector.
-    public static func vector(_ node: TestNode) async throws -> VersionVector {
+    public static func vector(_ node: some NodeUnderTest) async throws -> VersionVector {
         let status = try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
         return status["vector"].flatMap(VersionVector.init(json:)) ?? VersionVector()
     }
 
     /// Waits until every running node in `ids` has the same vector, at least `minimum`; throws on timeout.
     public func waitConverged(_ ids: [String], minimum: VersionVector = VersionVector(), timeout: Duration = .seconds(30)) async throws -> VersionVector {
+        try await Self.waitConverged(ids.map { self[$0] }, minimum: minimum, timeout: timeout)
+    }
+
+    /// Waits until every node in `nodes` (of either kind) has the same vector, at least `minimum`; throws on timeout.
+    public static func waitConverged(
+        _ nodes: [any NodeUnderTest], minimum: VersionVector = VersionVector(), timeout: Duration = .seconds(30)
+    ) async throws -> VersionVector {
+        let ids = nodes.map(\.nodeID)
         let deadline = ContinuousClock.now + timeout
         var last: [String: VersionVector] = [:]
         while ContinuousClock.now < deadline {
-            for id in ids { last[id] = try await Self.vector(self[id]) }
+            for node in nodes { last[node.nodeID] = try await vector(node) }
             let first = last[ids[0]]!
             if last.values.allSatisfy({ $0 == first }) && first.dominates(minimum) { return first }
             try await Task.sleep(for: .milliseconds(100))
@@ -64,7 +72,7 @@ public final class TestCluster: @unchecked Sendable {
     }
 
     /// SHA-256 (hex) of the node's exported lines, sorted: equal on nodes that hold the same events.
-    public static func exportDigest(_ node: TestNode) async throws -> String {
+    public static func exportDigest(_ node: some NodeUnderTest) async throws -> String {
         let lines = try await IncidentConnection.withConnection(to: node.client) { try await $0.storedLines() }
         let sorted = lines.map { String(decoding: $0, as: UTF8.self) }.sorted().joined(separator: "\n")
         return Digest.sha256Hex(Array(sorted.utf8))

@@ -122,21 +122,26 @@ struct ClientAuthTests {
     }
 
     @Test func missingOrWrongTokenIsUnauthorizedAndNothingIsWritten() async throws {
-        try await Security.withNode("gao", config: Security.tokenConfig()) { node in
+        try await Security.inProcess("gao", config: Security.tokenConfig()) { node in
+            // Raw reads wait on the socket: on a thread of their own, not the pool the node runs on.
             let raw = try RawClient(node.client)
             #expect(raw.send(line: Requests.status))
-            #expect(Security.errorCode(raw.readLine() ?? []) == "unauthorized")
+            let status = try await Security.blocking { raw.readLine() }
+            #expect(Security.errorCode(status ?? []) == "unauthorized")
             #expect(raw.send(line: Requests.append(eventObjects: [Fixtures.incident("x")])))
-            #expect(Security.errorCode(raw.readLine() ?? []) == "unauthorized")
+            let append = try await Security.blocking { raw.readLine() }
+            #expect(Security.errorCode(append ?? []) == "unauthorized")
             // The same connection may still authenticate.
             #expect(raw.send(line: AuthRequest.line(token: Security.officeToken)))
-            let ok = try JSONParser.parse(raw.readLine() ?? [])
+            let ok = try JSONParser.parse(try await Security.blocking { raw.readLine() } ?? [])
             #expect(ok["role"]?.stringValue == "office" && ok["name"]?.stringValue == "gao-office")
             // A wrong token is answered, then the connection is closed.
             let wrong = try RawClient(node.client)
             #expect(wrong.send(line: AuthRequest.line(token: "guess")))
-            #expect(Security.errorCode(wrong.readLine() ?? []) == "unauthorized")
-            #expect(wrong.readLine(timeout: 5) == nil)
+            let answer = try await Security.blocking { wrong.readLine() }
+            #expect(Security.errorCode(answer ?? []) == "unauthorized")
+            let after = try await Security.blocking { wrong.readLine(timeout: 5) }
+            #expect(after == nil)
             #expect(wrong.closed, "closed after a wrong token")
             let viaLibrary = await code {
                 _ = try await IncidentConnection.withConnection(to: endpoint(node, "also-wrong")) { try await $0.request(Requests.status) }

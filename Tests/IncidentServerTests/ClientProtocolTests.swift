@@ -8,7 +8,7 @@ import Wire
 import Glibc
 #endif
 
-@Suite("Client protocol against a real incidentd")
+@Suite("Client protocol against a node")
 struct ClientProtocolTests {
     @Test func appendedEventReadsBackByIdAndOffset() async throws {
         try await withInProcessNode(nodeID: "gao") { node in
@@ -144,29 +144,34 @@ struct HalfCloseTests {
     /// A client that sends its requests and shuts down its writing side (`nc -N`) still gets every
     /// answer before the node closes.
     @Test func halfClosedClientGetsEveryAnswer() async throws {
-        try await TestNode.with { node in
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(node.client.port).bigEndian)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        try await withInProcessNode { node in
+            let port = node.client.port
+            // The socket's reads wait: on a thread of their own, not the pool the node runs on.
+            let (connected, received) = try await Security.blocking { () -> (Int32, [UInt8]) in
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(fd) }
+                var addr = sockaddr_in()
+                addr.sin_family = sa_family_t(AF_INET)
+                addr.sin_port = in_port_t(UInt16(port).bigEndian)
+                addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let connected = withUnsafePointer(to: &addr) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                var request: [UInt8] = []
+                for i in 0..<5 { request += Requests.append(eventObjects: [Fixtures.incident("hc\(i)")]) + [0x0A] }
+                request += Requests.status + [0x0A]
+                _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                shutdown(fd, Int32(SHUT_WR))
+                var received: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    received += chunk[0..<n]
+                }
+                return (connected, received)
             }
             #expect(connected == 0)
-            var request: [UInt8] = []
-            for i in 0..<5 { request += Requests.append(eventObjects: [Fixtures.incident("hc\(i)")]) + [0x0A] }
-            request += Requests.status + [0x0A]
-            _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            shutdown(fd, Int32(SHUT_WR))
-            var received: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 { break }
-                received += chunk[0..<n]
-            }
             let lines = received.split(separator: 0x0A)
             #expect(lines.count == 6)
             let status = try JSONParser.parse(Array(lines.last ?? []))

@@ -69,7 +69,7 @@ struct ConnectionLimitTests {
     @Test(arguments: [false, true])
     func idleConnectionsDoNotLockOutARealClient(withToken: Bool) async throws {
         let config = withToken ? Security.tokenConfig() : nil
-        try await Security.withNode(config: config) { node in
+        try await Security.inProcess(config: config) { node in
             let idle = try await Security.blocking { try (0..<64).map { _ in try RawClient(node.client) } }
             let endpoint = IncidentEndpoint(node.client, token: withToken ? Security.officeToken : nil)
             var served = 0

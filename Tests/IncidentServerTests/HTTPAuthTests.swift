@@ -22,7 +22,7 @@ struct HTTPAuthTests {
 
     @Test("no token, a wrong token and the wrong role are refused on every route, and nothing is written")
     func refusals() async throws {
-        try await HTTP.withNode(config: Security.tokenConfig()) { node in
+        try await HTTP.inProcess(config: Security.tokenConfig()) { node in
             let incident = UUID().uuidString.lowercased()
             // The hq token appends (the route works), so a later refusal is the check's, not a missing route's.
             let stored = try await HTTP.request(node, .POST, "/api/v1/events", token: Security.hqToken, body: Self.append(sector: "east", incident: incident))
@@ -72,7 +72,7 @@ struct HTTPAuthTests {
 
     @Test("on a loopback listener a client without a token is anonymous hq, as on the line protocol")
     func anonymousOnLoopback() async throws {
-        try await HTTP.withNode { node in
+        try await HTTP.inProcess { node in
             let body = Self.append(sector: "west", incident: UUID().uuidString.lowercased())
             let answer = try await HTTP.request(node, .POST, "/api/v1/events", body: body)
             #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")

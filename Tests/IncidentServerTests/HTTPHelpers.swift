@@ -16,14 +16,23 @@ enum HTTP {
         try await Security.withNode(id, config: config, arguments: arguments + ["--http-listen", "127.0.0.1:0"], body)
     }
 
-    static func address(_ node: TestNode) throws -> HostPort {
+    /// `Security.inProcess` with the HTTP listener on, as incidentd runs it but with metrics of
+    /// its own (`NodeMetrics.unbootstrapped`): its `/metrics` holds none of what the node
+    /// records, so tests that read `/metrics` use `withNode`.
+    static func inProcess<R: Sendable>(
+        _ id: String = "test", config: String? = nil, arguments: [String] = ["--fsync", "never"], _ body: (InProcessNode) async throws -> R
+    ) async throws -> R {
+        try await Security.inProcess(id, config: config, arguments: arguments + ["--http-listen", "127.0.0.1:0"], serveHTTP: true, body)
+    }
+
+    static func address(_ node: some NodeUnderTest) throws -> HostPort {
         guard let http = node.http else { throw Fixtures.Problem("the node reported no http address") }
         return http
     }
 
     /// One request on its own connection, with `token` as bearer when given.
     static func request(
-        _ node: TestNode, _ method: HTTPMethod = .GET, _ path: String, token: String? = nil, headers: [(String, String)] = [], body: [UInt8]? = nil
+        _ node: some NodeUnderTest, _ method: HTTPMethod = .GET, _ path: String, token: String? = nil, headers: [(String, String)] = [], body: [UInt8]? = nil
     ) async throws -> HTTPConnection.Answer {
         var all = headers
         if let token { all.append(("Authorization", "Bearer \(token)")) }
@@ -34,7 +43,7 @@ enum HTTP {
 
     /// Runs `body`; when it throws, records the last lines of the node's log with the error
     /// (what the node saw of a connection it closed).
-    static func withLogOnFailure<R>(_ node: TestNode, _ body: () async throws -> R) async throws -> R {
+    static func withLogOnFailure<R>(_ node: some NodeUnderTest, _ body: () async throws -> R) async throws -> R {
         do {
             return try await body()
         } catch {
@@ -44,7 +53,7 @@ enum HTTP {
     }
 
     /// Events held by the node, read with the hq token (or anonymously).
-    static func eventCount(_ node: TestNode, token: String? = nil) async throws -> Int {
+    static func eventCount(_ node: some NodeUnderTest, token: String? = nil) async throws -> Int {
         let answer = try await request(node, .GET, "/api/v1/status", token: token)
         guard let n = answer.json?["events"]?.integerValue else { throw Fixtures.Problem("status: \(String(decoding: answer.body, as: UTF8.self))") }
         return Int(n)

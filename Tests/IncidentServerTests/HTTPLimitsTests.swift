@@ -24,10 +24,9 @@ struct HTTPLimitsTests {
 
     @Test("a connection that sends no whole request head in time, or none after a response, is answered idle_timeout and closed")
     func timeouts() async throws {
-        try await HTTP.withNode(config: #"{"handshake_timeout_ms": 300, "idle_timeout_ms": 500}"#) { node in
+        try await HTTP.inProcess(config: #"{"handshake_timeout_ms": 300, "idle_timeout_ms": 500}"#) { node in
             let address = try HTTP.address(node)
-            let silent = try RawClient(address)
-            let a = Self.readToClose(silent)
+            let a = try await Security.blocking { Self.readToClose(try RawClient(address)) }
             Self.expectRefusal(a.text, status: "408", code: "idle_timeout", "silent")
             #expect(a.closed)
 
@@ -37,13 +36,15 @@ struct HTTPLimitsTests {
                 trickle.send(Array(part.utf8))
                 try await Task.sleep(for: .milliseconds(120))
             }
-            let b = Self.readToClose(trickle)
+            let b = try await Security.blocking { Self.readToClose(trickle) }
             Self.expectRefusal(b.text, status: "408", code: "idle_timeout", "trickled head")
 
             // After a response: idle_timeout_ms.
-            let idle = try RawClient(address)
-            idle.send(Array("GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-            let c = Self.readToClose(idle)
+            let c = try await Security.blocking {
+                let idle = try RawClient(address)
+                idle.send(Array("GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+                return Self.readToClose(idle)
+            }
             #expect(c.text.hasPrefix("HTTP/1.1 200 OK"), "\(c.text)")
             #expect(c.text.contains("HTTP/1.1 408 Request Timeout") && c.text.contains(#""code":"idle_timeout""#), "\(c.text)")
             #expect(c.closed)
@@ -52,17 +53,20 @@ struct HTTPLimitsTests {
 
     @Test("a request body over max_line_bytes is answered line_too_long (413) and nothing is written")
     func bodySize() async throws {
-        try await HTTP.withNode(config: #"{"max_line_bytes": 2048}"#) { node in
+        try await HTTP.inProcess(config: #"{"max_line_bytes": 2048}"#) { node in
             let big =
                 Array(#"{"event":{"type":"polling_station.status","sector":"east","data":{"station_id":"GAO-1","name":""#.utf8)
                 + [UInt8](repeating: UInt8(ascii: "x"), count: 4000) + Array(#"","status":"open"}}}"#.utf8)
             let declared = try await HTTP.request(node, .POST, "/api/v1/events", body: big)
             #expect(declared.status == 413 && declared.errorCode == "line_too_long", "\(String(decoding: declared.body, as: UTF8.self))")
             // Chunked, without a length: cut off at the limit as it arrives.
-            let client = try RawClient(try HTTP.address(node))
-            let chunk = String(big.count, radix: 16)
-            client.send(Array("POST /api/v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\(chunk)\r\n".utf8) + big + Array("\r\n0\r\n\r\n".utf8))
-            let chunked = Self.readToClose(client)
+            let address = try HTTP.address(node)
+            let chunked = try await Security.blocking {
+                let client = try RawClient(address)
+                let chunk = String(big.count, radix: 16)
+                client.send(Array("POST /api/v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\(chunk)\r\n".utf8) + big + Array("\r\n0\r\n\r\n".utf8))
+                return Self.readToClose(client)
+            }
             Self.expectRefusal(chunked.text, status: "413", code: "line_too_long", "chunked")
             #expect(chunked.closed, "the connection is closed after the refusal, whatever of the body is still coming")
             #expect(try await HTTP.eventCount(node) == 0)
@@ -71,7 +75,7 @@ struct HTTPLimitsTests {
 
     @Test("requests over the connection's rate are answered rate_limited (429) and not run")
     func rate() async throws {
-        try await HTTP.withNode(config: #"{"requests_per_second": 1, "request_burst": 2}"#) { node in
+        try await HTTP.inProcess(config: #"{"requests_per_second": 1, "request_burst": 2}"#) { node in
             // Ten appends pipelined: the bucket holds two and gains one a second, so some of
             // them are refused however slowly a loaded machine passes them to the node.
             let body = Array(#"{"event":{"type":"polling_station.status","sector":"east","data":{"station_id":"GAO-1","name":"Ecole","status":"open"}}}"#.utf8)
@@ -96,31 +100,38 @@ struct HTTPLimitsTests {
 
     @Test("past max_connections_per_address a new connection is answered too_many_connections (503) and closed")
     func connections() async throws {
-        try await HTTP.withNode(config: #"{"max_connections_per_address": 2}"#) { node in
+        try await HTTP.inProcess(config: #"{"max_connections_per_address": 2}"#) { node in
             let address = try HTTP.address(node)
             let held = [try RawClient(address), try RawClient(address)]
             try await Task.sleep(for: .milliseconds(100))
-            let third = try RawClient(address)
-            let refused = Self.readToClose(third)
+            let refused = try await Security.blocking { Self.readToClose(try RawClient(address)) }
             Self.expectRefusal(refused.text, status: "503", code: "too_many_connections")
             #expect(refused.closed)
             // A held slot still serves.
-            held[0].send(Array("GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-            #expect(held[0].readLine().map { String(decoding: $0, as: UTF8.self) } == "HTTP/1.1 200 OK\r")
+            let served = try await Security.blocking {
+                held[0].send(Array("GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+                return held[0].readLine().map { String(decoding: $0, as: UTF8.self) }
+            }
+            #expect(served == "HTTP/1.1 200 OK\r")
         }
     }
 
     @Test("a malformed request is answered invalid_request (400), an oversized head line_too_long (431)")
     func malformed() async throws {
-        try await HTTP.withNode { node in
+        try await HTTP.inProcess { node in
             let address = try HTTP.address(node)
-            let garbage = try RawClient(address)
-            garbage.send(Array("NOT AN HTTP REQUEST\r\n\r\n".utf8))
-            Self.expectRefusal(Self.readToClose(garbage).text, status: "400", code: "invalid_request")
-            let long = try RawClient(address)
-            let header = "X-Long: " + String(repeating: "a", count: 100 * 1024) + "\r\n"
-            let sent = long.stream(Array("GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\(header)\r\n".utf8)) { _ in false }
-            let text = (sent.lines.map { String(decoding: $0, as: UTF8.self) } + [Self.readToClose(long).text]).joined(separator: "\n")
+            let garbage = try await Security.blocking {
+                let garbage = try RawClient(address)
+                garbage.send(Array("NOT AN HTTP REQUEST\r\n\r\n".utf8))
+                return Self.readToClose(garbage).text
+            }
+            Self.expectRefusal(garbage, status: "400", code: "invalid_request")
+            let text = try await Security.blocking {
+                let long = try RawClient(address)
+                let header = "X-Long: " + String(repeating: "a", count: 100 * 1024) + "\r\n"
+                let sent = long.stream(Array("GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\(header)\r\n".utf8)) { _ in false }
+                return (sent.lines.map { String(decoding: $0, as: UTF8.self) } + [Self.readToClose(long).text]).joined(separator: "\n")
+            }
             Self.expectRefusal(text, status: "431", code: "line_too_long")
         }
     }

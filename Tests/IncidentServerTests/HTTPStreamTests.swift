@@ -14,7 +14,7 @@ struct HTTPStreamTests {
     }
 
     /// Appends `events` in one request over HTTP.
-    static func append(_ node: TestNode, _ events: [[UInt8]]) async throws {
+    static func append(_ node: some NodeUnderTest, _ events: [[UInt8]]) async throws {
         let body = Array(#"{"events":["#.utf8) + Array(events.joined(separator: [UInt8(ascii: ",")])) + Array("]}".utf8)
         let answer = try await HTTP.request(node, .POST, "/api/v1/events", body: body)
         guard answer.status == 200 else { throw Fixtures.Problem("append: \(String(decoding: answer.body, as: UTF8.self))") }
@@ -22,7 +22,7 @@ struct HTTPStreamTests {
 
     @Test("a reader resumes after the last id it got (Last-Event-ID or ?from=), then gets new events live")
     func resume() async throws {
-        try await HTTP.withNode { node in
+        try await HTTP.inProcess { node in
             try await Self.append(node, (1...5).map { Self.polling("GAO-\($0)", sector: "east") })
             for headers in [[("Last-Event-ID", "2")], [("Last-Event-ID", " 2")]] as [[(String, String)]] {
                 try await Self.expectResume(node, path: "/api/v1/stream", headers: headers)
@@ -44,7 +44,7 @@ struct HTTPStreamTests {
     }
 
     /// The events after offset 2 are test:3…test:5, with ids 3…5 (the offset after each).
-    static func expectResume(_ node: TestNode, path: String, headers: [(String, String)]) async throws {
+    static func expectResume(_ node: some NodeUnderTest, path: String, headers: [(String, String)]) async throws {
         try await HTTPConnection.withConnection(to: try HTTP.address(node)) { c in
             try await c.send(.GET, path, headers: headers)
             let head = try await c.readHead()
@@ -60,7 +60,7 @@ struct HTTPStreamTests {
 
     @Test("?sector= keeps that sector's events and views; the ids still count every event")
     func sectorFilter() async throws {
-        try await HTTP.withNode { node in
+        try await HTTP.inProcess { node in
             try await Self.append(node, [Self.polling("GAO-1", sector: "east"), Self.polling("TMB-1", sector: "west"), Self.polling("GAO-2", sector: "east")])
             try await HTTPConnection.withConnection(to: try HTTP.address(node)) { c in
                 try await c.send(.GET, "/api/v1/stream?sector=west", headers: [("Last-Event-ID", "0")])
@@ -117,7 +117,7 @@ struct HTTPStreamTests {
     /// too slow, and runs `body` with it. The events are stored before the reader comes, so the
     /// node drops it `slow_consumer_timeout_ms` after its buffer fills however long the appends
     /// take on a loaded machine, and the reader, which only watches for the drop, reads at once.
-    static func withDroppedReader(_ node: TestNode, _ body: (HTTPConnection) async throws -> Void) async throws {
+    static func withDroppedReader(_ node: some NodeUnderTest, _ body: (HTTPConnection) async throws -> Void) async throws {
         for batch in 0..<16 {
             try await append(node, (0..<800).map { polling("GAO-\(batch)-\($0)", sector: "east") })
         }

@@ -1,6 +1,7 @@
 import Foundation
 import IncidentClient
 import IncidentModel
+import IncidentServer
 import IncidentTestSupport
 import Sync
 import Testing
@@ -8,7 +9,7 @@ import Wire
 
 /// A peer that passes the handshake (its key is trusted) and then sends bad events: each is
 /// refused with its named error, nothing is stored that should not be, the node goes on.
-@Suite("Hostile peer against a real node")
+@Suite("Hostile peer against a node")
 struct HostilePeerTests {
     let mallory = NodeIdentity(privateKey: .init())
     let gao = NodeIdentity(privateKey: .init())
@@ -67,10 +68,18 @@ struct HostilePeerTests {
         }
     }
 
-    func withNode(_ body: (TestNode, String) async throws -> Void) async throws {
-        let node = TestNode(
-            nodeID: "hq",
-            extraArguments: ["--fsync", "never", "--trust", "mallory=\(mallory.publicKeyBase64)", "--trust", "gao=\(gao.publicKeyBase64)"])
+    var arguments: [String] { ["--fsync", "never", "--trust", "mallory=\(mallory.publicKeyBase64)", "--trust", "gao=\(gao.publicKeyBase64)"] }
+
+    /// The node "hq", trusting mallory and gao, in the test's process; `body` gets it and its key.
+    func withNode(_ body: (InProcessNode, String) async throws -> Void) async throws {
+        try await withInProcessNode(nodeID: "hq", arguments: arguments) { node in
+            try await body(node, try IncidentNode.publicKey(node.config))
+        }
+    }
+
+    /// `withNode` as a real process, for the test that measures the node's RSS by pid.
+    func withProcess(_ body: (TestNode, String) async throws -> Void) async throws {
+        let node = TestNode(nodeID: "hq", extraArguments: arguments)
         defer {
             node.stop()
             node.removeFiles()
@@ -127,8 +136,9 @@ struct HostilePeerTests {
                 #expect(gid == "gao:5" && gcode == "gap")
                 // Events of an origin the node has no key for.
                 let ghost = Event.encode(
-                    Event.Draft(origin: "ghost", seq: 1, prev: nil, hlc: HLCTimestamp(wallMillis: 1, counter: 0), recordedAtMillis: 0,
-                                type: "incident.reported", sector: "east", data: Array("{}".utf8)),
+                    Event.Draft(
+                        origin: "ghost", seq: 1, prev: nil, hlc: HLCTimestamp(wallMillis: 1, counter: 0), recordedAtMillis: 0,
+                        type: "incident.reported", sector: "east", data: Array("{}".utf8)),
                     signer: mallory.privateKey)
                 try await c.send(PeerMessage.events([ghost.line]).encoded)
                 guard case .refused(let uid, let ucode, _) = try await nextVerdict(c) else { Issue.record("no refusal"); return }
@@ -237,7 +247,7 @@ struct HostilePeerTests {
     /// A 100 MB line on the peer port: `line_too_long` once 16 MiB (the peer line limit) have
     /// arrived, RSS bounded; the node goes on.
     @Test func hundredMegabyteLineFromAPeerIsRefusedEarly() async throws {
-        try await withNode { node, key in
+        try await withProcess { node, key in
             let baseline = Security.rssKiB(Security.pid(node)) ?? 0
             let ((sent, lines), peak) = try await Security.peakRSS(node) {
                 try await Security.blocking {

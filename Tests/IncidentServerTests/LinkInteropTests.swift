@@ -3,6 +3,7 @@ import Foundation
 import IncidentBench
 import IncidentClient
 import IncidentModel
+import IncidentServer
 import IncidentTestSupport
 import NIOCore
 import Sync
@@ -10,13 +11,23 @@ import Testing
 import Wire
 
 /// The peer protocol's version 2 against what a version-1 node does, and a hostile compressed
-/// stream, each against a real node (the listener, the pipeline and the session together).
+/// stream, each against a whole node (the listener, the pipeline and the session together).
 @Suite("Peer link: version 1 interop and compression bounds")
 struct LinkInteropTests {
     let peer = NodeIdentity(privateKey: .init())
 
-    func withNode(_ body: (TestNode, String) async throws -> Void) async throws {
-        let node = TestNode(nodeID: "hq", extraArguments: ["--fsync", "never", "--trust", "gao=\(peer.publicKeyBase64)"])
+    var arguments: [String] { ["--fsync", "never", "--trust", "gao=\(peer.publicKeyBase64)"] }
+
+    /// The node "hq", trusting gao, in the test's process; `body` gets it and its key.
+    func withNode(_ body: (InProcessNode, String) async throws -> Void) async throws {
+        try await withInProcessNode(nodeID: "hq", arguments: arguments) { node in
+            try await body(node, try IncidentNode.publicKey(node.config))
+        }
+    }
+
+    /// `withNode` as a real process, for the test that measures the node's RSS by pid.
+    func withProcess(_ body: (TestNode, String) async throws -> Void) async throws {
+        let node = TestNode(nodeID: "hq", extraArguments: arguments)
         defer {
             node.stop()
             node.removeFiles()
@@ -117,7 +128,7 @@ struct LinkInteropTests {
     /// without inflating the rest, and its memory stays bounded.
     @Test(.timeLimit(.minutes(2)))
     func aCompressionBombEndsTheSessionInBoundedMemory() async throws {
-        try await withNode { node, key in
+        try await withProcess { node, key in
             let pid = node.process!.processIdentifier
             let before = try #require(Security.rssKiB(pid))
             let bomb = try Self.deflatedRun(of: UInt8(ascii: "a"), count: 256 << 20)

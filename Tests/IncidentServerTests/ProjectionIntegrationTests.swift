@@ -2,11 +2,12 @@ import Foundation
 import IncidentBench
 import IncidentClient
 import IncidentModel
+import IncidentServer
 import IncidentTestSupport
 import Testing
 import Wire
 
-@Suite("Projections on real nodes")
+@Suite("Projections on nodes")
 struct ProjectionIntegrationTests {
     /// The view without its query-time members (as_of, ages): what must be identical across nodes.
     static func view(_ node: some NodeUnderTest, _ request: String) async throws -> String {
@@ -36,32 +37,42 @@ struct ProjectionIntegrationTests {
     /// a and c each append their own events, then replicate both ways: a folds a's then c's, c
     /// folds c's then a's. Their sector and overview views are byte-identical.
     @Test func nodesWithTheSameEventsInDifferentOrdersShowIdenticalViews() async throws {
-        let cluster = try TestCluster(ids: ["a", "c"])
-        defer { cluster.removeFiles() }
-        try await cluster.start("a")
-        try await cluster.start("c")
-        try await Self.appendGenerated(cluster["a"], seed: 7, count: 200)
-        try await Self.appendGenerated(cluster["c"], seed: 8, count: 200)
-        cluster["a"].stop()
-        try await cluster.start("a", dialing: ["c"])
-        _ = try await cluster.waitConverged(["a", "c"], minimum: VersionVector(["a": 200, "c": 200]))
-        // Views follow the log asynchronously; wait until both folded everything.
-        for id in ["a", "c"] {
-            for _ in 0..<100 {
-                if try await Self.status(cluster[id])["projections"]?["folded"]?.integerValue == 400 { break }
-                try await Task.sleep(for: .milliseconds(50))
+        let dirs = ["a", "c"].map { TestNode.temporaryDirectory(prefix: "incidentd-\($0)") }
+        defer { dirs.forEach { try? FileManager.default.removeItem(atPath: $0) } }
+        var a = try inProcessConfig(nodeID: "a", dataDir: dirs[0], arguments: ["--fsync", "never"])
+        var c = try inProcessConfig(nodeID: "c", dataDir: dirs[1], arguments: ["--fsync", "never"])
+        a.trust["c"] = try IncidentNode.publicKey(c)
+        c.trust["a"] = try IncidentNode.publicKey(a)
+        try await withNode(config: c) { nodeC in
+            try await withNode(config: a) { nodeA in
+                try await Self.appendGenerated(nodeA, seed: 7, count: 200)
+                try await Self.appendGenerated(nodeC, seed: 8, count: 200)
+            }
+            // a again, on its directory, now dialing c.
+            var dialing = a
+            dialing.peers = [try #require(nodeC.peer)]
+            try await withNode(config: dialing) { nodeA in
+                let nodes = ["a": nodeA, "c": nodeC]
+                _ = try await TestCluster.waitConverged([nodeA, nodeC], minimum: VersionVector(["a": 200, "c": 200]))
+                // Views follow the log asynchronously; wait until both folded everything.
+                for id in ["a", "c"] {
+                    for _ in 0..<100 {
+                        if try await Self.status(nodes[id]!)["projections"]?["folded"]?.integerValue == 400 { break }
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                for request in [
+                    #"{"op":"overview"}"#, #"{"op":"sector","sector":"east"}"#, #"{"op":"sector","sector":"north","since":"2025-12-01"}"#,
+                    #"{"op":"incidents","limit":500}"#,
+                ] {
+                    let a = try await Self.view(nodeA, request)
+                    let c = try await Self.view(nodeC, request)
+                    #expect(a == c, "\(request) differs")
+                }
+                let overview = try JSONParser.parse(Array(try await Self.view(nodeA, #"{"op":"overview"}"#).utf8))
+                #expect((overview["mission"]?["incidents"]?["total"]?.integerValue ?? 0) > 50)
             }
         }
-        for request in [
-            #"{"op":"overview"}"#, #"{"op":"sector","sector":"east"}"#, #"{"op":"sector","sector":"north","since":"2025-12-01"}"#,
-            #"{"op":"incidents","limit":500}"#,
-        ] {
-            let a = try await Self.view(cluster["a"], request)
-            let c = try await Self.view(cluster["c"], request)
-            #expect(a == c, "\(request) differs")
-        }
-        let overview = try JSONParser.parse(Array(try await Self.view(cluster["a"], #"{"op":"overview"}"#).utf8))
-        #expect((overview["mission"]?["incidents"]?["total"]?.integerValue ?? 0) > 50)
     }
 
     /// A restart loads the snapshot and folds only the events stored after it; a corrupt

@@ -1,11 +1,12 @@
 import Foundation
 import IncidentClient
 import IncidentModel
+import IncidentServer
 import IncidentTestSupport
 import Testing
 import Wire
 
-@Suite("Replication between real nodes")
+@Suite("Replication between nodes")
 struct ReplicationTests {
     func append(_ node: some NodeUnderTest, _ markers: [String], sector: String = "east") async throws {
         _ = try await IncidentConnection.withConnection(to: node.client) { c in
@@ -15,33 +16,27 @@ struct ReplicationTests {
 
     /// A line A–B–C: B relays, so appends on A reach C and appends on C reach A.
     @Test func lineTopologyRelaysBothWays() async throws {
-        let cluster = try TestCluster(ids: ["a", "b", "c"])
-        defer { cluster.removeFiles() }
-        try await cluster.start("b")
-        try await cluster.start("a", dialing: ["b"])
-        try await cluster.start("c", dialing: ["b"])
-        try await append(cluster["a"], ["from-a-1", "from-a-2"])
-        try await append(cluster["c"], ["from-c-1"])
-        let v = try await cluster.waitConverged(["a", "b", "c"], minimum: VersionVector(["a": 2, "c": 1]))
-        #expect(v == VersionVector(["a": 2, "c": 1]))
-        let digests = try await [cluster["a"], cluster["b"], cluster["c"]].asyncMap { try await TestCluster.exportDigest($0) }
-        #expect(Set(digests).count == 1)
+        try await withNodes(["b", "a", "c"], dialing: ["a": ["b"], "c": ["b"]]) { nodes in
+            let (b, a, c) = (nodes[0], nodes[1], nodes[2])
+            try await append(a, ["from-a-1", "from-a-2"])
+            try await append(c, ["from-c-1"])
+            let v = try await TestCluster.waitConverged([a, b, c], minimum: VersionVector(["a": 2, "c": 1]))
+            #expect(v == VersionVector(["a": 2, "c": 1]))
+            let digests = try await [a, b, c].asyncMap { try await TestCluster.exportDigest($0) }
+            #expect(Set(digests).count == 1)
+        }
     }
 
     /// A ring a–b–c–d–a: every event arrives twice at some node, and is stored once.
     @Test func ringConverges() async throws {
-        let cluster = try TestCluster(ids: ["a", "b", "c", "d"])
-        defer { cluster.removeFiles() }
-        try await cluster.start("a")
-        try await cluster.start("b", dialing: ["a"])
-        try await cluster.start("c", dialing: ["b"])
-        try await cluster.start("d", dialing: ["c", "a"])
-        for id in ["a", "b", "c", "d"] { try await append(cluster[id], (0..<10).map { "\(id)-\($0)" }) }
-        let v = try await cluster.waitConverged(["a", "b", "c", "d"], minimum: VersionVector(["a": 10, "b": 10, "c": 10, "d": 10]))
-        #expect(v == VersionVector(["a": 10, "b": 10, "c": 10, "d": 10]))
-        var digests: Set<String> = []
-        for id in ["a", "b", "c", "d"] { digests.insert(try await TestCluster.exportDigest(cluster[id])) }
-        #expect(digests.count == 1)
+        try await withNodes(["a", "b", "c", "d"], dialing: ["b": ["a"], "c": ["b"], "d": ["c", "a"]]) { nodes in
+            for node in nodes { try await append(node, (0..<10).map { "\(node.nodeID)-\($0)" }) }
+            let v = try await TestCluster.waitConverged(nodes, minimum: VersionVector(["a": 10, "b": 10, "c": 10, "d": 10]))
+            #expect(v == VersionVector(["a": 10, "b": 10, "c": 10, "d": 10]))
+            var digests: Set<String> = []
+            for node in nodes { digests.insert(try await TestCluster.exportDigest(node)) }
+            #expect(digests.count == 1)
+        }
     }
 
     /// Stop the relay, append on both ends, restart it: everything converges, and the restarted
@@ -89,21 +84,17 @@ struct ReplicationTests {
 
     /// A peer whose key is not in the trust list is refused with untrusted_peer; nothing replicates.
     @Test func untrustedPeerIsRefused() async throws {
-        let cluster = try TestCluster(ids: ["a"])
-        let stranger = TestNode(nodeID: "stranger", extraArguments: ["--fsync", "never"])
-        defer {
-            cluster.removeFiles()
-            stranger.kill9()
-            stranger.removeFiles()
+        try await withNodes(["a"]) { nodes in
+            let a = nodes[0]
+            let arguments = ["--fsync", "never", "--peer", a.peer!.description, "--trust", "a=\(try IncidentNode.publicKey(a.config))"]
+            try await withInProcessNode(nodeID: "stranger", arguments: arguments) { stranger in
+                try await append(stranger, ["should-not-cross"])
+                try await Task.sleep(for: .seconds(1))
+                #expect(try await TestCluster.vector(a) == VersionVector())
+                #expect(a.log.contains("untrusted_peer"))
+                #expect(stranger.log.contains("untrusted_peer"))
+            }
         }
-        try await cluster.start("a")
-        stranger.nextStartArguments = ["--peer", cluster["a"].peer!.description, "--trust", "a=\(cluster.keys["a"]!)"]
-        try await stranger.start()
-        try await append(stranger, ["should-not-cross"])
-        try await Task.sleep(for: .seconds(1))
-        #expect(try await TestCluster.vector(cluster["a"]) == VersionVector())
-        #expect(cluster["a"].log.contains("untrusted_peer"))
-        #expect(stranger.log.contains("untrusted_peer"))
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import IncidentClient
+import IncidentHTTP
 import IncidentModel
 import IncidentTestSupport
 import Wire
@@ -362,10 +363,12 @@ enum Bundles {
 extension Security {
     /// `withNode` for a node in the test's process (IncidentTestSupport's `withNode`): the same
     /// config file, `INCIDENTD_*` config variables and flags, without a process to start and
-    /// poll. For tests that need no process (no pid, RSS, signals or exit status).
+    /// poll. For tests that need no process (no pid, RSS, signals or exit status). With
+    /// `serveHTTP`, the HTTP listener runs as incidentd runs it, but with metrics of its own
+    /// (`NodeMetrics.unbootstrapped`): its `/metrics` holds none of what the node records.
     static func inProcess<R: Sendable>(
         _ id: String = "test", config json: String? = nil, environment: [String: String] = [:], arguments: [String] = ["--fsync", "never"],
-        _ body: (InProcessNode) async throws -> R
+        serveHTTP: Bool = false, _ body: (InProcessNode) async throws -> R
     ) async throws -> R {
         var file: String? = nil
         if let json {
@@ -374,6 +377,8 @@ extension Security {
             try Data(json.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
         }
         defer { if let file { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) } }
-        return try await withInProcessNode(nodeID: id, configFile: file, environment: environment, arguments: arguments, body)
+        return try await withInProcessNode(
+            nodeID: id, configFile: file, environment: environment, arguments: arguments,
+            http: serveHTTP ? { @Sendable context in HTTPListener(context, metrics: NodeMetrics.unbootstrapped()) } : nil, body)
     }
 }

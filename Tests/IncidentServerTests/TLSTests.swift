@@ -1,6 +1,7 @@
 import Foundation
 import IncidentClient
 import IncidentModel
+import IncidentServer
 import IncidentTestSupport
 import Testing
 import Wire
@@ -77,31 +78,45 @@ struct TLSTests {
             try? FileManager.default.removeItem(atPath: certs)
             try? FileManager.default.removeItem(atPath: rogue)
         }
-        let cluster = try TestCluster(ids: ["a", "b", "c"])
-        defer { cluster.removeFiles() }
         func peerTLS(_ dir: String, _ name: String, ca: String) -> [String: String] {
             ["INCIDENTD_PEER_TLS_CERT": "\(dir)/\(name).crt", "INCIDENTD_PEER_TLS_KEY": "\(dir)/\(name).key", "INCIDENTD_PEER_TLS_CA": ca]
         }
-        cluster["a"].environment = peerTLS(certs, "a", ca: certs + "/ca.crt")
-        cluster["b"].environment = peerTLS(certs, "b", ca: certs + "/ca.crt")
-        cluster["c"].environment = peerTLS(rogue, "c", ca: certs + "/ca.crt")
-        try await cluster.start("a")
-        try await cluster.start("b", dialing: ["a"])
-        try await cluster.start("c", dialing: ["a"])
-        for id in ["b", "c"] {
-            _ = try await IncidentConnection.withConnection(to: cluster[id].client) {
-                try await $0.request(Requests.append(eventObjects: [Fixtures.incident("from-\(id)")]))
+        let environments = [
+            "a": peerTLS(certs, "a", ca: certs + "/ca.crt"), "b": peerTLS(certs, "b", ca: certs + "/ca.crt"), "c": peerTLS(rogue, "c", ca: certs + "/ca.crt"),
+        ]
+        let ids = ["a", "b", "c"]
+        let dirs = ids.map { TestNode.temporaryDirectory(prefix: "incidentd-\($0)") }
+        defer { dirs.forEach { try? FileManager.default.removeItem(atPath: $0) } }
+        // Each trusts every key (c's too): only TLS keeps c out.
+        var configs = try zip(ids, dirs).map { id, dir in
+            try inProcessConfig(nodeID: id, dataDir: dir, environment: environments[id]!, arguments: ["--fsync", "never"])
+        }
+        let keys = try configs.map { try IncidentNode.publicKey($0) }
+        for i in configs.indices {
+            for j in configs.indices where j != i { configs[i].trust[ids[j]] = keys[j] }
+        }
+        try await withNode(config: configs[0]) { a in
+            configs[1].peers = [try #require(a.peer)]
+            configs[2].peers = [try #require(a.peer)]
+            try await withNode(config: configs[1]) { b in
+                try await withNode(config: configs[2]) { c in
+                    for node in [b, c] {
+                        _ = try await IncidentConnection.withConnection(to: node.client) {
+                            try await $0.request(Requests.append(eventObjects: [Fixtures.incident("from-\(node.nodeID)")]))
+                        }
+                    }
+                    let vector = try await TestCluster.waitConverged([a, b], minimum: VersionVector(["b": 1]))
+                    #expect(vector["c"] == 0, "c's certificate is not the mission's: no session")
+                    var link: JSONValue? = nil
+                    try await Security.wait("c's failed dial") {
+                        let status = try await IncidentConnection.withConnection(to: c.client) { try await $0.request(Requests.status) }
+                        link = status["peers"]?.arrayValue?.first
+                        return link?["last_error"] != nil
+                    }
+                    #expect(link?["connected"]?.boolValue == false, "\(String(describing: link))")
+                    #expect(try await TestCluster.vector(a)["c"] == 0)
+                }
             }
         }
-        let vector = try await cluster.waitConverged(["a", "b"], minimum: VersionVector(["b": 1]))
-        #expect(vector["c"] == 0, "c's certificate is not the mission's: no session")
-        var link: JSONValue? = nil
-        try await Security.wait("c's failed dial") {
-            let status = try await IncidentConnection.withConnection(to: cluster["c"].client) { try await $0.request(Requests.status) }
-            link = status["peers"]?.arrayValue?.first
-            return link?["last_error"] != nil
-        }
-        #expect(link?["connected"]?.boolValue == false, "\(String(describing: link))")
-        #expect(try await TestCluster.vector(cluster["a"])["c"] == 0)
     }
 }
