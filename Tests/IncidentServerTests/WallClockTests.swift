@@ -25,6 +25,10 @@ import Wire
                 #expect(stored["event"]?["recorded_at"]?.stringValue == "2026-01-01T00:00:00.000Z")
                 #expect(stored["event"]?["hlc"]?.stringValue?.hasPrefix("\(Self.start)-") == true)
 
+                // The views answer once the fold has the event (on a loaded machine it may lag).
+                try await Security.wait("the event folded", timeout: .seconds(30)) {
+                    try await client.request(Requests.status)["projections"]?["folded"]?.integerValue == 1
+                }
                 now.withLock { $0 = Self.start + 90_000 }
                 let view = try await client.request(Array(#"{"op":"sector","sector":"east"}"#.utf8))
                 #expect(view["ages"]?["gao"]?.integerValue == 90)
