@@ -5,9 +5,6 @@ import IncidentClient
 
 #if canImport(Glibc)
 import Glibc
-import NIOCore
-import NIOPosix
-import Synchronization
 #endif
 
 /// Starts a real `incidentd` process for a test: on loopback, port 0, its own data directory,
@@ -30,9 +27,8 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
     public private(set) var process: Process?
     let logPath: String
     let readyPath: String
-    /// Chosen on first start (`PeerPorts`); the same port on restarts, so peers that dial it
-    /// find it again.
-    var peerListenArgument: String? = nil
+    /// Port 0 on first start; the same port on restarts, so peers that dial it find it again.
+    var peerListenArgument = "127.0.0.1:0"
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -73,14 +69,11 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
     /// Starts the process and waits (up to 30 s) until it is listening.
     public func start() async throws {
         unlink(readyPath)
-        if peerListenArgument == nil, !extraArguments.contains("--peer-listen") {
-            peerListenArgument = "127.0.0.1:\(try await PeerPorts.free())"
-        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binaryPath)
         p.arguments =
             ["--node-id", nodeID, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--ready-file", readyPath]
-            + (extraArguments.contains("--peer-listen") ? [] : peerListenArgument.map { ["--peer-listen", $0] } ?? [])
+            + (extraArguments.contains("--peer-listen") ? [] : ["--peer-listen", peerListenArgument])
             + extraArguments + nextStartArguments
         if !environment.isEmpty {
             p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
@@ -111,8 +104,7 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         let pid = p.processIdentifier
-        let state =
-            (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?
+        let state = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?
             .split(separator: "\n").filter { $0.hasPrefix("State:") || $0.hasPrefix("Threads:") }.joined(separator: ", ") ?? "?"
         let wchan = (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "?"
         p.terminate()
@@ -176,30 +168,5 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
 
     deinit {
         if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL) }
-    }
-}
-
-/// Peer ports for real test nodes, taken below the kernel's ephemeral range (32768–60999 by
-/// default). A node stopped and started again listens on its old peer port, since its peers dial
-/// that address. Had it bound port 0 first, its port would be an ephemeral one, and in the
-/// meantime another test's port-0 listener or outgoing connection could take it: the restart
-/// then fails with "address already in use". Ports here are handed out once per process, and
-/// each is checked free by binding it before it is used.
-enum PeerPorts {
-    static let range = 20_000..<32_000
-    static let next = Mutex(20_000 + Int(getpid() % 6_000) * 2)
-
-    static func free() async throws -> Int {
-        for _ in 0..<100 {
-            let port = next.withLock { n -> Int in
-                defer { n = n + 1 >= range.upperBound ? range.lowerBound : n + 1 }
-                return n
-            }
-            guard let channel = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).get()
-            else { continue }
-            try? await channel.close()
-            return port
-        }
-        throw TestNode.Failure(description: "no free peer port below the ephemeral range after 100 tries")
     }
 }
