@@ -170,8 +170,6 @@ final class AppendLoadHandler: ChannelInboundHandler {
     var lines = AnswerLines()
     var finished = false
 
-    static let okPrefix = Array(#"{"ok":true"#.utf8)
-
     init(requests: [ByteBuffer], events: [Int], auth: ByteBuffer?, deadline: UInt64?, done: EventLoopPromise<Outcome>) {
         self.requests = requests
         self.events = events
@@ -209,7 +207,7 @@ final class AppendLoadHandler: ChannelInboundHandler {
     }
 
     func answered(_ line: [UInt8], context: ChannelHandlerContext) {
-        guard line.starts(with: Self.okPrefix) else {
+        guard line.starts(with: AnswerLines.okPrefix) else {
             let text = String(decoding: line.prefix(300), as: UTF8.self)
             finish(context: context, .failure(BenchmarkError("the node refused a request: \(text)")))
             return

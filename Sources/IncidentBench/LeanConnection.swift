@@ -46,6 +46,8 @@ enum LeanConnection {
 /// generators check: `{"ok":true`, or a refusal's code): an answer of kilobytes is scanned for
 /// its newline with memchr and never copied.
 struct AnswerLines {
+    /// How an answer the node accepted opens.
+    static let okPrefix = Array(#"{"ok":true"#.utf8)
     /// Bytes of a line kept.
     static let headBytes = 512
     /// The head of the line not yet complete.

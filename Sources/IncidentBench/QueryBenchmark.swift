@@ -365,8 +365,6 @@ public struct QueryBenchmark: Sendable {
         case query([[QueryOutcome]])
     }
 
-    static let okPrefix = Array(#"{"ok":true"#.utf8)
-
     /// One query of the cycle: its kind, the request line, and the HTTP path of the same query.
     typealias Query = (kind: QueryKind, line: [UInt8], path: String)
 
@@ -408,8 +406,6 @@ public struct QueryBenchmark: Sendable {
     /// requests, no task or JSON tree per query). The measured run starts once every connection
     /// has done its share of the warm-up; the barrier gets its start.
     func lineQueryRun(cursor: String?, barrier: Locked<Barrier>) async throws -> [QueryOutcome] {
-        let clients = self.clients
-        func share(_ total: Int, _ client: Int) -> Int { total / clients + (client < total % clients ? 1 : 0) }
         let auth = LeanConnection.authLine(endpoint)
         var channels: [any Channel] = []
         defer { for c in channels { c.close(promise: nil) } }
@@ -420,7 +416,7 @@ public struct QueryBenchmark: Sendable {
             let loop = MultiThreadedEventLoopGroup.singleton.next()
             let warm = loop.makePromise(of: Void.self)
             let done = loop.makePromise(of: QueryOutcome.self)
-            let warmup = share(self.warmup, c)
+            let warmup = share(self.warmup, client: c)
             do {
                 channels.append(
                     try await LeanConnection.connect(to: endpoint) {
@@ -443,7 +439,7 @@ public struct QueryBenchmark: Sendable {
         for (c, channel) in channels.enumerated() {
             let begin: QueryLoadHandler.Begin
             switch length {
-            case .requests(let total): begin = QueryLoadHandler.Begin(requests: share(total, c))
+            case .requests(let total): begin = QueryLoadHandler.Begin(requests: share(total, client: c))
             case .seconds(let seconds): begin = QueryLoadHandler.Begin(deadline: start + UInt64(seconds * 1e9))
             }
             channel.pipeline.fireUserInboundEventTriggered(begin)
@@ -461,19 +457,20 @@ public struct QueryBenchmark: Sendable {
         return try await HTTPConnection.withConnection(to: http, tls: try endpoint.tlsContext(), serverHostname: endpoint.serverHostname) { connection in
             try await measure(client, cycle: cycle, barrier: barrier) { query in
                 let answer = try await connection.request(.GET, query.path, headers: headers)
-                if answer.status == 200, answer.body.starts(with: Self.okPrefix) { return .ok }
+                if answer.status == 200, answer.body.starts(with: AnswerLines.okPrefix) { return .ok }
                 if answer.errorCode == "rate_limited" { return .rateLimited }
                 throw ClientError.protocolError("unexpected answer \(answer.status) to GET \(query.path): \(String(decoding: answer.body.prefix(200), as: UTF8.self))")
             }
         }
     }
 
+    /// Connection `client`'s part of `total` requests spread over the connections.
+    func share(_ total: Int, client: Int) -> Int { total / clients + (client < total % clients ? 1 : 0) }
+
     /// The warm-up, the barrier and the measured run of one connection, `ask` sending one query.
     func measure(
         _ client: Int, cycle: [Query], barrier: Locked<Barrier>, ask: (Query) async throws -> Answered
     ) async throws -> QueryOutcome {
-        let clients = self.clients
-        func share(_ total: Int) -> Int { total / clients + (client < total % clients ? 1 : 0) }
         var outcome = QueryOutcome()
         var next = 0
         // One successful query; false when it was rate limited.
@@ -491,7 +488,7 @@ public struct QueryBenchmark: Sendable {
             if record { outcome.latency[q.kind.index].record(nanos: t1 - t0) }
             return true
         }
-        var warm = share(warmup)
+        var warm = share(warmup, client: client)
         while warm > 0 { if try await query(record: false) { warm -= 1 } }
 
         let arrived = barrier.withLock { b -> Bool in
@@ -506,7 +503,7 @@ public struct QueryBenchmark: Sendable {
         }
         switch length {
         case .requests(let total):
-            var left = share(total)
+            var left = share(total, client: client)
             while left > 0 { if try await query(record: true) { left -= 1 } }
         case .seconds(let seconds):
             let deadline = start! + UInt64(seconds * 1e9)

@@ -38,7 +38,6 @@ final class QueryLoadHandler: ChannelInboundHandler {
     var sentAt: UInt64 = 0
     var lines = AnswerLines()
 
-    static let okPrefix = Array(#"{"ok":true"#.utf8)
     static let rateLimited = Array(#""code":"rate_limited""#.utf8)
 
     init(
@@ -100,12 +99,13 @@ final class QueryLoadHandler: ChannelInboundHandler {
 
     func answered(_ bytes: [UInt8], context: ChannelHandlerContext) {
         let now = MonotonicClock.now()
-        guard bytes.starts(with: Self.okPrefix) else {
+        guard bytes.starts(with: AnswerLines.okPrefix) else {
             if case .authenticating = phase {
             } else if bytes.firstRange(of: Self.rateLimited) != nil {
                 if case .measuring = phase { outcome.rateLimited += 1 }
                 context.eventLoop.scheduleTask(in: .milliseconds(1)) { [self] in
-                    guard case .finished = phase else { return send(context: context) }
+                    if case .finished = phase { return }
+                    send(context: context)
                 }
                 return
             }

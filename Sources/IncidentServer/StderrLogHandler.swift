@@ -68,7 +68,9 @@ public struct StderrLogHandler: LogHandler {
         }
     }
 
-    static func quote(_ s: String) -> String {
+    /// A logfmt value: bare when it has no space, quote, `=` or newline, else quoted with those
+    /// escaped. The in-process test node's captured log quotes with it too.
+    package static func quote(_ s: String) -> String {
         if !s.isEmpty && !s.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }) { return s }
         var out = "\""
         for c in s {

@@ -193,25 +193,9 @@ struct CapturingLogHandler: LogHandler {
     func log(event: LogEvent) {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { _, new in new } }
-        var line = "level=\(event.level) msg=\(Self.quote(event.message.description))"
-        for key in all.keys.sorted() { line += " \(key)=\(Self.quote(all[key]!.description))" }
+        var line = "level=\(event.level) msg=\(StderrLogHandler.quote(event.message.description))"
+        for key in all.keys.sorted() { line += " \(key)=\(StderrLogHandler.quote(all[key]!.description))" }
         lines.append(line)
-    }
-
-    /// incidentd's logfmt quoting (`StderrLogHandler`, internal to IncidentServer): bare when the
-    /// value has no space, quote, `=` or newline, else quoted with those escaped.
-    static func quote(_ s: String) -> String {
-        if !s.isEmpty && !s.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }) { return s }
-        var out = "\""
-        for c in s {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default: out.append(c)
-            }
-        }
-        return out + "\""
     }
 }
 
