@@ -246,7 +246,8 @@ let package = Package(
             dependencies: [
                 "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentBackup", "EventStore", "IncidentModel", "Projections", "Sync", "Wire", "IncidentHTTP",
                 .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -254,7 +255,7 @@ let package = Package(
         .testTarget(
             name: "SystemdTests",
             dependencies: [
-                "Systemd", "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel", "Wire",
+                "Systemd", "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentModel", "Wire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -112,15 +112,21 @@ struct HTTPStreamTests {
     }
 
     /// Stores about 9 MB of events, far more than the socket buffers, the node's channel and the
-    /// stream's 64 KiB hold (a loopback socket's send buffer grows to 4 MB), then opens a stream
-    /// from the first with a 4 KiB receive buffer, reads nothing until the node has dropped it as
-    /// too slow, and runs `body` with it. The events are stored before the reader comes, so the
-    /// node drops it `slow_consumer_timeout_ms` after its buffer fills however long the appends
-    /// take on a loaded machine, and the reader, which only watches for the drop, reads at once.
-    static func withDroppedReader(_ node: some NodeUnderTest, _ body: (HTTPConnection) async throws -> Void) async throws {
+    /// stream's 64 KiB hold (a loopback socket's send buffer grows to 4 MB), so that a reader from
+    /// the first that reads nothing fills them all.
+    static func storeMoreThanTheSocketsHold(_ node: some NodeUnderTest) async throws {
         for batch in 0..<16 {
             try await append(node, (0..<800).map { polling("GAO-\(batch)-\($0)", sector: "east") })
         }
+    }
+
+    /// Opens a stream from the first of those events with a 4 KiB receive buffer, reads nothing
+    /// until the node has dropped it as too slow, and runs `body` with it. The events are stored
+    /// before the reader comes, so the node drops it `slow_consumer_timeout_ms` after its buffer
+    /// fills however long the appends take on a loaded machine, and the reader, which only
+    /// watches for the drop, reads at once.
+    static func withDroppedReader(_ node: some NodeUnderTest, _ body: (HTTPConnection) async throws -> Void) async throws {
+        try await storeMoreThanTheSocketsHold(node)
         try await HTTPConnection.withConnection(to: try HTTP.address(node), receiveBufferBytes: 4096) { c in
             try await c.send(.GET, "/api/v1/stream", headers: [("Last-Event-ID", "0")])
             #expect(try await c.readHead().status == 200)
@@ -137,18 +143,29 @@ struct HTTPStreamTests {
     /// from the channel's buffer, which stays put until that queue has drained by a third.
     @Test("a dropped reader that reads slowly but steadily still gets the slow_consumer frame")
     func slowSteadyReaderGetsTheErrorFrame() async throws {
-        // 1 s without a byte taken closes the dropped reader. This one reads a part (a few KiB)
-        // every 3 ms: it takes the 4 MB queued in about 5 s, so the channel's buffer alone would
-        // not move for over 1 s (without the kernel's count of bytes taken, this test fails).
+        // 1 s without a byte taken closes the dropped reader. This one reads 2 KiB every 5 ms: it
+        // takes the 3 MB queued in about 7 s, so the channel's buffer alone would not move for
+        // over 1 s (without the kernel's count of bytes taken, this test fails: checked with 4 KiB
+        // every 3 ms, it did not, so the pace is slower than that). The reader runs
+        // on a loop of its own (`PacedStreamReader`): a task of the test process, which runs the
+        // whole suite, could start reading later than the second the node gives it.
         let config = #"{"max_pending_output_bytes": 65536, "slow_consumer_timeout_ms": 1000}"#
         try await HTTP.withNode(config: config) { node in
-            try await Self.withDroppedReader(node) { c in
-                let (frames, _) = try await HTTP.withLogOnFailure(node) {
-                    try await HTTP.readFrames(c, pause: .milliseconds(3)) { $0.last?.event == "error" }
-                }
-                #expect(frames.last?.event == "error", "\(frames.count) frames, the last \(String(describing: frames.last))")
-                #expect(!node.log.contains("event stream reader takes nothing"))
-            }
+            try await Self.storeMoreThanTheSocketsHold(node)
+            let errorFrame = Array("event: error\n".utf8)
+            let outcome = try await PacedStreamReader.read(
+                try HTTP.address(node), path: "/api/v1/stream", headers: [("Last-Event-ID", "0")], partBytes: 2048, pause: .milliseconds(5),
+                start: { node.log.contains("event stream reader too slow") },
+                until: { body in body.suffix(2).elementsEqual([10, 10]) && body.suffix(1024).contains(errorFrame) }
+            )
+            #expect(outcome.status == 200)
+            let frames = HTTP.frames(outcome.body).frames
+            let stored = frames.filter { $0.event == "stored" }.compactMap { $0.id.flatMap { Int($0) } }
+            #expect(!stored.isEmpty && stored == Array(1...(stored.last ?? 0)), "the events before the cut arrive whole and in order")
+            let last = try #require(frames.last, "no frames; the node's log ends:\n\(node.log.split(separator: "\n").suffix(8).joined(separator: "\n"))")
+            #expect(last.event == "error", "\(frames.count) frames, ended: \(outcome.ended), the last \(last)")
+            #expect((try? JSONParser.parse(Array(last.data.utf8)))?["code"]?.stringValue == "slow_consumer")
+            #expect(!node.log.contains("event stream reader takes nothing"))
         }
     }
 
@@ -165,7 +182,7 @@ struct HTTPStreamTests {
                 let (_, ended) = try await HTTP.readFrames(c) { _ in false }
                 #expect(ended)
             }
-            #expect(node.stop() == 0, "\(node.log)")
+            await #expect(node.stop() == 0, "\(node.log)")
         }
     }
 }
