@@ -136,7 +136,7 @@ public struct LinkBenchmark: Sendable {
             }
         }
 
-        let keys = ["bamako": try bamako.publicKey(), "gao": try gao.publicKey(), "kidal": try kidal.publicKey()]
+        let keys = ["bamako": try await bamako.publicKey(), "gao": try await gao.publicKey(), "kidal": try await kidal.publicKey()]
         func trust(except id: String) -> [String] {
             keys.sorted { $0.key < $1.key }.filter { $0.key != id }.flatMap { ["--trust", "\($0.key)=\($0.value)"] }
         }
@@ -160,14 +160,14 @@ public struct LinkBenchmark: Sendable {
                 _ = try await c.request(Requests.append(eventObjects: (0..<bundle).map { _ in generator.nextObject() }))
                 return try await c.storedLines()
             }
-            kidal.stop()
+            await kidal.stop()
             let r = try await IncidentConnection.withConnection(to: gao.client) { try await $0.request(Requests.ingest(eventLines: lines)) }
             let new = Int(r["new"]?.integerValue ?? 0)
             guard new == bundle else {
                 throw BenchmarkError("gao stored \(new) of the \(bundle) bundle events: refused \(r["refused"]?.arrayValue?.count ?? 0), pending \(r["pending"]?.integerValue ?? 0)")
             }
         }
-        gao.stop()
+        await gao.stop()
 
         // 2. The link comes up.
         let proxy = try await LinkProxy.start(to: bamakoPeer, profile: profile)
@@ -232,6 +232,8 @@ public struct LinkBenchmark: Sendable {
         let bamakoStatus = try await Self.status(bamako.client)
         let trials = shared.withLock { $0.trials }
         let latencies = trials.compactMap { t in t.arrivedAt.map { Self.seconds($0 - t.ackedAt) * 1000 } }
+        // Stopped here without holding a thread; the cleanup then only removes the directory.
+        for node in [bamako, gao, kidal] { await node.stop() }
         return Result(
             backlogEvents: backlog, bundleEvents: bundle, freshAppended: trials.count,
             backlogConvergedSeconds: outcome.backlogConvergedAt.map { Self.seconds($0 - start) },
@@ -375,7 +377,7 @@ final class Cleanup: @unchecked Sendable {
         lock.withLock {
             guard !done else { return }
             done = true
-            for n in nodes { n.stop() }
+            for n in nodes { n.stopHoldingTheThread() }
             try? FileManager.default.removeItem(atPath: directory)
         }
     }

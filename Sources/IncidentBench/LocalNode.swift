@@ -26,20 +26,21 @@ public final class LocalNode: @unchecked Sendable {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("incidentd").path
     }
 
-    public func publicKey() throws -> String {
+    public func publicKey() async throws -> String {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-        return try Self.printPublicKey(binary: Self.binary, dataDir: dataDir)
+        return try await Self.printPublicKey(binary: Self.binary, dataDir: dataDir)
     }
 
     /// `incidentd --data-dir DIR --print-public-key`: the node's public key, the key created if needed.
-    public static func printPublicKey(binary: String, dataDir: String) throws -> String {
+    public static func printPublicKey(binary: String, dataDir: String) async throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["--data-dir", dataDir, "--print-public-key"]
         let out = Pipe()
         p.standardOutput = out
         try p.run()
-        p.waitUntilExit()
+        // The key is one line: the pipe's buffer holds it until the process has exited.
+        await p.exited()
         return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -68,7 +69,16 @@ public final class LocalNode: @unchecked Sendable {
         throw ClientError.protocolError("incidentd \(nodeID) not ready in 30 s")
     }
 
-    public func stop() {
+    public func stop() async {
+        guard let p = process else { return }
+        if p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        await p.exited()
+        process = nil
+    }
+
+    /// `stop`, holding the calling thread until the process has exited: for a signal handler or
+    /// a `defer`, which cannot wait otherwise, once nothing else is left to run.
+    public func stopHoldingTheThread() {
         guard let p = process else { return }
         if p.isRunning { kill(p.processIdentifier, SIGTERM) }
         p.waitUntilExit()

@@ -106,7 +106,7 @@ public struct RebuildBenchmark: Sendable {
             try await node.start(arguments: ["--peer-listen", "off", "--fsync", "never"])
             startup = Self.seconds(ContinuousClock.now - t0)
             rss = node.residentBytes
-            node.stop()
+            await node.stop()
         }
         return Result(
             events: events, foldSeconds: seconds, medianEventsPerSecond: Double(events) / median,

@@ -47,13 +47,23 @@ public struct SyncBenchmark: Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let source = LocalNode(nodeID: "source", parentDirectory: dir)
         let target = LocalNode(nodeID: "target", parentDirectory: dir)
-        defer {
-            source.stop()
-            target.stop()
+        do {
+            let result = try await run(source: source, target: target, progress: progress)
+            await source.stop()
+            await target.stop()
             try? FileManager.default.removeItem(atPath: dir)
+            return result
+        } catch {
+            await source.stop()
+            await target.stop()
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
         }
-        let sourceKey = try source.publicKey()
-        let targetKey = try target.publicKey()
+    }
+
+    func run(source: LocalNode, target: LocalNode, progress: @Sendable (String) -> Void) async throws -> Result {
+        let sourceKey = try await source.publicKey()
+        let targetKey = try await target.publicKey()
         try await source.start(arguments: ["--fsync", "never", "--peer-listen", "127.0.0.1:0", "--trust", "target=\(targetKey)"])
 
         // Fill the source (not measured): 4 connections, 1000 events per append.

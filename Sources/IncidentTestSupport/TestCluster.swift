@@ -11,12 +11,12 @@ public final class TestCluster: @unchecked Sendable {
     public let keys: [String: String]
 
     /// - Parameter ids: node ids, e.g. ["a", "b", "c"].
-    public init(ids: [String], extraArguments: [String] = ["--fsync", "never"]) throws {
+    public init(ids: [String], extraArguments: [String] = ["--fsync", "never"]) async throws {
         var nodes: [TestNode] = []
         var keys: [String: String] = [:]
         for id in ids {
             let node = TestNode(nodeID: id, extraArguments: extraArguments)
-            keys[id] = try node.publicKey()
+            keys[id] = try await node.publicKey()
             nodes.append(node)
         }
         let trust = keys.sorted { $0.key < $1.key }.flatMap { ["--trust", "\($0.key)=\($0.value)"] }
@@ -33,15 +33,13 @@ public final class TestCluster: @unchecked Sendable {
         try await node.start()
     }
 
-    public func stopAll() {
-        for n in nodes { n.stop() }
+    public func stopAll() async {
+        for n in nodes { await n.stop() }
     }
 
+    /// Kills every node (without waiting, as `TestNode.discard`) and removes its files.
     public func removeFiles() {
-        for n in nodes {
-            n.kill9()
-            n.removeFiles()
-        }
+        for n in nodes { n.discard() }
     }
 
     /// The node's version vector.

@@ -113,8 +113,8 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
     }
 
     /// This node's public key (`incidentd --print-public-key`), creating the key if needed.
-    public func publicKey() throws -> String {
-        try LocalNode.printPublicKey(binary: Self.binaryPath, dataDir: dataDir)
+    public func publicKey() async throws -> String {
+        try await LocalNode.printPublicKey(binary: Self.binaryPath, dataDir: dataDir)
     }
 
     /// Sends `signal` (e.g. SIGHUP) to the running process.
@@ -124,21 +124,28 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
     }
 
     /// SIGKILL: the crash a power cut or the OOM killer would cause.
-    public func kill9() {
+    public func kill9() async {
         guard let p = process, p.isRunning else { return }
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        await p.exited()
         process = nil
     }
 
     /// SIGTERM and wait; returns the exit status.
     @discardableResult
-    public func stop() -> Int32 {
+    public func stop() async -> Int32 {
         guard let p = process else { return 0 }
         if p.isRunning { kill(p.processIdentifier, SIGTERM) }
-        p.waitUntilExit()
+        let status = await p.exited()
         process = nil
-        return p.terminationStatus
+        return status
+    }
+
+    /// For a `defer`, which cannot await `stop`: SIGKILL without waiting for the exit (the
+    /// process is reaped when it ends), then the files are removed.
+    public func discard() {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        removeFiles()
     }
 
     /// Everything the node wrote to stderr/stdout so far.
@@ -158,12 +165,17 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
         nodeID: String = "test", extraArguments: [String] = [], _ body: (TestNode) async throws -> R
     ) async throws -> R {
         let node = TestNode(nodeID: nodeID, extraArguments: extraArguments)
-        defer {
-            node.stop()
+        do {
+            try await node.start()
+            let result = try await body(node)
+            await node.stop()
             node.removeFiles()
+            return result
+        } catch {
+            await node.stop()
+            node.removeFiles()
+            throw error
         }
-        try await node.start()
-        return try await body(node)
     }
 
     deinit {

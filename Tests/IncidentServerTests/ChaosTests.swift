@@ -24,7 +24,7 @@ struct ChaosTests {
         print("chaos seed \(seed), \(rounds) rounds (INCIDENTLOG_CHAOS_SEEDS=\(seed) replays it)")
         var rng = SplitMix64(seed: seed)
         let ids = ["a", "b", "c", "d", "e"]
-        let cluster = try TestCluster(ids: ids)
+        let cluster = try await TestCluster(ids: ids)
         defer { cluster.removeFiles() }
 
         // A random spanning tree (each node dials one earlier node), plus up to two extra links.
@@ -53,7 +53,7 @@ struct ChaosTests {
             // Kill one running node, restart one stopped node.
             if rng.next() % 2 == 0, running.count > 2 {
                 let victim = running.sorted()[Int(rng.next() % UInt64(running.count))]
-                cluster[victim].kill9()
+                await cluster[victim].kill9()
                 running.remove(victim)
             }
             let stopped = Set(ids).subtracting(running).sorted()

@@ -170,18 +170,18 @@ struct ClientAuthTests {
 
     /// Off loopback, tokens are required: the node refuses to start, naming the key, before it
     /// binds anything (so the test never listens beyond 127.0.0.1).
-    @Test func nodeOffLoopbackRefusesToStartWithoutTokens() throws {
+    @Test func nodeOffLoopbackRefusesToStartWithoutTokens() async throws {
         let dir = TestNode.temporaryDirectory(prefix: "offloopback")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let bare = try Security.run("incidentd", ["--data-dir", dir + "/data", "--listen", "0.0.0.0:0", "--peer-listen", "off"])
+        let bare = try await Security.run("incidentd", ["--data-dir", dir + "/data", "--listen", "0.0.0.0:0", "--peer-listen", "off"])
         #expect(bare.status == 1)
         #expect(bare.stderr.hasPrefix("incidentd: tokens: the client listener 0.0.0.0:0 is not on loopback"), "\(bare.stderr)")
-        let anonymous = try Security.run(
+        let anonymous = try await Security.run(
             "incidentd", ["--data-dir", dir + "/data", "--listen", "0.0.0.0:0", "--peer-listen", "off"],
             environment: ["INCIDENTD_ALLOW_ANONYMOUS_LOOPBACK": "true", "INCIDENTD_TOKENS": "hq=hq:\(Security.digest("t"))"])
         #expect(anonymous.status == 1)
         #expect(anonymous.stderr.contains("allow_anonymous_loopback: the client listener 0.0.0.0:0 is not on loopback"), "\(anonymous.stderr)")
-        let nobody = try Security.run(
+        let nobody = try await Security.run(
             "incidentd", ["--data-dir", dir + "/data", "--listen", "127.0.0.1:0"], environment: ["INCIDENTD_ALLOW_ANONYMOUS_LOOPBACK": "false"])
         #expect(nobody.status == 1)
         #expect(nobody.stderr.contains("tokens: allow_anonymous_loopback is false and no tokens are configured"), "\(nobody.stderr)")
@@ -246,9 +246,9 @@ struct ClientAuthTests {
     }
 
     /// `incidentd --hash-token` prints what `printf %s TOKEN | sha256sum` prints.
-    @Test func hashTokenAgreesWithSha256sum() throws {
-        let echoed = try Security.run("incidentd", ["--hash-token"], stdin: "s3cret-token\n")
-        let printed = try Security.run("incidentd", ["--hash-token"], stdin: "s3cret-token")
+    @Test func hashTokenAgreesWithSha256sum() async throws {
+        let echoed = try await Security.run("incidentd", ["--hash-token"], stdin: "s3cret-token\n")
+        let printed = try await Security.run("incidentd", ["--hash-token"], stdin: "s3cret-token")
         #expect(echoed.status == 0)
         #expect(echoed.stdout == Security.digest("s3cret-token") + "\n")
         #expect(printed.stdout == echoed.stdout)
@@ -258,13 +258,13 @@ struct ClientAuthTests {
     @Test func incidentctlTakesTheTokenFromTheFlagOrTheEnvironment() async throws {
         try await Security.withNode("gao", config: Security.tokenConfig()) { node in
             let at = ["--node", node.client.description]
-            let none = try Security.run("incidentctl", ["status"] + at)
+            let none = try await Security.run("incidentctl", ["status"] + at)
             #expect(none.status == 1)
             #expect(none.stderr.contains("unauthorized"), "\(none.stderr)")
-            let flag = try Security.run("incidentctl", ["status", "--token", Security.readerToken] + at)
+            let flag = try await Security.run("incidentctl", ["status", "--token", Security.readerToken] + at)
             #expect(flag.status == 0, "\(flag.stderr)")
             #expect(flag.stdout.contains("node        gao"))
-            let env = try Security.run(
+            let env = try await Security.run(
                 "incidentctl", ["append", "--type", "incident.reported", "--sector", "east", "--data", #"{"category":"ied","summary":"s","occurred_at":"2026-11-28T06:40:00Z","location":{"name":"Gao"}}"#] + at,
                 environment: ["INCIDENTCTL_TOKEN": Security.officeToken])
             #expect(env.status == 0, "\(env.stderr)")

@@ -20,8 +20,7 @@ struct CrashSafetyTests {
         var rng = SplitMix64(seed: seed)
         let node = TestNode(nodeID: "crash")
         defer {
-            node.kill9()
-            node.removeFiles()
+            node.discard()
         }
         // marker (incident_id) → event id, for every acknowledged append.
         var acknowledged: [String: String] = [:]
@@ -54,7 +53,7 @@ struct CrashSafetyTests {
                     }
                 }
                 try? await Task.sleep(for: .milliseconds(runMillis))
-                node.kill9()
+                await node.kill9()
             }
             for (marker, id) in acks.withLock({ $0 }) { acknowledged[marker] = id }
             everSent.formUnion(sent.withLock { $0 })
@@ -80,7 +79,7 @@ struct CrashSafetyTests {
             #expect(id == "crash:\(events.count + 1)")
             acknowledged["after-crash-\(round)"] = id
             everSent.insert("after-crash-\(round)")
-            node.kill9()
+            await node.kill9()
             // The kill leaves the newest segment with its reserved tail of zeros after the data,
             // so the next round's start recovers a preallocated segment.
             let segments = try FileManager.default.contentsOfDirectory(atPath: node.dataDir + "/segments").filter { $0.hasSuffix(".jsonl") }

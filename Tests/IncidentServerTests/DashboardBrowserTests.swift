@@ -21,7 +21,7 @@ import Testing
         .appendingPathComponent("../Browser/dashboard_check.py").standardized.path
 
     @Test func theDashboardShowsHQsViewsAndFollowsAnAppendLiveWithoutAReload() async throws {
-        let cluster = try TestCluster(ids: ["bamako-hq", "gao", "timbuktu"], extraArguments: ["--fsync", "never", "--http-listen", "127.0.0.1:0"])
+        let cluster = try await TestCluster(ids: ["bamako-hq", "gao", "timbuktu"], extraArguments: ["--fsync", "never", "--http-listen", "127.0.0.1:0"])
         defer { cluster.removeFiles() }
         try await cluster.start("bamako-hq")
         try await cluster.start("gao", dialing: ["bamako-hq"])
@@ -51,7 +51,7 @@ import Testing
             Self.script, "--url", "http://\(http.host):\(http.port)/", "--node", hq.client.description, "--screenshot", screenshot,
             "--incidentctl", incidentctl, "--sector", "east",
         ]
-        let run = try await Security.blocking { try Security.run(executable: "/usr/bin/python3", arguments) }
+        let run = try await Security.run(executable: "/usr/bin/python3", arguments)
         if run.status == 77 {
             print("DashboardBrowserTests: skipped, Chromium cannot run here: \(run.stdout)\(run.stderr)")
             return

@@ -28,7 +28,7 @@ import Wire
 
             // incidentctl runs on a thread of its own: waiting for it must not hold a thread of the cooperative pool.
             func incidentctl(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-                try await Security.blocking { try Security.run("incidentctl", arguments) }
+                try await Security.run("incidentctl", arguments)
             }
             let geojson = try await incidentctl(["export", "--node", address, "--format", "geojson", "--output", dir + "/all.geojson"])
             #expect(geojson.status == 0, "\(geojson.stderr)")

@@ -32,7 +32,7 @@ struct HTTPMetricsTests {
                 text = String(decoding: try await HTTP.request(node, .GET, "/metrics").body, as: UTF8.self)
                 return text.contains("incidentlog_peer_connected{")
             }
-            let check = try Security.run(executable: promtool, ["check", "metrics"], stdin: text)
+            let check = try await Security.run(executable: promtool, ["check", "metrics"], stdin: text)
             #expect(check.status == 0, "promtool check metrics:\n\(check.stdout)\(check.stderr)\n\(text)")
             #expect(check.stdout.isEmpty && check.stderr.isEmpty, "promtool check metrics:\n\(check.stdout)\(check.stderr)")
             for name in NodeMetrics.catalog.keys {
@@ -54,7 +54,7 @@ struct HTTPMetricsTests {
     }
 
     @Test("the example alert rules pass promtool check rules and name exported metrics")
-    func alertRules() throws {
+    func alertRules() async throws {
         let promtool = try Self.promtool()
         let doc = try Self.operations
         let section = try #require(doc.range(of: "### Example alert rules"))
@@ -65,7 +65,7 @@ struct HTTPMetricsTests {
         let dir = TestNode.temporaryDirectory(prefix: "rules")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try rules.write(toFile: dir + "/rules.yml", atomically: true, encoding: .utf8)
-        let check = try Security.run(executable: promtool, ["check", "rules", dir + "/rules.yml"])
+        let check = try await Security.run(executable: promtool, ["check", "rules", dir + "/rules.yml"])
         #expect(check.status == 0, "promtool check rules:\n\(check.stdout)\(check.stderr)")
         #expect(check.stdout.contains("SUCCESS: 2 rules found"), "\(check.stdout)")
         for line in rules.split(separator: "\n") where line.contains("expr:") {

@@ -11,7 +11,7 @@ import Wire
 struct HTTPTLSTests {
     @Test("with tls_cert set the HTTP API answers over TLS with that certificate, and not in plain text")
     func httpsWithTheClientListenersCertificate() async throws {
-        let certs = try TLSTests.certificates(["gao"])
+        let certs = try await TLSTests.certificates(["gao"])
         defer { try? FileManager.default.removeItem(atPath: certs) }
         let config = #"{"tls_cert":"\#(certs)/gao.crt","tls_key":"\#(certs)/gao.key"}"#
         try await HTTP.inProcess("gao", config: config) { node in

@@ -82,10 +82,9 @@ struct HostilePeerTests {
     func withProcess(_ body: (TestNode, String) async throws -> Void) async throws {
         let node = TestNode(nodeID: "hq", extraArguments: arguments)
         defer {
-            node.stop()
-            node.removeFiles()
+            node.discard()
         }
-        let key = try node.publicKey()
+        let key = try await node.publicKey()
         try await node.start()
         try await body(node, key)
     }

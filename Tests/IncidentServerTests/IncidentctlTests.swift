@@ -73,9 +73,9 @@ import Wire
         #expect(!lines.contains { $0.contains("{") })
     }
 
-    @Test func appendListsTheEventTypes() throws {
-        let help = try Security.run("incidentctl", ["append", "--help"])
-        let refused = try Security.run("incidentctl", ["append", "--type", "incident.exploded", "--sector", "east", "--data", "{}"])
+    @Test func appendListsTheEventTypes() async throws {
+        let help = try await Security.run("incidentctl", ["append", "--help"])
+        let refused = try await Security.run("incidentctl", ["append", "--type", "incident.exploded", "--sector", "east", "--data", "{}"])
         #expect(refused.status != 0)
         for type in EventType.allCases {
             #expect(help.stdout.contains(type.rawValue), "\(type.rawValue) in append --help")
@@ -83,23 +83,23 @@ import Wire
         }
     }
 
-    @Test func aTypoNamesTheNearestSubcommand() throws {
-        let r = try Security.run("incidentctl", ["stauts"])
+    @Test func aTypoNamesTheNearestSubcommand() async throws {
+        let r = try await Security.run("incidentctl", ["stauts"])
         #expect(r.status == 64)
         #expect(r.stderr.contains("did you mean 'status'?"), "\(r.stderr)")
     }
 
     @Test func theNodeComesFromAnOptionBeforeTheSubcommandOrTheEnvironment() async throws {
         try await Security.withNode("gao") { node in
-            let before = try Security.run("incidentctl", ["--node", node.client.description, "status"])
+            let before = try await Security.run("incidentctl", ["--node", node.client.description, "status"])
             #expect(before.status == 0, "\(before.stderr)")
             #expect(before.stdout.contains("node        gao"))
-            let env = try Security.run("incidentctl", ["status"], environment: ["INCIDENTCTL_NODE": node.client.description])
+            let env = try await Security.run("incidentctl", ["status"], environment: ["INCIDENTCTL_NODE": node.client.description])
             #expect(env.status == 0, "\(env.stderr)")
             #expect(env.stdout.contains("node        gao"))
-            let flagWins = try Security.run("incidentctl", ["status", "--node", node.client.description], environment: ["INCIDENTCTL_NODE": "127.0.0.1:1"])
+            let flagWins = try await Security.run("incidentctl", ["status", "--node", node.client.description], environment: ["INCIDENTCTL_NODE": "127.0.0.1:1"])
             #expect(flagWins.status == 0, "\(flagWins.stderr)")
-            let down = try Security.run("incidentctl", ["status"], environment: ["INCIDENTCTL_NODE": "127.0.0.1:1"])
+            let down = try await Security.run("incidentctl", ["status"], environment: ["INCIDENTCTL_NODE": "127.0.0.1:1"])
             #expect(down.stderr.contains("cannot connect to 127.0.0.1:1: connection refused (is incidentd running there?)"), "\(down.stderr)")
         }
     }
@@ -107,7 +107,7 @@ import Wire
     @Test func aPeerPortIsNamedAsOne() async throws {
         try await Security.withNode("gao") { node in
             let peer = try #require(node.peer)
-            let r = try Security.run("incidentctl", ["status", "--node", peer.description])
+            let r = try await Security.run("incidentctl", ["status", "--node", peer.description])
             #expect(r.status != 0)
             #expect(r.stderr.contains("\(peer) is a peer port (replication), not a client API"), "\(r.stderr)")
         }
@@ -116,17 +116,17 @@ import Wire
     @Test func anUnknownSectorIsNotFoundAndAnIncidentReadsAsText() async throws {
         try await Security.withNode("gao") { node in
             let at = ["--node", node.client.description]
-            let none = try Security.run("incidentctl", ["incidents", "--sector", "nowhere"] + at)
+            let none = try await Security.run("incidentctl", ["incidents", "--sector", "nowhere"] + at)
             #expect(none.status != 0)
             #expect(none.stderr.contains("not_found: no sector nowhere"), "\(none.stderr)")
             let data = #"{"incident_id":"i-1","category":"ied","summary":"IED on the RN16","occurred_at":"2026-11-28T06:40:00Z","location":{"name":"Gao"}}"#
-            let appended = try Security.run("incidentctl", ["append", "--type", "incident.reported", "--sector", "east", "--data", data] + at)
+            let appended = try await Security.run("incidentctl", ["append", "--type", "incident.reported", "--sector", "east", "--data", data] + at)
             #expect(appended.status == 0, "\(appended.stderr)")
-            let east = try Security.run("incidentctl", ["incidents", "--sector", "east"] + at)
+            let east = try await Security.run("incidentctl", ["incidents", "--sector", "east"] + at)
             #expect(east.status == 0, "\(east.stderr)")
             var shown = ""
             for _ in 0..<50 {
-                shown = try Security.run("incidentctl", ["incident", "i-1"] + at).stdout
+                shown = try await Security.run("incidentctl", ["incident", "i-1"] + at).stdout
                 if shown.contains("incident.reported") { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -150,12 +150,12 @@ import Wire
         let trust = ["--trust", "gao=\(gao.publicKeyBase64)", "--trust", "kidal=\(kidal.publicKeyBase64)"]
         try await Security.withNode("hq", arguments: ["--fsync", "never"] + trust) { node in
             let at = ["--node", node.client.description]
-            let r = try Security.run("incidentctl", ["ingest", "-"] + at, stdin: text(Bundles.interleave(bad, kidalLines)))
+            let r = try await Security.run("incidentctl", ["ingest", "-"] + at, stdin: text(Bundles.interleave(bad, kidalLines)))
             #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
             #expect(r.stdout.contains("new 50  duplicate 0  refused 3  skipped 27"), "\(r.stdout)")
             #expect(r.stdout.contains("refused gao:23: bad_hash"), "\(r.stdout)")
             #expect(r.stdout.contains("skipped 27 (gao:24 … gao:50): they wait on gao:23, which was refused"), "\(r.stdout)")
-            let mended = try Security.run("incidentctl", ["ingest", "-"] + at, stdin: text(good))
+            let mended = try await Security.run("incidentctl", ["ingest", "-"] + at, stdin: text(good))
             #expect(mended.status == 0, "\(mended.stdout)\(mended.stderr)")
             #expect(mended.stdout.contains("new 30  duplicate 20  refused 0  skipped 0"), "\(mended.stdout)")
         }

@@ -21,7 +21,7 @@ import Wire
     /// Bamako (listening) and Gao holding `backlog` generated events, then Gao dialing Bamako
     /// through the proxy. Stops both nodes and the proxy, and removes their files, afterwards.
     static func withLinkedBacklog(_ body: (TestCluster, LinkProxy) async throws -> Void) async throws {
-        let cluster = try TestCluster(ids: ["bamako", "gao"])
+        let cluster = try await TestCluster(ids: ["bamako", "gao"])
         defer { cluster.removeFiles() }
         try await cluster.start("bamako")
         try await cluster.start("gao")
@@ -29,7 +29,7 @@ import Wire
         _ = try await IncidentConnection.withConnection(to: cluster["gao"].client) { c in
             try await c.request(Requests.append(eventObjects: (0..<backlog).map { _ in generator.nextObject() }))
         }
-        cluster["gao"].stop()
+        await cluster["gao"].stop()
         let proxy = try await LinkProxy.start(to: cluster["bamako"].peer!, profile: profile)
         do {
             cluster["gao"].nextStartArguments = ["--peer", proxy.address.description]

@@ -29,10 +29,9 @@ struct LinkInteropTests {
     func withProcess(_ body: (TestNode, String) async throws -> Void) async throws {
         let node = TestNode(nodeID: "hq", extraArguments: arguments)
         defer {
-            node.stop()
-            node.removeFiles()
+            node.discard()
         }
-        let key = try node.publicKey()
+        let key = try await node.publicKey()
         try await node.start()
         try await body(node, key)
     }
@@ -205,7 +204,7 @@ struct LinkInteropTests {
         let config = TestNode.temporaryDirectory(prefix: "incidentd-cap") + ".json"
         try Data("{\"peer_max_bytes_per_second\": \(cap), \"peer_compression\": false}".utf8).write(to: URL(fileURLWithPath: config))
         defer { try? FileManager.default.removeItem(atPath: config) }
-        let cluster = try TestCluster(ids: ["a", "b"], extraArguments: ["--fsync", "never", "--config", config])
+        let cluster = try await TestCluster(ids: ["a", "b"], extraArguments: ["--fsync", "never", "--config", config])
         defer { cluster.removeFiles() }
         try await cluster.start("a")
         var generator = EventGenerator(seed: 21)

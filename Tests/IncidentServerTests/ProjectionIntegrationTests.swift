@@ -80,22 +80,21 @@ struct ProjectionIntegrationTests {
     @Test func restartFoldsOnlyNewerEventsAndCorruptSnapshotIsRebuilt() async throws {
         let node = TestNode(nodeID: "snap", extraArguments: ["--fsync", "never"])
         defer {
-            node.kill9()
-            node.removeFiles()
+            node.discard()
         }
         try await node.start()
         try await Self.appendGenerated(node, seed: 3, count: 60)
-        #expect(node.stop() == 0)  // graceful: writes the snapshot (60 events)
+        await #expect(node.stop() == 0)  // graceful: writes the snapshot (60 events)
         try await node.start()
         try await Self.appendGenerated(node, seed: 4, count: 40)
         let before = try await Self.view(node, #"{"op":"overview"}"#)
-        node.kill9()  // no snapshot for these 40
+        await node.kill9()  // no snapshot for these 40
         try await node.start()
         let s = try await Self.status(node)
         #expect(s["projections"]?["from_snapshot"] == .bool(true))
         #expect(s["projections"]?["folded_since_start"]?.integerValue == 40)
         #expect(try await Self.view(node, #"{"op":"overview"}"#) == before)
-        node.kill9()
+        await node.kill9()
 
         // Flip one byte of the snapshot's payload: its checksum fails, the views are rebuilt.
         let path = node.dataDir + "/projections.snapshot"

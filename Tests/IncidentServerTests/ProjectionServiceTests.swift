@@ -60,18 +60,20 @@ import Testing
         // (the fold holds its lock there).
         gate.close()
         _ = try await store.append([Self.reported("second"), Self.reported("third")])
-        #expect(gate.held.wait(timeout: .now() + 10) == .success)
+        // The waits and the query run on threads of their own: the fold, parked by the gate,
+        // holds one of the cooperative pool's threads (one per core) meanwhile.
+        #expect(try await Security.blocking { gate.held.wait(timeout: .now() + 10) } == .success)
 
         // Answered while the fold holds its lock: the state after the first batch.
         let answered = DispatchSemaphore(value: 0)
         let answer = Mutex<[UInt8]?>(nil)
-        DispatchQueue.global().async {
+        Thread {
             answer.withLock { $0 = service.views.sectorView("east") }
             answered.signal()
-        }
-        let inTime = answered.wait(timeout: .now() + 5) == .success
+        }.start()
+        let inTime = try await Security.blocking { answered.wait(timeout: .now() + 5) == .success }
         gate.release.signal()
-        if !inTime { _ = answered.wait(timeout: .now() + 20) }
+        if !inTime { _ = try await Security.blocking { answered.wait(timeout: .now() + 20) } }
         #expect(inTime, "the query waited for the fold's batch")
         #expect(Self.incidentTotal(answer.withLock { $0 }) == 1)
 

@@ -109,7 +109,7 @@ struct QuarantineIntegrationTests {
             let warnings = node.log.components(separatedBy: "event quarantined").count - 1
             #expect(warnings >= 8 && warnings < 1_000, "\(warnings) warnings")
             // `incidentctl status` says so.
-            let text = try Security.run("incidentctl", ["status", "--node", node.client.description])
+            let text = try await Security.run("incidentctl", ["status", "--node", node.client.description])
             #expect(text.stdout.contains("quarantined 5004 stored event(s) kept out of the views"), "\(text.stdout)")
             #expect(text.stdout.contains("  gao:4  data.civilians.killed: must not be negative"), "\(text.stdout)")
         }

@@ -42,14 +42,14 @@ struct ReplicationTests {
     /// Stop the relay, append on both ends, restart it: everything converges, and the restarted
     /// node is not sent more than it lacks.
     @Test func nodesConvergeAfterPartition() async throws {
-        let cluster = try TestCluster(ids: ["a", "b", "c"])
+        let cluster = try await TestCluster(ids: ["a", "b", "c"])
         defer { cluster.removeFiles() }
         try await cluster.start("b")
         try await cluster.start("a", dialing: ["b"])
         try await cluster.start("c", dialing: ["b"])
         try await append(cluster["a"], ["before-1"])
         _ = try await cluster.waitConverged(["a", "b", "c"], minimum: VersionVector(["a": 1]))
-        #expect(cluster["b"].stop() == 0)
+        await #expect(cluster["b"].stop() == 0)
         try await append(cluster["a"], (0..<50).map { "during-a-\($0)" })
         try await append(cluster["c"], (0..<30).map { "during-c-\($0)" }, sector: "west")
         try await cluster.start("b")
@@ -65,7 +65,7 @@ struct ReplicationTests {
 
     /// A node with no link gets everything from a bundle; ingesting it twice changes nothing.
     @Test func bundleConvergesAnIsolatedNodeAndIsIdempotent() async throws {
-        let cluster = try TestCluster(ids: ["gao", "kidal"])
+        let cluster = try await TestCluster(ids: ["gao", "kidal"])
         defer { cluster.removeFiles() }
         try await cluster.start("gao")
         try await cluster.start("kidal")
@@ -73,10 +73,10 @@ struct ReplicationTests {
         try await append(cluster["gao"], ["convoy-last"])
         let bundle = cluster["gao"].dataDir + ".bundle"
         defer { try? FileManager.default.removeItem(atPath: bundle) }
-        try Incidentctl.run(["export", "--node", cluster["gao"].client.description, "--bundle", bundle])
-        let first = try Incidentctl.run(["ingest", "--node", cluster["kidal"].client.description, bundle])
+        try await Incidentctl.run(["export", "--node", cluster["gao"].client.description, "--bundle", bundle])
+        let first = try await Incidentctl.run(["ingest", "--node", cluster["kidal"].client.description, bundle])
         #expect(first.contains("new 26  duplicate 0  refused 0"), "\(first)")
-        let second = try Incidentctl.run(["ingest", "--node", cluster["kidal"].client.description, bundle])
+        let second = try await Incidentctl.run(["ingest", "--node", cluster["kidal"].client.description, bundle])
         #expect(second.contains("new 0  duplicate 26  refused 0"), "\(second)")
         #expect(try await TestCluster.vector(cluster["kidal"]) == VersionVector(["gao": 26]))
         #expect(try await TestCluster.exportDigest(cluster["kidal"]) == TestCluster.exportDigest(cluster["gao"]))
@@ -109,21 +109,12 @@ extension Array {
 /// Runs the real incidentctl beside incidentd; returns stdout, throws with stderr on failure.
 enum Incidentctl {
     @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestNode.binaryPath).deletingLastPathComponent().appendingPathComponent("incidentctl")
-        p.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw Fixtures.Problem("incidentctl \(arguments.joined(separator: " ")) failed: \(String(decoding: stderr, as: UTF8.self))")
+    static func run(_ arguments: [String]) async throws -> String {
+        let result = try await Security.run(
+            executable: URL(fileURLWithPath: TestNode.binaryPath).deletingLastPathComponent().appendingPathComponent("incidentctl").path, arguments)
+        guard result.status == 0 else {
+            throw Fixtures.Problem("incidentctl \(arguments.joined(separator: " ")) failed: \(result.stderr)")
         }
-        return String(decoding: stdout, as: UTF8.self)
+        return result.stdout
     }
 }

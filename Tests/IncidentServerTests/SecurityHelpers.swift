@@ -27,8 +27,7 @@ enum Security {
         let node = TestNode(nodeID: id, dataDir: dir, extraArguments: args)
         node.environment = environment
         defer {
-            node.stop()
-            node.removeFiles()
+            node.discard()
             try? FileManager.default.removeItem(atPath: dir + ".json")
         }
         try await node.start()
@@ -79,15 +78,15 @@ enum Security {
     /// returning status, stdout and stderr.
     static func run(
         _ name: String, _ arguments: [String], stdin: String = "", environment: [String: String] = [:]
-    ) throws -> (status: Int32, stdout: String, stderr: String) {
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
         let beside = URL(fileURLWithPath: TestNode.binaryPath).deletingLastPathComponent().appendingPathComponent(name)
-        return try run(executable: beside.path, arguments, stdin: stdin, environment: environment)
+        return try await run(executable: beside.path, arguments, stdin: stdin, environment: environment)
     }
 
     /// Runs `executable` (a path) with `stdin`, returning status, stdout and stderr.
     static func run(
         executable: String, _ arguments: [String], stdin: String = "", environment: [String: String] = [:]
-    ) throws -> (status: Int32, stdout: String, stderr: String) {
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
         let dir = TestNode.temporaryDirectory(prefix: "run")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = Process()
@@ -101,26 +100,31 @@ enum Security {
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: error))
         try p.run()
-        p.waitUntilExit()
+        let status = await p.exited()
         func text(_ path: String) -> String { FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "" }
-        return (p.terminationStatus, text(output), text(error))
+        return (status, text(output), text(error))
     }
 
-    /// Runs a shell script (bash) in `directory` with `environment`; throws with its output on failure.
-    static func shell(_ script: String, in directory: String, environment: [String: String] = [:]) throws {
+    /// Runs a shell script (bash) in `directory` with `environment`; throws with its output on
+    /// failure. The output goes through a file: reading a pipe until the end would hold a thread
+    /// of the cooperative pool while the script runs.
+    static func shell(_ script: String, in directory: String, environment: [String: String] = [:]) async throws {
+        let output = TestNode.temporaryDirectory(prefix: "shell") + "/out"
+        defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = ["-euo", "pipefail", "-c", script]
         p.currentDirectoryURL = URL(fileURLWithPath: directory)
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, n in n }
-        let out = Pipe()
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         p.standardOutput = out
         p.standardError = out
         try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw Fixtures.Problem("script failed (\(p.terminationStatus)):\n\(script)\n\(String(decoding: data, as: UTF8.self))")
+        let status = await p.exited()
+        guard status == 0 else {
+            let text = FileManager.default.contents(atPath: output).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            throw Fixtures.Problem("script failed (\(status)):\n\(script)\n\(text)")
         }
     }
 

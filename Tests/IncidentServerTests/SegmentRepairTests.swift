@@ -12,8 +12,8 @@ import Wire
 @Suite("Damaged sealed segments repaired on real nodes")
 struct SegmentRepairTests {
     /// Segments of 4 KiB: a few events each, so every test has several sealed ones.
-    static func cluster() throws -> TestCluster {
-        let cluster = try TestCluster(ids: ["a", "b"])
+    static func cluster() async throws -> TestCluster {
+        let cluster = try await TestCluster(ids: ["a", "b"])
         for id in ["a", "b"] { cluster[id].environment = ["INCIDENTD_TEST_SEGMENT_BYTES": "4096"] }
         return cluster
     }
@@ -111,15 +111,15 @@ struct SegmentRepairTests {
     /// answers reads without the event and takes an append; when a comes back, b gets the
     /// event from it, the segment verifies again, and b's views are a's.
     @Test func flippedBitInASealedSegmentIsRepairedFromAPeer() async throws {
-        let cluster = try Self.cluster()
+        let cluster = try await Self.cluster()
         defer { cluster.removeFiles() }
         try await cluster.start("b")
         try await cluster.start("a", dialing: ["b"])
         try await Self.append(cluster["a"], count: 40, seed: 14)
         try await Self.append(cluster["b"], count: 40, seed: 15)
         _ = try await cluster.waitConverged(["a", "b"], minimum: VersionVector(["a": 40, "b": 40]))
-        #expect(cluster["a"].stop() == 0)
-        #expect(cluster["b"].stop() == 0)
+        await #expect(cluster["a"].stop() == 0)
+        await #expect(cluster["b"].stop() == 0)
         let (segment, event) = try Self.damage(cluster["b"]) { $0.origin == "a" && $0.seq > 3 }
 
         try await cluster.start("b")
@@ -151,7 +151,7 @@ struct SegmentRepairTests {
         try await Self.waitViews(cluster["b"], equal: try await Self.views(cluster["a"]))
 
         // A restart finds nothing damaged, and the views are still a's.
-        #expect(cluster["b"].stop() == 0)
+        await #expect(cluster["b"].stop() == 0)
         try await cluster.start("b")
         let clean = try await Self.status(cluster["b"])
         #expect(clean["damage"] == nil, "\(clean.text)")
@@ -160,7 +160,7 @@ struct SegmentRepairTests {
 
     /// No peer at all: a bundle exported from a before the damage brings the event back.
     @Test func flippedBitInASealedSegmentIsRepairedFromABundle() async throws {
-        let cluster = try Self.cluster()
+        let cluster = try await Self.cluster()
         defer { cluster.removeFiles() }
         try await cluster.start("b")
         try await cluster.start("a", dialing: ["b"])
@@ -169,17 +169,17 @@ struct SegmentRepairTests {
         _ = try await cluster.waitConverged(["a", "b"], minimum: VersionVector(["a": 30, "b": 30]))
         let bundle = cluster["a"].dataDir + ".bundle"
         defer { try? FileManager.default.removeItem(atPath: bundle) }
-        try Incidentctl.run(["export", "--node", cluster["a"].client.description, "--bundle", bundle])
+        try await Incidentctl.run(["export", "--node", cluster["a"].client.description, "--bundle", bundle])
         let digest = try await TestCluster.exportDigest(cluster["a"])
         let views = try await Self.views(cluster["a"])
-        #expect(cluster["a"].stop() == 0)
-        #expect(cluster["b"].stop() == 0)
+        await #expect(cluster["a"].stop() == 0)
+        await #expect(cluster["b"].stop() == 0)
         let (_, event) = try Self.damage(cluster["b"]) { $0.origin == "b" && $0.seq > 3 }
 
         try await cluster.start("b")
         let damaged = try await Self.status(cluster["b"])
         #expect(damaged["damage"]?["segments"]?.arrayValue?.first?["missing"]?.arrayValue?.compactMap(\.stringValue) == [event.id])
-        let ingested = try Incidentctl.run(["ingest", "--node", cluster["b"].client.description, bundle])
+        let ingested = try await Incidentctl.run(["ingest", "--node", cluster["b"].client.description, bundle])
         #expect(ingested.contains("new 1  duplicate 59  refused 0"), "\(ingested)")
         let repaired = try await Self.status(cluster["b"])
         #expect(repaired["damage"]?["segments"]?.arrayValue?.first?["state"]?.stringValue == "repaired", "\(repaired.text)")
@@ -187,7 +187,7 @@ struct SegmentRepairTests {
         #expect(try await TestCluster.exportDigest(cluster["b"]) == digest)
         try await Self.waitViews(cluster["b"], equal: views)
 
-        #expect(cluster["b"].stop() == 0)
+        await #expect(cluster["b"].stop() == 0)
         try await cluster.start("b")
         #expect(try await Self.status(cluster["b"])["damage"] == nil)
     }
@@ -195,16 +195,16 @@ struct SegmentRepairTests {
     /// b's own events that a never received, one of them damaged: once b has heard from a (its
     /// configured peer) that a lacks it, b reports it lost by id, and goes on taking appends.
     @Test func damagedOwnEventsNoPeerHoldsAreReportedLost() async throws {
-        let cluster = try Self.cluster()
+        let cluster = try await Self.cluster()
         defer { cluster.removeFiles() }
         try await cluster.start("a")
         try await cluster.start("b", dialing: ["a"])
         try await Self.append(cluster["a"], count: 10, seed: 34)
         try await Self.append(cluster["b"], count: 10, seed: 35)
         _ = try await cluster.waitConverged(["a", "b"], minimum: VersionVector(["a": 10, "b": 10]))
-        #expect(cluster["a"].stop() == 0)
+        await #expect(cluster["a"].stop() == 0)
         try await Self.append(cluster["b"], count: 30, seed: 36)
-        #expect(cluster["b"].stop() == 0)
+        await #expect(cluster["b"].stop() == 0)
         let (_, event) = try Self.damage(cluster["b"]) { $0.origin == "b" && $0.seq > 21 && $0.seq < 35 }
 
         try await cluster.start("a")
@@ -223,7 +223,7 @@ struct SegmentRepairTests {
         // A backup of b is refused before anything is written, naming the damage.
         let dir = TestNode.temporaryDirectory(prefix: "backup-of-damaged")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let backup = try await Security.blocking { try Security.run("incidentctl", ["backup", "--node", cluster["b"].client.description, dir]) }
+        let backup = try await Security.run("incidentctl", ["backup", "--node", cluster["b"].client.description, dir])
         #expect(backup.status != 0)
         #expect(backup.stderr.contains("damaged segment(s) not yet repaired") && backup.stderr.contains(event.id), "\(backup.stderr)")
         #expect((try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty ?? true, "nothing written into \(dir)")

@@ -14,8 +14,7 @@ struct ShutdownTests {
     @Test func sigtermAnswersEveryAppendAndExitsZero() async throws {
         let node = TestNode(nodeID: "term")
         defer {
-            node.kill9()
-            node.removeFiles()
+            node.discard()
         }
         try await node.start()
         let address = node.client
@@ -62,7 +61,7 @@ struct ShutdownTests {
             let flowing = ContinuousClock.now + .seconds(10)
             while acked.withLock({ $0.count }) < 40, ContinuousClock.now < flowing { try await Task.sleep(for: .milliseconds(20)) }
             try await Task.sleep(for: .milliseconds(100))
-            let status = node.stop()
+            let status = await node.stop()
             #expect(status == 0, "exit status \(status); log:\n\(node.log)")
             try await group.waitForAll()
         }
@@ -75,7 +74,7 @@ struct ShutdownTests {
         for id in acked.withLock({ $0 }) { #expect(ids.contains(id)) }
     }
 
-    @Test func badConfigFailsFastNamingTheKey() throws {
+    @Test func badConfigFailsFastNamingTheKey() async throws {
         let dir = TestNode.temporaryDirectory(prefix: "badconfig")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = dir + "/bad.json"
@@ -86,21 +85,21 @@ struct ShutdownTests {
         let err = Pipe()
         p.standardError = err
         try p.run()
-        p.waitUntilExit()
+        let status = await p.exited()
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(p.terminationStatus != 0)
+        #expect(status != 0)
         #expect(text.contains("bad.json"))
         #expect(text.contains("fsnyc: unknown key"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "nothing is created for a bad config")
     }
 
-    @Test func printPublicKeyCreatesThePrivateKeyWithMode0600() throws {
+    @Test func printPublicKeyCreatesThePrivateKeyWithMode0600() async throws {
         let dir = TestNode.temporaryDirectory(prefix: "pubkey")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        func run() throws -> String { try LocalNode.printPublicKey(binary: TestNode.binaryPath, dataDir: dir) }
-        let first = try run()
+        func run() async throws -> String { try await LocalNode.printPublicKey(binary: TestNode.binaryPath, dataDir: dir) }
+        let first = try await run()
         #expect(NodeIdentity.publicKey(base64: first) != nil)
-        #expect(try run() == first, "the key is created once and then reused")
+        #expect(try await run() == first, "the key is created once and then reused")
         let mode = try FileManager.default.attributesOfItem(atPath: dir + "/node.key")[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }

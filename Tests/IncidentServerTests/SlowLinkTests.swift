@@ -11,7 +11,7 @@ import Wire
 @Suite(.serialized) struct SlowLinkTests {
     @Test(.timeLimit(.minutes(2)))
     func catchUpCompletesOverALinkSlowerThanTheIdleTimeout() async throws {
-        let cluster = try TestCluster(ids: ["a", "b"])
+        let cluster = try await TestCluster(ids: ["a", "b"])
         defer { cluster.removeFiles() }
         // 2 s idle timeout; the message below needs about 5 s at 24 KiB/s.
         for id in ["a", "b"] { cluster[id].environment = ["INCIDENTD_TEST_PEER_IDLE_TIMEOUT_MS": "2000"] }

@@ -68,7 +68,7 @@ struct SoakTests {
         let duration = Self.seconds ?? 0
         let warmup = max(30, duration / 5)
         let peers = ["p1", "p2", "p3"]
-        let cluster = try TestCluster(ids: ["hq"] + peers, extraArguments: [])
+        let cluster = try await TestCluster(ids: ["hq"] + peers, extraArguments: [])
         defer { cluster.removeFiles() }
         try await cluster.start("hq")
         for p in peers { try await cluster.start(p, dialing: ["hq"]) }
@@ -139,6 +139,6 @@ struct SoakTests {
         #expect(converged != nil, "the peers converged")
         // About one append per client per second; half of that still shows the clients kept going.
         #expect(acked.count > Self.clients * duration / 2, "the clients kept appending (\(failed) failures)")
-        cluster.stopAll()
+        await cluster.stopAll()
     }
 }

@@ -19,14 +19,12 @@ struct StartupRefusalTests {
         let x = TestNode(nodeID: "x", extraArguments: ["--fsync", "never"])
         let dev = TestNode(nodeID: "dev", dataDir: x.dataDir, extraArguments: ["--fsync", "never"])
         defer {
-            dev.kill9()
-            x.kill9()
-            x.removeFiles()
-            dev.removeFiles()
+            dev.discard()
+            x.discard()
         }
         try await x.start()
         _ = try await IncidentConnection.withConnection(to: x.client) { try await $0.request(Requests.append(eventObjects: [Self.incident])) }
-        x.stop()
+        await x.stop()
         #expect(try String(contentsOfFile: x.dataDir + "/node_id", encoding: .utf8) == "x\n")
 
         let error = await #expect(throws: TestNode.Failure.self) { try await dev.start() }
@@ -47,14 +45,12 @@ struct StartupRefusalTests {
         let x = TestNode(nodeID: "x", extraArguments: ["--fsync", "never"])
         let dev = TestNode(nodeID: "dev", dataDir: x.dataDir, extraArguments: ["--fsync", "never"])
         defer {
-            dev.kill9()
-            x.kill9()
-            x.removeFiles()
-            dev.removeFiles()
+            dev.discard()
+            x.discard()
         }
         try await x.start()
         _ = try await IncidentConnection.withConnection(to: x.client) { try await $0.request(Requests.append(eventObjects: [Self.incident])) }
-        x.stop()
+        await x.stop()
         unlink(x.dataDir + "/node_id")
 
         let error = await #expect(throws: TestNode.Failure.self) { try await dev.start() }
@@ -78,8 +74,7 @@ struct StartupRefusalTests {
         let flag = key == "listen" ? "--listen" : "--peer-listen"
         let node = TestNode(nodeID: "busy", extraArguments: ["--fsync", "never", flag, "127.0.0.1:\(port)"])
         defer {
-            node.kill9()
-            node.removeFiles()
+            node.discard()
         }
         let error = await #expect(throws: TestNode.Failure.self) { try await node.start() }
         let text = error?.description ?? ""

@@ -24,18 +24,18 @@ struct TLSTests {
 
     /// A directory with `ca.crt` and, for each name, `NAME.crt` and `NAME.key` for 127.0.0.1 and
     /// localhost, made by the documented recipe.
-    static func certificates(_ names: [String]) throws -> String {
+    static func certificates(_ names: [String]) async throws -> String {
         let dir = TestNode.temporaryDirectory(prefix: "certs")
-        try Security.shell(try recipe("ca"), in: dir)
+        try await Security.shell(try recipe("ca"), in: dir)
         for name in names {
-            try Security.shell(try recipe("node"), in: dir, environment: ["NODE": name, "HOST": "localhost", "IP": "127.0.0.1"])
+            try await Security.shell(try recipe("node"), in: dir, environment: ["NODE": name, "HOST": "localhost", "IP": "127.0.0.1"])
         }
         return dir
     }
 
     @Test func clientTalksToANodeOverTLS() async throws {
-        let certs = try Self.certificates(["gao"])
-        let other = try Self.certificates([])
+        let certs = try await Self.certificates(["gao"])
+        let other = try await Self.certificates([])
         defer {
             try? FileManager.default.removeItem(atPath: certs)
             try? FileManager.default.removeItem(atPath: other)
@@ -63,7 +63,7 @@ struct TLSTests {
             #expect(plain.send(line: Requests.status))
             #expect(plain.readLine(timeout: 5).flatMap { try? JSONParser.parse($0) } == nil)
             // incidentctl with --tls-ca.
-            let ctl = try Security.run("incidentctl", ["status", "--node", node.client.description, "--tls-ca", certs + "/ca.crt"])
+            let ctl = try await Security.run("incidentctl", ["status", "--node", node.client.description, "--tls-ca", certs + "/ca.crt"])
             #expect(ctl.status == 0, "\(ctl.stderr)")
             #expect(ctl.stdout.contains("events      1"))
         }
@@ -72,8 +72,8 @@ struct TLSTests {
     /// Two nodes whose certificates the mission CA signed replicate over mutual TLS; a third node
     /// whose key both trust, but whose certificate another CA signed, is refused by TLS.
     @Test func peersReplicateOverMutualTLS() async throws {
-        let certs = try Self.certificates(["a", "b"])
-        let rogue = try Self.certificates(["c"])
+        let certs = try await Self.certificates(["a", "b"])
+        let rogue = try await Self.certificates(["c"])
         defer {
             try? FileManager.default.removeItem(atPath: certs)
             try? FileManager.default.removeItem(atPath: rogue)

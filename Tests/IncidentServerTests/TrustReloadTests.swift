@@ -12,7 +12,7 @@ import Wire
     func sighupWithoutAPeerInTheTrustListDropsItsOpenSession() async throws {
         let a0 = TestNode(nodeID: "a")
         let b0 = TestNode(nodeID: "b")
-        let keys = ["a": try a0.publicKey(), "b": try b0.publicKey()]
+        let keys = try await ["a": a0.publicKey(), "b": b0.publicKey()]
         let config = a0.dataDir + ".json"
         func writeConfig(trust: [String]) throws {
             let entries = trust.map { "\"\($0)\": \"\(keys[$0]!)\"" }.joined(separator: ", ")
@@ -23,8 +23,7 @@ import Wire
         let b = TestNode(nodeID: "b", dataDir: b0.dataDir, extraArguments: ["--fsync", "never", "--trust", "a=\(keys["a"]!)"])
         defer {
             for n in [a, b] {
-                n.kill9()
-                n.removeFiles()
+                n.discard()
             }
             try? FileManager.default.removeItem(atPath: config)
         }

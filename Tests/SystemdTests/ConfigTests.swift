@@ -53,7 +53,7 @@ struct ConfigTests {
 
     /// Exits 1 at once, names the file (or environment/flag) and the key, creates nothing.
     @Test(arguments: badConfigs)
-    func badConfigFailsFastNamingTheKey(_ bad: BadConfig) throws {
+    func badConfigFailsFastNamingTheKey(_ bad: BadConfig) async throws {
         let dir = TestNode.temporaryDirectory(prefix: "badconfig")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/node.json"
@@ -65,7 +65,7 @@ struct ConfigTests {
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("INCIDENTD_") || $0.key == "INCIDENTD_BIN" }
         environment.merge(bad.environment) { _, new in new }
         let started = ContinuousClock.now
-        let run = try Subprocess.run(
+        let run = try await Subprocess.run(
             TestNode.binaryPath, ["--config", path, "--data-dir", dir + "/data", "--listen", "127.0.0.1:0"] + bad.arguments,
             environment: environment)
         #expect(run.status == 1, "\(run.stderr)")
@@ -130,8 +130,7 @@ struct ConfigTests {
         let node = TestNode(nodeID: "from-flag", extraArguments: ["--config", file, "--fsync", "never"])
         node.environment = ["INCIDENTD_NODE_ID": "from-env", "INCIDENTD_PEERS": "127.0.0.1:10, 127.0.0.1:11"]
         defer {
-            node.stop()
-            node.removeFiles()
+            node.discard()
         }
         try await node.start()
         let status = try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
@@ -150,7 +149,7 @@ struct ConfigTests {
         let a = TestNode(nodeID: "a")
         let b = TestNode(nodeID: "b")
         let c = TestNode(nodeID: "c")
-        let keys = try ["a": a.publicKey(), "b": b.publicKey(), "c": c.publicKey()]
+        let keys = try await ["a": a.publicKey(), "b": b.publicKey(), "c": c.publicKey()]
         let trust = keys.sorted { $0.key < $1.key }.flatMap { ["--trust", "\($0.key)=\($0.value)"] }
         let config = a.dataDir + ".json"
         let nodeA = TestNode(nodeID: "a", dataDir: a.dataDir, extraArguments: ["--config", config, "--fsync", "never"] + trust)
@@ -158,8 +157,7 @@ struct ConfigTests {
         let nodeC = TestNode(nodeID: "c", dataDir: c.dataDir, extraArguments: ["--fsync", "never"] + trust)
         defer {
             for n in [nodeA, nodeB, nodeC] {
-                n.stop()
-                n.removeFiles()
+                n.discard()
             }
             try? FileManager.default.removeItem(atPath: config)
         }

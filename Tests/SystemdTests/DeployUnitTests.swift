@@ -26,20 +26,20 @@ struct DeployUnitTests {
             "systemd-analyze is missing: `make deps` installs the systemd package")
     }
 
-    @Test func unitsVerifyWithoutAWord() throws {
+    @Test func unitsVerifyWithoutAWord() async throws {
         let analyze = try Self.analyze()
         let dir = try Self.stagedUnits()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let run = try Subprocess.run(analyze, ["verify"] + Self.units.map { dir + "/" + $0 })
+        let run = try await Subprocess.run(analyze, ["verify"] + Self.units.map { dir + "/" + $0 })
         #expect(run.status == 0)
         #expect(run.stderr.isEmpty, "systemd-analyze verify:\n\(run.stderr)")
     }
 
-    @Test func serviceExposureIsAtMostTwo() throws {
+    @Test func serviceExposureIsAtMostTwo() async throws {
         let analyze = try Self.analyze()
         let dir = try Self.stagedUnits()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let run = try Subprocess.run(analyze, ["security", "--offline=true", "--no-pager", dir + "/incidentd.service"])
+        let run = try await Subprocess.run(analyze, ["security", "--offline=true", "--no-pager", dir + "/incidentd.service"])
         let line = try #require(
             run.stdout.split(separator: "\n").first { $0.contains("Overall exposure level for incidentd.service") },
             "\(run.stdout)\n\(run.stderr)")

@@ -21,16 +21,22 @@ struct JournaldTests {
         guard journald != nil else { return "systemd-journald not installed (apt-get install systemd)" }
         guard journalctl != nil else { return "journalctl not installed (apt-get install systemd)" }
         guard let unshare else { return "unshare not installed (util-linux)" }
-        guard let probe = try? Subprocess.run(unshare, ["-m", "--propagation", "private", "/bin/true"]), probe.status == 0 else {
-            return "unshare -m is not permitted here (no CAP_SYS_ADMIN in this container)"
-        }
+        // A trait's condition cannot await; /bin/true returns at once.
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: unshare)
+        probe.arguments = ["-m", "--propagation", "private", "/bin/true"]
+        probe.standardError = FileHandle.nullDevice
+        let denied = "unshare -m is not permitted here (no CAP_SYS_ADMIN in this container)"
+        guard (try? probe.run()) != nil else { return denied }
+        probe.waitUntilExit()
+        guard probe.terminationStatus == 0 else { return denied }
         return nil
     }()
 
     @Test(
         .enabled(if: unavailableReason == nil, Comment(rawValue: unavailableReason ?? "")),
         .timeLimit(.minutes(1)))
-    func entriesReachJournaldWithStructuredFields() throws {
+    func entriesReachJournaldWithStructuredFields() async throws {
         let dir = TestNode.temporaryDirectory(prefix: "journald")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // stderr is a file whose dev:inode JOURNAL_STREAM names, as systemd does for
@@ -59,7 +65,7 @@ struct JournaldTests {
             wait $journald || true
             """
         try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/run.sh"))
-        let run = try Subprocess.run(Self.unshare!, ["-m", "--propagation", "private", "/bin/sh", dir + "/run.sh"])
+        let run = try await Subprocess.run(Self.unshare!, ["-m", "--propagation", "private", "/bin/sh", dir + "/run.sh"])
         #expect(run.status == 0, "stdout: \(run.stdout)\nstderr: \(run.stderr)")
         #expect(run.stdout.contains("node exit 0"), "\(run.stdout)")
 

@@ -19,8 +19,7 @@ struct NotifyTests {
         let node = TestNode(nodeID: "notify", extraArguments: ["--fsync", "never"])
         node.environment = ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"]
         defer {
-            node.kill9()
-            node.removeFiles()
+            node.discard()
         }
         try await node.start()
         try await notify.wait { m in
@@ -34,7 +33,7 @@ struct NotifyTests {
             return m.firstIndex(from: reloading + 1, "READY", "1") != nil
         }
         let afterReload = SystemdNotifier.monotonicMicroseconds()
-        #expect(node.stop() == 0, "log:\n\(node.log)")
+        await #expect(node.stop() == 0, "log:\n\(node.log)")
         let m = try await notify.wait(timeout: .seconds(5)) { $0.contains { $0.has("STOPPING", "1") } }
 
         let ready = try #require(m.firstIndex(from: 0, "READY", "1"), "\(m)")
@@ -61,8 +60,7 @@ struct NotifyTests {
             "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000", "INCIDENTD_TEST_WEDGE_WRITER_AFTER_MS": "1500",
         ]
         defer {
-            node.kill9()
-            node.removeFiles()
+            node.discard()
         }
         try await node.start()
         let deadline = ContinuousClock.now + .seconds(15)
@@ -80,7 +78,7 @@ struct NotifyTests {
         #expect(latePings.isEmpty, "WATCHDOG=1 sent while the writer was wedged: \(latePings.count)")
 
         let started = ContinuousClock.now
-        let status = node.stop()
+        let status = await node.stop()
         let took = ContinuousClock.now - started
         #expect(took < .seconds(20), "shutdown with a wedged writer took \(took)")
         #expect(status != 0, "a store that could not be closed is not a clean exit; log:\n\(node.log)")

@@ -31,7 +31,7 @@ struct SocketActivationTests {
         client.close()
         peer.close()
         http.close()
-        defer { node.stop(signal: SIGKILL) }
+        defer { node.kill9() }
 
         let ready = try await node.waitForReadyFile(readyPath, log: dir + "/log")
         #expect(ready["client"] == "127.0.0.1:\(client.port)", "\(ready)")
@@ -61,7 +61,7 @@ struct SocketActivationTests {
         let hello = try PlainConnection.firstLine(port: peer.port)
         #expect(hello.contains(#""type":"hello""#) && hello.contains(#""node":"activated""#), "\(hello)")
 
-        #expect(node.stop(signal: SIGTERM) == 0, "log:\n\(String(decoding: FileManager.default.contents(atPath: dir + "/log") ?? Data(), as: UTF8.self))")
+        #expect(await node.stop(signal: SIGTERM) == 0, "log:\n\(String(decoding: FileManager.default.contents(atPath: dir + "/log") ?? Data(), as: UTF8.self))")
         let log = String(decoding: FileManager.default.contents(atPath: dir + "/log") ?? Data(), as: UTF8.self)
         #expect(log.contains("using a socket passed by systemd"))
     }
@@ -142,21 +142,28 @@ struct ActivatedProcess {
         throw TestFailure("incidentd not ready within 30 s")
     }
 
-    /// Sends `signal` and waits (at most 30 s, then SIGKILL); returns the exit status, or 128 +
-    /// the signal that ended it.
+    /// Sends `signal` and waits (at most 30 s, then SIGKILL) without holding a thread of the
+    /// cooperative pool; returns the exit status, or 128 + the signal that ended it.
     @discardableResult
-    func stop(signal: Int32) -> Int32 {
+    func stop(signal: Int32) async -> Int32 {
         kill(pid, signal)
         var status: Int32 = 0
         for _ in 0..<3000 {
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
             if r < 0 { return -1 }
-            usleep(10_000)
+            try? await Task.sleep(for: .milliseconds(10))
         }
         kill(pid, SIGKILL)
         waitpid(pid, &status, 0)
         return 128 + SIGKILL
+    }
+
+    /// For a `defer`, which cannot await: SIGKILL, then reaps the process (it dies at once).
+    func kill9() {
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import IncidentBench
 import IncidentTestSupport
 
 /// Runs a command to completion and returns its exit status, stdout and stderr (for tools such
@@ -9,7 +10,7 @@ struct Subprocess {
     var stdout: String
     var stderr: String
 
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Subprocess {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Subprocess {
         let dir = TestNode.temporaryDirectory(prefix: "subprocess")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let outPath = dir + "/stdout"
@@ -24,11 +25,12 @@ struct Subprocess {
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        p.waitUntilExit()
+        // Awaited, not waitUntilExit: that would hold a thread of the cooperative pool meanwhile.
+        let status = await p.exited()
         func text(_ path: String) -> String {
             FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
         }
-        return Subprocess(status: p.terminationStatus, stdout: text(outPath), stderr: text(errPath))
+        return Subprocess(status: status, stdout: text(outPath), stderr: text(errPath))
     }
 
     /// The first executable among `candidates`.
