@@ -34,7 +34,7 @@ test: deps
 	SWIFT=$(SWIFT) python3 .ci/format-lint
 	$(SWIFT) build --build-tests
 	$(MAKE) --no-print-directory verify-units
-	$(SWIFT) test --skip-build
+	SWIFT=$(SWIFT) .ci/test-suites
 
 # The Deploy/ units as systemd reads them: `systemd-analyze verify` must print nothing at all,
 # and the service's hardening must rate at most 2.0. ExecStart= is pointed at the debug build
