@@ -66,8 +66,30 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
         return dir
     }
 
-    /// Starts the process and waits (up to 30 s) until it is listening.
+    /// Starts the process and waits (up to 60 s) until it is listening.
+    ///
+    /// A restart binds the peer port the node had, so that peers dialing it find it again. That
+    /// port came from the kernel's ephemeral range, and meanwhile another socket of the test
+    /// process (a client's local port, another test's listener) may hold it for a moment: a
+    /// restart refused with "address already in use" on it is tried again, 10 times, 300 ms
+    /// apart, before it fails.
     public func start() async throws {
+        var attempts = 1
+        while true {
+            let logged = log.utf8.count
+            do {
+                return try await launch()
+            } catch let failure as Failure {
+                let said = String(decoding: log.utf8.dropFirst(logged), as: UTF8.self)
+                let held = peerListenArgument != "127.0.0.1:0" && said.contains("peer_listen \(peerListenArgument): address already in use")
+                guard held, attempts < 10 else { throw failure }
+                attempts += 1
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
+    }
+
+    func launch() async throws {
         unlink(readyPath)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binaryPath)

@@ -2,6 +2,8 @@ import Foundation
 import IncidentClient
 import IncidentModel
 import IncidentTestSupport
+import NIOCore
+import NIOPosix
 import Testing
 import Wire
 
@@ -13,6 +15,27 @@ import Glibc
 /// already taken. Each exits non-zero at once with the reason on stderr.
 @Suite("Start-up refusals")
 struct StartupRefusalTests {
+    /// A restart binds the peer port the node had (its peers dial it). When another socket holds
+    /// that port for a moment, the harness tries the start again instead of failing the test:
+    /// the port's holder, a listener here, lets it go 0.8 s after the node has first been refused.
+    @Test func aRestartWhoseOldPeerPortIsHeldForAMomentStartsOnceItIsFree() async throws {
+        try await TestNode.with(nodeID: "p", extraArguments: ["--fsync", "never"]) { node in
+            let port = try #require(node.peer).port
+            await node.stop()
+            let holder = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).get()
+            let release = Task {
+                try await Security.wait("the restart to be refused the held port", timeout: .seconds(30)) {
+                    node.log.contains("peer_listen 127.0.0.1:\(port): address already in use")
+                }
+                try await Task.sleep(for: .milliseconds(800))
+                try await holder.close()
+            }
+            try await node.start()
+            try await release.value
+            #expect(node.peer?.port == port)
+        }
+    }
+
     /// The first start records the node id beside the key; a start under another id is refused
     /// naming both, and writes nothing.
     @Test func aDataDirectoryKeepsTheNodeIdItWasFirstStartedWith() async throws {
