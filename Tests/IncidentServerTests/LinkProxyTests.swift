@@ -53,8 +53,8 @@ import Wire
         await target.close()
     }
 
-    /// A cut closes both sides, drops what the proxy still held, and is counted; the next
-    /// connection is accepted right after.
+    /// A scheduled cut closes both sides, drops what the proxy still held, and is counted (a
+    /// connection after a cut: `cutOnDemandClosesEveryConnection`).
     @Test(.timeLimit(.minutes(1)))
     func aCutClosesTheConnectionAndIsCounted() async throws {
         let size = 64 * 1024
@@ -72,25 +72,14 @@ import Wire
         #expect(c.bytesDropped > 0, "the cut dropped nothing the proxy held")
         let first = try #require(proxy.cutTimes.first)
         #expect(first >= schedule.intervals(1)[0], "the first cut came before its moment")
-
-        // Accepted again right after. The schedule goes on cutting every 0.4–0.7 s: a connection
-        // made just before the next cut (the waits above take longer on a loaded machine) is
-        // closed before its first KiB, and then the next connection must carry it.
-        var carried = false
-        for attempt in 1...5 where !carried {
-            let again = try await Endpoint.connect(to: proxy.address)
-            try await again.waitUntil(timeout: .seconds(10), "1 KiB or a cut on connection \(attempt + 1)") {
-                again.received >= 1024 || again.state.withLock { $0.closedConnections } >= 1
-            }
-            carried = again.received >= 1024
-            await again.close()
-        }
-        #expect(carried, "no connection after the cut carried 1 KiB")
-        #expect(proxy.counters.connectionsAccepted >= 2)
         await proxy.stop()
         await target.close()
     }
 
+    /// `cut()` closes every open connection, as a scheduled cut does (the same code), and the
+    /// next connection is accepted right after and carries data. Checked here, with no schedule
+    /// that could cut it again: after a scheduled cut the next one comes within 0.4–0.7 s, and a
+    /// loaded test process can take that long to connect.
     @Test(.timeLimit(.minutes(1)))
     func cutOnDemandClosesEveryConnection() async throws {
         let target = try await Endpoint.listen(echo: true)
@@ -106,6 +95,11 @@ import Wire
         try await b.waitClosed(timeout: .seconds(10))
         try await target.waitClosedConnections(2, timeout: .seconds(10))
         #expect(proxy.counters.cuts == 1 && proxy.counters.connectionsAccepted == 2)
+        let again = try await Endpoint.connect(to: proxy.address)
+        again.send(10)
+        try await again.waitReceived(10, timeout: .seconds(10))
+        #expect(proxy.counters.connectionsAccepted == 3)
+        await again.close()
         await proxy.stop()
         await target.close()
     }
