@@ -255,7 +255,7 @@ let package = Package(
         .testTarget(
             name: "SystemdTests",
             dependencies: [
-                "Systemd", "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentBench", "IncidentModel", "Wire",
+                "Systemd", "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel", "Wire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -26,8 +26,7 @@ import Wire
             let dir = TestNode.temporaryDirectory(prefix: "export")
             defer { try? FileManager.default.removeItem(atPath: dir) }
 
-            // incidentctl runs on a thread of its own: waiting for it must not hold a thread of the cooperative pool.
-            func incidentctl(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+            func incidentctl(_ arguments: [String]) async throws -> ChildProcess.Outcome {
                 try await Security.run("incidentctl", arguments)
             }
             let geojson = try await incidentctl(["export", "--node", address, "--format", "geojson", "--output", dir + "/all.geojson"])

@@ -2,6 +2,7 @@ import Foundation
 import IncidentClient
 import IncidentHTTP
 import IncidentModel
+import IncidentServer
 import IncidentTestSupport
 import Wire
 
@@ -38,7 +39,9 @@ enum Security {
     static let officeToken = "gao-office-7f3c9a1e2b"
     static let hqToken = "bamako-hq-55d1e0c4a9"
     static let readerToken = "observer-0b8e2d6f31"
-    static func digest(_ token: String) -> String { ClientTokenDigest.sha256Hex(token) }
+    /// The node's own digest: its known-answer test is in ClientAuthUnitTests, and
+    /// `hashTokenAgreesWithSha256sum` holds `incidentd --hash-token` to sha256sum.
+    static func digest(_ token: String) -> String { ClientToken.digest(token) }
     static var tokensJSON: String {
         """
         "tokens": {
@@ -78,53 +81,28 @@ enum Security {
     /// returning status, stdout and stderr.
     static func run(
         _ name: String, _ arguments: [String], stdin: String = "", environment: [String: String] = [:]
-    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+    ) async throws -> ChildProcess.Outcome {
         let beside = URL(fileURLWithPath: TestNode.binaryPath).deletingLastPathComponent().appendingPathComponent(name)
         return try await run(executable: beside.path, arguments, stdin: stdin, environment: environment)
     }
 
-    /// Runs `executable` (a path) with `stdin`, returning status, stdout and stderr.
+    /// Runs `executable` (a path) with `stdin`, returning status, stdout and stderr. The child
+    /// gets the test's environment without `INCIDENTCTL_*`, then `environment`.
     static func run(
         executable: String, _ arguments: [String], stdin: String = "", environment: [String: String] = [:]
-    ) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let dir = TestNode.temporaryDirectory(prefix: "run")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("INCIDENTCTL_") }.merging(environment) { _, n in n }
-        let input = dir + "/in", output = dir + "/out", error = dir + "/err"
-        for f in [input, output, error] { _ = FileManager.default.createFile(atPath: f, contents: nil) }
-        try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
-        p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: input))
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: error))
-        try p.run()
-        let status = await p.exited()
-        func text(_ path: String) -> String { FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "" }
-        return (status, text(output), text(error))
+    ) async throws -> ChildProcess.Outcome {
+        let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("INCIDENTCTL_") }
+        return try await ChildProcess.run(executable, arguments, stdin: stdin, environment: inherited.merging(environment) { _, n in n })
     }
 
     /// Runs a shell script (bash) in `directory` with `environment`; throws with its output on
-    /// failure. The output goes through a file: reading a pipe until the end would hold a thread
-    /// of the cooperative pool while the script runs.
+    /// failure.
     static func shell(_ script: String, in directory: String, environment: [String: String] = [:]) async throws {
-        let output = TestNode.temporaryDirectory(prefix: "shell") + "/out"
-        defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-euo", "pipefail", "-c", script]
-        p.currentDirectoryURL = URL(fileURLWithPath: directory)
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, n in n }
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let status = await p.exited()
-        guard status == 0 else {
-            let text = FileManager.default.contents(atPath: output).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            throw Fixtures.Problem("script failed (\(status)):\n\(script)\n\(text)")
+        let run = try await ChildProcess.run(
+            "/bin/bash", ["-euo", "pipefail", "-c", script], environment: ProcessInfo.processInfo.environment.merging(environment) { _, n in n },
+            directory: directory)
+        guard run.status == 0 else {
+            throw Fixtures.Problem("script failed (\(run.status)):\n\(script)\n\(run.stdout)\(run.stderr)")
         }
     }
 
@@ -160,23 +138,6 @@ enum Security {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw Fixtures.Problem("timed out waiting for \(what)")
-    }
-}
-
-/// SHA-256 hex, as `sha256sum` prints it (the tests check the node's own hashing against it).
-enum ClientTokenDigest {
-    static func sha256Hex(_ text: String) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        let input = Pipe(), output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        try? p.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try? input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(String(decoding: data, as: UTF8.self).prefix(64))
     }
 }
 

@@ -79,17 +79,10 @@ struct ShutdownTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = dir + "/bad.json"
         try Data(#"{"node_id":"x","listen":"127.0.0.1:0","fsnyc":"always"}"#.utf8).write(to: URL(fileURLWithPath: file))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestNode.binaryPath)
-        p.arguments = ["--config", file, "--data-dir", dir + "/data"]
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        let status = await p.exited()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(status != 0)
-        #expect(text.contains("bad.json"))
-        #expect(text.contains("fsnyc: unknown key"))
+        let run = try await Security.run("incidentd", ["--config", file, "--data-dir", dir + "/data"])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("bad.json"))
+        #expect(run.stderr.contains("fsnyc: unknown key"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "nothing is created for a bad config")
     }
 

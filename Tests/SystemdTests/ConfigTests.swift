@@ -65,7 +65,7 @@ struct ConfigTests {
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("INCIDENTD_") || $0.key == "INCIDENTD_BIN" }
         environment.merge(bad.environment) { _, new in new }
         let started = ContinuousClock.now
-        let run = try await Subprocess.run(
+        let run = try await ChildProcess.run(
             TestNode.binaryPath, ["--config", path, "--data-dir", dir + "/data", "--listen", "127.0.0.1:0"] + bad.arguments,
             environment: environment)
         #expect(run.status == 1, "\(run.stderr)")

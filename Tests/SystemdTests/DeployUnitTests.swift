@@ -30,7 +30,7 @@ struct DeployUnitTests {
         let analyze = try Self.analyze()
         let dir = try Self.stagedUnits()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let run = try await Subprocess.run(analyze, ["verify"] + Self.units.map { dir + "/" + $0 })
+        let run = try await ChildProcess.run(analyze, ["verify"] + Self.units.map { dir + "/" + $0 })
         #expect(run.status == 0)
         #expect(run.stderr.isEmpty, "systemd-analyze verify:\n\(run.stderr)")
     }
@@ -39,7 +39,7 @@ struct DeployUnitTests {
         let analyze = try Self.analyze()
         let dir = try Self.stagedUnits()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let run = try await Subprocess.run(analyze, ["security", "--offline=true", "--no-pager", dir + "/incidentd.service"])
+        let run = try await ChildProcess.run(analyze, ["security", "--offline=true", "--no-pager", dir + "/incidentd.service"])
         let line = try #require(
             run.stdout.split(separator: "\n").first { $0.contains("Overall exposure level for incidentd.service") },
             "\(run.stdout)\n\(run.stderr)")

@@ -65,7 +65,7 @@ struct JournaldTests {
             wait $journald || true
             """
         try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/run.sh"))
-        let run = try await Subprocess.run(Self.unshare!, ["-m", "--propagation", "private", "/bin/sh", dir + "/run.sh"])
+        let run = try await ChildProcess.run(Self.unshare!, ["-m", "--propagation", "private", "/bin/sh", dir + "/run.sh"])
         #expect(run.status == 0, "stdout: \(run.stdout)\nstderr: \(run.stderr)")
         #expect(run.stdout.contains("node exit 0"), "\(run.stdout)")
 

@@ -98,8 +98,24 @@ final class ListeningSocket {
 }
 
 /// incidentd started as systemd starts a socket-activated service.
-struct ActivatedProcess {
+final class ActivatedProcess: @unchecked Sendable {
     let pid: pid_t
+    /// Set once waitpid has collected the exit: the pid may then be another process's, and is
+    /// never signalled again.
+    private var exitStatus: Int32?
+
+    init(pid: pid_t) { self.pid = pid }
+
+    /// waitpid without blocking: nil while the process runs; once it has exited (and is reaped)
+    /// its exit status, or 128 + the signal that ended it (-1 when waitpid fails).
+    private func collect() -> Int32? {
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        guard r != 0 else { return nil }
+        exitStatus = r == pid ? ((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)) : -1
+        return exitStatus
+    }
 
     static func spawn(binary: String, arguments: [String], sockets: [Int32], names: [String], log: String) throws -> ActivatedProcess {
         var actions = posix_spawn_file_actions_t()
@@ -132,8 +148,7 @@ struct ActivatedProcess {
             {
                 return object
             }
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid {
+            if collect() != nil {
                 let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
                 throw TestFailure("incidentd exited before it was ready; log:\n\(text)")
             }
@@ -146,24 +161,23 @@ struct ActivatedProcess {
     /// cooperative pool; returns the exit status, or 128 + the signal that ended it.
     @discardableResult
     func stop(signal: Int32) async -> Int32 {
+        if let status = collect() { return status }
         kill(pid, signal)
-        var status: Int32 = 0
         for _ in 0..<3000 {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
-            if r < 0 { return -1 }
+            if let status = collect() { return status }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        kill(pid, SIGKILL)
-        waitpid(pid, &status, 0)
+        kill9()
         return 128 + SIGKILL
     }
 
-    /// For a `defer`, which cannot await: SIGKILL, then reaps the process (it dies at once).
+    /// For a `defer`, which cannot await: SIGKILL and reap, unless the process is already reaped.
     func kill9() {
+        guard collect() == nil else { return }
         kill(pid, SIGKILL)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
+        exitStatus = 128 + SIGKILL
     }
 }
 
