@@ -59,12 +59,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     let listener: ClientListener
     var context: ChannelHandlerContext!
     var id: Int?
+    /// Busy and last request, for the reaper and shutdown (`ConnectionRegistry`).
+    var activity: ConnectionActivity?
     var peer = "?"
     var state = RequestHandler.ConnectionState()
     var bucket: TokenBucket
     var inputs = CircularBuffer<Input>()
     /// Answers not written yet, in request order; nil while its append is being committed.
-    var answers = CircularBuffer<[UInt8]?>()
+    var answers = CircularBuffer<ByteBuffer?>()
     /// The request number of `answers.first`.
     var answered = 0
     /// A request runs as a task; nothing after it is handled until its answer.
@@ -118,6 +120,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             return
         }
         self.id = id
+        self.activity = admission.activity
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -225,7 +228,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 finish()
             }
         }
-        if !stopped, !running, inputs.isEmpty, answers.isEmpty, let id { _ = listener.connections.setBusy(id, false) }
+        if !stopped, !running, inputs.isEmpty, answers.isEmpty, id != nil, let activity { _ = listener.connections.setBusy(activity, false) }
         if readHeld, !holdsReads, !stopped {
             readHeld = false
             context.read()
@@ -239,8 +242,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// Handles one request line: answered at once, an append submitted, or the input it becomes
     /// to wait for the answers before it.
     func handle(_ buffer: ByteBuffer) -> Input? {
-        guard let id else { return nil }
-        let shuttingDown = listener.connections.setBusy(id, true)
+        guard id != nil, let activity else { return nil }
+        let shuttingDown = listener.connections.setBusy(activity, true)
         let limits = listener.limits
         if !bucket.take(now: .now) {
             let error = WireError(.rateLimited, "more than \(limits.requestsPerSecond) requests a second on this connection; the request was not run")
@@ -276,6 +279,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         switch handler.immediate(request, connection: state, shuttingDown: shuttingDown, idle: answers.isEmpty && !running) {
         case .answer(let refusal)?:
             answer(refusal)
+            return nil
+        case .view(let view)?:
+            answer(view)
             return nil
         case .submit(let events)?:
             submit(events)
@@ -338,6 +344,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                         request, connection: this.state, shuttingDown: shuttingDown, idle: this.answers.isEmpty)
                     {
                     case .answer(let refusal)?: this.answer(refusal)
+                    case .view(let view)?: this.answer(view)
                     case .submit(let events)?: this.submit(events, mayCommitHere: false)
                     case nil: this.inputs.prepend(.request(request, shuttingDown: shuttingDown))
                     }
@@ -374,7 +381,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     /// Answers the current request at once.
     func answer(_ line: [UInt8]) {
-        answers.append(line)
+        answers.append(context.channel.allocator.buffer(bytes: line))  // answers end with their newline
+        writeReady()
+    }
+
+    /// Answers the current request with a view, written once into the channel's buffer.
+    func answer(_ view: ViewAnswer) {
+        var buffer = context.channel.allocator.buffer(capacity: view.count)
+        view.write(to: &buffer)
+        answers.append(buffer)
         writeReady()
     }
 
@@ -383,18 +398,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     func fill(_ number: Int, with answer: [UInt8]) {
         let i = number - answered
         guard i >= 0, i < answers.count else { return }
-        answers[offset: i] = answer
+        answers[offset: i] = context.channel.allocator.buffer(bytes: answer)  // answers end with their newline
         writeReady()
         pump()
     }
 
     /// Writes the answers at the head that are ready, without flushing.
     func writeReady() {
-        while let first = answers.first, let line = first {
+        while let first = answers.first, let buffer = first {
             answers.removeFirst()
             answered += 1
             guard !stopped else { continue }
-            let buffer = context.channel.allocator.buffer(bytes: line)  // answers end with their newline
             context.write(wrapOutboundOut(buffer), promise: nil)
             unflushed = true
         }

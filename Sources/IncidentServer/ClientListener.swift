@@ -144,14 +144,42 @@ final class ClientListener: Service {
     }
 }
 
+/// A connection's busy flag (a request being handled) and the time of its last request: set by
+/// its handler on every request, read by the reaper and shutdown under the registry's lock.
+final class ConnectionActivity: Sendable {
+    private let busyFlag = Atomic(false)
+    /// Nanoseconds from `epoch`.
+    private let lastNanos: Atomic<Int64>
+    private static let epoch = ContinuousClock.now
+
+    init(now: ContinuousClock.Instant) {
+        lastNanos = Atomic(Self.nanos(now))
+    }
+
+    private static func nanos(_ instant: ContinuousClock.Instant) -> Int64 {
+        let c = (instant - epoch).components
+        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+    }
+
+    func mark(busy: Bool) {
+        busyFlag.store(busy, ordering: .relaxed)
+        lastNanos.store(Self.nanos(.now), ordering: .relaxed)
+    }
+
+    var busy: Bool { busyFlag.load(ordering: .relaxed) }
+    var last: ContinuousClock.Instant { Self.epoch + .nanoseconds(lastNanos.load(ordering: .relaxed)) }
+}
+
 /// The open client connections: the connection limits, the reaper's timeouts, and shutdown's
 /// closing of each connection once it is quiet.
 final class ConnectionRegistry: Sendable {
     struct Entry {
         var channel: any Channel
         var address: String
-        var busy: Bool
-        var lastActivity: ContinuousClock.Instant
+        /// Busy and last request, set by the connection's handler without this lock.
+        let activity: ConnectionActivity
+        var busy: Bool { activity.busy }
+        var lastActivity: ContinuousClock.Instant { activity.last }
         let connected: ContinuousClock.Instant
         /// Authenticated (anonymous included): the handshake timeout no longer applies.
         var authenticated = false
@@ -163,16 +191,18 @@ final class ConnectionRegistry: Sendable {
         var entries: [Int: Entry] = [:]
         var byAddress: [String: Int] = [:]
         var nextID = 0
-        var shuttingDown = false
         var stopped = false
     }
 
     let state = Mutex(State())
+    /// Read by every request (`ConnectionActivity.mark`), so not behind the lock.
+    private let shuttingDown = Atomic(false)
 
     /// What `admit` decided: the new connection's id, or nil (refused); and the connection it
     /// evicted to make room, if any, which the caller answers and closes.
     struct Admission {
         var id: Int?
+        var activity: ConnectionActivity?
         var evicted: (any Channel)?
     }
 
@@ -190,20 +220,21 @@ final class ConnectionRegistry: Sendable {
                 let victim = s.entries
                     .filter { !$0.value.authenticated && !$0.value.busy && !$0.value.expired && (!addressFull || $0.value.address == address) }
                     .min { ($0.value.connected, $0.key) < ($1.value.connected, $1.key) }
-                guard let victim else { return Admission(id: nil, evicted: nil) }
+                guard let victim else { return Admission(id: nil, activity: nil, evicted: nil) }
                 removeEntry(victim.key, from: &s)
                 evicted = victim.value.channel
                 // Both limits may be reached with the victim from another address: check again.
                 if s.entries.count >= limits.maximumConnections || s.byAddress[address, default: 0] >= limits.maximumConnectionsPerAddress {
-                    return Admission(id: nil, evicted: evicted)
+                    return Admission(id: nil, activity: nil, evicted: evicted)
                 }
             }
             let id = s.nextID
             s.nextID += 1
             let now = ContinuousClock.now
-            s.entries[id] = Entry(channel: channel, address: address, busy: false, lastActivity: now, connected: now)
+            let activity = ConnectionActivity(now: now)
+            s.entries[id] = Entry(channel: channel, address: address, activity: activity, connected: now)
             s.byAddress[address, default: 0] += 1
-            return Admission(id: id, evicted: evicted)
+            return Admission(id: id, activity: activity, evicted: evicted)
         }
     }
 
@@ -219,13 +250,10 @@ final class ConnectionRegistry: Sendable {
     }
 
     /// Marks a connection busy (a request read) or idle (its answer written); returns whether
-    /// shutdown has begun.
-    func setBusy(_ id: Int, _ busy: Bool) -> Bool {
-        state.withLock { s in
-            s.entries[id]?.busy = busy
-            s.entries[id]?.lastActivity = .now
-            return s.shuttingDown
-        }
+    /// shutdown has begun. Atomics only: every request of every connection passes here.
+    func setBusy(_ activity: ConnectionActivity, _ busy: Bool) -> Bool {
+        activity.mark(busy: busy)
+        return shuttingDown.load(ordering: .acquiring)
     }
 
     func markAuthenticated(_ id: Int) {
@@ -257,7 +285,7 @@ final class ConnectionRegistry: Sendable {
     var count: Int { state.withLock { $0.entries.count } }
 
     func beginShutdown() {
-        state.withLock { $0.shuttingDown = true }
+        shuttingDown.store(true, ordering: .releasing)
     }
 
     /// Closes connections idle for at least `quiet`; returns how many connections remain open.

@@ -67,6 +67,8 @@ struct RequestHandler: Sendable {
     enum Immediate {
         case submit([PendingEvent])
         case answer([UInt8])
+        /// A view copied from the published views, written straight into the channel's buffer.
+        case view(ViewAnswer)
     }
 
     /// What can be answered or submitted on the event loop without a task: an append (not an
@@ -79,7 +81,7 @@ struct RequestHandler: Sendable {
             guard idle else { return nil }
             if let refusal = connection.auth.refusal(for: request) { return .answer(ClientResponse.refusal(refusal)) }
             do {
-                return try publishedAnswer(request).map(Immediate.answer)
+                return try publishedAnswer(request).map(Immediate.view)
             } catch {
                 return .answer(Self.refusal(for: error))
             }
@@ -137,7 +139,7 @@ struct RequestHandler: Sendable {
                 return status()
             case .sector, .overview, .incident, .incidents:
                 // Views over all days are copies of published bytes: answered here, on the event loop.
-                if let answer = try publishedAnswer(request) { return answer }
+                if let answer = try publishedAnswer(request) { return answer.bytes }
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) { try query(request) }
             }
         } catch {
@@ -293,19 +295,19 @@ struct RequestHandler: Sendable {
 
     /// Answers a sector view or the overview over all days from the views the fold published
     /// after its last whole batch, without the fold's lock; nil for any other query.
-    func publishedAnswer(_ request: ClientRequest) throws -> [UInt8]? {
+    func publishedAnswer(_ request: ClientRequest) throws -> ViewAnswer? {
         switch request {
         case .sector(let name, let since, let until):
             guard try DayRange(since: since, until: until) == .all else { return nil }
             let views = projections.views
             guard let view = views.sectorView(name) else { throw Self.unknownSector(name, views.listedSectors) }
             let now = Int64(wallClock())
-            return ClientResponse.view(view, freshness: views.freshnessAges(nowMillis: now), provisional: provisional(sector: name))
+            return ViewAnswer(view: view, freshness: views.freshnessAges(nowMillis: now), provisional: provisional(sector: name))
         case .overview(let since, let until):
             guard try DayRange(since: since, until: until) == .all else { return nil }
             let views = projections.views
             let now = Int64(wallClock())
-            return ClientResponse.view(views.overview(), freshness: views.freshnessAges(nowMillis: now), provisional: provisional(sector: nil))
+            return ViewAnswer(view: views.overview(), freshness: views.freshnessAges(nowMillis: now), provisional: provisional(sector: nil))
         default:
             return nil
         }

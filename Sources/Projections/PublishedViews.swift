@@ -20,7 +20,9 @@ import Synchronization
 //   newest `recorded_at` for the query-time ages: every event changes them, they are small.
 // - the item names, which the overview's mission totals need to list items by name.
 // - the overview: rendered from the sector answers by the first query that asks for it after a
-//   publication, then kept with it. The mission totals are the sum of the sectors' totals and
+//   publication, then kept with it; each sector's view likewise. The query-time ages (`as_of`
+//   to the millisecond) are kept for the last millisecond asked for: the queries of one
+//   millisecond share them. The mission totals are the sum of the sectors' totals and
 //   the first disputed incidents of all sectors together are among each sector's first ones.
 //
 // A sector view is then a copy of a few kilobytes, whatever the size of the log. A publication
@@ -153,7 +155,8 @@ struct OriginClock: Sendable {
 }
 
 /// The sector views and the overview over all days as they stand after a whole batch (see the
-/// top of this file). Immutable but for the overview, rendered once on first use.
+/// top of this file). Immutable but for its rendered views (the overview and each sector's,
+/// rendered once on first use) and the ages of the last millisecond queried.
 public final class PublishedViews: Sendable {
     /// Events folded when this was published (`ProjectionState.eventCount`).
     public let eventCount: UInt64
@@ -164,6 +167,11 @@ public final class PublishedViews: Sendable {
     let clocks: [OriginClock]
     let itemNames: [String]
     private let overviewBytes = Mutex<[UInt8]?>(nil)
+    /// Each sector's view, rendered by the first query that asks for it (as the overview).
+    private let sectorBytes: Mutex<[[UInt8]?]>
+    /// The freshness ages of the last millisecond asked for: queries within one millisecond
+    /// share them.
+    private let lastAges = Mutex<(millis: Int64, bytes: [UInt8])>((.min, []))
 
     init(eventCount: UInt64, position: UInt64, sectors: [SectorAnswer], freshness: [UInt8], clocks: [OriginClock], itemNames: [String]) {
         self.eventCount = eventCount
@@ -172,6 +180,7 @@ public final class PublishedViews: Sendable {
         self.freshness = freshness
         self.clocks = clocks
         self.itemNames = itemNames
+        self.sectorBytes = Mutex(Array(repeating: nil, count: sectors.count))
     }
 
     /// The configured sectors, in order.
@@ -179,7 +188,12 @@ public final class PublishedViews: Sendable {
 
     /// `ProjectionState.sectorView(name)` as of the publication; nil when not configured.
     public func sectorView(_ name: String) -> [UInt8]? {
-        sectors.first { $0.name == name }?.sectorView(freshness: freshness, range: .all)
+        guard let i = sectors.firstIndex(where: { $0.name == name }) else { return nil }
+        if let bytes = sectorBytes.withLock({ $0[i] }) { return bytes }
+        // Two first queries may both render it, as the overview.
+        let bytes = sectors[i].sectorView(freshness: freshness, range: .all)
+        sectorBytes.withLock { $0[i] = bytes }
+        return bytes
     }
 
     /// `ProjectionState.overview()` as of the publication.
@@ -192,7 +206,12 @@ public final class PublishedViews: Sendable {
     }
 
     /// `ProjectionState.freshnessAges(nowMillis:)` as of the publication.
-    public func freshnessAges(nowMillis: Int64) -> [UInt8] { OriginClock.writeAges(clocks, nowMillis: nowMillis) }
+    public func freshnessAges(nowMillis: Int64) -> [UInt8] {
+        if let bytes = lastAges.withLock({ $0.millis == nowMillis ? $0.bytes : nil }) { return bytes }
+        let bytes = OriginClock.writeAges(clocks, nowMillis: nowMillis)
+        lastAges.withLock { $0 = (nowMillis, bytes) }
+        return bytes
+    }
 
     /// `ProjectionState.freshnessAgeSeconds(nowMillis:)` as of the publication.
     public func freshnessAgeSeconds(nowMillis: Int64) -> [(origin: String, seconds: Int64)] { OriginClock.ages(clocks, nowMillis: nowMillis) }

@@ -1,4 +1,5 @@
 public import IncidentModel
+public import NIOCore
 
 /// Writers of the client protocol's responses, one line each, newline included.
 /// Success carries `"ok":true`; stored events are embedded as their exact stored bytes.
@@ -340,20 +341,7 @@ public enum ClientResponse {
     /// `provisional`, when given, lists events held ahead of their origin's chain (sync's fresh
     /// lane): shown beside the view, not folded into it.
     public static func view(_ view: [UInt8], freshness: [UInt8]?, provisional: [UInt8]? = nil) -> [UInt8] {
-        var w = JSONWriter(reservingCapacity: view.count + 256)
-        w.raw("{\"ok\":true,\"view\":")
-        w.raw(view)
-        if let provisional {
-            w.raw(",\"provisional\":")
-            w.raw(provisional)
-        }
-        if let freshness, freshness.count > 2 {
-            // freshness is {"ages":{…},"as_of":"…"}: its members go beside the view.
-            w.raw(UInt8(ascii: ","))
-            w.raw(freshness[1..<(freshness.count - 1)])
-        }
-        w.raw("}\n")
-        return w.bytes
+        ViewAnswer(view: view, freshness: freshness, provisional: provisional).bytes
     }
 
     public static func error(_ e: WireError) -> [UInt8] {
@@ -368,5 +356,55 @@ public enum ClientResponse {
         }
         w.raw("}}\n")
         return w.bytes
+    }
+}
+
+/// The parts of a view answer (`ClientResponse.view`), written out once: on the event loop
+/// straight into the channel's buffer, so an answer copied from the published views is copied
+/// once more, not three times.
+public struct ViewAnswer: Sendable {
+    public var view: [UInt8]
+    /// `{"ages":{…},"as_of":"…"}`: its members go beside the view.
+    public var freshness: [UInt8]?
+    public var provisional: [UInt8]?
+
+    public init(view: [UInt8], freshness: [UInt8]?, provisional: [UInt8]? = nil) {
+        self.view = view
+        self.freshness = freshness
+        self.provisional = provisional
+    }
+
+    static let head: StaticString = #"{"ok":true,"view":"#
+    static let provisionalKey: StaticString = #","provisional":"#
+
+    /// Bytes written by `write(to:)`.
+    public var count: Int {
+        var n = Self.head.utf8CodeUnitCount + view.count + 2
+        if let provisional { n += Self.provisionalKey.utf8CodeUnitCount + provisional.count }
+        if let freshness, freshness.count > 2 { n += freshness.count - 1 }
+        return n
+    }
+
+    /// The answer line, newline included.
+    public func write(to buffer: inout ByteBuffer) {
+        buffer.reserveCapacity(minimumWritableBytes: count)
+        buffer.writeStaticString(Self.head)
+        buffer.writeBytes(view)
+        if let provisional {
+            buffer.writeStaticString(Self.provisionalKey)
+            buffer.writeBytes(provisional)
+        }
+        if let freshness, freshness.count > 2 {
+            buffer.writeInteger(UInt8(ascii: ","))
+            buffer.writeBytes(freshness[1..<(freshness.count - 1)])
+        }
+        buffer.writeStaticString("}\n")
+    }
+
+    /// The answer line, newline included (for a caller without a channel's buffer).
+    public var bytes: [UInt8] {
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        write(to: &buffer)
+        return Array(buffer.readableBytesView)
     }
 }

@@ -1,4 +1,5 @@
 import IncidentModel
+import NIOCore
 import Testing
 import Wire
 
@@ -50,5 +51,29 @@ import Wire
         #expect(json["ok"] == .bool(false))
         #expect(json["error"]?["code"]?.stringValue == "disk_full")
         #expect(json["error"]?["message"]?.stringValue == "free space \"low\"\nnow")
+    }
+
+    /// A view answer is the view, then what is held ahead of the chain, then the freshness
+    /// members beside the view; written into a channel's buffer it is the same line, of the
+    /// length it announced.
+    @Test func viewAnswerPutsFreshnessMembersBesideTheView() throws {
+        let view = Array(#"{"sector":"gao"}"#.utf8)
+        let freshness = Array(#"{"ages":{"gao":3},"as_of":"2026-12-06T05:00:00.000Z"}"#.utf8)
+        let provisional = Array(#"[{"id":"kidal-0000000009"}]"#.utf8)
+        let expected = #"{"ok":true,"view":{"sector":"gao"},"provisional":[{"id":"kidal-0000000009"}],"ages":{"gao":3},"as_of":"2026-12-06T05:00:00.000Z"}"# + "\n"
+        for answer in [
+            ViewAnswer(view: view, freshness: freshness, provisional: provisional),
+            ViewAnswer(view: view, freshness: freshness),
+            ViewAnswer(view: view, freshness: nil),
+            ViewAnswer(view: view, freshness: Array("{}".utf8)),
+        ] {
+            var buffer = ByteBufferAllocator().buffer(capacity: 0)
+            answer.write(to: &buffer)
+            #expect(Array(buffer.readableBytesView) == answer.bytes)
+            #expect(buffer.readableBytes == answer.count)
+            #expect(try JSONParser.parse(answer.bytes)["view"]?["sector"]?.stringValue == "gao")
+        }
+        #expect(String(decoding: ViewAnswer(view: view, freshness: freshness, provisional: provisional).bytes, as: UTF8.self) == expected)
+        #expect(String(decoding: ClientResponse.view(view, freshness: nil), as: UTF8.self) == #"{"ok":true,"view":{"sector":"gao"}}"# + "\n")
     }
 }
