@@ -55,14 +55,16 @@ public enum RFC3339 {
         let days = Int(millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000)
         let rem = Int(millis - Int64(days) * 86_400_000)
         let (y, m, d) = civilFromDays(days)
+        // The last `width` digits of `v`, most significant first, straight into `out`: this runs
+        // for every event stored (its recorded_at) and every view's as_of.
+        out.reserveCapacity(out.count + 24)
         func put(_ v: Int, _ width: Int) {
-            var digits = [UInt8](repeating: 0x30, count: width)
-            var v = v
-            for i in stride(from: width - 1, through: 0, by: -1) {
-                digits[i] = UInt8(0x30 + v % 10)
-                v /= 10
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(0x30 + v / divisor % 10))
+                divisor /= 10
             }
-            out.append(contentsOf: digits)
         }
         put(y, 4); out.append(UInt8(ascii: "-")); put(m, 2); out.append(UInt8(ascii: "-")); put(d, 2)
         out.append(UInt8(ascii: "T"))
