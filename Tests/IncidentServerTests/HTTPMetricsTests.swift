@@ -8,7 +8,9 @@ import Testing
 
 /// `/metrics` (docs/OPERATIONS.md, "Metrics"): what a live node exports passes
 /// `promtool check metrics`, holds every metric of the catalog, and each is documented; the
-/// example alert rules pass `promtool check rules`.
+/// example alert rules pass `promtool check rules`. The nodes run in the test's process, each
+/// recording into a registry of its own (`NodeMetrics.standalone`), as incidentd records into
+/// the one it bootstraps.
 @Suite("HTTP metrics", .timeLimit(.minutes(2)))
 struct HTTPMetricsTests {
     static func promtool() throws -> String {
@@ -24,7 +26,7 @@ struct HTTPMetricsTests {
     func promtoolCheckMetrics() async throws {
         let promtool = try Self.promtool()
         // A peer that never answers (port 1 refuses): the per-peer series are there, connected 0.
-        try await HTTP.withNode(arguments: ["--fsync", "always", "--peer", "127.0.0.1:1"]) { node in
+        try await HTTP.inProcess(arguments: ["--fsync", "always", "--peer", "127.0.0.1:1"]) { node in
             let body = Array(#"{"event":"#.utf8) + Fixtures.incident(UUID().uuidString.lowercased()) + Array("}".utf8)
             #expect(try await HTTP.request(node, .POST, "/api/v1/events", body: body).status == 200)
             #expect(try await HTTP.request(node, .GET, "/api/v1/sectors/nowhere").status == 404)

@@ -46,7 +46,7 @@ struct QuarantineIntegrationTests {
 
     @Test func signedInvalidEventsAreStoredButQuarantined() async throws {
         let gao = NodeIdentity(privateKey: .init())
-        try await HTTP.withNode(arguments: ["--fsync", "never", "--trust", "gao=\(gao.publicKeyBase64)"]) { node in
+        try await HTTP.inProcess(arguments: ["--fsync", "never", "--trust", "gao=\(gao.publicKeyBase64)"]) { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 let r = try await c.request(Requests.append(eventObjects: [Fixtures.incident("a1"), Fixtures.incident("a2", sector: "north")]))
                 #expect(r["ok"] == .bool(true), "\(r)")
