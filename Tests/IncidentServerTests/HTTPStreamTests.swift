@@ -85,7 +85,7 @@ struct HTTPStreamTests {
         // 5 s: once dropped, the reader has that long to read again before it is closed, and a
         // test process busy with the rest of the suite can leave a task waiting for seconds.
         let config = #"{"max_pending_output_bytes": 65536, "slow_consumer_timeout_ms": 5000}"#
-        try await HTTP.inProcess(config: config) { node in
+        try await HTTP.withNode(config: config) { node in
             let address = try HTTP.address(node)
             try await Self.withDroppedReader(node) { c in
                 let (frames, ended) = try await HTTP.withLogOnFailure(node) { try await HTTP.readFrames(c) { $0.last?.event == "error" } }
