@@ -224,7 +224,7 @@ extension EventStore {
         var perOrigin: [String: Int64] = [:]
         for (origin, _) in stored { perOrigin[origin, default: 0] += 1 }
         for (origin, n) in perOrigin {
-            let counter = writerContext.storedCounters[origin] ?? StoreMetrics.stored(origin: origin)
+            let counter = writerContext.storedCounters[origin] ?? metrics.stored(origin: origin)
             writerContext.storedCounters[origin] = counter
             counter.increment(by: n)
         }

@@ -33,7 +33,7 @@ public final class EventStore: Sendable {
     let writerExited = DispatchSemaphore(value: 0)
     /// Holds an exclusive flock on `<dir>/LOCK` while the store is open.
     let lockFD: Int32
-    let metrics = StoreMetrics()
+    let metrics: StoreMetrics
 
     /// Takes `<dir>/LOCK`: one process per data directory.
     static func lockDirectory(_ directory: String) throws(StoreError) -> Int32 {
@@ -68,6 +68,7 @@ public final class EventStore: Sendable {
         self.nodeID = nodeID
         self.identity = identity
         self.options = options
+        self.metrics = StoreMetrics(factory: options.metricsFactory)
         self.logger = logger
         self.segmentsDirectory = directory + "/segments"
         let lockFD = try Self.lockDirectory(directory)
@@ -248,7 +249,9 @@ public final class EventStore: Sendable {
             state.retiredFDs = []
             for c in state.repairSubscribers.values { c.finish() }
             state.repairSubscribers = [:]
-            state.segments = state.segments.map { var s = $0; s.readFD = -1; return s }
+            state.segments = state.segments.map {
+                var s = $0; s.readFD = -1; return s
+            }
             state.closed = true
             defer { state.subscribers = [:] }
             return Array(state.subscribers.values)

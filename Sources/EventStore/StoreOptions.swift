@@ -1,4 +1,5 @@
 import IncidentModel
+public import Metrics
 
 /// When the writer calls fdatasync.
 public enum FsyncPolicy: String, Sendable, CaseIterable {
@@ -38,6 +39,10 @@ public struct StoreOptions: Sendable {
     /// probes. A hook that blocks wedges the writer (incidentd's test-only
     /// INCIDENTD_TEST_WEDGE_WRITER_AFTER_MS uses it to show that the watchdog pings stop).
     public var writerStallHook: (@Sendable () -> Void)? = nil
+    /// Where the store's metrics go (`StoreMetrics`): the process-wide factory that incidentd
+    /// bootstraps, by default; an in-process test node passes its own registry's factory
+    /// (`IncidentNode.Options.metricsFactory`), so that its `/metrics` holds its figures only.
+    public var metricsFactory: any MetricsFactory = MetricsSystem.factory
 
     public init() {}
 }

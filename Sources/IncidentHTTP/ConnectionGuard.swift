@@ -31,6 +31,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     static let refusedHeader = HTTPField.Name("incidentlog-refused")!
 
     let limits: ClientLimits
+    /// The node's count of refusals (`incidentlog_client_errors_total`).
+    let errors: ClientErrors
     let logger: Logger
     var bucket: TokenBucket
     /// Requests read whose response has not ended.
@@ -46,8 +48,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     var headTimer: Scheduled<Void>?
     var writeTimer: Scheduled<Void>?
 
-    init(limits: ClientLimits, logger: Logger) {
+    init(limits: ClientLimits, errors: ClientErrors, logger: Logger) {
         self.limits = limits
+        self.errors = errors
         self.logger = logger
         bucket = TokenBucket(rate: limits.requestsPerSecond, burst: limits.requestBurst, now: .now)
     }
@@ -113,7 +116,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 guard !context.channel.isWritable else { return }
                 logger.notice("http client does not read its response; closing", metadata: ["http.peer": "\(peer(context))"])
                 // Counted with the other errors by code, though no answer can carry it.
-                _ = NodeAPI.refusal(WireError(.slowConsumer, "a response was left unread for \(timeout)"))
+                _ = errors.refusal(WireError(.slowConsumer, "a response was left unread for \(timeout)"))
                 context.close(promise: nil)
             }
         }
@@ -155,7 +158,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        let body = Routes.body(error)
+        let body = Routes.body(error, errors: errors)
         var head = HTTPResponse(status: status)
         head.headerFields[.contentType] = "application/json"
         head.headerFields[.contentLength] = String(body.readableBytes)

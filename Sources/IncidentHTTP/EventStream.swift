@@ -47,14 +47,15 @@ enum EventStream {
         var requested = end
         if let startText {
             guard let n = UInt64(startText.drop { $0 == " " }) else {
-                return Routes.refusal(WireError(.invalidRequest, "Last-Event-ID or from: expected a log offset (an integer ≥ 0), got \(startText)"))
+                return Routes.refusal(
+                    WireError(.invalidRequest, "Last-Event-ID or from: expected a log offset (an integer ≥ 0), got \(startText)"), errors: api.errors)
             }
             requested = min(n, end)
         }
         let start = requested
         let sector = request.uri.queryParameters.get("sector").map { String($0) }
         if let sector, !api.sectors.contains(sector) {
-            return Routes.refusal(WireError(.notFound, "no sector \(sector) (known: \(api.sectors.joined(separator: ", ")))"))
+            return Routes.refusal(WireError(.notFound, "no sector \(sector) (known: \(api.sectors.joined(separator: ", ")))"), errors: api.errors)
         }
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
@@ -160,7 +161,7 @@ enum EventStream {
                 w.raw(",\"message\":")
                 w.string(error.message)
                 w.raw("}\n\n")
-                _ = NodeAPI.refusal(error)  // counted with the other errors by code
+                _ = api.refusal(error)  // counted with the other errors by code
                 logger.notice("event stream reader too slow; closing", metadata: ["http.peer": "\(channel.remoteAddress?.description ?? "?")"])
                 buffer.drop(final: w.bytes)
                 // The reader gets the error frame once it reads again; one that still takes nothing

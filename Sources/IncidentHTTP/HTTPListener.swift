@@ -47,11 +47,11 @@ public final class HTTPListener: Service {
                 do {
                     response = try await responder.respond(to: request, context: requestContext)
                 } catch {
-                    response = Routes.refusal(WireError(.notFound, "no such resource: \(request.method) \(request.uri.path)"))
+                    response = routes.refusal(WireError(.notFound, "no such resource: \(request.method) \(request.uri.path)"))
                 }
                 try await writer.write(response: response.head, body: response.body)
             },
-            configuration: .init(additionalChannelHandlers: [ConnectionGuard(limits: limits, logger: logger)]))
+            configuration: .init(additionalChannelHandlers: [ConnectionGuard(limits: limits, errors: context.api.errors, logger: logger)]))
         let tls = context.tls
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?> = { child in
             let address = child.remoteAddress?.ipAddress ?? "?"
@@ -62,7 +62,7 @@ public final class HTTPListener: Service {
                         .tooManyConnections,
                         "too many open connections (at most \(limits.maximumConnections), \(limits.maximumConnectionsPerAddress) per address)")
                     logger.notice("too many HTTP connections; refusing one", metadata: ["http.peer": "\(address)"])
-                    child.answerThenClose(Routes.rawRefusal(error))
+                    child.answerThenClose(Routes.rawRefusal(error, errors: context.api.errors))
                     return nil
                 }
             }

@@ -1,4 +1,4 @@
-import CoreMetrics
+public import CoreMetrics
 public import IncidentServer
 import Metrics
 public import Prometheus
@@ -7,9 +7,14 @@ import Synchronization
 /// The node's metrics in the Prometheus text format (`GET /metrics`; every metric is in
 /// docs/OPERATIONS.md, "Metrics").
 ///
-/// Two kinds, both through swift-metrics into one swift-prometheus registry:
+/// Two kinds, both through swift-metrics into the node's swift-prometheus registry, made with
+/// `factory`, which writes into it:
 /// - recorded where they happen: append and fsync durations and events stored per origin
-///   (EventStore), errors answered to clients by code (IncidentServer);
+///   (EventStore), errors answered to clients by code (IncidentServer). These are made with the
+///   node's `IncidentNode.Options.metricsFactory`: in incidentd the process-wide factory, which
+///   `bootstrap` sets to `factory` once, before the node is built; in a node run inside a test's
+///   process `factory` itself (`standalone`), so that each node's `/metrics` holds its own
+///   figures, however many nodes the process runs;
 /// - read from the node's state when `/metrics` is fetched (`update`): peers, freshness per
 ///   origin, projection lag, connections. Counters of that kind (a peer's bytes) are advanced by
 ///   what the node's own totals grew since the last read.
@@ -18,6 +23,8 @@ import Synchronization
 /// hands them to the registry, which writes `# HELP` lines that `promtool check metrics` wants.
 public final class NodeMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
+    /// The swift-metrics factory that writes into `registry` (`Factory`).
+    public let factory: any MetricsFactory
     /// The last totals seen per peer series, for the counters advanced at read time.
     let lastTotals = Mutex<[String: UInt64]>([:])
     /// The label sets of the series set at read time last time: a series that is gone (a peer
@@ -58,22 +65,24 @@ public final class NodeMetrics: Sendable {
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
+        factory = Factory(registry: registry)
     }
 
-    /// Makes the registry and bootstraps swift-metrics with it; once per process (incidentd's
-    /// main), before the store opens.
+    /// Makes the registry and bootstraps swift-metrics with its factory; once per process
+    /// (incidentd's main), before the node is built, whose metrics then come from
+    /// `MetricsSystem.factory`.
     public static func bootstrap() -> NodeMetrics {
         let metrics = NodeMetrics(registry: PrometheusCollectorRegistry())
-        MetricsSystem.bootstrap(Factory(registry: metrics.registry))
+        MetricsSystem.bootstrap(metrics.factory)
         return metrics
     }
 
-    /// Metrics with a registry of their own that swift-metrics is not bootstrapped with: for a
-    /// node run inside a test's process, where the process-wide bootstrap can happen only once and
-    /// would mix the figures of every node in the process. Such a node serves HTTP as incidentd
-    /// does, but what it records goes nowhere, so its `/metrics` holds none of it; tests that read
-    /// `/metrics` run a real incidentd.
-    public static func unbootstrapped() -> NodeMetrics {
+    /// Metrics with a registry of their own, swift-metrics left as it is: for a node run inside a
+    /// test's process, where the process-wide bootstrap can happen only once and would mix the
+    /// figures of every node in the process. The node is built with `factory`
+    /// (`IncidentNode.Options.metricsFactory`), so what it records goes into this registry, and
+    /// its `/metrics` holds its own figures as incidentd's does.
+    public static func standalone() -> NodeMetrics {
         NodeMetrics(registry: PrometheusCollectorRegistry())
     }
 
@@ -82,7 +91,7 @@ public final class NodeMetrics: Sendable {
         var series = Set<String>()
         func gauge(_ name: String, _ labels: [(String, String)], _ value: Double) {
             series.insert(name + labels.map { "|\($0.0)=\($0.1)" }.joined())
-            Gauge(label: name, dimensions: labels).record(value)
+            Gauge(label: name, dimensions: labels, factory: factory).record(value)
         }
         func total(_ name: String, _ labels: [(String, String)], _ value: UInt64) {
             let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
@@ -92,7 +101,7 @@ public final class NodeMetrics: Sendable {
             }
             // A total below the last one started again (the peer's entry was replaced): count it whole.
             let step = value >= last ? value - last : value
-            let counter = Counter(label: name, dimensions: labels)
+            let counter = Counter(label: name, dimensions: labels, factory: factory)
             if step > 0 { counter.increment(by: Int64(clamping: step)) } else { counter.increment(by: 0) }
         }
         gauge("incidentlog_log_events", [], Double(state.events))
@@ -121,7 +130,7 @@ public final class NodeMetrics: Sendable {
                 let eq = part.firstIndex(of: "=")!
                 return (String(part[..<eq]), String(part[part.index(after: eq)...]))
             }
-            Gauge(label: parts[0], dimensions: labels).destroy()
+            Gauge(label: parts[0], dimensions: labels, factory: factory).destroy()
         }
     }
 

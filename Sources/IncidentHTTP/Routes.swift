@@ -57,7 +57,7 @@ struct Routes: Sendable {
         router.get("/api/v1/stream") { request, context in await routes().stream(request, context: context) }
         router.get("/api/v1/export") { request, _ in await routes().export(request) }
         router.get("/metrics") { request, _ in routes().metrics(request) }
-        StaticFiles.add(to: router)
+        StaticFiles.add(to: router) { routes().api.errors }
         return router
     }
 
@@ -92,7 +92,7 @@ struct Routes: Sendable {
         let caller: NodeAPI.Caller
         switch authenticate(request, allowQueryToken: false) {
         case .success(let c): caller = c
-        case .failure(let error): return Self.refusal(error)
+        case .failure(let error): return refusal(error)
         }
         if let refused = rateLimited(request) { return refused }
         var w = JSONWriter()
@@ -112,7 +112,7 @@ struct Routes: Sendable {
                 }
             }
         } catch {
-            return Self.refusal(error as? WireError ?? WireError(.invalidRequest, "\(error)"))
+            return refusal(error as? WireError ?? WireError(.invalidRequest, "\(error)"))
         }
         w.raw("}")
         return Self.response(await api.answer(w.bytes, caller: caller, shuttingDown: connections.shuttingDown))
@@ -124,24 +124,24 @@ struct Routes: Sendable {
         let caller: NodeAPI.Caller
         switch authenticate(request, allowQueryToken: false) {
         case .success(let c): caller = c
-        case .failure(let error): return Self.refusal(error)
+        case .failure(let error): return refusal(error)
         }
         if let refused = rateLimited(request) { return refused }
         let limit = self.context.maximumBodyBytes
         let tooLarge = WireError(.lineTooLong, "a request body is at most \(limit) bytes (max_line_bytes)")
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            return Self.refusal(tooLarge, close: true)
+            return refusal(tooLarge, close: true)
         }
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: limit)
         } catch {
-            return Self.refusal(tooLarge, close: true)
+            return refusal(tooLarge, close: true)
         }
         // `{"op":"append",` then the body's members: the body must be a JSON object.
         var bytes = Array(body.readableBytesView)
         guard let open = bytes.firstIndex(where: { !Self.isJSONSpace($0) }), bytes[open] == UInt8(ascii: "{") else {
-            return Self.refusal(WireError(.invalidRequest, "the body is a JSON object: the members of an append request without op"))
+            return refusal(WireError(.invalidRequest, "the body is a JSON object: the members of an append request without op"))
         }
         let rest = bytes[(open + 1)...]
         let empty = rest.first(where: { !Self.isJSONSpace($0) }) == UInt8(ascii: "}")
@@ -170,7 +170,7 @@ struct Routes: Sendable {
     /// The answer for a request the connection guard found over the rate limit, else nil.
     func rateLimited(_ request: Request) -> Response? {
         guard request.headers[ConnectionGuard.refusedHeader] != nil else { return nil }
-        return Self.refusal(
+        return refusal(
             WireError(.rateLimited, "more than \(context.limits.requestsPerSecond) requests a second on this connection; the request was not run"))
     }
 
@@ -186,13 +186,13 @@ struct Routes: Sendable {
         let caller: NodeAPI.Caller
         switch authenticate(request, allowQueryToken: false) {
         case .success(let c): caller = c
-        case .failure(let error): return Self.refusal(error)
+        case .failure(let error): return refusal(error)
         }
         if let refused = rateLimited(request) { return refused }
         let formatName = request.uri.queryParameters.get("format") ?? "csv"
         guard let format = ExportFormat(rawValue: formatName) else {
             let known = ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")
-            return Self.refusal(WireError(.invalidQuery, "format: expected one of \(known), got \(formatName)"))
+            return refusal(WireError(.invalidQuery, "format: expected one of \(known), got \(formatName)"))
         }
         let sector = request.uri.queryParameters.get("sector").map { String($0) }
         let api = self.api
@@ -240,7 +240,7 @@ struct Routes: Sendable {
     // MARK: Metrics and the stream
 
     func metrics(_ request: Request) -> Response {
-        if case .failure(let error) = authenticate(request, allowQueryToken: false) { return Self.refusal(error) }
+        if case .failure(let error) = authenticate(request, allowQueryToken: false) { return refusal(error) }
         if let refused = rateLimited(request) { return refused }
         metrics.update(from: api.state(), httpConnections: connections.count)
         var headers = HTTPFields()
@@ -252,7 +252,7 @@ struct Routes: Sendable {
         let caller: NodeAPI.Caller
         switch authenticate(request, allowQueryToken: true) {
         case .success(let c): caller = c
-        case .failure(let error): return Self.refusal(error)
+        case .failure(let error): return refusal(error)
         }
         if let refused = rateLimited(request) { return refused }
         return EventStream.response(request, api: api, caller: caller, limits: self.context.limits, channel: context.channel, logger: self.context.logger)
@@ -301,20 +301,26 @@ struct Routes: Sendable {
         return WireErrorCode(rawValue: code)
     }
 
-    /// The error body `{"ok":false,"error":{…}}` (counted as every refusal is).
-    static func body(_ error: WireError) -> ByteBuffer {
-        var bytes = NodeAPI.refusal(error)
+    /// The error body `{"ok":false,"error":{…}}`, counted in the node's `errors` as every
+    /// refusal is.
+    static func body(_ error: WireError, errors: ClientErrors) -> ByteBuffer {
+        var bytes = errors.refusal(error)
         bytes.removeLast()
         return ByteBuffer(bytes: bytes)
     }
 
-    static func refusal(_ error: WireError, close: Bool = false) -> Response {
-        json(Array(body(error).readableBytesView), status: status(for: error.code), close: close)
+    static func refusal(_ error: WireError, close: Bool = false, errors: ClientErrors) -> Response {
+        json(Array(body(error, errors: errors).readableBytesView), status: status(for: error.code), close: close)
+    }
+
+    /// `refusal` counted in this node's errors.
+    func refusal(_ error: WireError, close: Bool = false) -> Response {
+        Self.refusal(error, close: close, errors: api.errors)
     }
 
     /// A whole HTTP/1.1 response for a connection refused before its first request.
-    static func rawRefusal(_ error: WireError) -> [UInt8] {
-        let body = Array(self.body(error).readableBytesView)
+    static func rawRefusal(_ error: WireError, errors: ClientErrors) -> [UInt8] {
+        let body = Array(self.body(error, errors: errors).readableBytesView)
         let status = self.status(for: error.code)
         let head =
             "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\ncontent-type: application/json\r\ncontent-length: \(body.count)\r\nconnection: close\r\n\r\n"

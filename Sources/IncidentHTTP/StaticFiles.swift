@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import IncidentServer
 import NIOCore
 import Wire
 
@@ -22,14 +23,19 @@ enum StaticFiles {
         ("chart.js", "/usr/share/javascript/chart.js", "libjs-chart.js"),
     ]
 
-    static func add(to router: Router<RouteContext>) {
-        router.get("/") { _, _ in serve(dashboard.map { $0 + "/index.html" }, missing: "the dashboard's files", cache: "no-cache") }
+    /// `errors`: the node's, asked when a file is missing (the table is built without a node).
+    static func add(to router: Router<RouteContext>, errors: @escaping @Sendable () -> ClientErrors) {
+        router.get("/") { _, _ in
+            serve(dashboard.map { $0 + "/index.html" }, missing: "the dashboard's files", cache: "no-cache", errors: errors())
+        }
         router.get("/assets/**") { _, context in
-            serve(path(dashboard, context.parameters.getCatchAll()), missing: "the dashboard's files", cache: "no-cache")
+            serve(path(dashboard, context.parameters.getCatchAll()), missing: "the dashboard's files", cache: "no-cache", errors: errors())
         }
         for v in vendor {
             router.get("/vendor/\(v.route)/**") { _, context in
-                serve(path(v.directory, context.parameters.getCatchAll()), missing: "Debian's \(v.package) package", cache: "max-age=86400")
+                serve(
+                    path(v.directory, context.parameters.getCatchAll()), missing: "Debian's \(v.package) package", cache: "max-age=86400",
+                    errors: errors())
             }
         }
     }
@@ -57,10 +63,10 @@ enum StaticFiles {
         return directory + "/" + segments.joined(separator: "/")
     }
 
-    static func serve(_ path: String?, missing: String, cache: String) -> Response {
+    static func serve(_ path: String?, missing: String, cache: String, errors: ClientErrors) -> Response {
         guard let path, let bytes = read(path) else {
             let why = path == nil ? "no such file" : "no such file, or \(missing) are not installed"
-            return Routes.refusal(WireError(.notFound, why))
+            return Routes.refusal(WireError(.notFound, why), errors: errors)
         }
         var headers = HTTPFields()
         headers[.contentType] = contentType(path)

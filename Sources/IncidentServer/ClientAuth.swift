@@ -171,8 +171,8 @@ final class ClientAuthority: Sendable {
 
     /// Authentication of one line: `auth` requests are answered here; any other request of a
     /// connection that is not authenticated is `unauthorized`; a connection whose token was
-    /// revoked by a reload loses its principal.
-    func gate(_ line: [UInt8], state: inout ClientAuthState) -> Gate {
+    /// revoked by a reload loses its principal. Refusals are counted in `errors`.
+    func gate(_ line: [UInt8], state: inout ClientAuthState, errors: ClientErrors) -> Gate {
         let (tokens, anonymous, generation) = policy.withLock { ($0.tokens, $0.anonymous, $0.generation) }
         if state.generation != generation {
             state.generation = generation
@@ -189,7 +189,7 @@ final class ClientAuthority: Sendable {
             let error = WireError(
                 .lineTooLong,
                 "before authentication a line is at most \(Self.unauthenticatedLineLimit) bytes; closing the connection")
-            return .answer(ClientResponse.refusal(error), close: true)
+            return .answer(errors.refusal(error), close: true)
         }
         let parsed: AuthRequest.Parsed
         do {
@@ -200,20 +200,20 @@ final class ClientAuthority: Sendable {
                 return try AuthRequest.parse(buffer)
             }
         } catch {
-            return state.principal == nil ? .answer(ClientResponse.refusal(error), close: false) : .pass
+            return state.principal == nil ? .answer(errors.refusal(error), close: false) : .pass
         }
         switch parsed {
         case .other:
             guard state.principal == nil else { return .pass }
             let message = state.digest == nil ? "this node requires a token: send {\"op\":\"auth\",\"token\":…} first" : "the token was revoked"
-            return .answer(ClientResponse.refusal(WireError(.unauthorized, message)), close: false)
+            return .answer(errors.refusal(WireError(.unauthorized, message)), close: false)
         case .auth(let token):
             let digest = ClientToken.digest(token)
             guard let entry = tokens[digest] else {
                 state.principal = nil
                 state.digest = nil
                 // A wrong token costs the guesser its connection.
-                return .answer(ClientResponse.refusal(WireError(.unauthorized, "unknown token")), close: true)
+                return .answer(errors.refusal(WireError(.unauthorized, "unknown token")), close: true)
             }
             state.digest = digest
             state.principal = Self.principal(entry)

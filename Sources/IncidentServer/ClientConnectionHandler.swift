@@ -108,7 +108,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             let error = WireError(
                 .tooManyConnections,
                 "too many open connections (at most \(limits.maximumConnections), \(limits.maximumConnectionsPerAddress) per address): this one had not authenticated and was the oldest such; closing it")
-            evicted.answerThenClose(ClientResponse.refusal(error))
+            evicted.answerThenClose(listener.handler.errors.refusal(error))
         }
         guard let id = admission.id else {
             logger.notice("too many client connections; refusing one", metadata: ["client.peer": "\(peer)"])
@@ -116,7 +116,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 .tooManyConnections,
                 "too many open connections (at most \(limits.maximumConnections), \(limits.maximumConnectionsPerAddress) per address)")
             stopped = true
-            channel.answerThenClose(ClientResponse.refusal(error))
+            channel.answerThenClose(listener.handler.errors.refusal(error))
             return
         }
         self.id = id
@@ -221,7 +221,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             case .lineTooLong(let limit):
                 guard answers.isEmpty else { break handling }
                 let wire = WireError(.lineTooLong, "a line is at most \(limit) bytes; closing the connection")
-                stop(answering: ClientResponse.refusal(wire))
+                stop(answering: listener.handler.errors.refusal(wire))
                 listener.logger.notice("line too long; connection closed", metadata: ["client.peer": "\(peer)"])
             case .end:
                 guard answers.isEmpty else { break handling }
@@ -247,11 +247,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let limits = listener.limits
         if !bucket.take(now: .now) {
             let error = WireError(.rateLimited, "more than \(limits.requestsPerSecond) requests a second on this connection; the request was not run")
-            answer(ClientResponse.refusal(error))
+            answer(listener.handler.errors.refusal(error))
             return nil
         }
         let line = Array(buffer.readableBytesView)
-        switch listener.authority.gate(line, state: &state.auth) {
+        switch listener.authority.gate(line, state: &state.auth, errors: listener.handler.errors) {
         case .answer(let answer, let closing):
             if closing {
                 let why =
@@ -273,7 +273,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         do {
             request = try line.withUnsafeBufferPointer { buffer throws(WireError) in try handler.parse(buffer) }
         } catch {
-            answer(ClientResponse.refusal(error))
+            answer(listener.handler.errors.refusal(error))
             return nil
         }
         switch handler.immediate(request, connection: state, shuttingDown: shuttingDown, idle: answers.isEmpty && !running) {
@@ -306,8 +306,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let bound = NIOLoopBound(self, eventLoop: loop)
         // The calling thread commits only the last append that arrived, and only when the
         // writer is idle; appends after it would wait behind its fdatasync.
-        listener.handler.store.submitAppend(events, commitHere: mayCommitHere && inputs.isEmpty) { result in
-            let answer = RequestHandler.appendAnswer(result)
+        let handler = listener.handler
+        handler.store.submitAppend(events, commitHere: mayCommitHere && inputs.isEmpty) { result in
+            let answer = handler.appendAnswer(result)
             if loop.inEventLoop {
                 // Committed on this thread, as the last input: written out now, before the store
                 // goes on to wake the fold (a futex wake, about 12 us here) and count the events.
@@ -341,7 +342,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 guard !this.stopped else { return }
                 switch parsed {
                 case .failure(let error):
-                    this.answer(ClientResponse.refusal(error))
+                    this.answer(this.listener.handler.errors.refusal(error))
                 case .success(let request):
                     switch handler.immediate(
                         request, connection: this.state, shuttingDown: shuttingDown, idle: this.answers.isEmpty)
@@ -449,7 +450,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 .slowConsumer,
                 "more than \(limits.maximumPendingOutputBytes) bytes of answers unread for \(limits.slowConsumerTimeout); closing the connection")
             this.stopped = true
-            this.context.channel.answerThenClose(ClientResponse.refusal(error), grace: TimeAmount(limits.slowConsumerTimeout))
+            this.context.channel.answerThenClose(this.listener.handler.errors.refusal(error), grace: TimeAmount(limits.slowConsumerTimeout))
         }
     }
 

@@ -121,7 +121,7 @@ final class ClientListener: Service {
                             self.logger.notice(
                                 "client connection timed out; closing",
                                 metadata: ["client.peer": "\(channel.remoteAddress?.description ?? "?")", "client.reason": "\(error.message)"])
-                            channel.answerThenClose(ClientResponse.refusal(error))
+                            channel.answerThenClose(self.handler.errors.refusal(error))
                         }
                     }
                 }

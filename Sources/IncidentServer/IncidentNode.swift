@@ -2,6 +2,7 @@ import Dispatch
 import EventStore
 import IncidentModel
 public import Logging
+public import Metrics
 public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
@@ -58,14 +59,22 @@ public struct IncidentNode: Service {
         /// stamps, and "now" for the freshness ages of the views and status. A test passes a clock
         /// it sets, to see ages and stamps without waiting. The system clock by default.
         public var wallClock: @Sendable () -> UInt64
+        /// What the metrics recorded where they happen are made with: the store's append and
+        /// fsync durations and events stored, the errors answered to clients. The process-wide
+        /// factory by default (incidentd bootstraps it once, before the node is built); a node
+        /// run inside a test's process passes the factory of a registry of its own
+        /// (IncidentHTTP's `NodeMetrics.standalone()`), which its `/metrics` then reads.
+        public var metricsFactory: any MetricsFactory
 
         public init(
             ownsProcess: Bool = false, readyFile: String? = nil, loader: ConfigLoader? = nil, logLevel: SharedLogLevel? = nil,
             testHooks: TestHooks = TestHooks(), http: (@Sendable (HTTPContext) throws -> any Service)? = nil,
-            eventLoopGroup: (any EventLoopGroup)? = nil, wallClock: (@Sendable () -> UInt64)? = nil
+            eventLoopGroup: (any EventLoopGroup)? = nil, wallClock: (@Sendable () -> UInt64)? = nil,
+            metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.eventLoopGroup = eventLoopGroup
             self.wallClock = wallClock ?? HybridLogicalClock.systemMillis
+            self.metricsFactory = metricsFactory ?? MetricsSystem.factory
             self.ownsProcess = ownsProcess
             self.readyFile = readyFile
             self.loader = loader
@@ -139,6 +148,7 @@ public struct IncidentNode: Service {
         try DataDirectoryOwner.check(recorded: owner, config: config)
         var storeOptions = config.storeOptions
         storeOptions.wallClock = options.wallClock
+        storeOptions.metricsFactory = options.metricsFactory
         let testHooks = options.testHooks
         testHooks.install(into: &storeOptions, logger: logger)
         let store = try EventStore(
@@ -161,7 +171,7 @@ public struct IncidentNode: Service {
         let handler = RequestHandler(
             store: store, validator: EventValidator(sectors: config.sectors), config: config,
             publicKey: identity.publicKeyBase64, peers: registry, trust: { trust.value }, projections: projections, logger: logger,
-            wallClock: options.wallClock, held: held)
+            wallClock: options.wallClock, held: held, errors: ClientErrors(factory: options.metricsFactory))
 
         // A passed peer socket runs the peer listener even when the config turns it off; the
         // address then only names it in logs until the bound one is known.

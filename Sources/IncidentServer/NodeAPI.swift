@@ -95,8 +95,11 @@ public struct NodeAPI: Sendable {
             lineConnections: lineConnections.count)
     }
 
-    /// The error line for `error` (counted with every other refusal; see `ClientResponse.refusal`).
-    public static func refusal(_ error: WireError) -> [UInt8] { ClientResponse.refusal(error) }
+    /// What counts the node's refusals (`incidentlog_client_errors_total`).
+    public var errors: ClientErrors { handler.errors }
+
+    /// The error line for `error`, counted with every other refusal of the node (`ClientErrors`).
+    public func refusal(_ error: WireError) -> [UInt8] { handler.errors.refusal(error) }
 }
 
 extension IncidentNode {

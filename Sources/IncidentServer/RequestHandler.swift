@@ -20,6 +20,8 @@ struct RequestHandler: Sendable {
     let wallClock: @Sendable () -> UInt64
     /// Events sync holds ahead of their origin's chain: listed as provisional beside the views.
     var held = HeldEvents()
+    /// Counts every refusal this handler answers (`incidentlog_client_errors_total`).
+    let errors: ClientErrors
 
     /// What a connection carries from one request to the next.
     struct ConnectionState {
@@ -47,7 +49,7 @@ struct RequestHandler: Sendable {
         do {
             request = try line.withUnsafeBufferPointer { buffer throws(WireError) in try parse(buffer) }
         } catch {
-            return ClientResponse.refusal(error)
+            return errors.refusal(error)
         }
         return await respond(to: request, connection: &connection, shuttingDown: shuttingDown)
     }
@@ -79,11 +81,11 @@ struct RequestHandler: Sendable {
         switch request {
         case .sector, .overview:
             guard idle else { return nil }
-            if let refusal = connection.auth.refusal(for: request) { return .answer(ClientResponse.refusal(refusal)) }
+            if let refusal = connection.auth.refusal(for: request) { return .answer(errors.refusal(refusal)) }
             do {
                 return try publishedAnswer(request).map(Immediate.view)
             } catch {
-                return .answer(Self.refusal(for: error))
+                return .answer(refusal(for: error))
             }
         case .append:
             break
@@ -91,47 +93,47 @@ struct RequestHandler: Sendable {
             return nil
         }
         guard case .append(let events) = request else { return nil }
-        if let refusal = connection.auth.refusal(for: request) { return .answer(ClientResponse.refusal(refusal)) }
+        if let refusal = connection.auth.refusal(for: request) { return .answer(errors.refusal(refusal)) }
         if connection.auth.principal?.role == .office { return nil }
-        if shuttingDown { return .answer(ClientResponse.refusal(WireError(.shuttingDown, "the node is shutting down; retry later"))) }
+        if shuttingDown { return .answer(errors.refusal(WireError(.shuttingDown, "the node is shutting down; retry later"))) }
         return .submit(events.map(PendingEvent.init))
     }
 
     /// The answer to a store submission's outcome.
-    static func appendAnswer(_ result: Result<[Appended], StoreError>) -> [UInt8] {
+    func appendAnswer(_ result: Result<[Appended], StoreError>) -> [UInt8] {
         switch result {
         case .success(let appended):
-            guard let first = appended.first else { return ClientResponse.refusal(WireError(.internalError, "unexpected failure")) }
+            guard let first = appended.first else { return errors.refusal(WireError(.internalError, "unexpected failure")) }
             return ClientResponse.appended(ids: appended.map(\.id), firstOffset: first.offset)
         case .failure(let error):
-            return ClientResponse.refusal(wireError(error))
+            return errors.refusal(Self.wireError(error))
         }
     }
 
     /// Answers a parsed request (the role check included).
     func respond(to request: ClientRequest, connection: inout ConnectionState, shuttingDown: Bool) async -> [UInt8] {
-        if let refusal = connection.auth.refusal(for: request) { return ClientResponse.refusal(refusal) }  // the token's role and sectors
+        if let refusal = connection.auth.refusal(for: request) { return errors.refusal(refusal) }  // the token's role and sectors
         if case .append(let events) = request, let principal = connection.auth.principal, principal.role == .office,
             let refusal = await incidentRefusal(events, principal: principal)
         {
-            return ClientResponse.refusal(refusal)
+            return errors.refusal(refusal)
         }
         do {
             switch request {
             case .append(let events):
-                if shuttingDown { return ClientResponse.refusal(WireError(.shuttingDown, "the node is shutting down; retry later")) }
+                if shuttingDown { return errors.refusal(WireError(.shuttingDown, "the node is shutting down; retry later")) }
                 let appended = try await store.append(events.map(PendingEvent.init))
                 return ClientResponse.appended(ids: appended.map(\.id), firstOffset: appended[0].offset)
             case .get(let id):
                 guard let event = try store.event(id: id) else {
-                    return ClientResponse.refusal(WireError(.notFound, "no event \(id)"))
+                    return errors.refusal(WireError(.notFound, "no event \(id)"))
                 }
                 return ClientResponse.event(line: event.line)
             case .read(let from, let limit, let beyond, let waitMillis):
                 if waitMillis > 0, store.count <= from { await waitForEvents(after: from, millis: waitMillis) }
                 return try read(from: from, limit: limit, beyond: beyond)
             case .ingest(let lines):
-                if shuttingDown { return ClientResponse.refusal(WireError(.shuttingDown, "the node is shutting down; retry later")) }
+                if shuttingDown { return errors.refusal(WireError(.shuttingDown, "the node is shutting down; retry later")) }
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) {
                     try await ingest(lines, connection: &connection)
                 }
@@ -143,17 +145,17 @@ struct RequestHandler: Sendable {
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) { try query(request) }
             }
         } catch {
-            return Self.refusal(for: error)
+            return refusal(for: error)
         }
     }
 
     /// The refusal answering a request that failed with `error`, with its stable code.
-    static func refusal(for error: any Error) -> [UInt8] {
+    func refusal(for error: any Error) -> [UInt8] {
         switch error {
-        case let error as WireError: return ClientResponse.refusal(error)
-        case let error as ProjectionQueryError: return ClientResponse.refusal(WireError(.invalidQuery, error.description))
-        case let error as StoreError: return ClientResponse.refusal(wireError(error))
-        default: return ClientResponse.refusal(WireError(.internalError, "unexpected failure"))
+        case let error as WireError: return errors.refusal(error)
+        case let error as ProjectionQueryError: return errors.refusal(WireError(.invalidQuery, error.description))
+        case let error as StoreError: return errors.refusal(Self.wireError(error))
+        default: return errors.refusal(WireError(.internalError, "unexpected failure"))
         }
     }
 

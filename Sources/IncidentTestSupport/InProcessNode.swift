@@ -3,6 +3,7 @@ import NIOPosix
 public import IncidentClient
 public import IncidentServer
 public import Logging
+public import Metrics
 public import ServiceLifecycle
 import Synchronization
 public import Wire
@@ -71,33 +72,39 @@ public func withNode<R: Sendable>(
 ///
 /// `http` is the HTTP listener's factory (`IncidentNode.Options.http`), for a node whose config
 /// sets `http_listen`: this module does not depend on the HTTP listener, so the test passes it.
+/// `metricsFactory` is what the node records its metrics with
+/// (`IncidentNode.Options.metricsFactory`): for a node whose `/metrics` is read, the factory of
+/// the registry its HTTP listener serves (IncidentHTTP's `NodeMetrics.standalone()`), so that
+/// the node's figures are its own, apart from every other node of the test process.
 /// `wallClock` is the node's clock (`IncidentNode.Options.wallClock`; the system's by default).
 public func withInProcessNode<R: Sendable>(
     nodeID: String = "test", configFile: String? = nil, environment: [String: String] = [:], arguments: [String] = [],
     hooks: TestHooks = TestHooks(), http: (@Sendable (IncidentNode.HTTPContext) throws -> any Service)? = nil,
-    wallClock: (@Sendable () -> UInt64)? = nil, configure: (inout NodeConfig) throws -> Void = { _ in },
-    _ body: (InProcessNode) async throws -> R
+    metricsFactory: (any MetricsFactory)? = nil, wallClock: (@Sendable () -> UInt64)? = nil,
+    configure: (inout NodeConfig) throws -> Void = { _ in }, _ body: (InProcessNode) async throws -> R
 ) async throws -> R {
     let dataDir = TestNode.temporaryDirectory(prefix: "incidentd-\(nodeID)")
     defer { removeTree(dataDir) }
     var config = try InProcessConfig.make(nodeID: nodeID, dataDir: dataDir, configFile: configFile, environment: environment, arguments: arguments)
     try configure(&config)
-    return try await withNode(config: config, hooks: hooks, http: http, wallClock: wallClock, body)
+    return try await withNode(config: config, hooks: hooks, http: http, metricsFactory: metricsFactory, wallClock: wallClock, body)
 }
 
 /// Runs a node built from `config` as it stands (its data directory is the caller's and stays),
-/// waits until it is ready, runs `body`, and shuts the node down gracefully afterwards. `http`
-/// and `wallClock` as for `withInProcessNode`.
+/// waits until it is ready, runs `body`, and shuts the node down gracefully afterwards. `http`,
+/// `metricsFactory` and `wallClock` as for `withInProcessNode`.
 public func withNode<R: Sendable>(
     config: NodeConfig, hooks: TestHooks = TestHooks(), http: (@Sendable (IncidentNode.HTTPContext) throws -> any Service)? = nil,
-    wallClock: (@Sendable () -> UInt64)? = nil, _ body: (InProcessNode) async throws -> R
+    metricsFactory: (any MetricsFactory)? = nil, wallClock: (@Sendable () -> UInt64)? = nil, _ body: (InProcessNode) async throws -> R
 ) async throws -> R {
     let lines = LogLines()
     let logger = Logger(label: "incidentd.\(config.nodeID)") { _ in CapturingLogHandler(lines: lines) }
     // Its own event loops, so that its connections do not queue behind other tests' work.
     let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let node = IncidentNode(
-        config: config, options: IncidentNode.Options(testHooks: hooks, http: http, eventLoopGroup: loops, wallClock: wallClock), logger: logger)
+        config: config,
+        options: IncidentNode.Options(
+            testHooks: hooks, http: http, eventLoopGroup: loops, wallClock: wallClock, metricsFactory: metricsFactory), logger: logger)
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [node], logger: logger))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }

@@ -114,7 +114,8 @@ struct Incidentd: AsyncParsableCommand {
         let level = SharedLogLevel(Logger.Level(rawValue: node.logLevel) ?? .info)
         NodeLogging.bootstrap(NodeLogging.resolve(node.logFormat, environment: environment), level: level)
         let logger = Logger(label: "incidentd")
-        // Before the store opens: every metric made from here on records into this registry.
+        // Before the node's options are made: they take `MetricsSystem.factory`, so every metric
+        // the node records goes into this registry.
         let metrics = NodeMetrics.bootstrap()
         do {
             let options = IncidentNode.Options(

@@ -1,5 +1,6 @@
 import IncidentClient
 import IncidentModel
+import Metrics
 import Testing
 import Wire
 
@@ -10,6 +11,8 @@ import Wire
 struct ClientAuthUnitTests {
     let office = ClientToken(name: "gao", sha256: ClientToken.digest("t-office"), role: .office, sectors: ["east"])
     let reader = ClientToken(name: "obs", sha256: ClientToken.digest("t-reader"), role: .reader)
+    /// The gate's refusals are counted nowhere here.
+    static let errors = ClientErrors(factory: NOOPMetricsHandler.instance)
 
     @Test func tokenBucketAllowsTheBurstThenTheRate() {
         let start = ContinuousClock.now
@@ -31,12 +34,12 @@ struct ClientAuthUnitTests {
     @Test func gateAnswersAuthAndRefusesEverythingElseUntilAuthenticated() throws {
         let authority = ClientAuthority(tokens: [office, reader], anonymous: false, listenerIsLoopback: true)
         var state = ClientAuthState()
-        guard case .answer(let denied, false) = authority.gate(Requests.status, state: &state) else { Issue.record("passed"); return }
+        guard case .answer(let denied, false) = authority.gate(Requests.status, state: &state, errors: Self.errors) else { Issue.record("passed"); return }
         #expect(try JSONParser.parse(denied)["error"]?["code"]?.stringValue == "unauthorized")
-        guard case .answer(let ok, false) = authority.gate(AuthRequest.line(token: "t-office"), state: &state) else { Issue.record("no answer"); return }
+        guard case .answer(let ok, false) = authority.gate(AuthRequest.line(token: "t-office"), state: &state, errors: Self.errors) else { Issue.record("no answer"); return }
         #expect(String(decoding: ok, as: UTF8.self) == #"{"ok":true,"name":"gao","role":"office","sectors":["east"]}"# + "\n")
-        #expect(authority.gate(Requests.status, state: &state) == .pass)
-        guard case .answer(let wrong, true) = authority.gate(AuthRequest.line(token: "nope"), state: &state) else { Issue.record("no close"); return }
+        #expect(authority.gate(Requests.status, state: &state, errors: Self.errors) == .pass)
+        guard case .answer(let wrong, true) = authority.gate(AuthRequest.line(token: "nope"), state: &state, errors: Self.errors) else { Issue.record("no close"); return }
         #expect(try JSONParser.parse(wrong)["error"]?["code"]?.stringValue == "unauthorized")
         #expect(state.principal == nil)
     }
@@ -48,28 +51,28 @@ struct ClientAuthUnitTests {
         let long = Array(#"{"op":"auth","token":""#.utf8) + Array(repeating: UInt8(ascii: "t"), count: 5000) + Array(#""}"#.utf8)
         let authority = ClientAuthority(tokens: [office], anonymous: false, listenerIsLoopback: true)
         var state = ClientAuthState()
-        guard case .answer(let refused, true) = authority.gate(long, state: &state) else { Issue.record("not refused and closed"); return }
+        guard case .answer(let refused, true) = authority.gate(long, state: &state, errors: Self.errors) else { Issue.record("not refused and closed"); return }
         #expect(try JSONParser.parse(refused)["error"]?["code"]?.stringValue == "line_too_long")
         // Exactly the limit is still looked at (and here a plain request: unauthorized).
         let atLimit = Array(#"{"op":"status","pad":""#.utf8)
         let padded = atLimit + Array(repeating: UInt8(ascii: " "), count: ClientAuthority.unauthenticatedLineLimit - atLimit.count - 2) + Array(#""}"#.utf8)
         #expect(padded.count == ClientAuthority.unauthenticatedLineLimit)
-        guard case .answer(let unauthorized, false) = authority.gate(padded, state: &state) else { Issue.record("at the limit refused"); return }
+        guard case .answer(let unauthorized, false) = authority.gate(padded, state: &state, errors: Self.errors) else { Issue.record("at the limit refused"); return }
         #expect(try JSONParser.parse(unauthorized)["error"]?["code"]?.stringValue == "unauthorized")
-        _ = authority.gate(AuthRequest.line(token: "t-office"), state: &state)
-        #expect(authority.gate(long, state: &state) == .pass)
+        _ = authority.gate(AuthRequest.line(token: "t-office"), state: &state, errors: Self.errors)
+        #expect(authority.gate(long, state: &state, errors: Self.errors) == .pass)
         let anonymous = ClientAuthority(tokens: [], anonymous: true, listenerIsLoopback: true)
         var anonymousState = ClientAuthState()
-        #expect(anonymous.gate(long, state: &anonymousState) == .pass)
+        #expect(anonymous.gate(long, state: &anonymousState, errors: Self.errors) == .pass)
     }
 
     @Test func reloadRevokesARemovedToken() {
         let authority = ClientAuthority(tokens: [office], anonymous: false, listenerIsLoopback: true)
         var state = ClientAuthState()
-        _ = authority.gate(AuthRequest.line(token: "t-office"), state: &state)
-        #expect(authority.gate(Requests.status, state: &state) == .pass)
+        _ = authority.gate(AuthRequest.line(token: "t-office"), state: &state, errors: Self.errors)
+        #expect(authority.gate(Requests.status, state: &state, errors: Self.errors) == .pass)
         authority.set(tokens: [reader], allowAnonymous: false)
-        guard case .answer(_, false) = authority.gate(Requests.status, state: &state) else { Issue.record("still passes"); return }
+        guard case .answer(_, false) = authority.gate(Requests.status, state: &state, errors: Self.errors) else { Issue.record("still passes"); return }
         #expect(state.principal == nil)
     }
 

@@ -188,7 +188,7 @@ struct PipelinedAppendTests {
     /// appends.
     @Test func pipelinedAppendsAreAnsweredInOrderAndCommittedTogether() async throws {
         let n = 40
-        try await HTTP.withNode("pipe", arguments: ["--fsync", "always"]) { node in
+        try await HTTP.inProcess("pipe", arguments: ["--fsync", "always"]) { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 try await c.send(lines: (0..<n).map { Requests.append(eventObjects: [Fixtures.incident("pipe\($0)")]) })
                 for i in 0..<n {

@@ -16,9 +16,9 @@ enum HTTP {
         try await Security.withNode(id, config: config, arguments: arguments + ["--http-listen", "127.0.0.1:0"], body)
     }
 
-    /// `Security.inProcess` with the HTTP listener on, as incidentd runs it but with metrics of
-    /// its own (`NodeMetrics.unbootstrapped`): its `/metrics` holds none of what the node
-    /// records, so tests that read `/metrics` use `withNode`.
+    /// `Security.inProcess` with the HTTP listener on, as incidentd runs it, with metrics of its
+    /// own (`NodeMetrics.standalone`): its `/metrics` holds what this node recorded and read,
+    /// and nothing of any other node in the test process.
     static func inProcess<R: Sendable>(
         _ id: String = "test", config: String? = nil, arguments: [String] = ["--fsync", "never"], _ body: (InProcessNode) async throws -> R
     ) async throws -> R {

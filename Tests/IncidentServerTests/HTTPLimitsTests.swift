@@ -141,7 +141,7 @@ struct HTTPLimitsTests {
     /// `slow_consumer`; the node goes on serving others.
     @Test("a client that reads none of its answers is closed and counted as slow_consumer")
     func unreadAnswers() async throws {
-        try await HTTP.withNode(config: #"{"slow_consumer_timeout_ms": 500}"#) { node in
+        try await HTTP.inProcess(config: #"{"slow_consumer_timeout_ms": 500}"#) { node in
             try await HTTPStreamTests.append(node, (0..<1000).map { HTTPStreamTests.polling("GAO-\($0)", sector: "east") })
             let address = try HTTP.address(node)
             try await HTTPConnection.withConnection(to: address, receiveBufferBytes: 4096) { c in

@@ -1,13 +1,16 @@
 import Foundation
 @testable import IncidentHTTP
 import IncidentClient
+import IncidentModel
 import IncidentTestSupport
 import NIOHTTP1
 import Testing
 
 /// `/metrics` (docs/OPERATIONS.md, "Metrics"): what a live node exports passes
 /// `promtool check metrics`, holds every metric of the catalog, and each is documented; the
-/// example alert rules pass `promtool check rules`.
+/// example alert rules pass `promtool check rules`. The nodes run in the test's process, each
+/// recording into a registry of its own (`NodeMetrics.standalone`), as incidentd records into
+/// the one it bootstraps.
 @Suite("HTTP metrics", .timeLimit(.minutes(2)))
 struct HTTPMetricsTests {
     static func promtool() throws -> String {
@@ -23,7 +26,7 @@ struct HTTPMetricsTests {
     func promtoolCheckMetrics() async throws {
         let promtool = try Self.promtool()
         // A peer that never answers (port 1 refuses): the per-peer series are there, connected 0.
-        try await HTTP.withNode(arguments: ["--fsync", "always", "--peer", "127.0.0.1:1"]) { node in
+        try await HTTP.inProcess(arguments: ["--fsync", "always", "--peer", "127.0.0.1:1"]) { node in
             let body = Array(#"{"event":"#.utf8) + Fixtures.incident(UUID().uuidString.lowercased()) + Array("}".utf8)
             #expect(try await HTTP.request(node, .POST, "/api/v1/events", body: body).status == 200)
             #expect(try await HTTP.request(node, .GET, "/api/v1/sectors/nowhere").status == 404)
@@ -42,6 +45,44 @@ struct HTTPMetricsTests {
             #expect(text.contains(#"incidentlog_client_errors_total{code="not_found"} 1"#))
             #expect(text.contains(#"incidentlog_events_stored_total{origin="test"} 1"#))
             #expect(text.contains("incidentlog_fsync_duration_seconds_count 1"))
+        }
+    }
+
+    /// The lines of `/metrics` that start with `prefix`.
+    static func lines(_ node: some NodeUnderTest, _ prefix: String) async throws -> [String] {
+        let text = String(decoding: try await HTTP.request(node, .GET, "/metrics").body, as: UTF8.self)
+        return text.split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) }
+    }
+
+    /// Two nodes in one test process, each built with the factory of its own registry
+    /// (`NodeMetrics.standalone`): what one records (events stored, appends timed, a refusal
+    /// counted) shows at its own `/metrics` only.
+    @Test("two in-process nodes each export their own figures, none of the other's")
+    func eachInProcessNodeExportsItsOwnFigures() async throws {
+        try await HTTP.inProcess("gao") { gao in
+            try await HTTP.inProcess("kidal") { kidal in
+                try await IncidentConnection.withConnection(to: gao.client) { c in
+                    for ids in [["m1", "m2"], ["m3"]] {
+                        let r = try await c.request(Requests.append(eventObjects: ids.map { Fixtures.incident($0) }))
+                        #expect(r["ok"] == .bool(true), "\(r)")
+                    }
+                    // A refusal on the line protocol, answered by gao.
+                    try await c.send(Array("this is not json".utf8))
+                    #expect(Security.errorCode(try await c.receive()) == "invalid_json")
+                }
+                // And one over HTTP, answered by kidal.
+                #expect(try await HTTP.request(kidal, .GET, "/api/v1/sectors/nowhere").status == 404)
+
+                #expect(try await Self.lines(gao, "incidentlog_events_stored_total{") == [#"incidentlog_events_stored_total{origin="gao"} 3"#])
+                #expect(try await Self.lines(gao, "incidentlog_append_duration_seconds_count") == ["incidentlog_append_duration_seconds_count 2"])
+                #expect(try await Self.lines(gao, "incidentlog_client_errors_total{") == [#"incidentlog_client_errors_total{code="invalid_json"} 1"#])
+                #expect(try await Self.lines(gao, "incidentlog_log_events ") == ["incidentlog_log_events 3.0"])
+
+                #expect(try await Self.lines(kidal, "incidentlog_events_stored_total{") == [])
+                #expect(try await Self.lines(kidal, "incidentlog_append_duration_seconds_count") == ["incidentlog_append_duration_seconds_count 0"])
+                #expect(try await Self.lines(kidal, "incidentlog_client_errors_total{") == [#"incidentlog_client_errors_total{code="not_found"} 1"#])
+                #expect(try await Self.lines(kidal, "incidentlog_log_events ") == ["incidentlog_log_events 0.0"])
+            }
         }
     }
 

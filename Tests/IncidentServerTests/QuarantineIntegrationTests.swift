@@ -46,6 +46,10 @@ struct QuarantineIntegrationTests {
 
     @Test func signedInvalidEventsAreStoredButQuarantined() async throws {
         let gao = NodeIdentity(privateKey: .init())
+        // A real process: the test floods the node with 5,000 signed events in bundles, which the
+        // node parses on Swift's pool (every core for a long line), verifies and folds; in the
+        // test's process that work holds the pool's threads for seconds while the other server
+        // tests wait.
         try await HTTP.withNode(arguments: ["--fsync", "never", "--trust", "gao=\(gao.publicKeyBase64)"]) { node in
             try await IncidentConnection.withConnection(to: node.client) { c in
                 let r = try await c.request(Requests.append(eventObjects: [Fixtures.incident("a1"), Fixtures.incident("a2", sector: "north")]))

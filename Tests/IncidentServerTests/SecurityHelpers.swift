@@ -328,9 +328,10 @@ enum Bundles {
 extension Security {
     /// `withNode` for a node in the test's process (IncidentTestSupport's `withNode`): the same
     /// config file, `INCIDENTD_*` config variables and flags, without a process to start and
-    /// poll. For tests that need no process (no pid, RSS, signals or exit status). With
-    /// `serveHTTP`, the HTTP listener runs as incidentd runs it, but with metrics of its own
-    /// (`NodeMetrics.unbootstrapped`): its `/metrics` holds none of what the node records.
+    /// poll. For tests that need no process (no pid, RSS, signals or exit status). The node
+    /// records its metrics into a registry of its own (`NodeMetrics.standalone`); with
+    /// `serveHTTP`, the HTTP listener runs as incidentd runs it and serves that registry at
+    /// `/metrics`, which so holds this node's figures and no other's.
     static func inProcess<R: Sendable>(
         _ id: String = "test", config json: String? = nil, environment: [String: String] = [:], arguments: [String] = ["--fsync", "never"],
         serveHTTP: Bool = false, _ body: (InProcessNode) async throws -> R
@@ -342,8 +343,9 @@ extension Security {
             try Data(json.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
         }
         defer { if let file { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) } }
+        let metrics = NodeMetrics.standalone()
         return try await withInProcessNode(
             nodeID: id, configFile: file, environment: environment, arguments: arguments,
-            http: serveHTTP ? { @Sendable context in HTTPListener(context, metrics: NodeMetrics.unbootstrapped()) } : nil, body)
+            http: serveHTTP ? { @Sendable context in HTTPListener(context, metrics: metrics) } : nil, metricsFactory: metrics.factory, body)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import IncidentBench
 import IncidentClient
 import IncidentModel
+import IncidentServer
 import IncidentTestSupport
 import Testing
 import Wire
@@ -9,13 +10,31 @@ import Wire
 /// A bit flipped in a sealed segment: the node starts anyway, names the damage, serves and takes
 /// appends, and gets the hidden event back from a peer or a bundle, after which the segment
 /// verifies again; its own events that no peer holds are reported lost.
-@Suite("Damaged sealed segments repaired on real nodes")
+///
+/// The nodes run in the test's process; a stop is the end of a `run`, which throws if the node
+/// did not shut down cleanly, and a restart is another `run` on the same config and directory.
+@Suite("Damaged sealed segments repaired")
 struct SegmentRepairTests {
     /// Segments of 4 KiB: a few events each, so every test has several sealed ones.
-    static func cluster() async throws -> TestCluster {
-        let cluster = try await TestCluster(ids: ["a", "b"])
-        for id in ["a", "b"] { cluster[id].environment = ["INCIDENTD_TEST_SEGMENT_BYTES": "4096"] }
-        return cluster
+    static let hooks = TestHooks(segmentBytes: 4096)
+
+    /// The configs of nodes a and b (loopback, port 0, `--fsync never`), which trust each other,
+    /// each with a fresh directory, removed after `body`.
+    static func withConfigs(_ body: (_ a: NodeConfig, _ b: NodeConfig) async throws -> Void) async throws {
+        let dirs = ["a", "b"].map { TestNode.temporaryDirectory(prefix: "incidentd-\($0)") }
+        defer { for dir in dirs { try? FileManager.default.removeItem(atPath: dir) } }
+        var a = try inProcessConfig(nodeID: "a", dataDir: dirs[0], arguments: ["--fsync", "never"])
+        var b = try inProcessConfig(nodeID: "b", dataDir: dirs[1], arguments: ["--fsync", "never"])
+        a.trust["b"] = try IncidentNode.publicKey(b)
+        b.trust["a"] = try IncidentNode.publicKey(a)
+        try await body(a, b)
+    }
+
+    /// Runs the node of `config`, dialing the peer listeners of `dialing`, until `body` returns.
+    static func run<R: Sendable>(_ config: NodeConfig, dialing: [InProcessNode] = [], _ body: (InProcessNode) async throws -> R) async throws -> R {
+        var config = config
+        config.peers = dialing.compactMap(\.peer)
+        return try await withNode(config: config, hooks: hooks, body)
     }
 
     static func status(_ node: some NodeUnderTest) async throws -> JSONValue {
@@ -40,15 +59,24 @@ struct SegmentRepairTests {
         }
     }
 
-    static func segmentNames(_ node: some NodeUnderTest) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: node.dataDir + "/segments")) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
+    /// Appends `count` generated events to each of a and b (`seeds`: a's, b's), and waits until
+    /// both hold all of them.
+    static func appendConverged(_ a: InProcessNode, _ b: InProcessNode, count: Int, seeds: (UInt64, UInt64)) async throws {
+        try await append(a, count: count, seed: seeds.0)
+        try await append(b, count: count, seed: seeds.1)
+        _ = try await TestCluster.waitConverged([a, b], minimum: VersionVector(["a": UInt64(count), "b": UInt64(count)]))
+    }
+
+    static func segmentNames(_ dataDir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dataDir + "/segments")) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
     }
 
     /// Flips one bit in the payload of the first event that `pick` accepts and that lies in a
-    /// sealed segment of the stopped `node`; gives the segment's name and the event as it was.
-    static func damage(_ node: some NodeUnderTest, pick: (Event) -> Bool) throws -> (segment: String, event: Event) {
-        for name in segmentNames(node).dropLast() {
-            let path = node.dataDir + "/segments/" + name
+    /// sealed segment of the stopped node of `config`; gives the segment's name and the event as
+    /// it was.
+    static func damage(_ config: NodeConfig, pick: (Event) -> Bool) throws -> (segment: String, event: Event) {
+        for name in segmentNames(config.dataDir).dropLast() {
+            let path = config.dataDir + "/segments/" + name
             var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
             var start = 0
             for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") {
@@ -61,7 +89,7 @@ struct SegmentRepairTests {
                 start = i + 1
             }
         }
-        throw Fixtures.Problem("no event to damage in a sealed segment of \(node.nodeID)")
+        throw Fixtures.Problem("no event to damage in a sealed segment of \(config.nodeID)")
     }
 
     /// Waits until `condition` holds of the node's status, at most `timeout`.
@@ -100,7 +128,7 @@ struct SegmentRepairTests {
 
     /// The line of `id` as the node stores it, from its segment files (not through the node).
     static func storedLine(_ node: some NodeUnderTest, _ id: String) throws -> [UInt8]? {
-        for name in segmentNames(node) {
+        for name in segmentNames(node.dataDir) {
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: node.dataDir + "/segments/" + name)))
             for line in bytes.split(separator: UInt8(ascii: "\n")) where (try? Event.parse(line: Array(line)))?.id == id { return Array(line) }
         }
@@ -111,130 +139,131 @@ struct SegmentRepairTests {
     /// answers reads without the event and takes an append; when a comes back, b gets the
     /// event from it, the segment verifies again, and b's views are a's.
     @Test func flippedBitInASealedSegmentIsRepairedFromAPeer() async throws {
-        let cluster = try await Self.cluster()
-        defer { cluster.removeFiles() }
-        try await cluster.start("b")
-        try await cluster.start("a", dialing: ["b"])
-        try await Self.append(cluster["a"], count: 40, seed: 14)
-        try await Self.append(cluster["b"], count: 40, seed: 15)
-        _ = try await cluster.waitConverged(["a", "b"], minimum: VersionVector(["a": 40, "b": 40]))
-        await #expect(cluster["a"].stop() == 0)
-        await #expect(cluster["b"].stop() == 0)
-        let (segment, event) = try Self.damage(cluster["b"]) { $0.origin == "a" && $0.seq > 3 }
+        try await Self.withConfigs { aConfig, bConfig in
+            try await Self.run(bConfig) { b in
+                try await Self.run(aConfig, dialing: [b]) { a in
+                    try await Self.appendConverged(a, b, count: 40, seeds: (14, 15))
+                }
+            }
+            let (segment, event) = try Self.damage(bConfig) { $0.origin == "a" && $0.seq > 3 }
 
-        try await cluster.start("b")
-        let damaged = try await Self.status(cluster["b"])
-        let entry = damaged["damage"]?["segments"]?.arrayValue?.first
-        #expect(entry?["segment"]?.stringValue == segment, "\(damaged.text)")
-        #expect(entry?["state"]?.stringValue == "damaged")
-        #expect(entry?["missing"]?.arrayValue?.compactMap(\.stringValue) == [event.id])
-        #expect(damaged["vector"]?["a"]?.integerValue == Int64(event.seq - 1))
-        #expect(cluster["b"].log.contains("sealed segment damaged"))
-        #expect(try await Self.ask(cluster["b"], #"{"op":"get","id":"\#(event.id)"}"#)["error"]?["code"]?.stringValue == "not_found")
-        let served = try await Fixtures.export(cluster["b"].client)
-        #expect(served.count == 79 && !served.contains(event.line))
-        try await Self.append(cluster["b"], count: 10, seed: 16)
+            let viewsOfA = try await Self.run(bConfig) { b in
+                let damaged = try await Self.status(b)
+                let entry = damaged["damage"]?["segments"]?.arrayValue?.first
+                #expect(entry?["segment"]?.stringValue == segment, "\(damaged.text)")
+                #expect(entry?["state"]?.stringValue == "damaged")
+                #expect(entry?["missing"]?.arrayValue?.compactMap(\.stringValue) == [event.id])
+                #expect(damaged["vector"]?["a"]?.integerValue == Int64(event.seq - 1))
+                #expect(b.log.contains("sealed segment damaged"))
+                #expect(try await Self.ask(b, #"{"op":"get","id":"\#(event.id)"}"#)["error"]?["code"]?.stringValue == "not_found")
+                let served = try await Fixtures.export(b.client)
+                #expect(served.count == 79 && !served.contains(event.line))
+                try await Self.append(b, count: 10, seed: 16)
 
-        try await cluster.start("a", dialing: ["b"])
-        let repaired = try await Self.waitStatus(cluster["b"], "the repair") { s in
-            s["damage"]?["segments"]?.arrayValue?.first?["state"]?.stringValue == "repaired"
+                return try await Self.run(aConfig, dialing: [b]) { a in
+                    let repaired = try await Self.waitStatus(b, "the repair") { s in
+                        s["damage"]?["segments"]?.arrayValue?.first?["state"]?.stringValue == "repaired"
+                    }
+                    #expect(repaired["damage"]?["segments"]?.arrayValue?.first?["repaired"]?.integerValue == 1)
+                    #expect(b.log.contains("damaged segment repaired: it verifies again"))
+                    _ = try await TestCluster.waitConverged([a, b], minimum: VersionVector(["a": 40, "b": 50]))
+                    // The segment holds the event exactly as a does.
+                    #expect(try Self.storedLine(b, event.id) == event.line)
+                    #expect(try Self.storedLine(a, event.id) == event.line)
+                    _ = try Fixtures.verifyChains(try await Fixtures.export(b.client))
+                    #expect(try await TestCluster.exportDigest(b) == TestCluster.exportDigest(a))
+                    // The fold takes the repaired event a moment after the store wrote it back.
+                    try await Self.waitViews(b, equal: try await Self.views(a))
+                    return try await Self.views(a)
+                }
+            }
+
+            // A restart finds nothing damaged, and the views are still a's.
+            try await Self.run(bConfig) { b in
+                let clean = try await Self.status(b)
+                #expect(clean["damage"] == nil, "\(clean.text)")
+                #expect(try await Self.views(b) == viewsOfA)
+            }
         }
-        #expect(repaired["damage"]?["segments"]?.arrayValue?.first?["repaired"]?.integerValue == 1)
-        #expect(cluster["b"].log.contains("damaged segment repaired: it verifies again"))
-        _ = try await cluster.waitConverged(["a", "b"], minimum: VersionVector(["a": 40, "b": 50]))
-        // The segment holds the event exactly as a does.
-        #expect(try Self.storedLine(cluster["b"], event.id) == event.line)
-        #expect(try Self.storedLine(cluster["a"], event.id) == event.line)
-        _ = try Fixtures.verifyChains(try await Fixtures.export(cluster["b"].client))
-        #expect(try await TestCluster.exportDigest(cluster["b"]) == TestCluster.exportDigest(cluster["a"]))
-        // The fold takes the repaired event a moment after the store wrote it back.
-        try await Self.waitViews(cluster["b"], equal: try await Self.views(cluster["a"]))
-
-        // A restart finds nothing damaged, and the views are still a's.
-        await #expect(cluster["b"].stop() == 0)
-        try await cluster.start("b")
-        let clean = try await Self.status(cluster["b"])
-        #expect(clean["damage"] == nil, "\(clean.text)")
-        #expect(try await Self.views(cluster["b"]) == Self.views(cluster["a"]))
     }
 
     /// No peer at all: a bundle exported from a before the damage brings the event back.
     @Test func flippedBitInASealedSegmentIsRepairedFromABundle() async throws {
-        let cluster = try await Self.cluster()
-        defer { cluster.removeFiles() }
-        try await cluster.start("b")
-        try await cluster.start("a", dialing: ["b"])
-        try await Self.append(cluster["a"], count: 30, seed: 24)
-        try await Self.append(cluster["b"], count: 30, seed: 25)
-        _ = try await cluster.waitConverged(["a", "b"], minimum: VersionVector(["a": 30, "b": 30]))
-        let bundle = cluster["a"].dataDir + ".bundle"
-        defer { try? FileManager.default.removeItem(atPath: bundle) }
-        try await Incidentctl.run(["export", "--node", cluster["a"].client.description, "--bundle", bundle])
-        let digest = try await TestCluster.exportDigest(cluster["a"])
-        let views = try await Self.views(cluster["a"])
-        await #expect(cluster["a"].stop() == 0)
-        await #expect(cluster["b"].stop() == 0)
-        let (_, event) = try Self.damage(cluster["b"]) { $0.origin == "b" && $0.seq > 3 }
+        try await Self.withConfigs { aConfig, bConfig in
+            let bundle = aConfig.dataDir + ".bundle"
+            defer { try? FileManager.default.removeItem(atPath: bundle) }
+            let (digest, views) = try await Self.run(bConfig) { b in
+                try await Self.run(aConfig, dialing: [b]) { a in
+                    try await Self.appendConverged(a, b, count: 30, seeds: (24, 25))
+                    try await Incidentctl.run(["export", "--node", a.client.description, "--bundle", bundle])
+                    return (try await TestCluster.exportDigest(a), try await Self.views(a))
+                }
+            }
+            let (_, event) = try Self.damage(bConfig) { $0.origin == "b" && $0.seq > 3 }
 
-        try await cluster.start("b")
-        let damaged = try await Self.status(cluster["b"])
-        #expect(damaged["damage"]?["segments"]?.arrayValue?.first?["missing"]?.arrayValue?.compactMap(\.stringValue) == [event.id])
-        let ingested = try await Incidentctl.run(["ingest", "--node", cluster["b"].client.description, bundle])
-        #expect(ingested.contains("new 1  duplicate 59  refused 0"), "\(ingested)")
-        let repaired = try await Self.status(cluster["b"])
-        #expect(repaired["damage"]?["segments"]?.arrayValue?.first?["state"]?.stringValue == "repaired", "\(repaired.text)")
-        #expect(try Self.storedLine(cluster["b"], event.id) == event.line)
-        #expect(try await TestCluster.exportDigest(cluster["b"]) == digest)
-        try await Self.waitViews(cluster["b"], equal: views)
-
-        await #expect(cluster["b"].stop() == 0)
-        try await cluster.start("b")
-        #expect(try await Self.status(cluster["b"])["damage"] == nil)
+            try await Self.run(bConfig) { b in
+                let damaged = try await Self.status(b)
+                #expect(damaged["damage"]?["segments"]?.arrayValue?.first?["missing"]?.arrayValue?.compactMap(\.stringValue) == [event.id])
+                let ingested = try await Incidentctl.run(["ingest", "--node", b.client.description, bundle])
+                #expect(ingested.contains("new 1  duplicate 59  refused 0"), "\(ingested)")
+                let repaired = try await Self.status(b)
+                #expect(repaired["damage"]?["segments"]?.arrayValue?.first?["state"]?.stringValue == "repaired", "\(repaired.text)")
+                #expect(try Self.storedLine(b, event.id) == event.line)
+                #expect(try await TestCluster.exportDigest(b) == digest)
+                try await Self.waitViews(b, equal: views)
+            }
+            try await Self.run(bConfig) { b in
+                let clean = try await Self.status(b)
+                #expect(clean["damage"] == nil, "\(clean.text)")
+            }
+        }
     }
 
     /// b's own events that a never received, one of them damaged: once b has heard from a (its
     /// configured peer) that a lacks it, b reports it lost by id, and goes on taking appends.
     @Test func damagedOwnEventsNoPeerHoldsAreReportedLost() async throws {
-        let cluster = try await Self.cluster()
-        defer { cluster.removeFiles() }
-        try await cluster.start("a")
-        try await cluster.start("b", dialing: ["a"])
-        try await Self.append(cluster["a"], count: 10, seed: 34)
-        try await Self.append(cluster["b"], count: 10, seed: 35)
-        _ = try await cluster.waitConverged(["a", "b"], minimum: VersionVector(["a": 10, "b": 10]))
-        await #expect(cluster["a"].stop() == 0)
-        try await Self.append(cluster["b"], count: 30, seed: 36)
-        await #expect(cluster["b"].stop() == 0)
-        let (_, event) = try Self.damage(cluster["b"]) { $0.origin == "b" && $0.seq > 21 && $0.seq < 35 }
+        try await Self.withConfigs { aConfig, bConfig in
+            // a dials b here (either end carries the session both ways), so that a can stop while
+            // b goes on taking appends it never sends a.
+            try await Self.run(bConfig) { b in
+                try await Self.run(aConfig, dialing: [b]) { a in
+                    try await Self.appendConverged(a, b, count: 10, seeds: (34, 35))
+                }
+                try await Self.append(b, count: 30, seed: 36)
+            }
+            let (_, event) = try Self.damage(bConfig) { $0.origin == "b" && $0.seq > 21 && $0.seq < 35 }
 
-        try await cluster.start("a")
-        try await cluster.start("b", dialing: ["a"])
-        let lost = try await Self.waitStatus(cluster["b"], "the lost report") { s in
-            s["damage"]?["lost"]?.arrayValue?.isEmpty == false
+            try await Self.run(aConfig) { a in
+                try await Self.run(bConfig, dialing: [a]) { b in
+                    let lost = try await Self.waitStatus(b, "the lost report") { s in
+                        s["damage"]?["lost"]?.arrayValue?.isEmpty == false
+                    }
+                    #expect(lost["damage"]?["lost"]?.arrayValue?.compactMap(\.stringValue) == [event.id], "\(lost.text)")
+                    #expect(b.log.contains("own events lost"))
+                    #expect(b.log.contains(event.id))
+                    // b goes on: its chain continues after the newest.
+                    let appended = try await IncidentConnection.withConnection(to: b.client) { c in
+                        try await c.request(Requests.append(eventObjects: [Fixtures.incident("after-the-loss")]))
+                    }
+                    #expect(appended["ids"]?.arrayValue?.first?.stringValue == "b:41")
+                    // A backup of b is refused before anything is written, naming the damage.
+                    let dir = TestNode.temporaryDirectory(prefix: "backup-of-damaged")
+                    defer { try? FileManager.default.removeItem(atPath: dir) }
+                    let backup = try await Security.run("incidentctl", ["backup", "--node", b.client.description, dir])
+                    #expect(backup.status != 0)
+                    #expect(backup.stderr.contains("damaged segment(s) not yet repaired") && backup.stderr.contains(event.id), "\(backup.stderr)")
+                    #expect((try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty ?? true, "nothing written into \(dir)")
+                    // a takes b's events up to the last signed one before the lost event: the ones after that
+                    // wait for a signature that only events after the gap carry (docs/STORAGE.md).
+                    let held = try await Fixtures.export(b.client).map { try Event.parse(line: $0) }
+                    let signed = held.filter { $0.origin == "b" && $0.seq < event.seq && $0.signature != nil }.map(\.seq).max() ?? 0
+                    _ = try await Self.waitStatus(a, "a holding b's events up to the last signed one before the lost one") { s in
+                        s["vector"]?["b"]?.integerValue == Int64(signed)
+                    }
+                    #expect(try await Self.status(b)["vector"]?["b"]?.integerValue == Int64(event.seq - 1))
+                }
+            }
         }
-        #expect(lost["damage"]?["lost"]?.arrayValue?.compactMap(\.stringValue) == [event.id], "\(lost.text)")
-        #expect(cluster["b"].log.contains("own events lost"))
-        #expect(cluster["b"].log.contains(event.id))
-        // b goes on: its chain continues after the newest.
-        let appended = try await IncidentConnection.withConnection(to: cluster["b"].client) { c in
-            try await c.request(Requests.append(eventObjects: [Fixtures.incident("after-the-loss")]))
-        }
-        #expect(appended["ids"]?.arrayValue?.first?.stringValue == "b:41")
-        // A backup of b is refused before anything is written, naming the damage.
-        let dir = TestNode.temporaryDirectory(prefix: "backup-of-damaged")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let backup = try await Security.run("incidentctl", ["backup", "--node", cluster["b"].client.description, dir])
-        #expect(backup.status != 0)
-        #expect(backup.stderr.contains("damaged segment(s) not yet repaired") && backup.stderr.contains(event.id), "\(backup.stderr)")
-        #expect((try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty ?? true, "nothing written into \(dir)")
-        // a takes b's events up to the last signed one before the lost event: the ones after that
-        // wait for a signature that only events after the gap carry (docs/STORAGE.md).
-        let held = try await Fixtures.export(cluster["b"].client).map { try Event.parse(line: $0) }
-        let signed = held.filter { $0.origin == "b" && $0.seq < event.seq && $0.signature != nil }.map(\.seq).max() ?? 0
-        _ = try await Self.waitStatus(cluster["a"], "a holding b's events up to the last signed one before the lost one") { s in
-            s["vector"]?["b"]?.integerValue == Int64(signed)
-        }
-        #expect(try await Self.status(cluster["b"])["vector"]?["b"]?.integerValue == Int64(event.seq - 1))
     }
 }
 
