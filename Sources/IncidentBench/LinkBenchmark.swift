@@ -259,12 +259,18 @@ public struct LinkBenchmark: Sendable {
         try await IncidentConnection.withConnection(to: gao) { g in
             try await IncidentConnection.withConnection(to: bamako) { b in
                 while true {
+                    // Whether the fresh appends were all done before Gao's status is read: only
+                    // then does that status hold them all. Read after it, a last append acked in
+                    // between counted as done while neither status held it, the two statuses
+                    // agreed, and the run ended with that event never seen at Bamako (a fresh
+                    // latency missing from a converged run).
+                    let doneBeforeStatus = shared.withLock { $0.appendingDone }
                     // Gao first: what Bamako shows after is at least what Gao had.
                     let gs = Self.parse(try await g.request(Requests.status))
                     let bs = Self.parse(try await b.request(Requests.status))
                     let now = ContinuousClock.now
                     let atBamako = bs.vector["gao"]
-                    let (done, arrived, appended) = shared.withLock { s -> (Bool, Int, Int) in
+                    let (arrived, appended) = shared.withLock { s -> (Int, Int) in
                         for i in s.trials.indices where s.trials[i].arrivedAt == nil {
                             if s.trials[i].seq <= atBamako {
                                 s.trials[i].arrivedAt = now
@@ -273,13 +279,13 @@ public struct LinkBenchmark: Sendable {
                                 s.trials[i].viaHeld = true
                             }
                         }
-                        return (s.appendingDone, s.trials.filter { $0.arrivedAt != nil }.count, s.trials.count)
+                        return (s.trials.filter { $0.arrivedAt != nil }.count, s.trials.count)
                     }
                     if outcome.backlogConvergedAt == nil && bs.vector.dominates(backlog) {
                         outcome.backlogConvergedAt = now
                         progress(String(format: "%.1f s: backlog converged", seconds(now - start)))
                     }
-                    if done && bs.vector == gs.vector && outcome.backlogConvergedAt != nil {
+                    if doneBeforeStatus && bs.vector == gs.vector && outcome.backlogConvergedAt != nil {
                         outcome.convergedAt = now
                         return
                     }
