@@ -29,7 +29,9 @@ private func mallocTrim(_ pad: Int) -> Int32
 /// the event loop on every core while the append before it commits, then submitted the same way.
 ///
 /// Answers are written without a flush and flushed once per read (`channelReadComplete`) or, for
-/// answers a group commit completes, once per event-loop tick.
+/// answers a group commit completes, once per event-loop tick; an append committed on the event
+/// loop is flushed at once, before the store wakes its subscribers (the fold). A view copied from
+/// the published views (`ViewAnswer`) is written once, straight into the channel's buffer.
 ///
 /// Limits, as `ClientListener` describes: while the channel is unwritable (more than
 /// `max_pending_output_bytes` unread) no request is handled and nothing more is read; past
