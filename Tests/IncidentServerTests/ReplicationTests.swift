@@ -3,6 +3,8 @@ import IncidentClient
 import IncidentModel
 import IncidentServer
 import IncidentTestSupport
+import NIOCore
+import NIOPosix
 import Testing
 import Wire
 
@@ -40,27 +42,92 @@ struct ReplicationTests {
     }
 
     /// Stop the relay, append on both ends, restart it: everything converges, and the restarted
-    /// node is not sent more than it lacks.
+    /// node is not sent more than it lacks. In the test's process: b listens on a port taken for
+    /// it beforehand, a and c dial it there through both of b's runs (dialing again after b's
+    /// stop), and b's restart is another run on its directory and that port.
     @Test func nodesConvergeAfterPartition() async throws {
-        let cluster = try await TestCluster(ids: ["a", "b", "c"])
-        defer { cluster.removeFiles() }
-        try await cluster.start("b")
-        try await cluster.start("a", dialing: ["b"])
-        try await cluster.start("c", dialing: ["b"])
-        try await append(cluster["a"], ["before-1"])
-        _ = try await cluster.waitConverged(["a", "b", "c"], minimum: VersionVector(["a": 1]))
-        await #expect(cluster["b"].stop() == 0)
-        try await append(cluster["a"], (0..<50).map { "during-a-\($0)" })
-        try await append(cluster["c"], (0..<30).map { "during-c-\($0)" }, sector: "west")
-        try await cluster.start("b")
-        let v = try await cluster.waitConverged(["a", "b", "c"], minimum: VersionVector(["a": 51, "c": 30]))
-        #expect(v == VersionVector(["a": 51, "c": 30]))
-        let digests = try await [cluster["a"], cluster["b"], cluster["c"]].asyncMap { try await TestCluster.exportDigest($0) }
-        #expect(Set(digests).count == 1)
-        // b held a:1 before; after restart it received exactly the 50 + 30 it lacked.
-        let status = try await IncidentConnection.withConnection(to: cluster["b"].client) { try await $0.request(Requests.status) }
-        let received = status["peers"]?.arrayValue?.reduce(Int64(0)) { $0 + ($1["events_received"]?.integerValue ?? 0) }
-        #expect(received == 80)
+        let ids = ["a", "b", "c"]
+        let dirs = ids.map { TestNode.temporaryDirectory(prefix: "incidentd-\($0)") }
+        defer { for dir in dirs { try? FileManager.default.removeItem(atPath: dir) } }
+        let relay = HostPort(host: "127.0.0.1", port: try await Self.freePort())
+        var configs = try zip(ids, dirs).map { id, dir in try inProcessConfig(nodeID: id, dataDir: dir, arguments: ["--fsync", "never"]) }
+        for i in configs.indices {
+            let key = try IncidentNode.publicKey(configs[i])
+            for j in configs.indices where j != i { configs[j].trust[ids[i]] = key }
+        }
+        configs[0].peers = [relay]
+        configs[1].peerListen = relay
+        configs[2].peers = [relay]
+        let (a, b, c) = (configs[0], configs[1], configs[2])
+        try await withNode(config: a) { a in
+            try await withNode(config: c) { c in
+                try await Self.run(b) { b in
+                    try await append(a, ["before-1"])
+                    _ = try await TestCluster.waitConverged([a, b, c], minimum: VersionVector(["a": 1]))
+                }
+                try await append(a, (0..<50).map { "during-a-\($0)" })
+                try await append(c, (0..<30).map { "during-c-\($0)" }, sector: "west")
+                try await Self.run(b) { b in
+                    let v = try await TestCluster.waitConverged([a, b, c], minimum: VersionVector(["a": 51, "c": 30]))
+                    #expect(v == VersionVector(["a": 51, "c": 30]))
+                    let digests = try await [a, b, c].asyncMap { try await TestCluster.exportDigest($0) }
+                    #expect(Set(digests).count == 1)
+                    // b held a:1 before; after its restart it received exactly the 50 + 30 it lacked.
+                    let status = try await IncidentConnection.withConnection(to: b.client) { try await $0.request(Requests.status) }
+                    let received = status["peers"]?.arrayValue?.reduce(Int64(0)) { $0 + ($1["events_received"]?.integerValue ?? 0) }
+                    #expect(received == 80)
+                }
+            }
+        }
+    }
+
+    /// The relay's run tries again while another socket holds its port for a moment: held here by
+    /// a listener closed 0.8 s after the first refusal, the run starts once it is free.
+    @Test func aRelayRunWhosePortIsHeldForAMomentStartsOnceItIsFree() async throws {
+        let dir = TestNode.temporaryDirectory(prefix: "incidentd-b")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let holder = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        var config = try inProcessConfig(nodeID: "b", dataDir: dir, arguments: ["--fsync", "never"])
+        config.peerListen = HostPort(host: "127.0.0.1", port: holder.localAddress?.port ?? 0)
+        let release = Task {
+            try await Task.sleep(for: .milliseconds(800))
+            try await holder.close()
+        }
+        var ran = false
+        try await Self.run(config) { b in
+            ran = true
+            #expect(b.peer == config.peerListen)
+        }
+        #expect(ran)
+        try await release.value
+    }
+
+    /// A port free on 127.0.0.1 a moment ago (bound to port 0, then closed).
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 0
+        try await channel.close()
+        return port
+    }
+
+    /// Runs the relay on its fixed port. Another socket of the test process may hold that port
+    /// for a moment (an outgoing connection's local port comes from the same range): a run
+    /// refused with "address already in use" before it started is tried again, 10 times, 300
+    /// ms apart, as `TestNode.start` does for a restart.
+    static func run(_ config: NodeConfig, _ body: (InProcessNode) async throws -> Void) async throws {
+        var attempt = 1
+        while true {
+            var started = false
+            do {
+                return try await withNode(config: config) { node in
+                    started = true
+                    try await body(node)
+                }
+            } catch  where !started && attempt < 10 && "\(error)".contains("address already in use") {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
     }
 
     /// A node with no link gets everything from a bundle; ingesting it twice changes nothing.
