@@ -61,7 +61,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     let listener: ClientListener
     var context: ChannelHandlerContext!
     var id: Int?
-    /// Busy and last request, for the reaper and shutdown (`ConnectionRegistry`).
+    /// Busy and last request, for the reaper and shutdown (`ConnectionRegistry`); nil unless
+    /// registered, as `id`.
     var activity: ConnectionActivity?
     var peer = "?"
     var state = RequestHandler.ConnectionState()
@@ -130,6 +131,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         slowConsumerTimer?.cancel()
         if let id { listener.connections.remove(id) }
         id = nil
+        activity = nil
         // A bundle's held runs are many small allocations spread over the threads' malloc
         // arenas; freed, glibc keeps the pages (tens of MiB after a dozen such connections).
         // Given back here, once per connection that ingested, not on every close.
@@ -230,7 +232,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 finish()
             }
         }
-        if !stopped, !running, inputs.isEmpty, answers.isEmpty, id != nil, let activity { _ = listener.connections.setBusy(activity, false) }
+        if !stopped, !running, inputs.isEmpty, answers.isEmpty, let activity { _ = listener.connections.setBusy(activity, false) }
         if readHeld, !holdsReads, !stopped {
             readHeld = false
             context.read()
@@ -244,7 +246,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// Handles one request line: answered at once, an append submitted, or the input it becomes
     /// to wait for the answers before it.
     func handle(_ buffer: ByteBuffer) -> Input? {
-        guard id != nil, let activity else { return nil }
+        guard let activity else { return nil }
         let shuttingDown = listener.connections.setBusy(activity, true)
         let limits = listener.limits
         if !bucket.take(now: .now) {

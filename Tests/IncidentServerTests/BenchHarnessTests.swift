@@ -103,18 +103,20 @@ struct BenchHarnessTests {
         try await withInProcessNode(
             nodeID: "qrl", arguments: ["--fsync", "never"],
             configure: {
-                $0.limits.requestsPerSecond = 5
+                $0.limits.requestsPerSecond = 1
                 $0.limits.requestBurst = 1
             }
         ) { node in
             let bench = QueryBenchmark(
-                node: IncidentEndpoint(node.client), clients: 2, operation: .both, length: .requests(10), warmup: 2,
+                node: IncidentEndpoint(node.client), clients: 2, operation: .both, length: .requests(4), warmup: 2,
                 appendRate: 0, appendClients: 0, prefill: 0, seed: 7)
             let r = try await bench.run()
-            #expect(r.all.requests == 10)
-            #expect(r.all.latency.count == 10)
-            // 5 queries/s on each connection, burst 1: a client that asks again within 200 ms
-            // of its last answer, as any does even on a loaded machine, is refused.
+            #expect(r.all.requests == 4)
+            #expect(r.all.latency.count == 4)
+            // 1 query/s on each connection, burst 1: a client that asks again within 1 s of its
+            // last answer is refused. (At 5/s, the 200 ms window was once missed by every
+            // request in a whole-suite run, where the clients' event loops are shared with the
+            // other bench tests' load and each step of this test took ten times as long.)
             #expect(r.rateLimited > 0)
         }
     }
