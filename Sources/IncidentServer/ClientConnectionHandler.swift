@@ -18,9 +18,9 @@ private func mallocTrim(_ pad: Int) -> Int32
 ///
 /// The append path costs no task and no thread hop: an append line is parsed and checked on the
 /// event loop and submitted to the store (`EventStore.submitAppend`), which commits it on this
-/// thread when the writer is idle and no line arrived after it; the answer is written on the
-/// event loop. Appends pipelined on
-/// one connection are submitted one after the other without waiting for the previous answer (the
+/// thread when the writer is idle, no line arrived after it and no other connection of this
+/// loop is being served (`LoopTraffic`); the answer is written on the event loop. Appends
+/// pipelined on one connection are submitted one after the other without waiting for the previous answer (the
 /// store commits them in order, so they land in order). Every other request (queries, reads,
 /// `status`, `ingest`, an office's appends) waits
 /// for the answers before it, then runs as a task (`RequestHandler.respond`), and the lines after
@@ -83,6 +83,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     var pumping = false
     var markedAuthenticated = false
     var slowConsumerTimer: Scheduled<Void>?
+    /// The requests of this event loop's connections (`LoopTraffic`): set in `handlerAdded`.
+    var traffic = LoopTraffic()
 
     init(listener: ClientListener) {
         self.listener = listener
@@ -91,6 +93,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if let shared = listener.traffic[ObjectIdentifier(context.eventLoop)] { traffic = shared }
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -246,8 +249,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// Handles one request line: answered at once, an append submitted, or the input it becomes
     /// to wait for the answers before it.
     func handle(_ buffer: ByteBuffer) -> Input? {
-        guard let activity else { return nil }
+        guard let activity, let id else { return nil }
         let shuttingDown = listener.connections.setBusy(activity, true)
+        traffic.note(connection: id, nanos: NIODeadline.now().uptimeNanoseconds)
         let limits = listener.limits
         if !bucket.take(now: .now) {
             let error = WireError(.rateLimited, "more than \(limits.requestsPerSecond) requests a second on this connection; the request was not run")
@@ -302,16 +306,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Submits an append; its answer takes the next place in order. A long append
-    /// (`mayCommitHere` false) is always committed by the store's writer, not on the event loop.
+    /// (`mayCommitHere` false) is always committed by the store's writer, not on the event loop;
+    /// so is one sent while another connection of this loop is asking (`LoopTraffic`).
     func submit(_ events: [PendingEvent], mayCommitHere: Bool = true) {
         let number = answered + answers.count
         answers.append(nil)
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
-        // The calling thread commits only the last append that arrived, and only when the
-        // writer is idle; appends after it would wait behind its fdatasync.
+        // The calling thread commits only the last append that arrived, only when the writer is
+        // idle, and only when no other connection of this loop is being served: requests after
+        // it, on this connection or another, would wait behind its fdatasync.
         let handler = listener.handler
-        handler.store.submitAppend(events, commitHere: mayCommitHere && inputs.isEmpty) { result in
+        let alone = id.map { !traffic.othersBusy(besides: $0, nanos: NIODeadline.now().uptimeNanoseconds) } ?? false
+        handler.store.submitAppend(events, commitHere: mayCommitHere && inputs.isEmpty && alone) { result in
             let answer = handler.appendAnswer(result)
             if loop.inEventLoop {
                 // Committed on this thread, as the last input: written out now, before the store

@@ -37,6 +37,8 @@ final class ClientListener: Service {
     let logger: Logger
     let onBound: @Sendable (HostPort) -> Void
     let connections = ConnectionRegistry()
+    /// Each event loop's requests, for whether an append may commit on its loop (`LoopTraffic`).
+    let traffic: [ObjectIdentifier: LoopTraffic]
     static let quietPeriod = Duration.milliseconds(150)
     static let drainLimit = Duration.seconds(3)
     /// How often the reaper looks for connections past their handshake or idle timeout.
@@ -62,6 +64,7 @@ final class ClientListener: Service {
         self.authority = authority
         self.tls = tls
         self.group = group
+        self.traffic = LoopTraffic.perLoop(of: group)
         self.logger = logger
         self.onBound = onBound
     }

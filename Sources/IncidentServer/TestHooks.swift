@@ -20,15 +20,23 @@ import Glibc
 /// - `segmentBytes` (`INCIDENTD_TEST_SEGMENT_BYTES=N`): segments are sealed at N bytes instead of
 ///   `segment_mb` (at least 1 MiB), so a test gets several sealed segments from a few dozen
 ///   events (Tests/IncidentServerTests/SegmentRepairTests).
-public struct TestHooks: Sendable, Equatable {
+/// - `beforeDataSync` (in-process only): called before each fdatasync of a commit, on the thread
+///   that commits, so a test sees where an append was committed: on the event loop that read
+///   it, or on the store's writer thread (Tests/IncidentServerTests/CommitPlacementTests).
+public struct TestHooks: Sendable {
     public var wedgeWriterAfter: Duration?
     public var peerIdleTimeout: Duration?
     public var segmentBytes: UInt64?
+    public var beforeDataSync: (@Sendable () -> Void)?
 
-    public init(wedgeWriterAfter: Duration? = nil, peerIdleTimeout: Duration? = nil, segmentBytes: UInt64? = nil) {
+    public init(
+        wedgeWriterAfter: Duration? = nil, peerIdleTimeout: Duration? = nil, segmentBytes: UInt64? = nil,
+        beforeDataSync: (@Sendable () -> Void)? = nil
+    ) {
         self.wedgeWriterAfter = wedgeWriterAfter
         self.peerIdleTimeout = peerIdleTimeout
         self.segmentBytes = segmentBytes
+        self.beforeDataSync = beforeDataSync
     }
 
     /// The hooks the `INCIDENTD_TEST_*` variables of `environment` switch on.
@@ -56,6 +64,13 @@ public struct TestHooks: Sendable, Equatable {
         if let segmentBytes {
             logger.warning("TEST HOOK: segments are sealed at a test size", metadata: ["test.segment_bytes": "\(segmentBytes)"])
             options.segmentBytes = segmentBytes
+        }
+        if let hook = beforeDataSync {
+            let fault = options.syncFaultInjector
+            options.syncFaultInjector = {
+                hook()
+                return fault?() ?? true
+            }
         }
         guard let after = wedgeWriterAfter else { return }
         logger.warning("TEST HOOK: the store writer will wedge", metadata: ["test.wedge_after": "\(after)"])
