@@ -123,10 +123,11 @@ public struct AppendBenchmark: Sendable {
         for requests in perClient where !requests.isEmpty {
             let lines = requests.map { ByteBuffer(bytes: $0.line + [UInt8(ascii: "\n")]) }
             let counts = requests.map(\.events)
-            let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: AppendLoadHandler.Outcome.self)
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let promise = loop.makePromise(of: AppendLoadHandler.Outcome.self)
             let channel: any Channel
             do {
-                channel = try await LeanConnection.connect(to: endpoint) {
+                channel = try await LeanConnection.connect(to: endpoint, on: loop) {
                     AppendLoadHandler(requests: lines, events: counts, auth: auth, deadline: deadline, done: promise)
                 }
             } catch {

@@ -17,14 +17,16 @@ enum LeanConnection {
         endpoint.token.map { ByteBuffer(bytes: AuthRequest.line(token: $0) + [UInt8(ascii: "\n")]) }
     }
 
-    /// Connects to `endpoint` with the handler `makeHandler` builds on the channel's event loop.
+    /// Connects to `endpoint` on `loop`, with the handler `makeHandler` builds there. The
+    /// caller picks the loop (and makes the handler's promises on it): connections spread over
+    /// the loops as the caller takes them, one after the other, from the group.
     static func connect(
-        to endpoint: IncidentEndpoint, _ makeHandler: @escaping @Sendable () -> any ChannelHandler
+        to endpoint: IncidentEndpoint, on loop: any EventLoop, _ makeHandler: @escaping @Sendable () -> any ChannelHandler
     ) async throws -> any Channel {
         let tls = try endpoint.connectionTLSContext()
         let hostname = endpoint.serverHostname
         do {
-            return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            return try await ClientBootstrap(group: loop)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connectTimeout(.seconds(5))
                 .channelInitializer { channel in

@@ -419,7 +419,7 @@ public struct QueryBenchmark: Sendable {
             let warmup = share(self.warmup, client: c)
             do {
                 channels.append(
-                    try await LeanConnection.connect(to: endpoint) {
+                    try await LeanConnection.connect(to: endpoint, on: loop) {
                         QueryLoadHandler(cycle: cycle, auth: auth, warmup: warmup, warmedUp: warm, done: done)
                     })
             } catch {
