@@ -9,25 +9,28 @@ import Synchronization
 // batch being folded, the fold never waits for a query, and a query sees the state after a whole
 // batch, never part of one.
 //
-// What is published, and what a batch re-renders:
+// What is published, and what a batch makes anew:
 // - per configured sector a `SectorAnswer`: its counts over all days (`Bucket`, copied from the
 //   running total the fold keeps per sector beside the day buckets, `sectorTotals`), its first
 //   `disputedListLimit` disputed incidents rendered with their list order, how many there are,
-//   and the view's body rendered, split where "freshness" goes. A batch re-renders only the
-//   sectors it touched (`ProjectionState.touchedSectors`: a bucket changed, or an incident
+//   and the view's body, split where "freshness" goes (rendered by the first query that needs
+//   it). A batch makes new answers only for the sectors it touched (`ProjectionState.touchedSectors`: a bucket changed, or an incident
 //   counted there was folded); the others are shared with the previous publication.
 // - the freshness member (`{"gao":{"hlc":…,"recorded_at":…,"seq":…},…}`) and each origin's
 //   newest `recorded_at` for the query-time ages: every event changes them, they are small.
 // - the item names, which the overview's mission totals need to list items by name.
 // - the overview: rendered from the sector answers by the first query that asks for it after a
-//   publication, then kept with it; each sector's view likewise. The query-time ages (`as_of`
+//   publication, then kept with it; each sector's view likewise, and each sector's body (the
+//   part of its view the overview repeats), so that a publication no query reads renders
+//   nothing. The query-time ages (`as_of`
 //   to the millisecond) are kept for the last millisecond asked for: the queries of one
 //   millisecond share them. The mission totals are the sum of the sectors' totals and
 //   the first disputed incidents of all sectors together are among each sector's first ones.
 //
 // A sector view is then a copy of a few kilobytes, whatever the size of the log. A publication
-// costs the rendering of the touched sectors: their disputed incidents (a pass over the disputed
-// set) and their medevac delays (kept in order in the total, so writing the percentiles is linear). The same
+// costs, for each touched sector, a pass over its disputed incidents and the sort of its medevac
+// delays (one or two out of place); the first query after it renders what it asks for (the
+// delays in order, so writing the percentiles is linear). The same
 // `SectorAnswer` renders the views of `ProjectionState.sectorView` and `overview` for any range,
 // so the published bytes are those views' bytes by construction.
 //
@@ -56,27 +59,40 @@ final class SectorAnswer: Sendable {
     /// The first `disputedListLimit` disputed incidents in list order.
     let disputed: [Disputed]
     let disputedCount: Int
-    /// `{"casualties":…,"election":…` then `,"incidents":…,"polling_stations":…`: the members a
-    /// sector view and the overview's entry share, open, without "freshness".
-    let body: [UInt8]
-    /// Where "freshness" goes in `body`.
-    let split: Int
+    let itemNames: [String]
+    /// `body` and `split`, rendered by the first use: a publication no query reads (appends
+    /// with nobody asking) renders nothing.
+    private let rendered = Mutex<(body: [UInt8], split: Int)?>(nil)
 
     init(name: String, total: Bucket, disputed: [Disputed], disputedCount: Int, itemNames: [String]) {
         self.name = name
         self.total = total
         self.disputed = disputed
         self.disputedCount = disputedCount
+        self.itemNames = itemNames
+    }
+
+    /// `{"casualties":…,"election":…` then `,"incidents":…,"polling_stations":…`: the members a
+    /// sector view and the overview's entry share, open, without "freshness"; and where
+    /// "freshness" goes in it. Two first uses may both render it: the same bytes.
+    var bodyAndSplit: (body: [UInt8], split: Int) {
+        if let done = rendered.withLock({ $0 }) { return done }
         var w = JSONWriter(reservingCapacity: 4096)
         w.raw(UInt8(ascii: "{"))
         ProjectionState.writeHead(total, disputed: disputed.map(\.bytes), disputedCount: disputedCount, itemNames: itemNames, to: &w)
-        split = w.bytes.count
+        let split = w.bytes.count
         ProjectionState.writeTail(total, to: &w)
-        body = w.bytes
+        let done = (body: w.bytes, split: split)
+        rendered.withLock { $0 = done }
+        return done
     }
+
+    /// Whether `bodyAndSplit` was rendered.
+    var isRendered: Bool { rendered.withLock { $0 != nil } }
 
     /// The sector view: the body with `freshness` in its place, the range and the name.
     func sectorView(freshness: [UInt8], range: DayRange) -> [UInt8] {
+        let (body, split) = bodyAndSplit
         var w = JSONWriter(reservingCapacity: body.count + freshness.count + 96)
         w.raw(body[..<split])
         w.raw(",\"freshness\":")
@@ -119,7 +135,7 @@ final class SectorAnswer: Sendable {
         w.raw(UInt8(ascii: "["))
         for s in sectors {
             w.element()
-            w.raw(s.body)
+            w.raw(s.bodyAndSplit.body)
             w.key("sector")
             w.string(s.name)
             w.raw(UInt8(ascii: "}"))
@@ -218,7 +234,7 @@ public final class PublishedViews: Sendable {
 }
 
 extension ProjectionState {
-    /// The views over all days as they stand, re-rendering only the sectors touched since
+    /// The views over all days as they stand, with new answers only for the sectors touched since
     /// `previous` was published from this state (all of them without one), and clears the
     /// touched marks. `position` is kept with them for the publisher.
     public mutating func publish(after previous: PublishedViews?, position: UInt64 = 0) -> PublishedViews {

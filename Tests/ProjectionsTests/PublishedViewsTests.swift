@@ -74,4 +74,27 @@ import Testing
         #expect(early.overview() == overviewThen)
         #expect(state.overview() != overviewThen)
     }
+
+    /// A publication renders no view until a query asks: appends with nobody reading cost no
+    /// rendering. The first query renders what it needs (a sector view its sector, the overview
+    /// every sector), and a sector no batch touched keeps what was rendered for it.
+    @Test func aPublicationNobodyAsksRendersNothing() {
+        let log = RandomHistory.make(seed: 5, events: 300)
+        var state = ProjectionState()
+        state.apply(contentsOf: log.events[..<150])
+        let first = state.publish(after: nil)
+        #expect(first.sectors.allSatisfy { !$0.isRendered })
+        let name = state.listedSectors[0]
+        _ = first.sectorView(name)
+        #expect(first.sectors.map { $0.isRendered } == state.listedSectors.map { $0 == name })
+        _ = first.overview()
+        #expect(first.sectors.allSatisfy { $0.isRendered })
+        state.apply(contentsOf: log.events[150...])
+        let second = state.publish(after: first)
+        // The touched sectors' answers are new and not rendered; the others are shared.
+        for (n, answer) in second.sectors.enumerated() {
+            #expect(answer.isRendered == (answer === first.sectors[n]))
+        }
+        #expect(second.sectors.contains { !$0.isRendered })
+    }
 }
