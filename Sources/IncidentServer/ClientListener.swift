@@ -54,7 +54,7 @@ final class ClientListener: Service {
     init(
         address: HostPort, socket: Int32? = nil, handler: RequestHandler, maximumLineLength: Int, limits: ClientLimits,
         authority: ClientAuthority, tls: NIOSSLContext?, group: any EventLoopGroup, logger: Logger,
-        onBound: @escaping @Sendable (HostPort) -> Void
+        appendQuietWindow: Duration = LoopTraffic.quietWindow, onBound: @escaping @Sendable (HostPort) -> Void
     ) {
         self.address = address
         self.socket = socket
@@ -64,7 +64,7 @@ final class ClientListener: Service {
         self.authority = authority
         self.tls = tls
         self.group = group
-        self.traffic = LoopTraffic.perLoop(of: group)
+        self.traffic = LoopTraffic.perLoop(of: group, window: appendQuietWindow)
         self.logger = logger
         self.onBound = onBound
     }

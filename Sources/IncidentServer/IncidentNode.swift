@@ -193,7 +193,8 @@ public struct IncidentNode: Service {
         let group: any EventLoopGroup = options.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         let listener = ClientListener(
             address: config.listen, socket: passed.client, handler: handler, maximumLineLength: config.maximumLineBytes,
-            limits: config.limits, authority: authority, tls: try TLSSetup.clientListener(config), group: group, logger: logger
+            limits: config.limits, authority: authority, tls: try TLSSetup.clientListener(config), group: group, logger: logger,
+            appendQuietWindow: options.testHooks.appendQuietWindow ?? LoopTraffic.quietWindow
         ) { readiness.bound("client", $0) }
         var peerContext = PeerContext(
             store: store, identity: identity, nodeID: config.nodeID, trust: { trust.value }, registry: registry, logger: logger)

@@ -19,7 +19,14 @@ import NIOCore
 /// each loop's instance to the handlers it creates there).
 final class LoopTraffic: @unchecked Sendable {
     /// How long after another connection's request an append is still left to the writer.
-    static let quietWindow: UInt64 = 2_000_000
+    static let quietWindow = Duration.milliseconds(2)
+    /// `quietWindow`, or a test's (`TestHooks.appendQuietWindow`), in nanoseconds.
+    let window: UInt64
+
+    init(window: Duration = LoopTraffic.quietWindow) {
+        let c = window.components
+        self.window = UInt64(c.seconds) * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
+    }
 
     struct Seen {
         var connection: Int
@@ -37,17 +44,17 @@ final class LoopTraffic: @unchecked Sendable {
         latest = Seen(connection: connection, nanos: nanos)
     }
 
-    /// Whether some connection other than `connection` sent a request within `quietWindow` of
+    /// Whether some connection other than `connection` sent a request within `window` of
     /// `nanos`.
     func othersBusy(besides connection: Int, nanos: UInt64) -> Bool {
         guard let other = latest?.connection == connection ? latestOther : latest else { return false }
-        return nanos &- other.nanos < Self.quietWindow
+        return nanos &- other.nanos < window
     }
 
     /// One instance per event loop of `group`, by the loop's identity.
-    static func perLoop(of group: any EventLoopGroup) -> [ObjectIdentifier: LoopTraffic] {
+    static func perLoop(of group: any EventLoopGroup, window: Duration = LoopTraffic.quietWindow) -> [ObjectIdentifier: LoopTraffic] {
         var traffic: [ObjectIdentifier: LoopTraffic] = [:]
-        for loop in group.makeIterator() { traffic[ObjectIdentifier(loop)] = LoopTraffic() }
+        for loop in group.makeIterator() { traffic[ObjectIdentifier(loop)] = LoopTraffic(window: window) }
         return traffic
     }
 }

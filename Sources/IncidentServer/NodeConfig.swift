@@ -56,11 +56,12 @@ public struct NodeConfig: Sendable, Equatable {
     public init() {}
 
     /// The keys a config file may hold; anything else is refused by name.
-    public static let keys = [
-        "node_id", "data_dir", "listen", "fsync", "sectors", "disk_reserve_mb", "segment_mb", "max_line_bytes",
-        "max_events_per_append", "log_level", "log_format", "peer_listen", "peers", "trust", "key_file",
-        "peer_max_bytes_per_second", "peer_rates", "peer_compression", "http_listen",
-    ] + securityKeys
+    public static let keys =
+        [
+            "node_id", "data_dir", "listen", "fsync", "sectors", "disk_reserve_mb", "segment_mb", "max_line_bytes",
+            "max_events_per_append", "log_level", "log_format", "peer_listen", "peers", "trust", "key_file",
+            "peer_max_bytes_per_second", "peer_rates", "peer_compression", "http_listen",
+        ] + securityKeys
 
     /// An integer key and the values it may take.
     public struct IntegerKey: Sendable {

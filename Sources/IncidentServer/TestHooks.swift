@@ -23,20 +23,25 @@ import Glibc
 /// - `beforeDataSync` (in-process only): called before each fdatasync of a commit, on the thread
 ///   that commits, so a test sees where an append was committed: on the event loop that read
 ///   it, or on the store's writer thread (Tests/IncidentServerTests/CommitPlacementTests).
+/// - `appendQuietWindow` (in-process only): how long after another connection's request an
+///   append is left to the writer (`LoopTraffic`, 2 ms by default); a test that must not depend
+///   on how fast its own requests follow each other makes it long.
 public struct TestHooks: Sendable {
     public var wedgeWriterAfter: Duration?
     public var peerIdleTimeout: Duration?
     public var segmentBytes: UInt64?
     public var beforeDataSync: (@Sendable () -> Void)?
+    public var appendQuietWindow: Duration?
 
     public init(
         wedgeWriterAfter: Duration? = nil, peerIdleTimeout: Duration? = nil, segmentBytes: UInt64? = nil,
-        beforeDataSync: (@Sendable () -> Void)? = nil
+        beforeDataSync: (@Sendable () -> Void)? = nil, appendQuietWindow: Duration? = nil
     ) {
         self.wedgeWriterAfter = wedgeWriterAfter
         self.peerIdleTimeout = peerIdleTimeout
         self.segmentBytes = segmentBytes
         self.beforeDataSync = beforeDataSync
+        self.appendQuietWindow = appendQuietWindow
     }
 
     /// The hooks the `INCIDENTD_TEST_*` variables of `environment` switch on.
