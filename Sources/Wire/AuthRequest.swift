@@ -1,5 +1,11 @@
 import IncidentModel
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The client protocol's authentication request (docs/PROTOCOL.md "Authentication"):
 ///
 ///     {"op":"auth","token":"<the client's token>"}
@@ -15,21 +21,22 @@ public enum AuthRequest {
     static let quotedAuth = Array("\"auth\"".utf8)
 
     /// Whether `line` may be an auth request: it holds the JSON string `"auth"`. A cheap test, so
-    /// that ordinary requests of an authenticated connection are not parsed twice.
+    /// that ordinary requests of an authenticated connection are not parsed twice. Each quote is
+    /// found with libc's `memchr` (a byte loop here was 1% of the node's time under 50 appending
+    /// clients).
     public static func mayBeAuth(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
-        let needle = quotedAuth
-        guard line.count >= needle.count else { return false }
-        var i = 0
-        let last = line.count - needle.count
-        while i <= last {
-            if line[i] == needle[0] {
-                var j = 1
-                while j < needle.count, line[i + j] == needle[j] { j += 1 }
-                if j == needle.count { return true }
+        guard let base = line.baseAddress else { return false }
+        return quotedAuth.withUnsafeBufferPointer { needle in
+            let n = needle.count
+            var at = 0
+            while line.count - at >= n {
+                guard let quote = memchr(base + at, Int32(UInt8(ascii: "\"")), line.count - at - n + 1) else { return false }
+                let i = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(quote))
+                if memcmp(base + i, needle.baseAddress!, n) == 0 { return true }
+                at = i + 1
             }
-            i += 1
+            return false
         }
-        return false
     }
 
     /// What a line is, as far as authentication cares.

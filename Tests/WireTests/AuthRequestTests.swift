@@ -35,6 +35,11 @@ import Wire
         #expect(!mayBe(#"{"op":"status"}"#))
         #expect(!mayBe(#"{"op":"append","event":{"data":{"author":"x"}}}"#))
         #expect(!mayBe(""))
+        // At either end of the line, and cut short there.
+        #expect(mayBe(#""auth""#))
+        #expect(mayBe(String(repeating: "x", count: 700) + #""auth""#))
+        #expect(!mayBe(String(repeating: "x", count: 700) + #""auth"#))
+        #expect(!mayBe(#"auth""#))
     }
 
     @Test func newCodesAreStable() {
