@@ -258,7 +258,7 @@ let package = Package(
         .testTarget(
             name: "SystemdTests",
             dependencies: [
-                "Systemd", "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel", "Wire",
+                "Systemd", "IncidentServer", "IncidentClient", "IncidentTestSupport", "IncidentModel", "Wire", "IncidentBench",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

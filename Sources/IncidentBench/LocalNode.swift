@@ -13,7 +13,7 @@ public final class LocalNode: @unchecked Sendable {
     public let dataDir: String
     public private(set) var client = HostPort(host: "127.0.0.1", port: 0)
     public private(set) var peer: HostPort? = nil
-    var process: Process?
+    var process: SpawnedProcess?
 
     public init(nodeID: String, parentDirectory: String) {
         self.nodeID = nodeID
@@ -33,26 +33,22 @@ public final class LocalNode: @unchecked Sendable {
 
     /// `incidentd --data-dir DIR --print-public-key`: the node's public key, the key created if needed.
     public static func printPublicKey(binary: String, dataDir: String) async throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["--data-dir", dataDir, "--print-public-key"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        // The key is one line: the pipe's buffer holds it until the process has exited.
+        let out = dataDir + ".public-key"
+        defer { unlink(out) }
+        let p = try SpawnedProcess(executable: binary, arguments: ["--data-dir", dataDir, "--print-public-key"], stdout: .file(out, append: false))
         await p.exited()
-        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = FileManager.default.contents(atPath: out).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return key.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     public func start(arguments: [String]) async throws {
         let ready = dataDir + ".ready"
         unlink(ready)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["--node-id", nodeID, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--ready-file", ready, "--log-level", "warning"] + arguments
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
+        let p = try SpawnedProcess(
+            executable: Self.binary,
+            arguments: ["--node-id", nodeID, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--ready-file", ready, "--log-level", "warning"]
+                + arguments,
+            stderr: .discard)
         process = p
         for _ in 0..<1500 {
             if let data = FileManager.default.contents(atPath: ready),
@@ -80,7 +76,7 @@ public final class LocalNode: @unchecked Sendable {
     /// a `defer`, which cannot wait otherwise, once nothing else is left to run.
     public func stopHoldingTheThread() {
         guard let p = process else { return }
-        if p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        p.signal(SIGTERM)
         p.waitUntilExit()
         process = nil
     }

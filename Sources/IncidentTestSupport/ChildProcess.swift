@@ -3,8 +3,8 @@ import IncidentBench
 
 /// Runs a command to completion: `incidentctl`, `incidentd --hash-token`, systemd-analyze,
 /// promtool, unshare. Input and output go through files, so a chatty child never blocks on a
-/// full pipe, and the exit is awaited (`Process.exited`), so no thread of Swift's pool is held
-/// while the child runs.
+/// full pipe, and the exit is awaited (`SpawnedProcess.exited`), so no thread of Swift's pool is
+/// held while the child runs.
 public enum ChildProcess {
     public struct Outcome: Sendable {
         public var status: Int32
@@ -23,15 +23,9 @@ public enum ChildProcess {
         let input = dir + "/stdin", output = dir + "/stdout", error = dir + "/stderr"
         for f in [input, output, error] { _ = FileManager.default.createFile(atPath: f, contents: nil) }
         try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        if let environment { p.environment = environment }
-        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: input))
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: error))
-        try p.run()
+        let p = try SpawnedProcess(
+            executable: executable, arguments: arguments, environment: environment, directory: directory, stdin: input,
+            stdout: .file(output, append: false), stderr: .file(error, append: false))
         let status = await p.exited()
         func text(_ path: String) -> String { FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "" }
         return Outcome(status: status, stdout: text(output), stderr: text(error))

@@ -1,6 +1,6 @@
 public import Foundation
 public import Wire
-import IncidentBench
+public import IncidentBench
 import IncidentClient
 
 #if canImport(Glibc)
@@ -24,7 +24,7 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
     public var nextStartArguments: [String] = []
     /// Environment variables set for the process, over the test's own (e.g. NOTIFY_SOCKET).
     public var environment: [String: String] = [:]
-    public private(set) var process: Process?
+    public private(set) var process: SpawnedProcess?
     let logPath: String
     let readyPath: String
     /// Port 0 on first start; the same port on restarts, so peers that dial it find it again.
@@ -91,21 +91,15 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
 
     func launch() async throws {
         unlink(readyPath)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binaryPath)
-        p.arguments =
+        let arguments =
             ["--node-id", nodeID, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--ready-file", readyPath]
             + (extraArguments.contains("--peer-listen") ? [] : ["--peer-listen", peerListenArgument])
             + extraArguments + nextStartArguments
-        if !environment.isEmpty {
-            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        p.standardError = log
-        p.standardOutput = log
-        try p.run()
+        // Output and error both appended to the log, across restarts.
+        let p = try SpawnedProcess(
+            executable: Self.binaryPath, arguments: arguments,
+            environment: environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
+            stdout: .file(logPath, append: true), stderr: .file(logPath, append: true))
         process = p
         // Generous: a loaded CI machine running the whole suite in parallel can be slow to start a process.
         let deadline = Date().addingTimeInterval(60)
@@ -126,10 +120,11 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         let pid = p.processIdentifier
-        let state = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?
+        let state =
+            (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?
             .split(separator: "\n").filter { $0.hasPrefix("State:") || $0.hasPrefix("Threads:") }.joined(separator: ", ") ?? "?"
         let wchan = (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "?"
-        p.terminate()
+        p.signal(SIGTERM)
         throw Failure(
             description: "incidentd (pid \(pid), running: \(p.isRunning), \(state), wchan \(wchan)) not ready within 60 s; log:\n\(self.log)")
     }
@@ -163,11 +158,18 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
         return status
     }
 
-    /// For a `defer`, which cannot await `stop`: SIGKILL without waiting for the exit (the
-    /// process is reaped when it ends), then the files are removed.
+    /// For a `defer`, which cannot await `stop`: SIGKILL without waiting for the exit (a task
+    /// collects it), then the files are removed.
     public func discard() {
-        if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        if let p = process { Self.killAndCollect(p) }
         removeFiles()
+    }
+
+    /// SIGKILL, and a task that collects the exit, so no zombie is left behind.
+    static func killAndCollect(_ p: SpawnedProcess) {
+        guard p.isRunning else { return }
+        p.signal(SIGKILL)
+        Task.detached { await p.exited() }
     }
 
     /// Everything the node wrote to stderr/stdout so far.
@@ -201,6 +203,6 @@ public final class TestNode: NodeUnderTest, @unchecked Sendable {
     }
 
     deinit {
-        if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        if let p = process { Self.killAndCollect(p) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import IncidentBench
 import IncidentTestSupport
 import Testing
 
@@ -22,14 +23,10 @@ struct JournaldTests {
         guard journalctl != nil else { return "journalctl not installed (apt-get install systemd)" }
         guard let unshare else { return "unshare not installed (util-linux)" }
         // A trait's condition cannot await; /bin/true returns at once.
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: unshare)
-        probe.arguments = ["-m", "--propagation", "private", "/bin/true"]
-        probe.standardError = FileHandle.nullDevice
         let denied = "unshare -m is not permitted here (no CAP_SYS_ADMIN in this container)"
-        guard (try? probe.run()) != nil else { return denied }
-        probe.waitUntilExit()
-        guard probe.terminationStatus == 0 else { return denied }
+        guard let probe = try? SpawnedProcess(executable: unshare, arguments: ["-m", "--propagation", "private", "/bin/true"], stderr: .discard)
+        else { return denied }
+        guard probe.waitUntilExit() == 0 else { return denied }
         return nil
     }()
 
