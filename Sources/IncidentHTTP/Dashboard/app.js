@@ -5,7 +5,9 @@
 // /api/v1/sectors/{s}?since=D&until=D or /api/v1/overview?since=D&until=D per day (the chart),
 // /api/v1/incidents/{id} and /api/v1/events/{id} (the incident page), /api/v1/stream (live).
 // The page never reloads: a `view` message of the stream refetches the figures, a stored
-// incident event the list, map and the chart's days it touches; each at a bounded rate.
+// incident event the list, map and the chart's days it touches, and again once a `view` says
+// the views have folded it (`stored` comes first: a fetch at once may miss the event); each at
+// a bounded rate.
 //
 // The URL fragment holds the page's place: #scope=east&incident=ID&stale=3600&token=T. A token
 // given there is kept in localStorage and taken out of the address bar; it is sent as
@@ -36,6 +38,8 @@
     rows: [], total: 0, cursor: null, filters: {},
     days: new Map(), dirtyDays: new Set(), chartEnd: null,
     stream: null, lastEventId: null, feed: [],
+    // What the list and the chart must fetch again once the views have folded up to `offset`.
+    afterFold: { offset: 0, rows: false, days: new Set() },
   };
 
   // ---- formatting -------------------------------------------------------------------------
@@ -479,12 +483,29 @@
       if (e.type.startsWith('incident.') || e.type === 'casualties.reported') {
         kickRows();
         const occurred = e.data && (e.data.occurred_at || (e.data.changes && e.data.changes.occurred_at));
-        if (e.type === 'incident.reported' && occurred) state.dirtyDays.add(occurred.slice(0, 10));
-        else if (e.type !== 'casualties.reported' && e.type !== 'incident.verified') for (const d of chartDays()) state.dirtyDays.add(d);
+        const days = e.type === 'incident.reported' && occurred ? [occurred.slice(0, 10)]
+          : e.type !== 'casualties.reported' && e.type !== 'incident.verified' ? chartDays() : [];
+        for (const d of days) state.dirtyDays.add(d);
         if (state.dirtyDays.size) kickChart();
+        // `stored` comes before the views have folded the event: a fetch made now may miss it.
+        // Fetched again once a `view` says they have (its `folded` reaches this event's id).
+        const after = state.afterFold;
+        after.offset = Math.max(after.offset, Number(m.lastEventId) || 0);
+        after.rows = true;
+        for (const d of days) after.days.add(d);
       }
     });
-    source.addEventListener('view', () => kickFigures());
+    source.addEventListener('view', (m) => {
+      kickFigures();
+      let v;
+      try { v = JSON.parse(m.data); } catch (err) { return; }
+      const after = state.afterFold;
+      if (!after.rows || !(Number(v.folded) >= after.offset)) return;
+      kickRows();
+      for (const d of after.days) state.dirtyDays.add(d);
+      if (state.dirtyDays.size) kickChart();
+      state.afterFold = { offset: 0, rows: false, days: new Set() };
+    });
     source.addEventListener('error', (m) => {
       if (m.data) { // the node dropped this reader (slow_consumer): refetch everything once reconnected
         kickFigures(); kickRows(); for (const d of chartDays()) state.dirtyDays.add(d); kickChart();
@@ -628,8 +649,13 @@
     $('range').addEventListener('change', (e) => { state.range = e.target.value; kickFigures(); kickRows(); });
     $('more').addEventListener('click', () => moreRows().catch(banner));
     setInterval(tickAges, 1000);
-    // Without the stream (a proxy that buffers it, say), the figures still follow every 30 s.
-    setInterval(() => { if (document.body.dataset.stream !== 'open') { kickFigures(); kickRows(); } }, 30000);
+    // Without the stream (a proxy that buffers it, say), the figures still follow every 30 s; so
+    // does the list when the views took longer than the stream waits for them (2 s) to fold an
+    // incident event, and no `view` said they had.
+    setInterval(() => {
+      if (document.body.dataset.stream !== 'open') { kickFigures(); kickRows(); }
+      else if (state.afterFold.rows) kickRows();
+    }, 30000);
     try {
       await loadFigures();
       await Promise.all([loadRows(), initMap().catch((e) => { $('map').textContent = `Map unavailable: ${e.message}`; })]);
