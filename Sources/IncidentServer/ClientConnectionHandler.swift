@@ -20,9 +20,9 @@ private func mallocTrim(_ pad: Int) -> Int32
 /// event loop and submitted to the store (`EventStore.submitAppend`), which commits it on this
 /// thread when the writer is idle, no line arrived after it and no other connection of this
 /// loop is being served (`LoopTraffic`); the answer is written on the event loop. Appends
-/// pipelined on one connection are submitted one after the other without waiting for the previous answer (the
-/// store commits them in order, so they land in order). Every other request (queries, reads,
-/// `status`, `ingest`, an office's appends) waits
+/// pipelined on one connection are submitted one after the other without waiting for the
+/// previous answer (the store commits them in order, so they land in order). Every other request
+/// (queries, reads, `status`, `ingest`, an office's appends) waits
 /// for the answers before it, then runs as a task (`RequestHandler.respond`), and the lines after
 /// it wait for its answer, so each sees the effect of every request sent before it. A line over
 /// `RequestHandler.inlineLineLimit` (an import's append of thousands of events) is parsed off
@@ -83,17 +83,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     var pumping = false
     var markedAuthenticated = false
     var slowConsumerTimer: Scheduled<Void>?
-    /// The requests of this event loop's connections (`LoopTraffic`): set in `handlerAdded`.
-    var traffic = LoopTraffic()
+    /// The requests of this event loop's connections (`LoopTraffic`).
+    let traffic: LoopTraffic
 
-    init(listener: ClientListener) {
+    init(listener: ClientListener, traffic: LoopTraffic) {
         self.listener = listener
+        self.traffic = traffic
         self.bucket = TokenBucket(rate: listener.limits.requestsPerSecond, burst: listener.limits.requestBurst, now: .now)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if let shared = listener.traffic[ObjectIdentifier(context.eventLoop)] { traffic = shared }
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -250,10 +250,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// to wait for the answers before it.
     func handle(_ buffer: ByteBuffer) -> Input? {
         guard let activity, let id else { return nil }
-        let shuttingDown = listener.connections.setBusy(activity, true)
-        traffic.note(connection: id, nanos: NIODeadline.now().uptimeNanoseconds)
+        let now = ContinuousClock.now
+        let shuttingDown = listener.connections.setBusy(activity, true, at: now)
+        traffic.note(connection: id, at: now)
         let limits = listener.limits
-        if !bucket.take(now: .now) {
+        if !bucket.take(now: now) {
             let error = WireError(.rateLimited, "more than \(limits.requestsPerSecond) requests a second on this connection; the request was not run")
             answer(listener.handler.errors.refusal(error))
             return nil
@@ -317,8 +318,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         // idle, and only when no other connection of this loop is being served: requests after
         // it, on this connection or another, would wait behind its fdatasync.
         let handler = listener.handler
-        let alone = id.map { !traffic.othersBusy(besides: $0, nanos: NIODeadline.now().uptimeNanoseconds) } ?? false
-        handler.store.submitAppend(events, commitHere: mayCommitHere && inputs.isEmpty && alone) { result in
+        let commitHere = mayCommitHere && inputs.isEmpty && id.map { !traffic.othersBusy(besides: $0, at: .now) } ?? false
+        handler.store.submitAppend(events, commitHere: commitHere) { result in
             let answer = handler.appendAnswer(result)
             if loop.inEventLoop {
                 // Committed on this thread, as the last input: written out now, before the store

@@ -39,6 +39,7 @@ final class ClientListener: Service {
     let connections = ConnectionRegistry()
     /// Each event loop's requests, for whether an append may commit on its loop (`LoopTraffic`).
     let traffic: [ObjectIdentifier: LoopTraffic]
+    let appendQuietWindow: Duration
     static let quietPeriod = Duration.milliseconds(150)
     static let drainLimit = Duration.seconds(3)
     /// How often the reaper looks for connections past their handshake or idle timeout.
@@ -64,6 +65,7 @@ final class ClientListener: Service {
         self.authority = authority
         self.tls = tls
         self.group = group
+        self.appendQuietWindow = appendQuietWindow
         self.traffic = LoopTraffic.perLoop(of: group, window: appendQuietWindow)
         self.logger = logger
         self.onBound = onBound
@@ -77,7 +79,8 @@ final class ClientListener: Service {
                 if let tls { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                 try child.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(LineFrameDecoder(maximumLineLength: maximumLineLength)))
-                try child.pipeline.syncOperations.addHandler(ClientConnectionHandler(listener: self))
+                let traffic = self.traffic[ObjectIdentifier(child.eventLoop)] ?? LoopTraffic(window: self.appendQuietWindow)
+                try child.pipeline.syncOperations.addHandler(ClientConnectionHandler(listener: self, traffic: traffic))
             }
         }
         // Above `max_pending_output_bytes` unwritten, the channel turns unwritable and the
@@ -164,9 +167,9 @@ final class ConnectionActivity: Sendable {
         return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
     }
 
-    func mark(busy: Bool) {
+    func mark(busy: Bool, at now: ContinuousClock.Instant) {
         busyFlag.store(busy, ordering: .relaxed)
-        lastNanos.store(Self.nanos(.now), ordering: .relaxed)
+        lastNanos.store(Self.nanos(now), ordering: .relaxed)
     }
 
     var busy: Bool { busyFlag.load(ordering: .relaxed) }
@@ -254,8 +257,8 @@ final class ConnectionRegistry: Sendable {
 
     /// Marks a connection busy (a request read) or idle (its answer written); returns whether
     /// shutdown has begun. Atomics only: every request of every connection passes here.
-    func setBusy(_ activity: ConnectionActivity, _ busy: Bool) -> Bool {
-        activity.mark(busy: busy)
+    func setBusy(_ activity: ConnectionActivity, _ busy: Bool, at now: ContinuousClock.Instant = .now) -> Bool {
+        activity.mark(busy: busy, at: now)
         return shuttingDown.load(ordering: .acquiring)
     }
 

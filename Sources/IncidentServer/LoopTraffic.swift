@@ -16,21 +16,21 @@ import NIOCore
 /// It keeps the last request and the last one from another connection than that: the latest
 /// request by anyone but a given connection is one of the two. Touched only on its event loop,
 /// by the handlers of that loop's connections (hence `@unchecked Sendable`: the listener hands
-/// each loop's instance to the handlers it creates there).
+/// each loop's instance to the handlers it creates there). Each request reads the clock once
+/// (`ClientConnectionHandler.handle`) for this, the connection's activity and its rate limit.
 final class LoopTraffic: @unchecked Sendable {
     /// How long after another connection's request an append is still left to the writer.
     static let quietWindow = Duration.milliseconds(2)
-    /// `quietWindow`, or a test's (`TestHooks.appendQuietWindow`), in nanoseconds.
-    let window: UInt64
+    /// `quietWindow`, or a test's (`TestHooks.appendQuietWindow`).
+    let window: Duration
 
     init(window: Duration = LoopTraffic.quietWindow) {
-        let c = window.components
-        self.window = UInt64(c.seconds) * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
+        self.window = window
     }
 
     struct Seen {
         var connection: Int
-        var nanos: UInt64
+        var at: ContinuousClock.Instant
     }
 
     /// The most recent request on this loop.
@@ -38,17 +38,17 @@ final class LoopTraffic: @unchecked Sendable {
     /// The most recent request from a connection other than `latest`'s.
     private var latestOther: Seen?
 
-    /// Notes a request of `connection`, read at `nanos` (monotonic).
-    func note(connection: Int, nanos: UInt64) {
+    /// Notes a request of `connection`, read at `now`.
+    func note(connection: Int, at now: ContinuousClock.Instant) {
         if let last = latest, last.connection != connection { latestOther = last }
-        latest = Seen(connection: connection, nanos: nanos)
+        latest = Seen(connection: connection, at: now)
     }
 
-    /// Whether some connection other than `connection` sent a request within `window` of
-    /// `nanos`.
-    func othersBusy(besides connection: Int, nanos: UInt64) -> Bool {
+    /// Whether some connection other than `connection` sent a request within `window` before
+    /// `now`.
+    func othersBusy(besides connection: Int, at now: ContinuousClock.Instant) -> Bool {
         guard let other = latest?.connection == connection ? latestOther : latest else { return false }
-        return nanos &- other.nanos < window
+        return other.at.duration(to: now) < window
     }
 
     /// One instance per event loop of `group`, by the loop's identity.

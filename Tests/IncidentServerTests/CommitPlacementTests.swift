@@ -52,33 +52,34 @@ struct CommitPlacementTests {
 
 @Suite("LoopTraffic")
 struct LoopTrafficTests {
-    let ms: UInt64 = 1_000_000
+    let start = ContinuousClock.now
+    func at(_ ms: Int) -> ContinuousClock.Instant { start + .milliseconds(ms) }
 
     @Test func aConnectionAloneIsNeverBusyBesideItself() {
         let traffic = LoopTraffic()
-        #expect(!traffic.othersBusy(besides: 1, nanos: 10 * ms))
-        traffic.note(connection: 1, nanos: 10 * ms)
-        traffic.note(connection: 1, nanos: 11 * ms)
-        #expect(!traffic.othersBusy(besides: 1, nanos: 11 * ms))
-        #expect(traffic.othersBusy(besides: 2, nanos: 11 * ms))
+        #expect(!traffic.othersBusy(besides: 1, at: at(10)))
+        traffic.note(connection: 1, at: at(10))
+        traffic.note(connection: 1, at: at(11))
+        #expect(!traffic.othersBusy(besides: 1, at: at(11)))
+        #expect(traffic.othersBusy(besides: 2, at: at(11)))
     }
 
     @Test func theLatestRequestOfAnyOtherConnectionCounts() {
         let traffic = LoopTraffic()
-        traffic.note(connection: 1, nanos: 10 * ms)
-        traffic.note(connection: 2, nanos: 20 * ms)
-        traffic.note(connection: 3, nanos: 30 * ms)
-        traffic.note(connection: 3, nanos: 40 * ms)
+        traffic.note(connection: 1, at: at(10))
+        traffic.note(connection: 2, at: at(20))
+        traffic.note(connection: 3, at: at(30))
+        traffic.note(connection: 3, at: at(40))
         // The default window is 2 ms. Beside 3, the latest other is 2 at 20 ms: busy until 22 ms.
-        #expect(traffic.othersBusy(besides: 3, nanos: 21 * ms))
-        #expect(!traffic.othersBusy(besides: 3, nanos: 23 * ms))
+        #expect(traffic.othersBusy(besides: 3, at: at(21)))
+        #expect(!traffic.othersBusy(besides: 3, at: at(23)))
         // Beside 1 or 2, 3 asked at 40 ms.
-        #expect(traffic.othersBusy(besides: 2, nanos: 41 * ms))
-        #expect(!traffic.othersBusy(besides: 1, nanos: 43 * ms))
+        #expect(traffic.othersBusy(besides: 2, at: at(41)))
+        #expect(!traffic.othersBusy(besides: 1, at: at(43)))
         // 2 again: beside 2 the latest other is 3 at 40 ms, beside 3 it is 2.
-        traffic.note(connection: 2, nanos: 41 * ms)
-        #expect(traffic.othersBusy(besides: 2, nanos: 40 * ms + traffic.window - 1))
-        #expect(!traffic.othersBusy(besides: 2, nanos: 40 * ms + traffic.window))
-        #expect(traffic.othersBusy(besides: 3, nanos: 42 * ms))
+        traffic.note(connection: 2, at: at(41))
+        #expect(traffic.othersBusy(besides: 2, at: at(40) + traffic.window - .nanoseconds(1)))
+        #expect(!traffic.othersBusy(besides: 2, at: at(40) + traffic.window))
+        #expect(traffic.othersBusy(besides: 3, at: at(42)))
     }
 }
