@@ -1,4 +1,4 @@
-public import IncidentModel
+import IncidentModel
 
 // Damaged sealed segments and their repair (docs/STORAGE.md, "Damaged sealed segments", says
 // the same at more length).

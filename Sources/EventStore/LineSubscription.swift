@@ -1,4 +1,4 @@
-public import IncidentModel
+import IncidentModel
 
 /// A stored line with its origin and seq (`EventHead`), not otherwise parsed.
 public struct StoredLine: Sendable {

@@ -1,4 +1,4 @@
-public import IncidentClient
+import IncidentClient
 public import IncidentModel
 
 /// Realistic events for benchmarks and load tests, from the mission's sites

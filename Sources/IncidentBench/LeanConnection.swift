@@ -1,4 +1,4 @@
-public import IncidentClient
+import IncidentClient
 import NIOCore
 import NIOPosix
 import NIOSSL

@@ -1,4 +1,4 @@
-public import IncidentClient
+import IncidentClient
 import Foundation
 public import Wire
 

@@ -1,6 +1,6 @@
-public import EventStore
-public import Logging
-public import Sync
+import EventStore
+import Logging
+import Sync
 
 #if canImport(Glibc)
 import Glibc

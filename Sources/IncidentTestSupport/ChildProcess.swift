@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import IncidentBench
 
 /// Runs a command to completion: `incidentctl`, `incidentd --hash-token`, systemd-analyze,

@@ -2,7 +2,7 @@ import Foundation
 import NIOPosix
 public import IncidentClient
 public import IncidentServer
-public import Logging
+import Logging
 public import Metrics
 public import ServiceLifecycle
 import Synchronization

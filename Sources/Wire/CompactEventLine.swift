@@ -1,4 +1,4 @@
-public import IncidentModel
+import IncidentModel
 
 // Compact event lines: what a compressing peer link sends instead of stored lines.
 //
