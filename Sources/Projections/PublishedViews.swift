@@ -14,18 +14,19 @@ import Synchronization
 //   running total the fold keeps per sector beside the day buckets, `sectorTotals`), its first
 //   `disputedListLimit` disputed incidents rendered with their list order, how many there are,
 //   and the view's body, split where "freshness" goes (rendered by the first query that needs
-//   it). A batch makes new answers only for the sectors it touched (`ProjectionState.touchedSectors`: a bucket changed, or an incident
-//   counted there was folded); the others are shared with the previous publication.
+//   it). A batch makes new answers only for the sectors it touched
+//   (`ProjectionState.touchedSectors`: a bucket changed, or an incident counted there was
+//   folded); the others are shared with the previous publication.
 // - the freshness member (`{"gao":{"hlc":…,"recorded_at":…,"seq":…},…}`) and each origin's
 //   newest `recorded_at` for the query-time ages: every event changes them, they are small.
 // - the item names, which the overview's mission totals need to list items by name.
 // - the overview: rendered from the sector answers by the first query that asks for it after a
 //   publication, then kept with it; each sector's view likewise, and each sector's body (the
 //   part of its view the overview repeats), so that a publication no query reads renders
-//   nothing. The query-time ages (`as_of`
-//   to the millisecond) are kept for the last millisecond asked for: the queries of one
-//   millisecond share them. The mission totals are the sum of the sectors' totals and
-//   the first disputed incidents of all sectors together are among each sector's first ones.
+//   nothing. The query-time ages (`as_of` to the millisecond) are kept for the last millisecond
+//   asked for: the queries of one millisecond share them. The mission totals are the sum of the
+//   sectors' totals and the first disputed incidents of all sectors together are among each
+//   sector's first ones.
 //
 // A sector view is then a copy of a few kilobytes, whatever the size of the log. A publication
 // costs, for each touched sector, a pass over its disputed incidents and the sort of its medevac

@@ -38,8 +38,9 @@
     rows: [], total: 0, cursor: null, filters: {},
     days: new Map(), dirtyDays: new Set(), chartEnd: null,
     stream: null, lastEventId: null, feed: [],
-    // What the list and the chart must fetch again once the views have folded up to `offset`.
-    afterFold: { offset: 0, rows: false, days: new Set() },
+    // Set by a stored incident event: the list, the map and `days` of the chart are fetched
+    // again once the views have folded up to `offset` (`refetchAfterFold`).
+    afterFold: null,
   };
 
   // ---- formatting -------------------------------------------------------------------------
@@ -458,6 +459,16 @@
   const kickRows = throttled(loadRows, 5000);
   const kickChart = throttled(loadChart, 10000);
 
+  /** Fetches again what stored incident events made stale, now that the views hold them. */
+  function refetchAfterFold() {
+    const after = state.afterFold;
+    if (!after) return;
+    state.afterFold = null;
+    kickRows();
+    for (const d of after.days) state.dirtyDays.add(d);
+    if (state.dirtyDays.size) kickChart();
+  }
+
   async function openStream() {
     if (!window.EventSource) return;
     let from = state.lastEventId;
@@ -489,9 +500,8 @@
         if (state.dirtyDays.size) kickChart();
         // `stored` comes before the views have folded the event: a fetch made now may miss it.
         // Fetched again once a `view` says they have (its `folded` reaches this event's id).
-        const after = state.afterFold;
+        const after = state.afterFold || (state.afterFold = { offset: 0, days: new Set() });
         after.offset = Math.max(after.offset, Number(m.lastEventId) || 0);
-        after.rows = true;
         for (const d of days) after.days.add(d);
       }
     });
@@ -499,12 +509,7 @@
       kickFigures();
       let v;
       try { v = JSON.parse(m.data); } catch (err) { return; }
-      const after = state.afterFold;
-      if (!after.rows || !(Number(v.folded) >= after.offset)) return;
-      kickRows();
-      for (const d of after.days) state.dirtyDays.add(d);
-      if (state.dirtyDays.size) kickChart();
-      state.afterFold = { offset: 0, rows: false, days: new Set() };
+      if (state.afterFold && Number(v.folded) >= state.afterFold.offset) refetchAfterFold();
     });
     source.addEventListener('error', (m) => {
       if (m.data) { // the node dropped this reader (slow_consumer): refetch everything once reconnected
@@ -650,11 +655,11 @@
     $('more').addEventListener('click', () => moreRows().catch(banner));
     setInterval(tickAges, 1000);
     // Without the stream (a proxy that buffers it, say), the figures still follow every 30 s; so
-    // does the list when the views took longer than the stream waits for them (2 s) to fold an
-    // incident event, and no `view` said they had.
+    // do what a stored incident event made stale when the views took longer than the stream
+    // waits for them (2 s) to fold it, and no `view` said they had.
     setInterval(() => {
       if (document.body.dataset.stream !== 'open') { kickFigures(); kickRows(); }
-      else if (state.afterFold.rows) kickRows();
+      else refetchAfterFold();
     }, 30000);
     try {
       await loadFigures();
