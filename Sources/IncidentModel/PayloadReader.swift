@@ -350,17 +350,78 @@ package struct PayloadReader {
 extension PayloadReader {
     /// The value of member `name` of the object `range` of a stored payload, or nil: for reading
     /// back a field of an event already checked, not a check itself.
+    ///
+    /// The walk stops at the member, or at the first plain key that sorts after `name` (members
+    /// are in canonical order), and passes over values by their structure alone: a string to
+    /// its closing quote, a container to its matching bracket, a scalar to the next `,`, `}` or
+    /// `]`. The bytes were checked when the event was appended, received or recovered; reading
+    /// them back does not check them again. Bytes that are not JSON end the walk with nil.
     package func member(_ name: StaticString, of range: Range<Int>) -> Range<Int>? {
         let wanted = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
-        let limited = UnsafeBufferPointer(start: bytes.baseAddress, count: min(range.upperBound, bytes.count))
-        var found: Range<Int>? = nil
-        let walked = try? members(of: range.lowerBound, limited.count, notCanonical: { $0 }) { key, simple, v throws(NotCanonical) in
-            let e: Int
-            do { e = try JSONParser.skipValue(in: limited, from: v) } catch { throw NotCanonical(offset: v) }
-            if found == nil, simple, matches(key, wanted) { found = v..<e }
-            return e
+        let end = min(range.upperBound, bytes.count)
+        var i = range.lowerBound
+        guard i < end, bytes[i] == UInt8(ascii: "{"), i + 1 < end, bytes[i + 1] != UInt8(ascii: "}") else { return nil }
+        i += 1
+        while true {
+            guard let key = try? self.key(at: i, end), key.end < end, bytes[key.end] == UInt8(ascii: ":") else { return nil }
+            let keyRange = (i + 1)..<(key.end - 1)
+            let value = key.end + 1
+            // A key with an escape or a non-ASCII byte cannot be a plain name, and its raw bytes
+            // do not sort as its value: it is passed over.
+            if key.simple {
+                if matches(keyRange, wanted) { return storedValueEnd(at: value, end).map { value..<$0 } }
+                if Self.precedes(wanted, bytes, keyRange) { return nil }
+            }
+            guard let next = storedValueEnd(at: value, end), next < end, bytes[next] == UInt8(ascii: ",") else { return nil }
+            i = next + 1
         }
-        return walked == nil ? nil : found
+    }
+
+    /// The index past the stored (already checked) value at `start`, found by its structure
+    /// alone; nil where the bytes end first or are not JSON.
+    func storedValueEnd(at start: Int, _ end: Int) -> Int? {
+        guard start < end else { return nil }
+        switch bytes[start] {
+        case UInt8(ascii: "\""):
+            return try? string(at: start, end).end
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            var i = start
+            while i < end {
+                switch bytes[i] {
+                case UInt8(ascii: "\""):
+                    guard let e = try? string(at: i, end).end else { return nil }
+                    i = e
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { return i + 1 }
+                default:
+                    break
+                }
+                i += 1
+            }
+            return nil
+        default:
+            var i = start
+            while i < end, bytes[i] != UInt8(ascii: ","), bytes[i] != UInt8(ascii: "}"), bytes[i] != UInt8(ascii: "]") { i += 1 }
+            return i == start ? nil : i
+        }
+    }
+
+    /// Whether `name` comes strictly before the raw key `key` in UTF-8 byte order.
+    static func precedes(_ name: UnsafeBufferPointer<UInt8>, _ bytes: UnsafeBufferPointer<UInt8>, _ key: Range<Int>) -> Bool {
+        let n = min(name.count, key.count)
+        var i = 0
+        while i < n {
+            let x = name[i]
+            let y = bytes[key.lowerBound + i]
+            if x != y { return x < y }
+            i += 1
+        }
+        return name.count < key.count
     }
 
     /// The raw bytes of a value, as the origin wrote them.
