@@ -92,11 +92,14 @@ extension EventStore {
         }
     }
 
-    /// An event by its id `origin:seq`.
-    public func event(id: String) throws(StoreError) -> Event? {
+    /// An event by its id `origin:seq`. `checkingData: false` reads it back to show values of
+    /// its `data`, without walking `data` again (see `Event.parse(line:checkingData:)`).
+    public func event(id: String, checkingData: Bool = true) throws(StoreError) -> Event? {
         guard let colon = id.lastIndex(of: ":"), let seq = UInt64(id[id.index(after: colon)...]) else { return nil }
-        guard let offset = offset(origin: String(id[..<colon]), seq: seq) else { return nil }
-        return try read(from: offset, limit: 1).first
+        guard let offset = offset(origin: String(id[..<colon]), seq: seq),
+            let line = try readLines(from: offset, limit: 1).first
+        else { return nil }
+        return try Event.parseStored(line, checkingData: checkingData)
     }
 }
 
@@ -131,9 +134,9 @@ public final class LineBlockReader: Sendable {
 
 extension Event {
     /// A line the store holds, parsed; a failure is the store's (`corrupt_segment`).
-    static func parseStored(_ line: [UInt8]) throws(StoreError) -> Event {
+    static func parseStored(_ line: [UInt8], checkingData: Bool = true) throws(StoreError) -> Event {
         do {
-            return try Event.parse(line: line)
+            return try Event.parse(line: line, checkingData: checkingData)
         } catch {
             throw StoreError(.corrupt, "stored line does not parse: \(error)")
         }

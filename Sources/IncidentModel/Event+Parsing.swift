@@ -2,11 +2,15 @@ extension Event {
     /// Reads a line written by `encode`. Strict: members in canonical order, no whitespace,
     /// `id` equal to `origin:seq`, `prev` present exactly when seq > 1. It does not check the
     /// hash (see `hashIsValid`): recovery, ingest and reads decide what to check.
-    public static func parse(line: [UInt8]) throws(EventParseError) -> Event {
+    ///
+    /// `checkingData: false` is for a line read back to show values of its `data` (the incident
+    /// views), whose bytes were checked when they were stored: the envelope is read as strictly,
+    /// but `data` is found from the line's tail instead of walked (`EventEnvelope`).
+    public static func parse(line: [UInt8], checkingData: Bool = true) throws(EventParseError) -> Event {
         // The grammar is EventEnvelope's (one grammar for every reader of lines); this builds
         // the strings and the signature bytes on top of it.
         try line.withUnsafeBufferPointer { buffer throws(EventParseError) in
-            let e = try EventEnvelope(scanning: buffer, checkingData: true)
+            let e = try EventEnvelope(scanning: buffer, checkingData: checkingData)
             return Event(
                 line: line, origin: e.string(e.origin, in: buffer), seq: e.seq, prev: e.prev, hlc: e.hlc,
                 recordedAt: e.string(e.recordedAt, in: buffer), type: e.string(e.type, in: buffer),
