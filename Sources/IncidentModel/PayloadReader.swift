@@ -357,24 +357,69 @@ extension PayloadReader {
     /// `]`. The bytes were checked when the event was appended, received or recovered; reading
     /// them back does not check them again. Bytes that are not JSON end the walk with nil.
     package func member(_ name: StaticString, of range: Range<Int>) -> Range<Int>? {
-        let wanted = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        var walk = self.walk(of: range)
+        return member(name, in: &walk)
+    }
+
+    /// A walk over the members of one stored object, for reading several of them: names looked
+    /// up in increasing order go on from where the last lookup stopped, so that the object is
+    /// walked once (a name not after the last one starts the walk again).
+    package struct MemberWalk {
+        let start: Int?
+        let end: Int
+        /// The next member's key, or nil at the object's end (or where its bytes stopped reading).
+        var next: Int?
+        var previous: StaticString?
+
+        /// A walk that finds nothing.
+        package static let empty = MemberWalk(start: nil, end: 0, next: nil)
+    }
+
+    /// A walk over the members of the object `range`.
+    package func walk(of range: Range<Int>) -> MemberWalk {
         let end = min(range.upperBound, bytes.count)
-        var i = range.lowerBound
-        guard i < end, bytes[i] == UInt8(ascii: "{"), i + 1 < end, bytes[i + 1] != UInt8(ascii: "}") else { return nil }
-        i += 1
-        while true {
-            guard let key = try? self.key(at: i, end), key.end < end, bytes[key.end] == UInt8(ascii: ":") else { return nil }
+        let i = range.lowerBound
+        guard i < end, bytes[i] == UInt8(ascii: "{"), i + 1 < end, bytes[i + 1] != UInt8(ascii: "}") else { return .empty }
+        return MemberWalk(start: i + 1, end: end, next: i + 1)
+    }
+
+    /// The value of member `name`, going on with `walk` (see `member(_:of:)`).
+    package func member(_ name: StaticString, in walk: inout MemberWalk) -> Range<Int>? {
+        let wanted = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        if let previous = walk.previous,
+            !Self.precedes(UnsafeBufferPointer(start: previous.utf8Start, count: previous.utf8CodeUnitCount), wanted)
+        {
+            walk.next = walk.start
+        }
+        walk.previous = name
+        let end = walk.end
+        while let i = walk.next {
+            guard let key = try? self.key(at: i, end), key.end < end, bytes[key.end] == UInt8(ascii: ":") else { break }
             let keyRange = (i + 1)..<(key.end - 1)
             let value = key.end + 1
             // A key with an escape or a non-ASCII byte cannot be a plain name, and its raw bytes
-            // do not sort as its value: it is passed over.
-            if key.simple {
-                if matches(keyRange, wanted) { return storedValueEnd(at: value, end).map { value..<$0 } }
-                if Self.precedes(wanted, bytes, keyRange) { return nil }
+            // do not sort as its value: it is passed over. A plain key after the name ends the
+            // lookup, and the walk stays on it.
+            if key.simple, !matches(keyRange, wanted), Self.precedes(wanted, UnsafeBufferPointer(rebasing: bytes[keyRange])) {
+                return nil
             }
-            guard let next = storedValueEnd(at: value, end), next < end, bytes[next] == UInt8(ascii: ",") else { return nil }
-            i = next + 1
+            let valueEnd = storedValueEnd(at: value, end)
+            walk.next = valueEnd.flatMap { e in e < end && bytes[e] == UInt8(ascii: ",") ? e + 1 : nil }
+            if key.simple, matches(keyRange, wanted) { return valueEnd.map { value..<$0 } }
         }
+        walk.next = nil
+        return nil
+    }
+
+    /// Whether `name` comes strictly before `other` in UTF-8 byte order.
+    static func precedes(_ name: UnsafeBufferPointer<UInt8>, _ other: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = min(name.count, other.count)
+        var i = 0
+        while i < n {
+            if name[i] != other[i] { return name[i] < other[i] }
+            i += 1
+        }
+        return name.count < other.count
     }
 
     /// The index past the stored (already checked) value at `start`, found by its structure
@@ -409,19 +454,6 @@ extension PayloadReader {
             while i < end, bytes[i] != UInt8(ascii: ","), bytes[i] != UInt8(ascii: "}"), bytes[i] != UInt8(ascii: "]") { i += 1 }
             return i == start ? nil : i
         }
-    }
-
-    /// Whether `name` comes strictly before the raw key `key` in UTF-8 byte order.
-    static func precedes(_ name: UnsafeBufferPointer<UInt8>, _ bytes: UnsafeBufferPointer<UInt8>, _ key: Range<Int>) -> Bool {
-        let n = min(name.count, key.count)
-        var i = 0
-        while i < n {
-            let x = name[i]
-            let y = bytes[key.lowerBound + i]
-            if x != y { return x < y }
-            i += 1
-        }
-        return name.count < key.count
     }
 
     /// The raw bytes of a value, as the origin wrote them.

@@ -122,10 +122,15 @@ extension ProjectionState {
     func writeRow(_ i: Int, lookup: EventLookup, to w: inout JSONWriter) {
         let r = incidents[i]
         var events = RowEvents()
+        // The fields are written in increasing order of name, as they stand in a payload: the
+        // row walks each event's payload once.
         func field(_ f: Int) {
             let node = r.registers[f]
-            let event = node == noNode ? nil : events.event(node, in: self, lookup)
-            writeFieldValue(node: node, field: FoldCodes.incidentFields[f], event: event, to: &w)
+            if node != noNode, let value = events.fieldValue(node, FoldCodes.incidentFields[f], in: self, lookup) {
+                w.raw(value)
+            } else {
+                w.raw("null")
+            }
         }
         func recordedAt(_ node: UInt32) {
             if node != noNode, let event = events.event(node, in: self, lookup) { w.string(event.recordedAt) } else { w.raw("null") }
@@ -144,7 +149,7 @@ extension ProjectionState {
         field(FoldCodes.fieldLocation)
         w.raw(",\"occurred_at\":")
         let occurredNode = r.registers[FoldCodes.fieldOccurredAt]
-        let occurred = occurredNode == noNode ? nil : fieldValue(node: occurredNode, field: "occurred_at", event: events.event(occurredNode, in: self, lookup))
+        let occurred = occurredNode == noNode ? nil : events.fieldValue(occurredNode, "occurred_at", in: self, lookup)
         if let occurred {
             w.raw(occurred)
         } else {
@@ -227,14 +232,37 @@ extension ProjectionState {
 }
 
 /// The events one incident row reads back, each looked up once: a row's fields mostly come from
-/// one or two events (the report, an update), and a lookup reads and parses a stored line.
+/// one or two events (the report, an update), and a lookup reads and parses a stored line. Each
+/// event's payload (or the `changes` of an update) is walked once for all the fields the row
+/// reads from it, in increasing order of name.
 struct RowEvents {
-    var seen: [(node: UInt32, event: Event?)] = []
+    var seen: [(node: UInt32, event: Event?, walk: PayloadReader.MemberWalk?)] = []
+
+    mutating func slot(_ node: UInt32, in state: ProjectionState, _ lookup: EventLookup) -> Int {
+        if let hit = seen.firstIndex(where: { $0.node == node }) { return hit }
+        seen.append((node, lookup(state.eventID(state.history[Int(node)].ref)), nil))
+        return seen.count - 1
+    }
 
     mutating func event(_ node: UInt32, in state: ProjectionState, _ lookup: EventLookup) -> Event? {
-        if let hit = seen.first(where: { $0.node == node }) { return hit.event }
-        let event = lookup(state.eventID(state.history[Int(node)].ref))
-        seen.append((node, event))
-        return event
+        seen[slot(node, in: state, lookup)].event
+    }
+
+    /// The raw bytes of `field` in the event at `node` (in `changes` for an update), as
+    /// `ProjectionState.fieldValue` reads them.
+    mutating func fieldValue(_ node: UInt32, _ field: StaticString, in state: ProjectionState, _ lookup: EventLookup) -> [UInt8]? {
+        let k = slot(node, in: state, lookup)
+        guard let event = seen[k].event else { return nil }
+        return event.line.withUnsafeBufferPointer { buffer in
+            let p = PayloadReader(buffer)
+            var walk =
+                seen[k].walk
+                ?? {
+                    guard state.history[Int(node)].type == FoldCodes.code(.incidentUpdated) else { return p.walk(of: event.dataRange) }
+                    return p.member("changes", of: event.dataRange).map { p.walk(of: $0) } ?? .empty
+                }()
+            defer { seen[k].walk = walk }
+            return p.member(field, in: &walk).map { Array(p.raw($0)) }
+        }
     }
 }

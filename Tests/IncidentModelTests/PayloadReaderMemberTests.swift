@@ -58,6 +58,30 @@ import Testing
         #expect(found > 1_000)
     }
 
+    /// One walk for several lookups: names in increasing order go on from the last one, names
+    /// out of order start the walk again; either way each gives the tree's member.
+    @Test func oneWalkGivesEveryMemberInAnyOrder() {
+        var random = RandomJSON(seed: 0x5741_4C4B)
+        for n in 0..<300 {
+            let value = Self.object(&random)
+            let bytes = value.canonicalBytes
+            var order = Self.names
+            if n % 2 == 1 { order.shuffle(using: &random.rng) }
+            // Every name twice, the second time out of order.
+            order += order
+            let got: [[UInt8]?] = bytes.withUnsafeBufferPointer { buffer in
+                let reader = PayloadReader(buffer)
+                var walk = reader.walk(of: 0..<buffer.count)
+                return order.map { name in reader.member(name, in: &walk).map { Array(reader.raw($0)) } }
+            }
+            let expected = order.map { Self.treeMember(value, $0) }
+            guard got == expected else {
+                Issue.record("object \(n), names \(order): \(String(decoding: bytes, as: UTF8.self))")
+                return
+            }
+        }
+    }
+
     /// Inside an event line the object is a range of the line: the walk stays within it.
     @Test func theObjectIsReadWithinItsRange() {
         let line = Array(#"{"data":{"a":1,"summary":"x"},"summary":"outside"}"#.utf8)
