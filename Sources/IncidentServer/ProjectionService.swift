@@ -22,8 +22,8 @@ import Synchronization
 /// (after the listeners stopped, before the store closes).
 ///
 /// Two locks. `state` is the fold's: it is held while a batch is folded, and by the queries
-/// that read the state itself (views with `since`/`until`, the incident view, the incidents
-/// list). `published` holds the views over all days as they stand after the last whole batch
+/// that read the state itself (views with `since`/`until`, the incident view, and an incidents
+/// page while it walks the index; its reads of the log come after, `IncidentPage`). `published` holds the views over all days as they stand after the last whole batch
 /// (`PublishedViews`, Projections/PublishedViews.swift): the fold makes new answers for the
 /// sectors the batch touched (rendered by the first query that asks) and swaps the reference
 /// before it lets go of `state`, and the sector views and the overview are answered from that

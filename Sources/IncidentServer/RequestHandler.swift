@@ -22,6 +22,8 @@ struct RequestHandler: Sendable {
     var held = HeldEvents()
     /// Counts every refusal this handler answers (`incidentlog_client_errors_total`).
     let errors: ClientErrors
+    /// Called before each read of a stored event for a view (`TestHooks.beforeViewReadBack`).
+    var beforeViewReadBack: (@Sendable () -> Void)? = nil
 
     /// What a connection carries from one request to the next.
     struct ConnectionState {
@@ -320,12 +322,28 @@ struct RequestHandler: Sendable {
     }
 
     /// Answers a view query from the folded state, under the fold's lock; ages are worked out
-    /// now, beside the view.
+    /// now, beside the view. A page of the incidents list reads the log after the lock is
+    /// released (`IncidentPage`).
     func query(_ request: ClientRequest) throws -> [UInt8] {
         let now = Int64(wallClock())
         let store = self.store
         // The views show values read back from stored events: their data was checked when stored.
-        let lookup: EventLookup = { id in try? store.event(id: id, checkingData: false) }
+        let hook = beforeViewReadBack
+        let lookup: EventLookup = { id in
+            hook?()
+            return try? store.event(id: id, checkingData: false)
+        }
+        if case .incidents(let f) = request {
+            let page = try projections.query { p throws -> IncidentPage in
+                // An unknown sector is an error, as for `sector`, not an empty page that reads as "no incidents there".
+                if let sector = f.sector, !p.listedSectors.contains(sector) { throw Self.unknownSector(sector, p.listedSectors) }
+                let q = IncidentQuery(
+                    sector: f.sector, category: f.category, status: f.status, verification: f.verification,
+                    range: try DayRange(since: f.since, until: f.until), limit: f.limit, cursor: f.cursor)
+                return try p.incidentsPage(q)
+            }
+            return ClientResponse.view(page.render(lookup: lookup), freshness: nil)
+        }
         return try projections.query { p throws -> [UInt8] in
             switch request {
             case .sector(let name, let since, let until):
@@ -340,13 +358,6 @@ struct RequestHandler: Sendable {
             case .incident(let id):
                 guard let view = p.incidentView(id: id, lookup: lookup) else { throw WireError(.notFound, "no incident \(id)") }
                 return ClientResponse.view(view, freshness: nil)
-            case .incidents(let f):
-                // An unknown sector is an error, as for `sector`, not an empty page that reads as "no incidents there".
-                if let sector = f.sector, !p.listedSectors.contains(sector) { throw Self.unknownSector(sector, p.listedSectors) }
-                let q = IncidentQuery(
-                    sector: f.sector, category: f.category, status: f.status, verification: f.verification,
-                    range: try DayRange(since: f.since, until: f.until), limit: f.limit, cursor: f.cursor)
-                return ClientResponse.view(try p.incidents(q, lookup: lookup), freshness: nil)
             default:
                 throw WireError(.internalError, "not a query")
             }

@@ -30,8 +30,21 @@ public import IncidentModel
 // `since`/`until` sums the index's per-cell counts (sector × category × status × verification);
 // with a range it walks the entries between the range's ends (each found by a binary search on
 // occurred_at), so it is linear in the incidents of those days.
+//
+// Two steps, so that the fold's lock is not held while a page reads the log: `incidentsPage`
+// walks the index and writes every byte the state decides, under the lock, leaving in each row
+// the event ids whose values it shows; `IncidentPage.render` then reads those events back and
+// fills them in, after the lock is released. Events never change once stored, so the page is the
+// state of one moment, as if it had been rendered whole under the lock.
 extension ProjectionState {
+    /// `incidentsPage(q)` rendered at once (for callers that hold the state itself).
     public func incidents(_ q: IncidentQuery, lookup: EventLookup) throws(ProjectionQueryError) -> [UInt8] {
+        try incidentsPage(q).render(lookup: lookup)
+    }
+
+    /// The page of the incidents list `q` asks for, as the state has it now: everything but the
+    /// values read back from the log, which `render` adds (see the top of this file).
+    public func incidentsPage(_ q: IncidentQuery) throws(ProjectionQueryError) -> IncidentPage {
         guard (1...IncidentQuery.maximumLimit).contains(q.limit) else {
             throw ProjectionQueryError(.invalidLimit, "limit must be 1…\(IncidentQuery.maximumLimit), got \(q.limit)")
         }
@@ -41,7 +54,7 @@ extension ProjectionState {
         let cursor = try q.cursor.map { c throws(ProjectionQueryError) in try IncidentCursor(c) }
         // A sector no event named matches nothing (but is not an error: it may just be quiet).
         let sector: UInt16?? = q.sector.map { s in sectorNames.firstIndex(of: s).map { UInt16($0) } }
-        if case .some(.none) = sector { return Self.emptyList }
+        if case .some(.none) = sector { return IncidentPage(literal: Self.emptyList) }
 
         // Walk the index (see IncidentListIndex.swift) from the later of the cursor and the
         // range's first day, to the range's last day, until limit+1 rows match (one more tells
@@ -90,22 +103,22 @@ extension ProjectionState {
         let more = page.count > q.limit
         if more { page.removeLast() }
 
-        var w = JSONWriter(reservingCapacity: 256 * page.count + 64)
-        w.raw("{\"incidents\":[")
-        for i in page {
-            w.element()
-            writeRow(i, lookup: lookup, to: &w)
+        var out = IncidentPage(reservingCapacity: 320 * page.count + 96)
+        out.literal.raw("{\"incidents\":[")
+        for (k, i) in page.enumerated() {
+            if k > 0 { out.literal.raw(UInt8(ascii: ",")) }
+            planRow(i, into: &out)
         }
-        w.raw("],\"next_cursor\":")
+        out.literal.raw("],\"next_cursor\":")
         if more, let last = page.last {
-            w.string(IncidentCursor(occurredAt: incidents[last].occurredAt, key: incidents[last].key).text)
+            out.literal.string(IncidentCursor(occurredAt: incidents[last].occurredAt, key: incidents[last].key).text)
         } else {
-            w.raw("null")
+            out.literal.raw("null")
         }
-        w.raw(",\"total\":")
-        w.integer(total)
-        w.raw(UInt8(ascii: "}"))
-        return w.bytes
+        out.literal.raw(",\"total\":")
+        out.literal.integer(total)
+        out.literal.raw(UInt8(ascii: "}"))
+        return out
     }
 
     static let emptyList = Array("{\"incidents\":[],\"next_cursor\":null,\"total\":0}".utf8)
@@ -119,63 +132,66 @@ extension ProjectionState {
         return UInt8(i)
     }
 
-    func writeRow(_ i: Int, lookup: EventLookup, to w: inout JSONWriter) {
+    /// Row `i` of a page, written into `page`: its bytes, with a hole for each value read back
+    /// from an event.
+    func planRow(_ i: Int, into page: inout IncidentPage) {
         let r = incidents[i]
-        var events = RowEvents()
-        // The fields are written in increasing order of name, as they stand in a payload: the
-        // row walks each event's payload once.
-        func field(_ f: Int) {
+        let row = Int32(page.rows)
+        page.rows += 1
+        // One id per event, shared by the holes that read it.
+        var ids: [(node: UInt32, id: String)] = []
+        func id(_ node: UInt32) -> String {
+            if let hit = ids.first(where: { $0.node == node }) { return hit.id }
+            let text = eventID(history[Int(node)].ref)
+            ids.append((node, text))
+            return text
+        }
+        func field(_ f: Int, orElse fallback: IncidentPage.Fallback = .null) {
             let node = r.registers[f]
-            if node != noNode, let value = events.fieldValue(node, FoldCodes.incidentFields[f], in: self, lookup) {
-                w.raw(value)
-            } else {
-                w.raw("null")
-            }
+            guard node != noNode else { return page.write(fallback) }
+            let isUpdate = history[Int(node)].type == FoldCodes.code(.incidentUpdated)
+            page.hole(row: row, event: id(node), .field(FoldCodes.incidentFields[f], inChanges: isUpdate, orElse: fallback))
         }
         func recordedAt(_ node: UInt32) {
-            if node != noNode, let event = events.event(node, in: self, lookup) { w.string(event.recordedAt) } else { w.raw("null") }
+            guard node != noNode else { return page.literal.raw("null") }
+            page.hole(row: row, event: id(node), .recordedAt)
         }
-        w.raw("{\"actors\":")
+        // The fields in increasing order of name, as they stand in a payload: `render` walks
+        // each event's payload once.
+        page.literal.raw("{\"actors\":")
         field(FoldCodes.fieldActors)
-        w.raw(",\"casualties\":")
-        writeRowCasualties(r.casualties, to: &w)
-        w.raw(",\"category\":")
-        w.string(Vocabulary.incidentCategories[Int(r.category)])
-        w.raw(",\"confidence\":")
+        page.literal.raw(",\"casualties\":")
+        writeRowCasualties(r.casualties, to: &page.literal)
+        page.literal.raw(",\"category\":")
+        page.literal.string(Vocabulary.incidentCategories[Int(r.category)])
+        page.literal.raw(",\"confidence\":")
         field(FoldCodes.fieldConfidence)
-        w.raw(",\"incident_id\":")
-        r.key.write(to: &w)
-        w.raw(",\"location\":")
+        page.literal.raw(",\"incident_id\":")
+        r.key.write(to: &page.literal)
+        page.literal.raw(",\"location\":")
         field(FoldCodes.fieldLocation)
-        w.raw(",\"occurred_at\":")
-        let occurredNode = r.registers[FoldCodes.fieldOccurredAt]
-        let occurred = occurredNode == noNode ? nil : events.fieldValue(occurredNode, "occurred_at", in: self, lookup)
-        if let occurred {
-            w.raw(occurred)
-        } else {
-            w.raw(UInt8(ascii: "\""))
-            RFC3339.append(millis: r.occurredAt, to: &w.bytes)
-            w.raw(UInt8(ascii: "\""))
-        }
-        w.raw(",\"reported_at\":")
+        page.literal.raw(",\"occurred_at\":")
+        // The value as written, else the instant the fold keeps.
+        field(FoldCodes.fieldOccurredAt, orElse: .instant(r.occurredAt))
+        page.literal.raw(",\"reported_at\":")
         recordedAt(r.created)
-        w.raw(",\"reported_by\":")
-        writeEventID(r.created, to: &w)
-        w.raw(",\"sector\":")
-        w.string(sectorName(r.sector))
-        w.raw(",\"source\":")
+        page.literal.raw(",\"reported_by\":")
+        writeEventID(r.created, to: &page.literal)
+        page.literal.raw(",\"sector\":")
+        page.literal.string(sectorName(r.sector))
+        page.literal.raw(",\"source\":")
         field(FoldCodes.fieldSource)
-        w.raw(",\"status\":")
-        w.string(r.retracted ? "retracted" : Vocabulary.incidentStatuses[Int(r.status)])
-        w.raw(",\"summary\":")
+        page.literal.raw(",\"status\":")
+        page.literal.string(r.retracted ? "retracted" : Vocabulary.incidentStatuses[Int(r.status)])
+        page.literal.raw(",\"summary\":")
         field(FoldCodes.fieldSummary)
-        w.raw(",\"time_precision\":")
+        page.literal.raw(",\"time_precision\":")
         field(FoldCodes.fieldTimePrecision)
-        w.raw(",\"updated_at\":")
+        page.literal.raw(",\"updated_at\":")
         recordedAt(newestHistoryNode(of: r))
-        w.raw(",\"verification\":")
-        w.string(Vocabulary.verificationStatuses[Int(r.verification)])
-        w.raw(UInt8(ascii: "}"))
+        page.literal.raw(",\"verification\":")
+        page.literal.string(Vocabulary.verificationStatuses[Int(r.verification)])
+        page.literal.raw(UInt8(ascii: "}"))
     }
 
     /// The row's casualties: the counted figure by group, and the range of the standing reports' totals.
@@ -231,34 +247,125 @@ extension ProjectionState {
     }
 }
 
+/// A page of the incidents list as the fold's state gave it (`ProjectionState.incidentsPage`):
+/// its bytes, with holes where a row shows a value read back from a stored event, filled by
+/// `render`.
+public struct IncidentPage: Sendable {
+    /// What a value that cannot be read back is written as.
+    enum Fallback: Sendable {
+        case null
+        /// An RFC 3339 instant (the `occurred_at` the fold keeps).
+        case instant(Int64)
+    }
+
+    /// The value a hole is filled with.
+    enum Value: Sendable {
+        /// Member `name` of the event's `data` (of `data.changes` for an update), raw.
+        case field(StaticString, inChanges: Bool, orElse: Fallback)
+        /// The event's `recorded_at`; null when the event cannot be read.
+        case recordedAt
+    }
+
+    struct Hole: Sendable {
+        /// Where in `literal` the value goes.
+        var at: Int
+        var row: Int32
+        var event: String
+        var value: Value
+    }
+
+    /// Every byte the state decides, in order; the holes' values go between them.
+    var literal: JSONWriter
+    var holes: [Hole] = []
+    var rows = 0
+
+    init(reservingCapacity capacity: Int) {
+        literal = JSONWriter(reservingCapacity: capacity)
+    }
+
+    init(literal bytes: [UInt8]) {
+        literal = JSONWriter()
+        literal.raw(bytes)
+    }
+
+    mutating func hole(row: Int32, event: String, _ value: Value) {
+        holes.append(Hole(at: literal.bytes.count, row: row, event: event, value: value))
+    }
+
+    mutating func write(_ fallback: Fallback) {
+        Self.write(fallback, to: &literal)
+    }
+
+    static func write(_ fallback: Fallback, to w: inout JSONWriter) {
+        switch fallback {
+        case .null:
+            w.raw("null")
+        case .instant(let millis):
+            w.raw(UInt8(ascii: "\""))
+            RFC3339.append(millis: millis, to: &w.bytes)
+            w.raw(UInt8(ascii: "\""))
+        }
+    }
+
+    /// The page's bytes: the holes filled with the values read back through `lookup` (one read
+    /// per event and row, each payload walked once). Called without the fold's lock.
+    public func render(lookup: EventLookup) -> [UInt8] {
+        let bytes = literal.bytes
+        var out = JSONWriter(reservingCapacity: bytes.count + 256 * rows)
+        var position = 0
+        var row: Int32 = -1
+        var events = RowEvents()
+        for hole in holes {
+            out.raw(bytes[position..<hole.at])
+            position = hole.at
+            if hole.row != row {
+                row = hole.row
+                events = RowEvents()
+            }
+            switch hole.value {
+            case .field(let name, let inChanges, let fallback):
+                if let value = events.fieldValue(hole.event, name, inChanges: inChanges, lookup) {
+                    out.raw(value)
+                } else {
+                    Self.write(fallback, to: &out)
+                }
+            case .recordedAt:
+                if let event = events.event(hole.event, lookup) { out.string(event.recordedAt) } else { out.raw("null") }
+            }
+        }
+        out.raw(bytes[position...])
+        return out.bytes
+    }
+}
+
 /// The events one incident row reads back, each looked up once: a row's fields mostly come from
 /// one or two events (the report, an update), and a lookup reads and parses a stored line. Each
 /// event's payload (or the `changes` of an update) is walked once for all the fields the row
 /// reads from it, in increasing order of name.
 struct RowEvents {
-    var seen: [(node: UInt32, event: Event?, walk: PayloadReader.MemberWalk?)] = []
+    var seen: [(id: String, event: Event?, walk: PayloadReader.MemberWalk?)] = []
 
-    mutating func slot(_ node: UInt32, in state: ProjectionState, _ lookup: EventLookup) -> Int {
-        if let hit = seen.firstIndex(where: { $0.node == node }) { return hit }
-        seen.append((node, lookup(state.eventID(state.history[Int(node)].ref)), nil))
+    mutating func slot(_ id: String, _ lookup: EventLookup) -> Int {
+        if let hit = seen.firstIndex(where: { $0.id == id }) { return hit }
+        seen.append((id, lookup(id), nil))
         return seen.count - 1
     }
 
-    mutating func event(_ node: UInt32, in state: ProjectionState, _ lookup: EventLookup) -> Event? {
-        seen[slot(node, in: state, lookup)].event
+    mutating func event(_ id: String, _ lookup: EventLookup) -> Event? {
+        seen[slot(id, lookup)].event
     }
 
-    /// The raw bytes of `field` in the event at `node` (in `changes` for an update), as
+    /// The raw bytes of `field` in the event `id` (in `changes` for an update), as
     /// `ProjectionState.fieldValue` reads them.
-    mutating func fieldValue(_ node: UInt32, _ field: StaticString, in state: ProjectionState, _ lookup: EventLookup) -> [UInt8]? {
-        let k = slot(node, in: state, lookup)
+    mutating func fieldValue(_ id: String, _ field: StaticString, inChanges: Bool, _ lookup: EventLookup) -> [UInt8]? {
+        let k = slot(id, lookup)
         guard let event = seen[k].event else { return nil }
         return event.line.withUnsafeBufferPointer { buffer in
             let p = PayloadReader(buffer)
             var walk =
                 seen[k].walk
                 ?? {
-                    guard state.history[Int(node)].type == FoldCodes.code(.incidentUpdated) else { return p.walk(of: event.dataRange) }
+                    guard inChanges else { return p.walk(of: event.dataRange) }
                     return p.member("changes", of: event.dataRange).map { p.walk(of: $0) } ?? .empty
                 }()
             defer { seen[k].walk = walk }

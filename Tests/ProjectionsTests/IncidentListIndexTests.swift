@@ -173,7 +173,9 @@ extension ProjectionState {
         w.raw("{\"incidents\":[")
         for i in page {
             w.element()
-            writeRow(i, lookup: lookup, to: &w)
+            var row = IncidentPage(reservingCapacity: 256)
+            planRow(i, into: &row)
+            w.raw(row.render(lookup: lookup))
         }
         w.raw("],\"next_cursor\":")
         if more, let last = page.last {
