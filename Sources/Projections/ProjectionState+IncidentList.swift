@@ -324,9 +324,7 @@ public struct IncidentPage: Sendable {
             }
             switch hole.value {
             case .field(let name, let inChanges, let fallback):
-                if let value = events.fieldValue(hole.event, name, inChanges: inChanges, lookup) {
-                    out.raw(value)
-                } else {
+                if !events.writeFieldValue(hole.event, name, inChanges: inChanges, lookup, to: &out) {
                     Self.write(fallback, to: &out)
                 }
             case .recordedAt:
@@ -355,11 +353,13 @@ struct RowEvents {
         seen[slot(id, lookup)].event
     }
 
-    /// The raw bytes of `field` in the event `id` (in `changes` for an update), as
-    /// `ProjectionState.fieldValue` reads them.
-    mutating func fieldValue(_ id: String, _ field: StaticString, inChanges: Bool, _ lookup: EventLookup) -> [UInt8]? {
+    /// Writes the raw bytes of `field` in the event `id` (in `changes` for an update), as
+    /// `ProjectionState.fieldValue` reads them; false (nothing written) when there are none.
+    mutating func writeFieldValue(
+        _ id: String, _ field: StaticString, inChanges: Bool, _ lookup: EventLookup, to w: inout JSONWriter
+    ) -> Bool {
         let k = slot(id, lookup)
-        guard let event = seen[k].event else { return nil }
+        guard let event = seen[k].event else { return false }
         return event.line.withUnsafeBufferPointer { buffer in
             let p = PayloadReader(buffer)
             var walk =
@@ -369,7 +369,9 @@ struct RowEvents {
                     return p.member("changes", of: event.dataRange).map { p.walk(of: $0) } ?? .empty
                 }()
             defer { seen[k].walk = walk }
-            return p.member(field, in: &walk).map { Array(p.raw($0)) }
+            guard let value = p.member(field, in: &walk) else { return false }
+            w.raw(p.raw(value))
+            return true
         }
     }
 }
