@@ -387,7 +387,7 @@ extension PayloadReader {
     package func member(_ name: StaticString, in walk: inout MemberWalk) -> Range<Int>? {
         let wanted = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
         if let previous = walk.previous,
-            !Self.precedes(UnsafeBufferPointer(start: previous.utf8Start, count: previous.utf8CodeUnitCount), wanted)
+            !UnsafeBufferPointer(start: previous.utf8Start, count: previous.utf8CodeUnitCount).lexicographicallyPrecedes(wanted)
         {
             walk.next = walk.start
         }
@@ -400,26 +400,14 @@ extension PayloadReader {
             // A key with an escape or a non-ASCII byte cannot be a plain name, and its raw bytes
             // do not sort as its value: it is passed over. A plain key after the name ends the
             // lookup, and the walk stays on it.
-            if key.simple, !matches(keyRange, wanted), Self.precedes(wanted, UnsafeBufferPointer(rebasing: bytes[keyRange])) {
-                return nil
-            }
+            let found = key.simple && matches(keyRange, wanted)
+            if key.simple, !found, wanted.lexicographicallyPrecedes(UnsafeBufferPointer(rebasing: bytes[keyRange])) { return nil }
             let valueEnd = storedValueEnd(at: value, end)
             walk.next = valueEnd.flatMap { e in e < end && bytes[e] == UInt8(ascii: ",") ? e + 1 : nil }
-            if key.simple, matches(keyRange, wanted) { return valueEnd.map { value..<$0 } }
+            if found { return valueEnd.map { value..<$0 } }
         }
         walk.next = nil
         return nil
-    }
-
-    /// Whether `name` comes strictly before `other` in UTF-8 byte order.
-    static func precedes(_ name: UnsafeBufferPointer<UInt8>, _ other: UnsafeBufferPointer<UInt8>) -> Bool {
-        let n = min(name.count, other.count)
-        var i = 0
-        while i < n {
-            if name[i] != other[i] { return name[i] < other[i] }
-            i += 1
-        }
-        return name.count < other.count
     }
 
     /// The index past the stored (already checked) value at `start`, found by its structure

@@ -168,11 +168,11 @@ public struct IncidentNode: Service {
             readinessBox.value?.done("projections")
         }
         let held = HeldEvents()
-        var handler = RequestHandler(
+        let handler = RequestHandler(
             store: store, validator: EventValidator(sectors: config.sectors), config: config,
             publicKey: identity.publicKeyBase64, peers: registry, trust: { trust.value }, projections: projections, logger: logger,
-            wallClock: options.wallClock, held: held, errors: ClientErrors(factory: options.metricsFactory))
-        handler.beforeViewReadBack = options.testHooks.beforeViewReadBack
+            wallClock: options.wallClock, held: held, errors: ClientErrors(factory: options.metricsFactory),
+            beforeViewReadBack: options.testHooks.beforeViewReadBack)
 
         // A passed peer socket runs the peer listener even when the config turns it off; the
         // address then only names it in logs until the bound one is known.

@@ -23,13 +23,15 @@ import Synchronization
 ///
 /// Two locks. `state` is the fold's: it is held while a batch is folded, and by the queries
 /// that read the state itself (views with `since`/`until`, the incident view, and an incidents
-/// page while it walks the index; its reads of the log come after, `IncidentPage`). `published` holds the views over all days as they stand after the last whole batch
+/// page while it walks the index; its reads of the log come after, `IncidentPage`).
+/// `published` holds the views over all days as they stand after the last whole batch
 /// (`PublishedViews`, Projections/PublishedViews.swift): the fold makes new answers for the
 /// sectors the batch touched (rendered by the first query that asks) and swaps the reference
 /// before it lets go of `state`, and the sector views and the overview are answered from that
 /// reference, taken under `published` for the time of a copy. So those queries never wait for a
-/// batch, the fold never waits for them, and they see every batch whole or not at all. While the log is caught up at start, a publication is made every
-/// `catchUpPublishInterval` and at the end, not after every block.
+/// batch, the fold never waits for them, and they see every batch whole or not at all. While
+/// the log is caught up at start, a publication is made every `catchUpPublishInterval` and at
+/// the end, not after every block.
 final class ProjectionService: Service {
     let store: EventStore
     let path: String

@@ -23,7 +23,7 @@ struct RequestHandler: Sendable {
     /// Counts every refusal this handler answers (`incidentlog_client_errors_total`).
     let errors: ClientErrors
     /// Called before each read of a stored event for a view (`TestHooks.beforeViewReadBack`).
-    var beforeViewReadBack: (@Sendable () -> Void)? = nil
+    let beforeViewReadBack: (@Sendable () -> Void)?
 
     /// What a connection carries from one request to the next.
     struct ConnectionState {

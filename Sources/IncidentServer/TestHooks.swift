@@ -8,8 +8,9 @@ import Glibc
 
 /// TEST-ONLY changes to a node: a node built in-process gets them as `IncidentNode.Options`;
 /// a real incidentd takes them from `INCIDENTD_TEST_*` environment variables that no deployment
-/// sets (Config/README.md says so), for the tests where the process itself matters. Each one
-/// logs a warning when active.
+/// sets (Config/README.md says so), for the tests where the process itself matters. Those a
+/// variable switches on log a warning when active; the in-process-only ones are closures and
+/// values that only a test can pass.
 ///
 /// - `wedgeWriterAfter` (`INCIDENTD_TEST_WEDGE_WRITER_AFTER_MS=N`): N ms after start, the store
 ///   writer blocks forever the next time it wakes, so liveness probes go unanswered and the

@@ -336,8 +336,9 @@ public struct IncidentPage: Sendable {
     }
 }
 
-/// The events one incident row reads back, each looked up once: a row's fields mostly come from
-/// one or two events (the report, an update), and a lookup reads and parses a stored line. Each
+/// The events one incident row (or the incident view) reads back, each looked up once: a row's
+/// fields mostly come from one or two events (the report, an update), and a lookup reads and
+/// parses a stored line. Each
 /// event's payload (or the `changes` of an update) is walked once for all the fields the row
 /// reads from it, in increasing order of name.
 struct RowEvents {
@@ -353,8 +354,9 @@ struct RowEvents {
         seen[slot(id, lookup)].event
     }
 
-    /// Writes the raw bytes of `field` in the event `id` (in `changes` for an update), as
-    /// `ProjectionState.fieldValue` reads them; false (nothing written) when there are none.
+    /// Writes the value of an incident field as the event `id` wrote it, raw: `data.<field>` of a
+    /// report, `data.changes.<field>` of an update (`inChanges`); false (nothing written) when
+    /// the event cannot be read back or has no such member.
     mutating func writeFieldValue(
         _ id: String, _ field: StaticString, inChanges: Bool, _ lookup: EventLookup, to w: inout JSONWriter
     ) -> Bool {

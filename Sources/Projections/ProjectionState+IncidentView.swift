@@ -54,13 +54,17 @@ extension ProjectionState {
 
         w.key("fields")
         w.raw(UInt8(ascii: "{"))
+        // In increasing order of name, as in a payload: each event's payload is walked once.
+        var events = RowEvents()
         for (f, name) in sortedByName(FoldCodes.incidentFieldNames) where r.registers[f] != noNode {
             let node = r.registers[f]
+            let id = eventID(history[Int(node)].ref)
             w.key(name)
             w.raw("{\"event\":")
-            w.string(eventID(history[Int(node)].ref))
+            w.string(id)
             w.raw(",\"value\":")
-            writeFieldValue(node: node, field: FoldCodes.incidentFields[f], lookup: lookup, to: &w)
+            let isUpdate = history[Int(node)].type == FoldCodes.code(.incidentUpdated)
+            if !events.writeFieldValue(id, FoldCodes.incidentFields[f], inChanges: isUpdate, lookup, to: &w) { w.raw("null") }
             w.raw(UInt8(ascii: "}"))
         }
         w.raw(UInt8(ascii: "}"))
@@ -139,32 +143,6 @@ extension ProjectionState {
 
     func writeEventID(_ node: UInt32, to w: inout JSONWriter) {
         if node == noNode { w.raw("null") } else { w.string(eventID(history[Int(node)].ref)) }
-    }
-
-    /// The value of an incident field as the event at `node` wrote it: `data.<field>` of a
-    /// report, `data.changes.<field>` of an update; null when the event cannot be read back.
-    func writeFieldValue(node: UInt32, field: StaticString, lookup: EventLookup, to w: inout JSONWriter) {
-        writeFieldValue(node: node, field: field, event: lookup(eventID(history[Int(node)].ref)), to: &w)
-    }
-
-    /// The same, from the event at `node` already looked up; null also when `node` is none.
-    func writeFieldValue(node: UInt32, field: StaticString, event: Event?, to w: inout JSONWriter) {
-        if node != noNode, let value = fieldValue(node: node, field: field, event: event) { w.raw(value) } else { w.raw("null") }
-    }
-
-    /// The raw bytes of the field in `event`, the event at `node`.
-    func fieldValue(node: UInt32, field: StaticString, event: Event?) -> [UInt8]? {
-        guard let event else { return nil }
-        let isUpdate = history[Int(node)].type == FoldCodes.code(.incidentUpdated)
-        return event.line.withUnsafeBufferPointer { buffer in
-            let p = PayloadReader(buffer)
-            var object = event.dataRange
-            if isUpdate {
-                guard let changes = p.member("changes", of: object) else { return nil }
-                object = changes
-            }
-            return p.member(field, of: object).map { Array(p.raw($0)) }
-        }
     }
 
     /// The raw bytes of `data.<key>` of an event.
