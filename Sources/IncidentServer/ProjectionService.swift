@@ -22,8 +22,9 @@ import Synchronization
 /// (after the listeners stopped, before the store closes).
 ///
 /// Two locks. `state` is the fold's: it is held while a batch is folded, and by the queries
-/// that read the state itself (views with `since`/`until`, the incident view, and an incidents
-/// page while it walks the index; its reads of the log come after, `IncidentPage`).
+/// that read the state itself (views with `since`/`until`, and an incidents page or the
+/// incident view while it writes what the state decides; their reads of the log come after,
+/// `IncidentPage`).
 /// `published` holds the views over all days as they stand after the last whole batch
 /// (`PublishedViews`, Projections/PublishedViews.swift): the fold makes new answers for the
 /// sectors the batch touched (rendered by the first query that asks) and swaps the reference

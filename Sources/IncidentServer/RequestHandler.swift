@@ -322,8 +322,8 @@ struct RequestHandler: Sendable {
     }
 
     /// Answers a view query from the folded state, under the fold's lock; ages are worked out
-    /// now, beside the view. A page of the incidents list reads the log after the lock is
-    /// released (`IncidentPage`).
+    /// now, beside the view. A page of the incidents list and the incident view read the log
+    /// after the lock is released (`IncidentPage`).
     func query(_ request: ClientRequest) throws -> [UInt8] {
         let now = Int64(wallClock())
         let store = self.store
@@ -344,6 +344,10 @@ struct RequestHandler: Sendable {
             }
             return ClientResponse.view(page.render(lookup: lookup), freshness: nil)
         }
+        if case .incident(let id) = request {
+            guard let page = projections.query({ $0.incidentViewPage(id: id) }) else { throw WireError(.notFound, "no incident \(id)") }
+            return ClientResponse.view(page.render(lookup: lookup), freshness: nil)
+        }
         return try projections.query { p throws -> [UInt8] in
             switch request {
             case .sector(let name, let since, let until):
@@ -355,9 +359,6 @@ struct RequestHandler: Sendable {
                 return ClientResponse.view(
                     p.overview(range: try DayRange(since: since, until: until)), freshness: p.freshnessAges(nowMillis: now),
                     provisional: provisional(sector: nil))
-            case .incident(let id):
-                guard let view = p.incidentView(id: id, lookup: lookup) else { throw WireError(.notFound, "no incident \(id)") }
-                return ClientResponse.view(view, freshness: nil)
             default:
                 throw WireError(.internalError, "not a query")
             }

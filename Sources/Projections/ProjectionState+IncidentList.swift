@@ -264,6 +264,10 @@ public struct IncidentPage: Sendable {
         case field(StaticString, inChanges: Bool, orElse: Fallback)
         /// The event's `recorded_at`; null when the event cannot be read.
         case recordedAt
+        /// `"name":` and member `name` of the event's `data`, raw, then a comma; nothing when the
+        /// event cannot be read or has no such member. The member after it is written as the
+        /// object's first (`{` before the hole).
+        case optionalMember(StaticString)
     }
 
     struct Hole: Sendable {
@@ -286,6 +290,12 @@ public struct IncidentPage: Sendable {
     init(literal bytes: [UInt8]) {
         literal = JSONWriter()
         literal.raw(bytes)
+    }
+
+    init(literal: JSONWriter, holes: [Hole], rows: Int) {
+        self.literal = literal
+        self.holes = holes
+        self.rows = rows
     }
 
     mutating func hole(row: Int32, event: String, _ value: Value) {
@@ -329,6 +339,16 @@ public struct IncidentPage: Sendable {
                 }
             case .recordedAt:
                 if let event = events.event(hole.event, lookup) { out.string(event.recordedAt) } else { out.raw("null") }
+            case .optionalMember(let name):
+                let start = out.bytes.count
+                out.raw(UInt8(ascii: "\""))
+                out.raw(name)
+                out.raw("\":")
+                if events.writeFieldValue(hole.event, name, inChanges: false, lookup, to: &out) {
+                    out.raw(UInt8(ascii: ","))
+                } else {
+                    out.bytes.removeSubrange(start...)
+                }
             }
         }
         out.raw(bytes[position...])

@@ -23,14 +23,31 @@ public typealias EventLookup = (String) -> Event?
 // the report. `counted` is false for a retracted incident, and for one whose report is not held
 // yet (events naming it arrived first). History and retractions are in the fold's total order
 // (hlc, origin, seq); casualty reports by origin name.
+//
+// Two steps, as for a page of the incidents list (ProjectionState+IncidentList.swift), so that
+// the fold's lock is not held while the view reads the log: `incidentViewPage` writes every byte
+// the state decides, leaving a hole for each value read back from a stored event (each field's
+// value, each retraction's `duplicate_of` and `reason`); `IncidentPage.render` reads those events
+// and fills the holes after the lock is released.
 extension ProjectionState {
-    /// The view of one incident, or nil when no event names it.
+    /// The view of one incident, or nil when no event names it (`incidentViewPage(id:)` rendered
+    /// at once, for callers that hold the state itself).
     public func incidentView(id: String, lookup: EventLookup) -> [UInt8]? {
+        incidentViewPage(id: id)?.render(lookup: lookup)
+    }
+
+    /// The view of one incident as the state has it now, but for the values read back from the
+    /// log, which `render` adds; nil when no event names the incident.
+    public func incidentViewPage(id: String) -> IncidentPage? {
         let key = EntityKey(id)
         guard let slot = incidentTable.find(key, hash: key.tableHash, in: incidents) else { return nil }
         let r = incidents[Int(slot)]
         let nodes = historyNodes(of: r)
         var w = JSONWriter(reservingCapacity: 2048)
+        var holes: [IncidentPage.Hole] = []
+        func hole(_ event: String, _ value: IncidentPage.Value) {
+            holes.append(IncidentPage.Hole(at: w.bytes.count, row: 0, event: event, value: value))
+        }
 
         w.raw("{\"casualties\":{\"disputed\":")
         let (figure, isDisputed) = casualtyFigure(r.casualties)
@@ -54,8 +71,7 @@ extension ProjectionState {
 
         w.key("fields")
         w.raw(UInt8(ascii: "{"))
-        // In increasing order of name, as in a payload: each event's payload is walked once.
-        var events = RowEvents()
+        // In increasing order of name, as in a payload: `render` walks each event's payload once.
         for (f, name) in sortedByName(FoldCodes.incidentFieldNames) where r.registers[f] != noNode {
             let node = r.registers[f]
             let id = eventID(history[Int(node)].ref)
@@ -64,7 +80,7 @@ extension ProjectionState {
             w.string(id)
             w.raw(",\"value\":")
             let isUpdate = history[Int(node)].type == FoldCodes.code(.incidentUpdated)
-            if !events.writeFieldValue(id, FoldCodes.incidentFields[f], inChanges: isUpdate, lookup, to: &w) { w.raw("null") }
+            hole(id, .field(FoldCodes.incidentFields[f], inChanges: isUpdate, orElse: .null))
             w.raw(UInt8(ascii: "}"))
         }
         w.raw(UInt8(ascii: "}"))
@@ -95,17 +111,14 @@ extension ProjectionState {
         w.raw(UInt8(ascii: "["))
         let retractedCode = FoldCodes.code(.incidentRetracted)
         for n in nodes where history[Int(n)].type == retractedCode {
+            let id = eventID(history[Int(n)].ref)
             w.element()
             w.raw(UInt8(ascii: "{"))
-            let event = lookup(eventID(history[Int(n)].ref))
-            if let dup = Self.dataMember("duplicate_of", of: event) {
-                w.key("duplicate_of")
-                w.raw(dup)
-            }
+            hole(id, .optionalMember("duplicate_of"))  // `"duplicate_of":…,` when the event has one
             w.key("event")
-            w.string(eventID(history[Int(n)].ref))
+            w.string(id)
             w.key("reason")
-            if let reason = Self.dataMember("reason", of: event) { w.raw(reason) } else { w.raw("null") }
+            hole(id, .field("reason", inChanges: false, orElse: .null))
             w.raw(UInt8(ascii: "}"))
         }
         w.raw(UInt8(ascii: "]"))
@@ -126,7 +139,7 @@ extension ProjectionState {
         w.raw(",\"value\":")
         w.string(Vocabulary.verificationStatuses[Int(r.verification)])
         w.raw("}}")
-        return w.bytes
+        return IncidentPage(literal: w, holes: holes, rows: 1)
     }
 
     /// The incident's history nodes in the fold's total order.
@@ -145,14 +158,6 @@ extension ProjectionState {
         if node == noNode { w.raw("null") } else { w.string(eventID(history[Int(node)].ref)) }
     }
 
-    /// The raw bytes of `data.<key>` of an event.
-    static func dataMember(_ key: StaticString, of event: Event?) -> [UInt8]? {
-        guard let event else { return nil }
-        return event.line.withUnsafeBufferPointer { buffer in
-            let p = PayloadReader(buffer)
-            return p.member(key, of: event.dataRange).map { Array(p.raw($0)) }
-        }
-    }
 }
 
 extension ProjectionState {

@@ -36,7 +36,7 @@ import Synchronization
 // so the published bytes are those views' bytes by construction.
 //
 // Not published (answered under the fold's lock, from the state itself): views with `since` or
-// `until`, the incident view and the incidents list (whose page reads the log after the lock is
+// `until`, the incident view and the incidents list (these two read the log after the lock is
 // released: ProjectionState+IncidentList.swift). A copy-on-write copy of the whole state per
 // batch would make the fold's next change copy each table it touches (the entity tables are flat
 // arrays of megabytes at a million events), so the fold would pay per batch what the queries save.

@@ -6,12 +6,14 @@ import IncidentTestSupport
 import Synchronization
 import Testing
 
-/// A page of the incidents list reads the values its rows show back from the log after the
-/// fold's lock is released (`IncidentPage`): a page held in its reads does not hold up the fold,
-/// and it still shows the state of the moment it was made.
+/// A page of the incidents list, and the incident view, read the values they show back from the
+/// log after the fold's lock is released (`IncidentPage`): one held in its reads does not hold up
+/// the fold, and it still shows the state of the moment it was made.
 ///
-/// In-process: the hook that holds the page in its reads is a closure in the node.
-@Suite("Incidents page read-back")
+/// In-process: the hook that holds the page in its reads is a closure in the node. It blocks the
+/// thread that renders (one of the cooperative pool's, as wide as the cores), so the tests run
+/// one at a time: two held at once on two cores would leave the fold no thread.
+@Suite("Incidents page read-back", .serialized)
 struct PageReadBackTests {
     /// Holds the first read-back after `arm` until `release` (or 10 s), and tells whether it is
     /// holding one now.
@@ -47,42 +49,79 @@ struct PageReadBackTests {
         }
     }
 
-    @Test func aPageHeldInItsReadsDoesNotHoldUpTheFold() async throws {
+    /// Appends `before` and waits until it is folded; sends `query` from a second connection and
+    /// holds it in its first read of the log; meanwhile appends `meanwhile` and checks that the
+    /// fold takes it in while the query is still held (it held the fold's lock through its reads
+    /// before); then releases it and hands its view, and the second connection, to `check`.
+    func hold(
+        _ query: [UInt8], after before: [[UInt8]], meanwhile: [UInt8],
+        check: (JSONValue?, IncidentConnection) async throws -> Void
+    ) async throws {
         let gate = Gate()
         try await withInProcessNode(nodeID: "gao", arguments: ["--fsync", "always"], hooks: TestHooks(beforeViewReadBack: gate.pass)) { node in
             try await IncidentConnection.withConnection(to: node.client) { office in
                 try await IncidentConnection.withConnection(to: node.client) { hq in
-                    func folded() async throws -> Int64? { try await office.request(Requests.status)["projections"]?["folded"]?.integerValue }
-                    _ = try await office.request(Requests.append(eventObjects: [Fixtures.incident("first")]))
-                    for _ in 0..<200 where try await folded() != 1 { try await Task.sleep(for: .milliseconds(10)) }
-                    #expect(try await folded() == 1)
+                    func folded(_ count: Int64) async throws -> Int64? {
+                        var now: Int64?
+                        for _ in 0..<200 {
+                            now = try await office.request(Requests.status)["projections"]?["folded"]?.integerValue
+                            if now == count { break }
+                            try await Task.sleep(for: .milliseconds(10))
+                        }
+                        return now
+                    }
+                    _ = try await office.request(Requests.append(eventObjects: before))
+                    #expect(try await folded(Int64(before.count)) == Int64(before.count))
 
-                    // HQ asks for the list; its page stops in its first read of the log.
                     gate.arm()
-                    try await hq.send(Requests.incidents(sector: nil, limit: 50, cursor: nil))
+                    try await hq.send(query)
                     let entered = await gate.waitEntered()
                     #expect(entered)
 
-                    // Meanwhile the office appends, and the fold takes the event in while the
-                    // page is still held (it held the fold's lock through its reads before).
-                    _ = try await office.request(Requests.append(eventObjects: [Fixtures.incident("second")]))
-                    var count = try await folded()
-                    for _ in 0..<200 where count != 2 {
-                        try await Task.sleep(for: .milliseconds(10))
-                        count = try await folded()
-                    }
-                    #expect(count == 2)
-                    #expect(gate.holding, "the fold went on only once the page's reads were done")
+                    _ = try await office.request(Requests.append(eventObjects: [meanwhile]))
+                    #expect(try await folded(Int64(before.count + 1)) == Int64(before.count + 1))
+                    #expect(gate.holding, "the fold went on only once the query's reads were done")
                     gate.release()
 
-                    // The page is the list as it stood when HQ asked: the first incident only.
-                    let page = try JSONParser.parse(try await hq.receiveResponse())
-                    #expect(page["view"]?["total"]?.integerValue == 1)
-                    let rows = page["view"]?["incidents"]?.arrayValue ?? []
-                    #expect(rows.map { $0["incident_id"]?.stringValue } == ["first"])
-                    #expect(rows.first?["summary"]?.stringValue == "IED on RN16 south of Gao")
+                    try await check(try JSONParser.parse(try await hq.receiveResponse())["view"], hq)
                 }
             }
+        }
+    }
+
+    @Test func aPageHeldInItsReadsDoesNotHoldUpTheFold() async throws {
+        // The page is the list as it stood when HQ asked: the first incident only.
+        try await hold(
+            Requests.incidents(sector: nil, limit: 50, cursor: nil), after: [Fixtures.incident("first")],
+            meanwhile: Fixtures.incident("second")
+        ) { view, _ in
+            #expect(view?["total"]?.integerValue == 1)
+            let rows = view?["incidents"]?.arrayValue ?? []
+            #expect(rows.map { $0["incident_id"]?.stringValue } == ["first"])
+            #expect(rows.first?["summary"]?.stringValue == "IED on RN16 south of Gao")
+        }
+    }
+
+    /// The incident view likewise: it shows the incident as it stood when HQ asked, not the
+    /// update folded meanwhile.
+    @Test func anIncidentViewHeldInItsReadsDoesNotHoldUpTheFold() async throws {
+        let dropped = Array(
+            #"{"type":"incident.retracted","sector":"east","data":{"incident_id":"first","reason":"duplicate","duplicate_of":"zero"}}"#.utf8)
+        let update = Array(
+            #"{"type":"incident.updated","sector":"east","data":{"incident_id":"first","changes":{"summary":"two IEDs on RN16"}}}"#.utf8)
+        let query = Array(#"{"op":"incident","id":"first"}"#.utf8)
+        try await hold(query, after: [Fixtures.incident("first"), dropped], meanwhile: update) { view, hq in
+            #expect(view?["fields"]?["summary"]?["event"]?.stringValue == "gao:1")
+            #expect(view?["fields"]?["summary"]?["value"]?.stringValue == "IED on RN16 south of Gao")
+            #expect(view?["history"]?.arrayValue?.count == 2)
+            let retraction = view?["retractions"]?.arrayValue?.first
+            #expect(retraction?["duplicate_of"]?.stringValue == "zero")
+            #expect(retraction?["reason"]?.stringValue == "duplicate")
+            #expect(retraction?["event"]?.stringValue == "gao:2")
+
+            // Asked again, it shows the update.
+            let now = try await hq.request(query)["view"]
+            #expect(now?["fields"]?["summary"]?["value"]?.stringValue == "two IEDs on RN16")
         }
     }
 }
