@@ -17,7 +17,8 @@ import Synchronization
 /// checksum and fits this log (its offset within the log, its vector within the store's);
 /// otherwise rebuild from offset 0. Then fold what the log holds beyond it and report ready.
 /// That catch-up reads the log in blocks of lines on two cores (`RebuildPipeline`); events
-/// stored after it are folded as the store's subscription delivers them.
+/// stored after it are folded as the store's subscription delivers them, in blocks of lines
+/// too (`subscribeBlocks`), read (`PreparedEvents.prepare`) before the fold's lock is taken.
 /// A snapshot is written every `snapshotInterval` when events were folded, and at shutdown
 /// (after the listeners stopped, before the store closes).
 ///
@@ -204,13 +205,18 @@ final class ProjectionService: Service {
     func fold(from start: UInt64, caughtUpAt target: UInt64) async {
         var caughtUp = start >= target
         do {
-            var events = store.subscribe(from: start, batchLimit: 4096).makeAsyncIterator()
-            while let batch = try await events.next() {
-                let read = events.cursor
+            var blocks = store.subscribeBlocks(from: start, batchLimit: 4096).makeAsyncIterator()
+            while let batch = try await blocks.next() {
+                let read = blocks.cursor
+                // Read from the stored lines before the lock is taken, as the catch-up's blocks are.
+                let prepared = try batch.map { block throws(EventParseError) in try PreparedEvents.prepare(block) }
                 let (cursor, quarantined) = state.withLock { s -> (UInt64, [QuarantinedEvent]) in
-                    let quarantined = s.projection.apply(contentsOf: batch)
+                    var quarantined: [QuarantinedEvent] = []
+                    for events in prepared {
+                        quarantined += s.projection.apply(events)
+                        s.foldedSinceStart += UInt64(events.count)
+                    }
                     s.cursor = read
-                    s.foldedSinceStart += UInt64(batch.count)
                     midBatchHook?()
                     s.publish(to: published)
                     return (s.cursor, quarantined)

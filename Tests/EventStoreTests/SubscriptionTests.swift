@@ -62,3 +62,41 @@ import Testing
         }
     }
 }
+
+@Suite struct BlockSubscriptionTests {
+    /// Blocks hold the stored bytes line by line, one segment each, at most `batchLimit` lines a
+    /// batch, and go on across segment boundaries and commits until the store closes.
+    @Test(.timeLimit(.minutes(1)))
+    func blocksDeliverEveryStoredLineAcrossSegments() async throws {
+        var options = StoreOptions()
+        options.segmentBytes = 1_000
+        try await StoreHarness.with(options: options) { h in
+            let store = try h.open()
+            for n in 1...20 { _ = try await store.append([pending(n, note: String(repeating: "x", count: n % 5 * 40))]) }
+            #expect(store.segmentCount >= 5)
+            var iterator = store.subscribeBlocks(from: 1, batchLimit: 7).makeAsyncIterator()
+            var delivered: [[UInt8]] = []
+            var offsets: [UInt64] = []
+            while delivered.count < 19, let batch = try await iterator.next() {
+                #expect(batch.reduce(0) { $0 + $1.count } <= 7)
+                for block in batch {
+                    #expect(block.count > 0)
+                    #expect(block.span == block.count)
+                    for i in 0..<block.count {
+                        delivered.append(Array(block.bytes[block.range(ofLine: i)]))
+                        offsets.append(block.firstOffset + UInt64(i))
+                    }
+                }
+            }
+            #expect(delivered == (try store.readLines(from: 1, limit: 100)))
+            #expect(offsets == Array(1...19))
+            #expect(iterator.cursor == 20)
+
+            _ = try await store.append([pending(21), pending(22)])
+            let next = try await iterator.next() ?? []
+            #expect(next.flatMap { b in (0..<b.count).map { Array(b.bytes[b.range(ofLine: $0)]) } } == (try store.readLines(from: 20, limit: 10)))
+            await store.close()
+            #expect(try await iterator.next() == nil)
+        }
+    }
+}
