@@ -172,7 +172,7 @@ public struct IncidentNode: Service {
             store: store, validator: EventValidator(sectors: config.sectors), config: config,
             publicKey: identity.publicKeyBase64, peers: registry, trust: { trust.value }, projections: projections, logger: logger,
             wallClock: options.wallClock, held: held, errors: ClientErrors(factory: options.metricsFactory),
-            beforeViewReadBack: options.testHooks.beforeViewReadBack)
+            outsideFoldLock: options.testHooks.outsideFoldLock)
 
         // A passed peer socket runs the peer listener even when the config turns it off; the
         // address then only names it in logs until the bound one is known.

@@ -22,8 +22,8 @@ struct RequestHandler: Sendable {
     var held = HeldEvents()
     /// Counts every refusal this handler answers (`incidentlog_client_errors_total`).
     let errors: ClientErrors
-    /// Called before each read of a stored event for a view (`TestHooks.beforeViewReadBack`).
-    let beforeViewReadBack: (@Sendable () -> Void)?
+    /// Called by a view query before its work outside the fold's lock (`TestHooks.outsideFoldLock`).
+    let outsideFoldLock: (@Sendable () -> Void)?
 
     /// What a connection carries from one request to the next.
     struct ConnectionState {
@@ -321,14 +321,15 @@ struct RequestHandler: Sendable {
         WireError(.notFound, "no sector \(name) (known: \(known.joined(separator: ", ")))")
     }
 
-    /// Answers a view query from the folded state, under the fold's lock; ages are worked out
-    /// now, beside the view. A page of the incidents list and the incident view read the log
-    /// after the lock is released (`IncidentPage`).
+    /// Answers a view query from the folded state: what the state decides is taken under the
+    /// fold's lock, and the rest is done after it is released (a page of the incidents list and
+    /// the incident view read the log, `IncidentPage`; a view over a range of days adds its days
+    /// up, `RangeView`). Ages are worked out now, beside the view.
     func query(_ request: ClientRequest) throws -> [UInt8] {
         let now = Int64(wallClock())
         let store = self.store
         // The views show values read back from stored events: their data was checked when stored.
-        let hook = beforeViewReadBack
+        let hook = outsideFoldLock
         let lookup: EventLookup = { id in
             hook?()
             return try? store.event(id: id, checkingData: false)
@@ -348,21 +349,21 @@ struct RequestHandler: Sendable {
             guard let page = projections.query({ $0.incidentViewPage(id: id) }) else { throw WireError(.notFound, "no incident \(id)") }
             return ClientResponse.view(page.render(lookup: lookup), freshness: nil)
         }
-        return try projections.query { p throws -> [UInt8] in
+        let (view, ages) = try projections.query { p throws -> (RangeView, [UInt8]) in
             switch request {
             case .sector(let name, let since, let until):
-                guard let view = p.sectorView(name, range: try DayRange(since: since, until: until)) else {
+                guard let view = p.sectorViewParts(name, range: try DayRange(since: since, until: until)) else {
                     throw Self.unknownSector(name, p.listedSectors)
                 }
-                return ClientResponse.view(view, freshness: p.freshnessAges(nowMillis: now), provisional: provisional(sector: name))
+                return (view, p.freshnessAges(nowMillis: now))
             case .overview(let since, let until):
-                return ClientResponse.view(
-                    p.overview(range: try DayRange(since: since, until: until)), freshness: p.freshnessAges(nowMillis: now),
-                    provisional: provisional(sector: nil))
+                return (p.overviewParts(range: try DayRange(since: since, until: until)), p.freshnessAges(nowMillis: now))
             default:
                 throw WireError(.internalError, "not a query")
             }
         }
+        let sector: String? = if case .sector(let name, _, _) = request { name } else { nil }
+        return ClientResponse.view(view.render(beforeSum: { hook?() }), freshness: ages, provisional: provisional(sector: sector))
     }
 
     /// The held events of `sector` (all of them for nil) as a JSON array, nil when there are none:

@@ -27,28 +27,30 @@ import Glibc
 /// - `appendQuietWindow` (in-process only): how long after another connection's request an
 ///   append is left to the writer (`LoopTraffic`, 2 ms by default); a test that must not depend
 ///   on how fast its own requests follow each other makes it long.
-/// - `beforeViewReadBack` (in-process only): called before a view query reads a stored event
-///   back (the incidents list, the incident view), so a test can hold a page in its reads and see
-///   that the fold goes on meanwhile (Tests/IncidentServerTests/PageReadBackTests).
+/// - `outsideFoldLock` (in-process only): called by a view query for the work it does after the
+///   fold's lock is released: before each read of a stored event (the incidents list, the
+///   incident view) and before adding up the days of a range (a sector view or the overview with
+///   `since`/`until`), so a test can hold a query there and see that the fold goes on meanwhile
+///   (Tests/IncidentServerTests/ViewsOutsideFoldLockTests).
 public struct TestHooks: Sendable {
     public var wedgeWriterAfter: Duration?
     public var peerIdleTimeout: Duration?
     public var segmentBytes: UInt64?
     public var beforeDataSync: (@Sendable () -> Void)?
     public var appendQuietWindow: Duration?
-    public var beforeViewReadBack: (@Sendable () -> Void)?
+    public var outsideFoldLock: (@Sendable () -> Void)?
 
     public init(
         wedgeWriterAfter: Duration? = nil, peerIdleTimeout: Duration? = nil, segmentBytes: UInt64? = nil,
         beforeDataSync: (@Sendable () -> Void)? = nil, appendQuietWindow: Duration? = nil,
-        beforeViewReadBack: (@Sendable () -> Void)? = nil
+        outsideFoldLock: (@Sendable () -> Void)? = nil
     ) {
         self.wedgeWriterAfter = wedgeWriterAfter
         self.peerIdleTimeout = peerIdleTimeout
         self.segmentBytes = segmentBytes
         self.beforeDataSync = beforeDataSync
         self.appendQuietWindow = appendQuietWindow
-        self.beforeViewReadBack = beforeViewReadBack
+        self.outsideFoldLock = outsideFoldLock
     }
 
     /// The hooks the `INCIDENTD_TEST_*` variables of `environment` switch on.

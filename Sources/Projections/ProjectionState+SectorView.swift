@@ -20,24 +20,43 @@ extension ProjectionState {
 
     /// The view of one sector, or nil when the sector is not configured.
     public func sectorView(_ name: String, range: DayRange = .all) -> [UInt8]? {
-        sectorAnswer(name, range: range)?.sectorView(freshness: freshness(), range: range)
+        sectorViewParts(name, range: range)?.render()
     }
 
     /// Every listed sector side by side, and the mission totals (all sectors together).
     public func overview(range: DayRange = .all) -> [UInt8] {
-        SectorAnswer.overview(listedSectors.map { sectorAnswer($0, range: range)! }, freshness: freshness(), itemNames: itemNames, range: range)
+        overviewParts(range: range).render()
+    }
+
+    /// What the view of one sector over `range` is made of, as the state has it now
+    /// (`RangeView`); nil when the sector is not configured.
+    public func sectorViewParts(_ name: String, range: DayRange) -> RangeView? {
+        sectorPart(name, range: range).map { RangeView(parts: [$0], isOverview: false, freshness: freshness(), itemNames: itemNames, range: range) }
+    }
+
+    /// What the overview over `range` is made of, as the state has it now (`RangeView`).
+    public func overviewParts(range: DayRange) -> RangeView {
+        RangeView(
+            parts: listedSectors.map { sectorPart($0, range: range)! }, isOverview: true, freshness: freshness(), itemNames: itemNames,
+            range: range)
     }
 
     /// One configured sector's counts and disputed incidents over `range`, rendered; nil when
     /// the sector is not configured.
     func sectorAnswer(_ name: String, range: DayRange) -> SectorAnswer? {
+        sectorPart(name, range: range)?.answer(itemNames: itemNames)
+    }
+
+    /// One configured sector's buckets over `range` (its running total over all days) and its
+    /// disputed incidents there, rendered; nil when the sector is not configured.
+    func sectorPart(_ name: String, range: DayRange) -> RangeView.Part? {
         let slot = sectorNames.firstIndex(of: name).map { UInt16($0) }
         guard slot != nil || sectors.contains(name) else { return nil }
-        var total = Bucket()
+        var parts: [Bucket] = []
         if let slot, range == .all {
-            if Int(slot) < sectorTotals.count { total = sectorTotals[Int(slot)] }
+            if Int(slot) < sectorTotals.count { parts = [sectorTotals[Int(slot)]] }
         } else if let slot {
-            for (k, b) in buckets where k.sector == slot && range.contains(k.day) { total.merge(b) }
+            for (k, b) in buckets where k.sector == slot && range.contains(k.day) { parts.append(b) }
         }
         let disputed = slot.map { disputedIncidents(sector: $0, range: range) } ?? []
         let listed = disputed.prefix(Self.disputedListLimit).map { i in
@@ -45,7 +64,7 @@ extension ProjectionState {
             writeDisputed(i, to: &w)
             return SectorAnswer.Disputed(occurredAt: incidents[i].occurredAt, key: incidents[i].key, bytes: w.bytes)
         }
-        return SectorAnswer(name: name, total: total, disputed: listed, disputedCount: disputed.count, itemNames: itemNames)
+        return RangeView.Part(name: name, buckets: parts, disputed: listed, disputedCount: disputed.count)
     }
 
     /// `{"gao":{"hlc":…},…}` (see `writeFreshness`).

@@ -35,11 +35,50 @@ import Synchronization
 // `SectorAnswer` renders the views of `ProjectionState.sectorView` and `overview` for any range,
 // so the published bytes are those views' bytes by construction.
 //
-// Not published (answered under the fold's lock, from the state itself): views with `since` or
-// `until`, the incident view and the incidents list (these two read the log after the lock is
-// released: ProjectionState+IncidentList.swift). A copy-on-write copy of the whole state per
+// Not published (taken from the state itself under the fold's lock, the rest done after it is
+// released): views with `since` or `until` (`RangeView` below: the buckets of the range are
+// copied under the lock, added up after it), the incident view and the incidents list (their
+// reads of the log come after the lock: ProjectionState+IncidentList.swift). A copy-on-write copy of the whole state per
 // batch would make the fold's next change copy each table it touches (the entity tables are flat
 // arrays of megabytes at a million events), so the fold would pay per batch what the queries save.
+
+/// A sector view or the overview over a range of days, as the fold's state had it when it was
+/// taken (`ProjectionState.sectorViewParts`, `overviewParts`): each sector's buckets in the range
+/// and its disputed incidents, rendered. `render` adds the buckets up and writes the view, after
+/// the fold's lock is released: a year of a sector's days at a million events is thousands of
+/// buckets and their medevac delays to sort, milliseconds a fold would otherwise wait for. The
+/// buckets are copies (their counts inline, their arrays and maps shared until the fold next
+/// changes them), so the view is the state of one moment.
+public struct RangeView: Sendable {
+    struct Part: Sendable {
+        var name: String
+        /// Summed in any order: every bucket is a sum of contributions (Bucket.swift).
+        var buckets: [Bucket]
+        var disputed: [SectorAnswer.Disputed]
+        var disputedCount: Int
+
+        func answer(itemNames: [String]) -> SectorAnswer {
+            var total = buckets.first ?? Bucket()
+            for b in buckets.dropFirst() { total.merge(b) }
+            return SectorAnswer(name: name, total: total, disputed: disputed, disputedCount: disputedCount, itemNames: itemNames)
+        }
+    }
+
+    let parts: [Part]
+    let isOverview: Bool
+    let freshness: [UInt8]
+    let itemNames: [String]
+    let range: DayRange
+
+    /// The view's bytes. `beforeSum` is called first (a test holds the view there to see that the
+    /// fold goes on meanwhile).
+    public func render(beforeSum: () -> Void = {}) -> [UInt8] {
+        beforeSum()
+        let answers = parts.map { $0.answer(itemNames: itemNames) }
+        if isOverview { return SectorAnswer.overview(answers, freshness: freshness, itemNames: itemNames, range: range) }
+        return answers[0].sectorView(freshness: freshness, range: range)
+    }
+}
 
 /// One configured sector's part of the views over a range of days.
 final class SectorAnswer: Sendable {

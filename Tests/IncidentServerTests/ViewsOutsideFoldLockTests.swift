@@ -6,17 +6,20 @@ import IncidentTestSupport
 import Synchronization
 import Testing
 
-/// A page of the incidents list, and the incident view, read the values they show back from the
-/// log after the fold's lock is released (`IncidentPage`): one held in its reads does not hold up
-/// the fold, and it still shows the state of the moment it was made.
+/// View queries take what the state decides under the fold's lock and do the rest after it is
+/// released: a page of the incidents list and the incident view read the values they show back
+/// from the log (`IncidentPage`), a view over a range of days adds its days up (`RangeView`). One
+/// held in that work does not hold up the fold, and it still shows the state of the moment it
+/// was asked for.
 ///
-/// In-process: the hook that holds the page in its reads is a closure in the node. It blocks the
-/// thread that renders (one of the cooperative pool's, as wide as the cores), so the tests run
-/// one at a time: two held at once on two cores would leave the fold no thread.
-@Suite("Incidents page read-back", .serialized)
-struct PageReadBackTests {
-    /// Holds the first read-back after `arm` until `release` (or 10 s), and tells whether it is
-    /// holding one now.
+/// In-process: the hook that holds a query (`TestHooks.outsideFoldLock`) is a closure in the
+/// node. It blocks the thread that renders (one of the cooperative pool's, as wide as the
+/// cores), so the tests run one at a time: two held at once on two cores would leave the fold
+/// no thread.
+@Suite("View work outside the fold's lock", .serialized)
+struct ViewsOutsideFoldLockTests {
+    /// Holds the first call of the hook after `arm` until `release` (or 10 s), and tells whether
+    /// it is holding one now.
     final class Gate: Sendable {
         let state = Mutex<(armed: Bool, holding: Bool)>((false, false))
         let entered = DispatchSemaphore(value: 0)
@@ -50,7 +53,7 @@ struct PageReadBackTests {
     }
 
     /// Appends `before` and waits until it is folded; sends `query` from a second connection and
-    /// holds it in its first read of the log; meanwhile appends `meanwhile` and checks that the
+    /// holds it in its first work outside the fold's lock; meanwhile appends `meanwhile` and checks that the
     /// fold takes it in while the query is still held (it held the fold's lock through its reads
     /// before); then releases it and hands its view, and the second connection, to `check`.
     func hold(
@@ -58,7 +61,7 @@ struct PageReadBackTests {
         check: (JSONValue?, IncidentConnection) async throws -> Void
     ) async throws {
         let gate = Gate()
-        try await withInProcessNode(nodeID: "gao", arguments: ["--fsync", "always"], hooks: TestHooks(beforeViewReadBack: gate.pass)) { node in
+        try await withInProcessNode(nodeID: "gao", arguments: ["--fsync", "always"], hooks: TestHooks(outsideFoldLock: gate.pass)) { node in
             try await IncidentConnection.withConnection(to: node.client) { office in
                 try await IncidentConnection.withConnection(to: node.client) { hq in
                     func folded(_ count: Int64) async throws -> Int64? {
@@ -122,6 +125,21 @@ struct PageReadBackTests {
             // Asked again, it shows the update.
             let now = try await hq.request(query)["view"]
             #expect(now?["fields"]?["summary"]?["value"]?.stringValue == "two IEDs on RN16")
+        }
+    }
+
+    /// A view over a range of days likewise: held before it adds its days up, it shows the
+    /// sector as it stood when HQ asked, not the incident folded meanwhile.
+    @Test func aRangeViewHeldBeforeItsSumsDoesNotHoldUpTheFold() async throws {
+        let query = Array(#"{"op":"sector","sector":"east","since":"2026-11-01","until":"2026-11-30"}"#.utf8)
+        try await hold(query, after: [Fixtures.incident("first")], meanwhile: Fixtures.incident("second")) { view, hq in
+            #expect(view?["incidents"]?["total"]?.integerValue == 1)
+            #expect(view?["range"]?["since"]?.stringValue == "2026-11-01")
+
+            let now = try await hq.request(query)["view"]
+            #expect(now?["incidents"]?["total"]?.integerValue == 2)
+            let overview = try await hq.request(Array(#"{"op":"overview","since":"2026-11-28","until":"2026-11-28"}"#.utf8))["view"]
+            #expect(overview?["mission"]?["incidents"]?["total"]?.integerValue == 2)
         }
     }
 }
