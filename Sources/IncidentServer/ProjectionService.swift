@@ -2,9 +2,11 @@ import Dispatch
 import EventStore
 import IncidentModel
 import Logging
+import NIOPosix
 import Projections
 import ServiceLifecycle
 import Synchronization
+import Wire
 
 /// Keeps the projections folded as events are stored (local appends and sync alike, through
 /// the store's subscription), answers queries from them, and snapshots them.
@@ -23,9 +25,10 @@ import Synchronization
 /// (after the listeners stopped, before the store closes).
 ///
 /// Two locks. `state` is the fold's: it is held while a batch is folded, and by the queries
-/// that read the state itself (views with `since`/`until`, and an incidents page or the
-/// incident view while it writes what the state decides; their reads of the log come after,
-/// `IncidentPage`).
+/// that read the state itself, for the time they take what the state decides (views with
+/// `since`/`until` copy their days' buckets, `RangeView`; an incidents page or the incident view
+/// writes all but the values it reads back from the log, `IncidentPage`); their other work comes
+/// after the lock is released.
 /// `published` holds the views over all days as they stand after the last whole batch
 /// (`PublishedViews`, Projections/PublishedViews.swift): the fold makes new answers for the
 /// sectors the batch touched (rendered by the first query that asks) and swaps the reference
@@ -140,7 +143,14 @@ final class ProjectionService: Service {
                     }
                 }
                 if let cursor = await self.catchUp(from: start, to: target) {
-                    await self.fold(from: cursor, caughtUpAt: target)
+                    // On a thread of its own (an event loop as the task's executor), so that no
+                    // work on the concurrency pool holds it up: a query blocked in a read of the
+                    // log holds a pool thread, and the pool has one per core.
+                    let thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+                    await withTaskExecutorPreference(EventLoopTaskExecutor(thread.next())) {
+                        await self.fold(from: cursor, caughtUpAt: target)
+                    }
+                    try? await thread.shutdownGracefully()
                 }
                 group.cancelAll()
             }
