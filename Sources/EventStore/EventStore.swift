@@ -243,21 +243,24 @@ public final class EventStore: Sendable {
                 "store writer did not finish within the shutdown timeout; closing without it",
                 metadata: ["store.dir": "\(directory)"])
         }
-        let subscribers = index.withLock { state -> [AsyncStream<Void>.Continuation] in
+        let (subscribers, repairSubscribers) = index.withLock { state in
             for s in state.segments { Glibc.close(s.readFD) }
             for fd in state.retiredFDs { Glibc.close(fd) }
             state.retiredFDs = []
-            for c in state.repairSubscribers.values { c.finish() }
-            state.repairSubscribers = [:]
             state.segments = state.segments.map {
                 var s = $0; s.readFD = -1; return s
             }
             state.closed = true
-            defer { state.subscribers = [:] }
-            return Array(state.subscribers.values)
+            defer {
+                state.subscribers = [:]
+                state.repairSubscribers = [:]
+            }
+            return (Array(state.subscribers.values), Array(state.repairSubscribers.values))
         }
-        // Finished outside the lock: a subscription's onTermination handler takes it.
+        // Finished outside the lock: a subscription's onTermination handler takes it (finishing a
+        // stream runs its handler at once, and the lock is not recursive).
         for c in subscribers { c.finish() }
+        for c in repairSubscribers { c.finish() }
         // The directory is free for the next open only once the writer is gone; a wedged writer
         // keeps it locked, since it might still write.
         if finished { Glibc.close(lockFD) }

@@ -13,7 +13,9 @@ import Testing
         let syncs = Shared(0)
         var options = StoreOptions()
         options.syncFaultInjector = {
-            if syncs.update({ $0 += 1; return $0 }) == 1 {
+            if syncs.update({
+                $0 += 1; return $0
+            }) == 1 {
                 inFirstSync.current = true
                 gate.wait()
             }
@@ -71,6 +73,26 @@ import Testing
             let error = await promptAppendError(store, [pending(2)])
             #expect(error?.code == .closed)
             #expect(error?.code.rawValue == "shutting_down")
+        }
+    }
+
+    /// Closing ends every subscription that is still open, the repaired events' too, and each
+    /// stream's consumer sees its end. The stream's end runs its termination handler at once,
+    /// which takes the store's lock: finished under it, the repaired events' stream crashed the
+    /// node that failed to start (CI, "Recursive call to lock Mutex").
+    @Test(.timeLimit(.minutes(1)))
+    func closeEndsOpenSubscriptionsOfEveryKind() async throws {
+        try await StoreHarness.with { h in
+            let store = try h.open()
+            _ = try await store.append([pending(1)])
+            let repaired = store.repairedEvents()
+            var events = store.subscribe(from: 1).makeAsyncIterator()
+            await store.close()
+            var ended = false
+            for await _ in repaired {}
+            ended = true
+            #expect(ended)
+            #expect(try await events.next() == nil)
         }
     }
 }
