@@ -247,9 +247,9 @@ extension ProjectionState {
     }
 }
 
-/// A page of the incidents list as the fold's state gave it (`ProjectionState.incidentsPage`):
-/// its bytes, with holes where a row shows a value read back from a stored event, filled by
-/// `render`.
+/// A page of the incidents list (`ProjectionState.incidentsPage`), or the incident view
+/// (`incidentViewPage`, one row), as the fold's state gave it: its bytes, with holes where it
+/// shows a value read back from a stored event, filled by `render`.
 public struct IncidentPage: Sendable {
     /// What a value that cannot be read back is written as.
     enum Fallback: Sendable {
