@@ -25,17 +25,30 @@ extension EventStore {
     /// The stored lines of at most `limit` offsets from `offset`, each with its offset, and the
     /// offset after the last one covered (damaged slots are stepped over).
     public func readLineRun(from offset: UInt64, limit: Int) throws(StoreError) -> LineRun {
-        var run = LineRun(next: offset)
-        let end = offset &+ UInt64(max(0, limit))
-        // A block stops at a segment's end or a damaged slot; the next one goes on after it.
-        while run.next < end, let block = try readLineBlock(from: run.next, limit: Int(end - run.next)) {
+        let (blocks, next) = try readLineBlocks(from: offset, limit: limit)
+        var run = LineRun(next: next)
+        for block in blocks {
             for i in 0..<block.count {
                 run.lines.append(Array(block.bytes[block.range(ofLine: i)]))
                 run.offsets.append(block.firstOffset + UInt64(i))
             }
-            run.next += UInt64(block.span)
         }
         return run
+    }
+
+    /// The stored lines of at most `limit` offsets from `offset`, as blocks (`readLineBlock`),
+    /// each holding lines, and the offset after the last one covered (damaged slots are stepped
+    /// over).
+    public func readLineBlocks(from offset: UInt64, limit: Int) throws(StoreError) -> (blocks: [EventLineBlock], next: UInt64) {
+        var blocks: [EventLineBlock] = []
+        var next = offset
+        let end = offset &+ UInt64(max(0, limit))
+        // A block stops at a segment's end or a damaged slot; the next one goes on after it.
+        while next < end, let block = try readLineBlock(from: next, limit: Int(end - next)) {
+            if block.count > 0 { blocks.append(block) }
+            next += UInt64(block.span)
+        }
+        return (blocks, next)
     }
 
     /// Stored lines from `offset`, at most `limit` and at most one segment's worth, read with one

@@ -5,9 +5,20 @@ extension EventStore {
     /// closes. Buffering is bounded: the store only signals "there is more" (a buffer of one), and
     /// the subscriber reads at its own pace from the log, so a slow subscriber costs no memory.
     public func subscribe(from offset: UInt64, batchLimit: Int = 1024) -> EventSubscription {
+        subscription(from: offset, batchLimit: batchLimit) { store, from, limit in
+            let run = try store.readLineRun(from: from, limit: limit)
+            return (try run.lines.map { line throws(StoreError) in try Event.parseStored(line) }, run.next)
+        }
+    }
+
+    /// A subscription whose batches `read` makes from the log (at most `limit` offsets from
+    /// `from`, and the offset it read up to).
+    func subscription<Item>(
+        from offset: UInt64, batchLimit: Int, read: @escaping StoreSubscription<Item>.Read
+    ) -> StoreSubscription<Item> {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         register(continuation, in: \.subscribers)
-        return EventSubscription(store: self, cursor: offset, batchLimit: batchLimit, signals: stream)
+        return StoreSubscription(store: self, cursor: offset, batchLimit: batchLimit, signals: stream, read: read)
     }
 
     /// Adds a subscriber's continuation to one of the index's tables until its stream ends (at
@@ -38,37 +49,38 @@ extension EventStore {
     }
 }
 
-/// An `AsyncSequence` of batches of newly stored events (see `EventStore.subscribe`).
-public struct EventSubscription: AsyncSequence, Sendable {
-    public typealias Element = [Event]
+/// Newly stored events as batches (`EventStore.subscribe`).
+public typealias EventSubscription = StoreSubscription<Event>
+
+/// An `AsyncSequence` of batches of what is newly stored, each batch made from the log by `read`
+/// (events, lines or blocks of lines: `subscribe`, `subscribeLines`, `subscribeBlocks`).
+public struct StoreSubscription<Item: Sendable>: AsyncSequence, Sendable {
+    public typealias Element = [Item]
+    /// The items of at most `limit` offsets from an offset, and the offset read up to.
+    public typealias Read = @Sendable (EventStore, UInt64, Int) throws -> ([Item], UInt64)
     let store: EventStore
     let cursor: UInt64
     let batchLimit: Int
     let signals: AsyncStream<Void>
+    let read: Read
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(store: store, cursor: cursor, batchLimit: batchLimit, signals: signals.makeAsyncIterator())
+        Iterator(base: SubscriptionCursor(store: store, cursor: cursor, batchLimit: batchLimit, signals: signals.makeAsyncIterator()), read: read)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
         var base: SubscriptionCursor
-        /// The offset of the next event to deliver.
+        let read: Read
+        /// The offset of the next item to deliver.
         public var cursor: UInt64 { base.cursor }
 
-        init(store: EventStore, cursor: UInt64, batchLimit: Int, signals: AsyncStream<Void>.Iterator) {
-            base = SubscriptionCursor(store: store, cursor: cursor, batchLimit: batchLimit, signals: signals)
-        }
-
-        public mutating func next() async throws -> [Event]? {
-            try await base.next { store, from, limit in
-                let run = try store.readLineRun(from: from, limit: limit)
-                return (try run.lines.map { line throws(StoreError) in try Event.parseStored(line) }, run.next)
-            }
+        public mutating func next() async throws -> [Item]? {
+            try await base.next(read)
         }
     }
 }
 
-/// What both subscriptions share: a cursor in the log, read on at each signal from the store.
+/// A subscription's cursor in the log, read on at each signal from the store.
 struct SubscriptionCursor {
     let store: EventStore
     /// The offset of the next item to deliver.
