@@ -16,12 +16,32 @@ extension FuzzHarness {
         // the run (ParallelAppendTests reads them concurrently).
         let parts = ClientRequest.parallelAppendEvents(
             line: line, validator: validator, maximumEvents: maximumEvents, threads: 3, bytesPerThread: 16, concurrently: false)
+        // The public entry, which reads the request as one part when it can: the same outcome
+        // as the whole reading, a refusal in the same words.
+        let entry = Result { () throws(WireError) in
+            try ClientRequest.parse(line: line, validator: validator, maximumEvents: maximumEvents)
+        }
         let request: ClientRequest
         do {
-            request = try ClientRequest.parse(line: line, validator: validator, maximumEvents: maximumEvents)
+            request = try ClientRequest.parseWhole(line: line, validator: validator, maximumEvents: maximumEvents)
         } catch {
             try require(parts == nil, "request", "read in parts, an append one thread refuses (\(error.message)) was accepted")
+            guard case .failure(let refusal) = entry else {
+                throw PropertyViolation(
+                    harness: "request", message: "the public entry accepts what the whole reading refuses (\(error.message))")
+            }
+            try require(
+                refusal.code == error.code && refusal.message == error.message, "request",
+                "the public entry refuses with other words: \(refusal.message) against \(error.message)")
             return
+        }
+        guard case .success(let entered) = entry else {
+            throw PropertyViolation(harness: "request", message: "the public entry refuses what the whole reading accepts")
+        }
+        if case .append(let events) = request {
+            guard case .append(let others) = entered, others.count == events.count,
+                zip(others, events).allSatisfy({ $0.type == $1.type && $0.sector == $1.sector && $0.canonicalData == $1.canonicalData })
+            else { throw PropertyViolation(harness: "request", message: "the public entry reads other events than the whole reading") }
         }
         switch request {
         case .append(let events):

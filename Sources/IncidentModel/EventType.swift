@@ -42,3 +42,17 @@ public enum Vocabulary {
     public static let sightingSources = ["uav", "patrol", "community", "other"]
     public static let incidentStatuses = ["open", "closed"]
 }
+
+extension EventType {
+    /// Each type's wire name as bytes, in `allCases` order.
+    static let wireNames: [[UInt8]] = allCases.map { Array($0.rawValue.utf8) }
+
+    /// The type whose wire name is exactly `bytes`, without making them a `String` first.
+    init?(plainWireName bytes: UnsafeBufferPointer<UInt8>) {
+        for (index, name) in Self.wireNames.enumerated() where name.count == bytes.count && name.elementsEqual(bytes) {
+            self = Self.allCases[index]
+            return
+        }
+        return nil
+    }
+}

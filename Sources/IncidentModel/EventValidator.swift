@@ -89,6 +89,26 @@ public struct EventValidator: Sendable {
         return NewEvent(type: type, sector: sector, canonicalData: canonical)
     }
 
+    /// The event whose `type` and `sector` are the given string contents, each plain (no escape,
+    /// so its bytes are its value), and whose `data` is already in canonical form; nil when any
+    /// check refuses it. The checks of `validate(canonicalEvent:)`, for a reader that took the
+    /// event's members apart itself (`ClientRequest.readEvent`) and leaves every refusal to the
+    /// reading that words it. Neither name is made a `String`: the type is matched against the
+    /// catalogue's wire names, the sector against the configured list, whose own string is kept.
+    package func accepted(plainType type: UnsafeBufferPointer<UInt8>, plainSector sector: UnsafeBufferPointer<UInt8>, canonicalData data: [UInt8])
+        -> NewEvent?
+    {
+        guard let type = EventType(plainWireName: type),
+            let sector = sectors.first(where: { $0.utf8.elementsEqual(sector) })
+        else { return nil }
+        do {
+            try Self.checkData(data, type: type)
+        } catch {
+            return nil
+        }
+        return NewEvent(type: type, sector: sector, canonicalData: data)
+    }
+
     /// Checks `data` of an event of `type`.
     public func validate(data: JSONValue, type: EventType) throws(Failure) {
         try Self.checkData(data.canonicalBytes, type: type)

@@ -42,10 +42,24 @@ public enum ClientRequest: Sendable {
     public static let maximumReadLimit = 10_000
 
     /// Parses and validates a request line. Event payloads are validated here, so a request
-    /// that reaches the store is known good. A long append may be read on up to `threads`
-    /// threads at once (ClientRequest+ParallelAppend.swift); the outcome is the same.
+    /// that reaches the store is known good. An append of the form this project's clients
+    /// write is read in parts, a long one on up to `threads` threads at once
+    /// (ClientRequest+ParallelAppend.swift); the outcome is that of `parseWhole`.
     public static func parse(
         line: UnsafeBufferPointer<UInt8>, validator: EventValidator, maximumEvents: Int, threads: Int = 1
+    ) throws(WireError) -> ClientRequest {
+        if line.starts(with: eventsArrayPrefix),
+            let events = parallelAppendEvents(line: line, validator: validator, maximumEvents: maximumEvents, threads: threads)
+        {
+            return .append(events)
+        }
+        return try parseWhole(line: line, validator: validator, maximumEvents: maximumEvents)
+    }
+
+    /// Parses a request line as one whole, on this thread: the reading that words every
+    /// refusal, which `parse` falls back on and the tests and the fuzzer hold its parts to.
+    @_spi(Fuzzing) public static func parseWhole(
+        line: UnsafeBufferPointer<UInt8>, validator: EventValidator, maximumEvents: Int
     ) throws(WireError) -> ClientRequest {
         if line.starts(with: ingestPrefix) {
             do throws(PeerMessage.ParseError) {
@@ -55,9 +69,6 @@ public enum ClientRequest: Sendable {
             }
         }
         if line.starts(with: appendPrefix) {
-            if threads > 1, let events = parallelAppendEvents(line: line, validator: validator, maximumEvents: maximumEvents, threads: threads) {
-                return .append(events)
-            }
             return try parseAppend(line: line, validator: validator, maximumEvents: maximumEvents)
         }
         let json: JSONValue

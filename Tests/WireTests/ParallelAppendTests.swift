@@ -29,14 +29,18 @@ import Testing
         }
     }
 
-    /// The events the public entry gives, as `bytes` each (one thread unless `threads` says).
-    static func parsed(_ line: [UInt8], maximumEvents: Int = 10_000, threads: Int = 1) -> Result<[[UInt8]], WireError> {
+    /// The events the whole reading gives (`parseWhole`), or with `threads` the public entry,
+    /// which reads the request in parts when it can; as `bytes` each.
+    static func parsed(_ line: [UInt8], maximumEvents: Int = 10_000, threads: Int? = nil) -> Result<[[UInt8]], WireError> {
         line.withUnsafeBufferPointer { buffer in
             Result { () throws(WireError) in
-                guard
-                    case .append(let events) = try ClientRequest.parse(
-                        line: buffer, validator: validator, maximumEvents: maximumEvents, threads: threads)
-                else { throw WireError(.invalidRequest, "not an append") }
+                let request =
+                    if let threads {
+                        try ClientRequest.parse(line: buffer, validator: validator, maximumEvents: maximumEvents, threads: threads)
+                    } else {
+                        try ClientRequest.parseWhole(line: buffer, validator: validator, maximumEvents: maximumEvents)
+                    }
+                guard case .append(let events) = request else { throw WireError(.invalidRequest, "not an append") }
                 return events.map(Self.bytes)
             }
         }
@@ -64,8 +68,9 @@ import Testing
                     return
                 }
             }
-            // Through the public entry, always the same events.
+            // Through the public entry, always the same events: in parts, and as one part.
             #expect(try Self.parsed(line, threads: threads).get() == expected)
+            #expect(try Self.parsed(line, threads: 1).get() == expected)
         }
         // The parts were read most of the time, not only left to the one thread.
         #expect(readInParts > 150)
@@ -128,6 +133,13 @@ import Testing
             let parts = line.withUnsafeBufferPointer {
                 ClientRequest.parallelAppendEvents(
                     line: $0, validator: Self.validator, maximumEvents: maximum, threads: 2 + Int(random.next() % 4), bytesPerThread: 64)
+            }
+            // The public entry refuses what the whole reading refuses, with the same words; a
+            // short request is read as one part there.
+            switch (one, Self.parsed(line, maximumEvents: maximum, threads: 1)) {
+            case (.failure(let a), .failure(let b)): #expect(a.code == b.code && a.message == b.message)
+            case (.success(let a), .success(let b)): #expect(a == b)
+            case (let a, let b): Issue.record("round \(round): the whole reading gives \(a), the public entry \(b)")
             }
             switch (one, parts) {
             case (.failure, nil): refused += 1
