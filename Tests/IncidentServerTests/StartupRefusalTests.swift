@@ -53,11 +53,16 @@ struct StartupRefusalTests {
         }
     }
 
+    static let withoutPeers = ["--fsync", "never", "--peer-listen", "off"]
+
     /// The first start records the node id beside the key; a start under another id is refused
     /// naming both, and writes nothing.
+    ///
+    /// No peer listener: a restart would bind the peer port the node had, which another test's
+    /// connection may hold by then (seen in a full run), and nothing here dials it.
     @Test func aDataDirectoryKeepsTheNodeIdItWasFirstStartedWith() async throws {
-        let x = TestNode(nodeID: "x", extraArguments: ["--fsync", "never"])
-        let dev = TestNode(nodeID: "dev", dataDir: x.dataDir, extraArguments: ["--fsync", "never"])
+        let x = TestNode(nodeID: "x", extraArguments: Self.withoutPeers)
+        let dev = TestNode(nodeID: "dev", dataDir: x.dataDir, extraArguments: Self.withoutPeers)
         defer {
             dev.discard()
             x.discard()
@@ -82,8 +87,8 @@ struct StartupRefusalTests {
     /// A data directory from before `node_id` existed: adopted by the node whose key signed its
     /// own events, refused (naming that origin) under any other id.
     @Test func aDataDirectoryWithoutTheFileIsAdoptedOnlyByItsOwnNode() async throws {
-        let x = TestNode(nodeID: "x", extraArguments: ["--fsync", "never"])
-        let dev = TestNode(nodeID: "dev", dataDir: x.dataDir, extraArguments: ["--fsync", "never"])
+        let x = TestNode(nodeID: "x", extraArguments: Self.withoutPeers)
+        let dev = TestNode(nodeID: "dev", dataDir: x.dataDir, extraArguments: Self.withoutPeers)
         defer {
             dev.discard()
             x.discard()
