@@ -95,48 +95,59 @@ extension EventStore {
         let firstOffset = index.withLock { $0.count }
         let signedIndex = Self.lastLocalEventIndex(batch)
         let signatureInterval = max(1, options.signatureInterval)
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.bytes })
+        // The commit's lines, one after the other, each with its newline.
+        var out = JSONWriter(reservingCapacity: batch.reduce(0) { $0 + $1.bytes })
         var lineStarts: [UInt32] = []
-        var newOffsets: [(origin: String, offset: UInt64)] = []
+        var newOffsets: [OriginRun] = []
         var outcomes: [CommitOutcome] = []
         outcomes.reserveCapacity(batch.count)
         // Chains advance on a copy, kept only if the write and sync succeed.
         var chains = ctx.chains
-        var batchHashes: [String: [UInt64: EventHash]] = [:]
+        var batchHashes: [String: BatchChain] = [:]
         var offset = firstOffset
         var localIndex = 0
         var forks = 0
         var repairsStaged = false
 
         func add(_ event: Event) {
-            lineStarts.append(UInt32(ctx.activeSize + UInt64(buffer.count)))
-            buffer.append(contentsOf: event.line)
-            buffer.append(UInt8(ascii: "\n"))
+            lineStarts.append(UInt32(ctx.activeSize + UInt64(out.bytes.count)))
+            out.raw(event.line)
+            out.raw(UInt8(ascii: "\n"))
             chains[event.origin] = (event.seq, event.hash)
-            batchHashes[event.origin, default: [:]][event.seq] = event.hash
-            newOffsets.append((event.origin, offset))
+            batchHashes[event.origin, default: BatchChain(firstSeq: event.seq)].hashes.append(event.hash)
+            newOffsets.append(origin: event.origin, offset)
             offset += 1
         }
 
         for p in batch {
             switch p.work {
             case .local(let events):
-                var appended: [Appended] = []
-                appended.reserveCapacity(events.count)
+                // Each line is written straight into the commit's buffer; the chain, the batch's
+                // hashes and the offsets are this node's, taken out once for the whole append.
+                var held = chains[nodeID]
+                var hashes = batchHashes.removeValue(forKey: nodeID) ?? BatchChain(firstSeq: (held?.seq ?? 0) + 1)
+                hashes.hashes.reserveCapacity(hashes.hashes.count + events.count)
+                lineStarts.reserveCapacity(lineStarts.count + events.count)
+                let firstSeq = (held?.seq ?? 0) + 1
                 for e in events {
-                    let held = chains[nodeID]
                     let seq = (held?.seq ?? 0) + 1
                     let draft = Event.Draft(
                         origin: nodeID, seq: seq, prev: held?.hash, hlc: ctx.clock.now(),
                         recordedAtMillis: Int64(options.wallClock()), type: e.type, sector: e.sector, data: e.data)
                     let signed = localIndex == signedIndex || (localIndex + 1) % signatureInterval == 0
-                    let event = Event.encode(draft, signer: signed ? identity.privateKey : nil)
+                    lineStarts.append(UInt32(ctx.activeSize + UInt64(out.bytes.count)))
+                    let written = Event.write(draft, signer: signed ? identity.privateKey : nil, into: &out)
+                    out.raw(UInt8(ascii: "\n"))
                     localIndex += 1
-                    appended.append(Appended(id: "\(nodeID):\(seq)", seq: seq, offset: offset))
-                    add(event)
+                    held = (seq, written.hash)
+                    hashes.hashes.append(written.hash)
                 }
-                outcomes.append(.appended(appended))
+                chains[nodeID] = held
+                batchHashes[nodeID] = hashes
+                newOffsets.append(origin: nodeID, offset, count: events.count)
+                let first = offset
+                outcomes.append(.appended((0..<UInt64(events.count)).map { Appended(origin: nodeID, seq: firstSeq + $0, offset: first + $0) }))
+                offset += UInt64(events.count)
             case .replicated(let events):
                 var results: [IngestOutcome] = []
                 results.reserveCapacity(events.count)
@@ -189,6 +200,7 @@ extension EventStore {
                 return
             }
         }
+        let buffer = out.bytes
         if !buffer.isEmpty, let error = writeAndSync(buffer) {
             // Cut what may have reached the file, so no event answered with an error turns up
             // after a restart. Best effort: the failure is sticky either way.
@@ -203,7 +215,9 @@ extension EventStore {
             let last = state.segments.count - 1
             state.segments[last].lineStarts.append(contentsOf: lineStarts)
             state.segments[last].size = newSize
-            for (origin, o) in newOffsets { state.origins[origin, default: IndexState.Origin()].offsets.append(o) }
+            for run in newOffsets {
+                state.origins[run.origin, default: IndexState.Origin()].offsets.append(contentsOf: run.offset..<(run.offset + UInt64(run.count)))
+            }
             state.count = offset
             state.forks += forks
             if repairsStaged {
@@ -219,10 +233,10 @@ extension EventStore {
     }
 
     /// Adds a commit's events to `incidentlog_events_stored_total`, one increment per origin.
-    func countStored(_ stored: [(origin: String, offset: UInt64)]) {
+    func countStored(_ stored: [OriginRun]) {
         guard !stored.isEmpty else { return }
         var perOrigin: [String: Int64] = [:]
-        for (origin, _) in stored { perOrigin[origin, default: 0] += 1 }
+        for run in stored { perOrigin[run.origin, default: 0] += Int64(run.count) }
         for (origin, n) in perOrigin {
             let counter = writerContext.storedCounters[origin] ?? metrics.stored(origin: origin)
             writerContext.storedCounters[origin] = counter
@@ -334,5 +348,35 @@ extension EventStore {
             return StoreError(.storeFailed, "cannot fsync the trimmed active segment: \(POSIX.errnoText())")
         }
         return nil
+    }
+}
+
+/// Events of one origin stored at consecutive offsets of a commit.
+struct OriginRun {
+    var origin: String
+    var offset: UInt64
+    var count: Int
+}
+
+extension [OriginRun] {
+    /// Adds `count` events of `origin` at `offset`, to the last run when they follow on from it.
+    mutating func append(origin: String, _ offset: UInt64, count: Int = 1) {
+        if let last = self.last, last.origin == origin, last.offset + UInt64(last.count) == offset {
+            self[self.count - 1].count += count
+        } else {
+            append(OriginRun(origin: origin, offset: offset, count: count))
+        }
+    }
+}
+
+/// The hashes a commit adds for one origin: its seqs follow on from the chain held before, so
+/// they are consecutive from `firstSeq`.
+struct BatchChain {
+    var firstSeq: UInt64
+    var hashes: [EventHash] = []
+
+    subscript(seq: UInt64) -> EventHash? {
+        guard seq >= firstSeq, seq - firstSeq < UInt64(hashes.count) else { return nil }
+        return hashes[Int(seq - firstSeq)]
     }
 }

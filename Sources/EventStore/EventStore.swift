@@ -288,9 +288,10 @@ public struct PendingEvent: Sendable {
 
 /// Where an appended event landed.
 public struct Appended: Sendable, Equatable {
-    public var id: String
+    public var origin: String
     public var seq: UInt64
     public var offset: UInt64
+    public var id: String { "\(origin):\(seq)" }
 }
 
 /// What happened to one replicated event.

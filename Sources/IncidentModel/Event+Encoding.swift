@@ -28,10 +28,24 @@ extension Event {
         }
     }
 
-    /// Writes the line of a new event: the envelope in canonical order, its hash, and a signature
-    /// when `signer` is given (the last event of a commit batch).
-    public static func encode(_ d: Draft, signer: Curve25519.Signing.PrivateKey?) -> Event {
-        var w = JSONWriter(reservingCapacity: d.data.count + 320)
+    /// Where the parts of a line `write(_:signer:into:)` wrote are, in the writer's bytes.
+    public struct Written: Sendable {
+        /// The line's first byte (its opening brace).
+        public var start: Int
+        public var recordedAt: Range<Int>
+        public var data: Range<Int>
+        /// The index of `,"hash":`.
+        public var hashedPrefixEnd: Int
+        public var hash: EventHash
+        public var signature: [UInt8]?
+    }
+
+    /// Writes the line of a new event at the end of `w` (no newline): the envelope in canonical
+    /// order, its hash, and a signature when `signer` is given (the last event of a commit
+    /// batch). The store's writer writes its commit's lines so, one after the other into one
+    /// buffer; `encode` writes one line alone.
+    public static func write(_ d: Draft, signer: Curve25519.Signing.PrivateKey?, into w: inout JSONWriter) -> Written {
+        let start = w.bytes.count
         w.raw("{\"origin\":")
         w.string(d.origin)
         w.raw(",\"seq\":")
@@ -53,7 +67,7 @@ extension Event {
         w.raw("\",\"recorded_at\":\"")
         let recordedStart = w.bytes.count
         RFC3339.append(millis: d.recordedAtMillis, to: &w.bytes)
-        let recordedAt = String(decoding: w.bytes[recordedStart...], as: UTF8.self)
+        let recordedAt = recordedStart..<w.bytes.count
         w.raw("\",\"type\":")
         w.string(d.type)
         w.raw(",\"sector\":")
@@ -63,7 +77,7 @@ extension Event {
         w.raw(d.data)
         let dataEnd = w.bytes.count
         let prefixEnd = w.bytes.count
-        let hash = w.bytes.withUnsafeBufferPointer { computeHash(prefix: $0) }
+        let hash = w.bytes.withUnsafeBufferPointer { computeHash(prefix: UnsafeBufferPointer(rebasing: $0[start..<prefixEnd])) }
         w.raw(",\"hash\":\"")
         hash.appendHex(to: &w.bytes)
         w.raw(UInt8(ascii: "\""))
@@ -77,9 +91,18 @@ extension Event {
             signature = sig
         }
         w.raw(UInt8(ascii: "}"))
+        return Written(
+            start: start, recordedAt: recordedAt, data: dataStart..<dataEnd, hashedPrefixEnd: prefixEnd, hash: hash,
+            signature: signature)
+    }
+
+    /// The event of a new line (`write(_:signer:into:)`, alone in its buffer).
+    public static func encode(_ d: Draft, signer: Curve25519.Signing.PrivateKey?) -> Event {
+        var w = JSONWriter(reservingCapacity: d.data.count + 320)
+        let written = write(d, signer: signer, into: &w)
         return Event(
-            line: w.bytes, origin: d.origin, seq: d.seq, prev: d.prev, hlc: d.hlc, recordedAt: recordedAt,
-            type: d.type, sector: d.sector, dataRange: dataStart..<dataEnd, hash: hash, signature: signature,
-            hashedPrefixEnd: prefixEnd)
+            line: w.bytes, origin: d.origin, seq: d.seq, prev: d.prev, hlc: d.hlc,
+            recordedAt: String(decoding: w.bytes[written.recordedAt], as: UTF8.self), type: d.type, sector: d.sector,
+            dataRange: written.data, hash: written.hash, signature: written.signature, hashedPrefixEnd: written.hashedPrefixEnd)
     }
 }

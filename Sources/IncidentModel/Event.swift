@@ -71,7 +71,7 @@ public final class Event: Sendable {
     public static func computeHash(prefix: UnsafeBufferPointer<UInt8>) -> EventHash {
         var hasher = SHA256()
         hasher.update(bufferPointer: UnsafeRawBufferPointer(prefix))
-        hasher.update(data: [UInt8(ascii: "}")])
+        withUnsafeBytes(of: UInt8(ascii: "}")) { hasher.update(bufferPointer: $0) }
         return EventHash(hasher.finalize())
     }
 

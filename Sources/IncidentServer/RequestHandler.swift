@@ -105,11 +105,21 @@ struct RequestHandler: Sendable {
     func appendAnswer(_ result: Result<[Appended], StoreError>) -> [UInt8] {
         switch result {
         case .success(let appended):
-            guard let first = appended.first else { return errors.refusal(WireError(.internalError, "unexpected failure")) }
-            return ClientResponse.appended(ids: appended.map(\.id), firstOffset: first.offset)
+            guard !appended.isEmpty else { return errors.refusal(WireError(.internalError, "unexpected failure")) }
+            return Self.appendedAnswer(appended)
         case .failure(let error):
             return errors.refusal(Self.wireError(error))
         }
+    }
+
+    /// The answer to a stored append (at least one event). Its events are this node's, one
+    /// after the other, so the ids are written from their seqs.
+    static func appendedAnswer(_ appended: [Appended]) -> [UInt8] {
+        let first = appended[0]
+        guard appended.allSatisfy({ $0.origin == first.origin }) else {
+            return ClientResponse.appended(ids: appended.map(\.id), firstOffset: first.offset)
+        }
+        return ClientResponse.appended(origin: first.origin, seqs: appended.lazy.map(\.seq), firstOffset: first.offset)
     }
 
     /// Answers a parsed request (the role check included).
@@ -125,7 +135,7 @@ struct RequestHandler: Sendable {
             case .append(let events):
                 if shuttingDown { return errors.refusal(WireError(.shuttingDown, "the node is shutting down; retry later")) }
                 let appended = try await store.append(events.map(PendingEvent.init))
-                return ClientResponse.appended(ids: appended.map(\.id), firstOffset: appended[0].offset)
+                return Self.appendedAnswer(appended)
             case .get(let id):
                 guard let event = try store.event(id: id) else {
                     return errors.refusal(WireError(.notFound, "no event \(id)"))
