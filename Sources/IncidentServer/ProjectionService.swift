@@ -145,8 +145,10 @@ final class ProjectionService: Service {
                 if let cursor = await self.catchUp(from: start, to: target) {
                     // On a thread of its own (an event loop as the task's executor), so that no
                     // work on the concurrency pool holds it up: a query blocked in a read of the
-                    // log holds a pool thread, and the pool has one per core.
+                    // log holds a pool thread, and the pool has one per core. That thread runs
+                    // below the write path's priority (`FoldThread`).
                     let thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+                    thread.next().execute { FoldThread.configureCurrent() }
                     await withTaskExecutorPreference(EventLoopTaskExecutor(thread.next())) {
                         await self.fold(from: cursor, caughtUpAt: target)
                     }
