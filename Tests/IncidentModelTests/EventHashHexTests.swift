@@ -10,6 +10,15 @@ import Testing
             let h = EventHash(w0: rng.next(), w1: rng.next(), w2: rng.next(), w3: rng.next())
             #expect(EventHash(hex: h.hex) == h)
         }
+        // The digits as the standard library writes them.
+        for _ in 0..<2000 {
+            let h = EventHash(w0: rng.next(), w1: rng.next() >> (rng.next() % 64), w2: 0xF0A9_0000_0000_0000 | rng.next() % 256, w3: rng.next())
+            let words = [h.w0, h.w1, h.w2, h.w3].map { w -> String in
+                let digits = String(w, radix: 16)
+                return String(repeating: "0", count: 16 - digits.count) + digits
+            }
+            #expect(h.hex == words.joined())
+        }
         #expect(EventHash(hex: String(repeating: "f", count: 64))?.hex == String(repeating: "f", count: 64))
         #expect(EventHash(hex: String(repeating: "0", count: 64)) == EventHash(w0: 0, w1: 0, w2: 0, w3: 0))
     }
