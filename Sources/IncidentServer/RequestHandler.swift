@@ -119,7 +119,7 @@ struct RequestHandler: Sendable {
         guard appended.allSatisfy({ $0.origin == first.origin }) else {
             return ClientResponse.appended(ids: appended.map(\.id), firstOffset: first.offset)
         }
-        return ClientResponse.appended(origin: first.origin, seqs: appended.lazy.map(\.seq), firstOffset: first.offset)
+        return ClientResponse.appended(origin: first.origin, seqs: appended.map(\.seq), firstOffset: first.offset)
     }
 
     /// Answers a parsed request (the role check included).

@@ -19,8 +19,9 @@ public enum ClientResponse {
 
     /// The answer to an append whose events are `origin`'s `seqs`, in order: the bytes of
     /// `appended(ids:firstOffset:)` with the ids "origin:seq", written without a string for each
-    /// (an import's answer names some 3,000).
-    public static func appended(origin: String, seqs: some Collection<UInt64>, firstOffset: UInt64) -> [UInt8] {
+    /// (an import's answer names some 3,000). An array, not any collection: called across modules
+    /// with a lazy map, the generic version looked up type metadata for every seq.
+    public static func appended(origin: String, seqs: [UInt64], firstOffset: UInt64) -> [UInt8] {
         var quoted = JSONWriter()
         quoted.string(origin)
         let opening = quoted.bytes.dropLast()  // `"origin`, escaped as in the id
