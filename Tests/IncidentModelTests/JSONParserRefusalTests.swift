@@ -121,4 +121,43 @@ import Testing
             }
         }
     }
+
+    /// `skipValue` steps over a string's plain bytes eight at a time and jumps to the first that
+    /// needs a look. Wherever a quote, backslash, control character or non-ASCII byte falls in
+    /// its window, it accepts what `parse` accepts, ends where the value ends, and refuses a
+    /// string the same way at every alignment in memory (its wording may differ from
+    /// `parse`'s, which checks a string's UTF-8 as a whole).
+    @Test func skipValueEndsAndRefusesStringsAtEveryAlignment() {
+        let pieces: [[UInt8]] = [
+            Array("a".utf8), Array("abcdefgh".utf8), Array("\\\"".utf8), Array("\\n".utf8), Array("\\u00e9".utf8),
+            Array("\\ud83d\\ude9a".utf8), Array("é".utf8), Array("🚁".utf8), [0x01], [0x1F], [0x7F], [0xC3], [0xFF], [0xE2, 0x82],
+            Array("\"".utf8), Array("\\".utf8), Array("\\x".utf8),
+        ]
+        var rng = SplitMix64(seed: 0x5EA1)
+        var refused = 0
+        for _ in 0..<3000 {
+            var value: [UInt8] = [UInt8(ascii: "\"")]
+            for _ in 0..<Int(rng.next() % 12) { value += pieces[Int(rng.next() % UInt64(pieces.count))] }
+            if rng.next() % 4 != 0 { value.append(UInt8(ascii: "\"")) }
+            func skipped(at shift: Int) -> Result<Int, JSONParser.Error> {
+                let bytes = Array(repeating: UInt8(ascii: " "), count: shift) + value
+                return bytes.withUnsafeBufferPointer { buffer in
+                    Result { () throws(JSONParser.Error) in try JSONParser.skipValue(in: buffer, from: shift) - shift }
+                        .mapError { JSONParser.Error(offset: $0.offset - shift, reason: $0.reason) }
+                }
+            }
+            let first = skipped(at: 0)
+            for shift in 1..<8 { #expect(skipped(at: shift) == first, "\(value) shifted by \(shift)") }
+            let parsed = Result { () throws(JSONParser.Error) in try JSONParser.parse(value) }
+            switch (parsed, first) {
+            case (.success, .success(let end)): #expect(end == value.count, "\(value)")
+            case (.failure, .failure): refused += 1
+            case (.success, .failure(let error)): Issue.record("skipValue refuses \(value) (\(error)), parse accepts it")
+            case (.failure(let error), .success(let end)):
+                // parse refuses bytes after the value; skipValue stops at its end.
+                #expect(end < value.count, "parse refuses \(value) (\(error)), skipValue accepts it whole")
+            }
+        }
+        #expect(refused > 500)
+    }
 }

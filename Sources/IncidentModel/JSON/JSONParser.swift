@@ -374,13 +374,20 @@ public struct JSONParser {
 
         /// True when none of the eight bytes of `w` is `"`, `\\`, below 0x20 or above 0x7F.
         @inline(__always) static func plainASCII(_ w: UInt64) -> Bool {
+            flaggedBytes(w) == 0
+        }
+
+        /// The high bit of each byte of `w` (little-endian: the first byte lowest) that is `"`,
+        /// `\\`, below 0x20 or above 0x7F, or that follows such a byte: (x - 0x01…) & ~x sets a
+        /// byte's high bit where x has a zero byte, and a borrow can only flag bytes above a true
+        /// one; (w - 0x20…) & ~w where a byte of w is below 0x20; w itself where one is above
+        /// 0x7F. So the lowest flag is exact, and every byte below it is plain.
+        @inline(__always) static func flaggedBytes(_ w: UInt64) -> UInt64 {
             let ones: UInt64 = 0x0101_0101_0101_0101
             let quote = w ^ (ones &* 0x22)
             let backslash = w ^ (ones &* 0x5C)
-            // (x - 0x01…) & ~x has a byte's high bit set where x has a zero byte (or after one);
-            // (w - 0x20…) & ~w where a byte of w is below 0x20; w itself where one is above 0x7F.
             let flagged = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w) | w
-            return flagged & (ones &* 0x80) == 0
+            return flagged & (ones &* 0x80)
         }
 
         mutating func skipString() throws(Error) {
@@ -390,11 +397,17 @@ public struct JSONParser {
             index += 1
             while index < bytes.count {
                 // Eight bytes at a time while none of them needs a look: no quote, backslash,
-                // control character or non-ASCII byte (SWAR; a false alarm only means the byte
-                // loop below takes this step).
-                if index + 8 <= bytes.count, Self.plainASCII(UnsafeRawPointer(bytes.baseAddress! + index).loadUnaligned(as: UInt64.self)) {
-                    index += 8
-                    continue
+                // control character or non-ASCII byte (SWAR). Otherwise straight to the first
+                // byte that does (`flaggedBytes`: every byte before it is plain), which the byte
+                // steps below take.
+                if index + 8 <= bytes.count {
+                    let word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + index).loadUnaligned(as: UInt64.self))
+                    let flags = Self.flaggedBytes(word)
+                    if flags == 0 {
+                        index += 8
+                        continue
+                    }
+                    index += flags.trailingZeroBitCount >> 3
                 }
                 let b = bytes[index]
                 if b == UInt8(ascii: "\"") {
