@@ -125,10 +125,10 @@ extension EventStore {
                 // Each line is written straight into the commit's buffer; the chain, the batch's
                 // hashes and the offsets are this node's, taken out once for the whole append.
                 var held = chains[nodeID]
-                var hashes = batchHashes.removeValue(forKey: nodeID) ?? BatchChain(firstSeq: (held?.seq ?? 0) + 1)
+                let firstSeq = (held?.seq ?? 0) + 1
+                var hashes = batchHashes.removeValue(forKey: nodeID) ?? BatchChain(firstSeq: firstSeq)
                 hashes.hashes.reserveCapacity(hashes.hashes.count + events.count)
                 lineStarts.reserveCapacity(lineStarts.count + events.count)
-                let firstSeq = (held?.seq ?? 0) + 1
                 for e in events {
                     let seq = (held?.seq ?? 0) + 1
                     let draft = Event.Draft(

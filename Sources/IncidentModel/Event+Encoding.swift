@@ -30,8 +30,6 @@ extension Event {
 
     /// Where the parts of a line `write(_:signer:into:)` wrote are, in the writer's bytes.
     public struct Written: Sendable {
-        /// The line's first byte (its opening brace).
-        public var start: Int
         public var recordedAt: Range<Int>
         public var data: Range<Int>
         /// The index of `,"hash":`.
@@ -92,7 +90,7 @@ extension Event {
         }
         w.raw(UInt8(ascii: "}"))
         return Written(
-            start: start, recordedAt: recordedAt, data: dataStart..<dataEnd, hashedPrefixEnd: prefixEnd, hash: hash,
+            recordedAt: recordedAt, data: dataStart..<dataEnd, hashedPrefixEnd: prefixEnd, hash: hash,
             signature: signature)
     }
 

@@ -49,8 +49,8 @@ public struct EventHash: Hashable, Sendable, CustomStringConvertible {
         return out
     }
 
-    /// Appends the 64 hex digits to `out`, in one append (every line written holds one or two;
-    /// a table look-up and an append per digit were 6% of the node's time on a bulk import).
+    /// Appends the 64 hex digits to `out` in one append: every line written holds one or two
+    /// hashes, and a look-up and an append per digit cost a few percent of a bulk import.
     public func appendHex(to out: inout [UInt8]) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
             let p = buffer.baseAddress!

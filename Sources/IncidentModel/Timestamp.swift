@@ -57,7 +57,7 @@ public enum RFC3339 {
         let (y, m, d) = civilFromDays(days)
         // The last `width` digits of each field, most significant first, into 24 bytes on the
         // stack, then appended at once: this runs for every event stored (its recorded_at) and
-        // every view's as_of, and an append per digit cost more than the date's arithmetic.
+        // every view's as_of, where an append per digit costs more than the date's arithmetic.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { buffer in
             let p = buffer.baseAddress!
             var at = 0

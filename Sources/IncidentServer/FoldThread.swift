@@ -6,19 +6,15 @@ import Glibc
 /// the rest of the node.
 ///
 /// The fold derives the views from events already stored; the write path (reading requests,
-/// the writer's commit, catch-up's verification) is what a client or a peer waits on. On this
-/// machine's two cores, under a bulk import, the fold at the same priority took a core from the
-/// commit in progress, and the writer sat idle waiting for its next request's parse. A nice value
-/// `niceIncrement` above the process's lets the scheduler run the fold in the write path's gaps
-/// instead. Measured (release builds, alternated, `incidentctl bench import --events 1000000`
-/// and `bench append --clients 50`): import 252,600–280,896/s against 208,041–234,394/s, 50
-/// clients 38,460–42,245/s against 35,693–36,702/s. The fold still keeps up: in those imports
-/// it folded the last batch within 6 ms of the last commit. Views stay consistent, only later
+/// the writer's commit, catch-up's verification) is what a client or a peer waits on. On two
+/// cores under a bulk import, a fold at the same priority takes a core from the commit in
+/// progress while the writer waits for its next request's parse. A nice value `niceIncrement`
+/// above the process's lets the scheduler run the fold in the write path's gaps instead; it
+/// still keeps up (README, "Performance", has the figures). Views stay consistent, only later
 /// under a saturated CPU. The sector views and the overview never wait for the fold
 /// (`ProjectionService`); a query that takes the fold's lock (a range, a page of incidents, the
-/// incident view) waits for a batch in progress, as before, and on a saturated CPU that batch can
-/// take longer. Measured under 1,000 appends/s, alternated against the build before: incidents
-/// pages p50 0.40 ms both, sector queries 16,292–28,385/s against 17,652–29,378/s (6 pairs each).
+/// incident view) waits for a batch in progress, and on a saturated CPU that batch can take
+/// longer.
 ///
 /// On Linux the nice value is a thread's own: `setpriority(PRIO_PROCESS, 0, …)` sets the calling
 /// thread's, and `getpriority(PRIO_PROCESS, getpid())` reads the main thread's, the base. Raising

@@ -19,8 +19,8 @@ public enum ClientResponse {
 
     /// The answer to an append whose events are `origin`'s `seqs`, in order: the bytes of
     /// `appended(ids:firstOffset:)` with the ids "origin:seq", written without a string for each
-    /// (an import's answer names some 3,000). An array, not any collection: called across modules
-    /// with a lazy map, the generic version looked up type metadata for every seq.
+    /// (an import's answer names some 3,000). An array, not any collection: a generic version
+    /// called across modules is not specialized and looks up type metadata for every seq.
     public static func appended(origin: String, seqs: [UInt64], firstOffset: UInt64) -> [UInt8] {
         var quoted = JSONWriter()
         quoted.string(origin)

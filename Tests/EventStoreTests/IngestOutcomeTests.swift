@@ -6,22 +6,6 @@ import Testing
 /// held ones were stored in the same commit (checked against the commit's own hashes) or an
 /// earlier one (read back from the log).
 @Suite struct IngestOutcomeTests {
-    static func chain(_ origin: String, count: Int, reason: String = "relayed") -> [Event] {
-        var out: [Event] = []
-        var prev: EventHash? = nil
-        for seq in 1...UInt64(count) {
-            let e = Event.encode(
-                Event.Draft(
-                    origin: origin, seq: seq, prev: prev, hlc: HLCTimestamp(wallMillis: 3_000_000_000_000 + seq, counter: 0),
-                    recordedAtMillis: 1_796_000_000_000, type: "incident.closed", sector: "north",
-                    data: Array(#"{"incident_id":"\#(origin)-\#(seq)","reason":"\#(reason)"}"#.utf8)),
-                signer: nil)
-            prev = e.hash
-            out.append(e)
-        }
-        return out
-    }
-
     static func kinds(_ outcomes: [IngestOutcome]) -> [String] {
         outcomes.map {
             switch $0 {
@@ -36,8 +20,8 @@ import Testing
         try await StoreHarness.with { h in
             let store = try h.open()
             _ = try await store.append([pending(1), pending(2)])
-            let kidal = Self.chain("kidal", count: 4)
-            let forked = Self.chain("kidal", count: 4, reason: "other")
+            let kidal = replicatedChain("kidal", from: 1, count: 4, after: nil)
+            let forked = replicatedChain("kidal", from: 1, count: 4, after: nil, reason: "other")
             // One call, one commit: seqs 1-3 stored, then seq 2 again (a repeat), seq 1 changed
             // (a fork), seq 3 changed, and the chain goes on.
             let outcomes = try await store.ingest([kidal[0], kidal[1], kidal[2], kidal[1], forked[0], forked[2], kidal[3]])

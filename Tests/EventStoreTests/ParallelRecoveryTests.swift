@@ -23,24 +23,6 @@ import Testing
         pending(n, note: String(repeating: "x", count: 220))
     }
 
-    /// Events of another office as sync would store them: a chain of `origin`, from `first`.
-    static func replicated(_ origin: String, from first: UInt64, count: Int, after prev: EventHash?) -> [Event] {
-        var out: [Event] = []
-        var prev = prev
-        for k in 0..<count {
-            let seq = first + UInt64(k)
-            let e = Event.encode(
-                Event.Draft(
-                    origin: origin, seq: seq, prev: prev, hlc: HLCTimestamp(wallMillis: 3_000_000_000_000 + seq, counter: 0),
-                    recordedAtMillis: 1_796_000_000_000, type: "incident.closed", sector: "north",
-                    data: Array(#"{"incident_id":"\#(origin)-\#(seq)","reason":"relayed"}"#.utf8)),
-                signer: nil)
-            prev = e.hash
-            out.append(e)
-        }
-        return out
-    }
-
     /// Local appends interleaved with two other offices' chains, in batches.
     static func writeLog(_ h: StoreHarness) async throws {
         let store = try h.open()
@@ -51,7 +33,7 @@ import Testing
             n += 500
             for origin in ["kidal", "timbuktu"] {
                 let head = heads[origin]!
-                let events = replicated(origin, from: head.seq + 1, count: 150, after: head.hash)
+                let events = replicatedChain(origin, from: head.seq + 1, count: 150, after: head.hash)
                 let outcomes = try await store.ingest(events)
                 #expect(outcomes.allSatisfy { if case .stored = $0 { return true } else { return false } })
                 heads[origin] = (head.seq + 150, events.last!.hash)
@@ -172,7 +154,7 @@ import Testing
     @Test func originWrittenWithEscapesContinuesItsChain() async throws {
         // `"k\u0069dal"` is the origin kidal in another spelling: the line parses (as it always
         // did) and belongs to kidal's chain.
-        let events = Self.replicated("kidal", from: 1, count: 3, after: nil)
+        let events = replicatedChain("kidal", from: 1, count: 3, after: nil)
         let plain = Array(#"{"origin":"kidal""#.utf8)
         var second = Array(events[1].line[..<events[1].hashedPrefixEnd])
         #expect(second.starts(with: plain))

@@ -16,42 +16,34 @@ import Glibc
 /// pool's threads have their own, set by libdispatch from their QoS, -2 here).
 @Suite struct FoldThreadTests {
     @Test func theFoldRunsBelowTheProcesssPriority() async throws {
-        var template = Array("/tmp/incidentlog-fold-thread-XXXXXX".utf8CString)
-        let directory = String(cString: try #require(mkdtemp(&template)))
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let logger = Logger(label: "test")
-        let store = try EventStore(directory: directory, nodeID: "hq", identity: NodeIdentity(privateKey: .init()), logger: logger)
         let seen = Mutex<[Int32]>([])
-        let service = ProjectionService(
-            store: store, sectors: Sectors.defaultList, directory: directory, logger: logger,
-            midBatchHook: {
-                errno = 0
-                let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-                seen.withLock { $0.append(errno == 0 ? nice : -100) }
-            }, onCaughtUp: {})
-        let running = Task { try await service.run() }
-        errno = 0
-        let expected = min(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(getpid())) + 10, 19)
+        let hook: @Sendable () -> Void = {
+            errno = 0
+            let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+            seen.withLock { $0.append(errno == 0 ? nice : -100) }
+        }
+        try await ProjectionServiceTests.withService(midBatchHook: hook) { store, service in
+            errno = 0
+            let expected = min(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(getpid())) + 10, 19)
 
-        // The first events may be folded by the catch-up at start, on a thread of the pool (whose
-        // nice value libdispatch sets from its QoS, -2 here); the live fold takes over after it.
-        // Events are appended one at a time until a batch is folded at the fold's nice value.
-        var appended = 0
-        while appended < 20, !seen.withLock({ $0.contains(expected) }) {
-            appended += 1
-            _ = try await store.append([ProjectionServiceTests.reported("i-\(appended)")])
-            #expect(await service.waitFolded(upTo: store.count, within: .seconds(10)))
+            // The first events may be folded by the catch-up at start, on a thread of the pool
+            // (whose nice value libdispatch sets from its QoS, -2 here); the live fold takes over
+            // after it. Events are appended one at a time until a batch is folded at the fold's
+            // nice value.
+            var appended = 0
+            while appended < 20, !seen.withLock({ $0.contains(expected) }) {
+                appended += 1
+                _ = try await store.append([ProjectionServiceTests.reported("i-\(appended)")])
+                #expect(await service.waitFolded(upTo: store.count, within: .seconds(10)))
+            }
+            // From then on, every batch.
+            for k in 1...3 {
+                _ = try await store.append([ProjectionServiceTests.reported("j-\(k)")])
+                #expect(await service.waitFolded(upTo: store.count, within: .seconds(10)))
+            }
+            let values = seen.withLock { $0 }
+            let first = try #require(values.firstIndex(of: expected), "no batch folded at nice \(expected): \(values)")
+            #expect(values[first...].allSatisfy { $0 == expected }, "the fold's nice values \(values)")
         }
-        // From then on, every batch.
-        for k in 1...3 {
-            _ = try await store.append([ProjectionServiceTests.reported("j-\(k)")])
-            #expect(await service.waitFolded(upTo: store.count, within: .seconds(10)))
-        }
-        let values = seen.withLock { $0 }
-        let first = try #require(values.firstIndex(of: expected), "no batch folded at nice \(expected): \(values)")
-        #expect(values[first...].allSatisfy { $0 == expected }, "the fold's nice values \(values)")
-        running.cancel()
-        _ = try? await running.value
-        await store.close()
     }
 }

@@ -59,7 +59,7 @@ struct StartupRefusalTests {
     /// naming both, and writes nothing.
     ///
     /// No peer listener: a restart would bind the peer port the node had, which another test's
-    /// connection may hold by then (seen in a full run), and nothing here dials it.
+    /// connection may hold by then, and nothing here dials it.
     @Test func aDataDirectoryKeepsTheNodeIdItWasFirstStartedWith() async throws {
         let x = TestNode(nodeID: "x", extraArguments: Self.withoutPeers)
         let dev = TestNode(nodeID: "dev", dataDir: x.dataDir, extraArguments: Self.withoutPeers)

@@ -82,6 +82,25 @@ func pending(_ n: Int, sector: String = "east", note: String = "") -> PendingEve
         data: Array(#"{"incident_id":"i-\#(n)","reason":"test \#(n)\#(note)"}"#.utf8))
 }
 
+/// Events of another office as sync would store them: a chain of `origin` from `first`, after
+/// `prev`. `reason` varies the payload, so that two chains of one origin differ (forks).
+func replicatedChain(_ origin: String, from first: UInt64, count: Int, after prev: EventHash?, reason: String = "relayed") -> [Event] {
+    var out: [Event] = []
+    var prev = prev
+    for k in 0..<count {
+        let seq = first + UInt64(k)
+        let e = Event.encode(
+            Event.Draft(
+                origin: origin, seq: seq, prev: prev, hlc: HLCTimestamp(wallMillis: 3_000_000_000_000 + seq, counter: 0),
+                recordedAtMillis: 1_796_000_000_000, type: "incident.closed", sector: "north",
+                data: Array(#"{"incident_id":"\#(origin)-\#(seq)","reason":"\#(reason)"}"#.utf8)),
+            signer: nil)
+        prev = e.hash
+        out.append(e)
+    }
+    return out
+}
+
 /// The store's answer to an append that is expected to fail.
 func appendError(_ store: EventStore, _ events: [PendingEvent]) async -> StoreError? {
     do {
