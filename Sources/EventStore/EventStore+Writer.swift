@@ -23,8 +23,10 @@ struct WriterThread {
 
     func start() {
         let store = self.store
-        let thread = Thread { store.writerLoop() }
-        thread.name = "incidentd-writer"
+        let thread = Thread {
+            POSIX.nameThisThread("incident-writer")
+            store.writerLoop()
+        }
         thread.start()
     }
 }

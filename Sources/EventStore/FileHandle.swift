@@ -10,6 +10,18 @@ import Darwin
 package enum POSIX {
     package static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
+    /// Names the calling thread for `top -H`, perf and /proc (best effort; Linux keeps 15
+    /// bytes). Foundation's `Thread.name` does not reach the thread on Linux, and Glibc's
+    /// `pthread_setname_np` is not visible to Swift, so this writes the name to
+    /// `/proc/thread-self/comm`, which is what that call does.
+    package static func nameThisThread(_ name: String) {
+        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let bytes = Array(name.utf8.prefix(15))
+        _ = bytes.withUnsafeBytes { writeAll(fd, $0) }
+    }
+
     /// Writes all of `bytes` at the current position, retrying short writes and EINTR.
     package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
         var done = 0
