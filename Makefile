@@ -3,6 +3,9 @@
 #   make test   install what is missing, check doc links and swift-format, build, check the Deploy/ units, run the whole suite
 #   make install  release binaries, systemd units and a default config (PREFIX, DESTDIR)
 SWIFT      ?= swift
+# The debug build compiles the modules the unit tests spend their time in with -O (see
+# Package.swift); INCIDENTLOG_OPTIMIZE_DEBUG=0 builds them for a debugger instead.
+export INCIDENTLOG_OPTIMIZE_DEBUG ?= 1
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
