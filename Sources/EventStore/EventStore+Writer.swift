@@ -265,8 +265,7 @@ extension EventStore {
     /// Writes a commit at the end of the active segment's data and syncs it. When the commit runs
     /// past the reserved tail, the tail is extended in the same sync: zeros written after the
     /// commit up to `preallocationBytes` beyond it (not past the segment size limit), so that the
-    /// syncs of the commits that follow have no file size or extent to commit. A commit at least
-    /// `preallocationBytes` long is not followed by zeros.
+    /// syncs of the commits that follow have no file size or extent to commit.
     func writeAndSync(_ buffer: [UInt8]) -> StoreError? {
         let ctx = writerContext
         let fd = ctx.activeFD
@@ -275,10 +274,7 @@ extension EventStore {
         }
         let end = ctx.activeSize + UInt64(buffer.count)
         if end > ctx.reservedEnd {
-            // A commit as large as the step gets no zeros after it: a commit of its size that
-            // follows would run past them anyway, and a small one extends the tail itself.
-            let step = UInt64(buffer.count) < options.preallocationBytes ? options.preallocationBytes : 0
-            let target = max(end, min(end + step, options.segmentBytes))
+            let target = max(end, min(end + options.preallocationBytes, options.segmentBytes))
             if let code = POSIX.writeZeros(fd, count: target - end, offset: end) {
                 return StoreError(.storeFailed, "cannot reserve segment space: \(POSIX.errnoText(code))")
             }

@@ -22,7 +22,7 @@
 //   written with pwrite at the end of the data, over the start of the tail, so its fdatasync has
 //   no file size to commit. A commit that runs past the tail writes zeros after itself, up to
 //   `StoreOptions.preallocationBytes` (1 MiB) beyond its end but not past the segment size limit,
-//   in the same sync; a commit at least that large writes none (the file ends with it). The zeros are written, not fallocated: an fallocated (unwritten) extent
+//   in the same sync. The zeros are written, not fallocated: an fallocated (unwritten) extent
 //   turns written at its first write, a metadata change that each fdatasync would commit.
 // - A sealed segment has no tail, and a clean close cuts the newest segment's, so only a crash
 //   or a kill leaves one. A segment without one (also any written before the tail existed) is a

@@ -83,30 +83,6 @@ import Testing
         }
     }
 
-    /// A commit as large as the reserve's step (a bulk import's) writes no zeros after itself: a
-    /// commit like it would run past them anyway, and they would double what reaches the disk.
-    /// A small commit after it extends the reserve again.
-    @Test func aCommitAsLargeAsTheStepWritesNoZerosAfterItself() async throws {
-        var options = StoreOptions()
-        options.preallocationBytes = 16 << 10
-        options.segmentBytes = 1 << 20
-        try await StoreHarness.with(options: options) { h in
-            let store = try h.open()
-            _ = try await store.append((1...200).map { pending($0) })
-            var file = h.bytes(ofSegment: Self.segment)
-            #expect(store.dataBytes > 16 << 10)
-            #expect(UInt64(file.count) == store.dataBytes, "\(UInt64(file.count) - store.dataBytes) bytes of zeros after a large commit")
-            _ = try await store.append([pending(201)])
-            file = h.bytes(ofSegment: Self.segment)
-            #expect(UInt64(Self.dataEnd(file)) == store.dataBytes)
-            #expect(file.count == Self.dataEnd(file) + (16 << 10), "the reserve after a small commit is \(file.count - Self.dataEnd(file)) bytes")
-            await store.close()
-            let reopened = try h.open()
-            #expect(try reopened.read(from: 0, limit: 300).count == 201)
-            await reopened.close()
-        }
-    }
-
     @Test func aCutAtEveryByteOfTheLastLineWithTheZeroTailBehindItIsATornTail() async throws {
         let (identity, intact, last, file) = try await Self.crashImage()
         #expect(file.count > intact.count + last.count + 1, "the source segment has no reserved tail")
