@@ -65,7 +65,8 @@ import Testing
 
     @Test func nestingOfSixtyFourLevelsIsAcceptedAndSixtyFiveRefused() throws {
         for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
-            let allowed = String(repeating: open, count: JSONParser.maximumDepth) + "0"
+            let allowed =
+                String(repeating: open, count: JSONParser.maximumDepth) + "0"
                 + String(repeating: close, count: JSONParser.maximumDepth)
             #expect(throws: Never.self) { try JSONParser.parse(Array(allowed.utf8)) }
             let tooDeep = open + allowed + close
@@ -122,12 +123,13 @@ import Testing
         }
     }
 
-    /// `skipValue` steps over a string's plain bytes eight at a time and jumps to the first that
-    /// needs a look. Wherever a quote, backslash, control character or non-ASCII byte falls in
-    /// its window, it accepts what `parse` accepts, ends where the value ends, and refuses a
-    /// string the same way at every alignment in memory (its wording may differ from
+    /// `skipValue` and the canonical writer step over a string's plain bytes eight at a time and
+    /// jump to the first that needs a look. Wherever a quote, backslash, control character or
+    /// non-ASCII byte falls in that window, they accept what `parse` accepts, `skipValue` ends
+    /// where the value ends, the writer writes the tree's canonical bytes, and both refuse a
+    /// string the same way at every alignment in memory (`skipValue`'s wording may differ from
     /// `parse`'s, which checks a string's UTF-8 as a whole).
-    @Test func skipValueEndsAndRefusesStringsAtEveryAlignment() {
+    @Test func stringLoopsEndAndRefuseAtEveryAlignment() {
         let pieces: [[UInt8]] = [
             Array("a".utf8), Array("abcdefgh".utf8), Array("\\\"".utf8), Array("\\n".utf8), Array("\\u00e9".utf8),
             Array("\\ud83d\\ude9a".utf8), Array("é".utf8), Array("🚁".utf8), [0x01], [0x1F], [0x7F], [0xC3], [0xFF], [0xE2, 0x82],
@@ -146,9 +148,31 @@ import Testing
                         .mapError { JSONParser.Error(offset: $0.offset - shift, reason: $0.reason) }
                 }
             }
+            func written(at shift: Int) -> Result<[UInt8], JSONParser.Error> {
+                let bytes = Array(repeating: UInt8(ascii: " "), count: shift) + value
+                return bytes.withUnsafeBufferPointer { buffer in
+                    Result { () throws(JSONParser.Error) -> [UInt8] in
+                        var out: [UInt8] = []
+                        _ = try JSONParser.writeCanonicalValue(in: buffer, at: shift, depth: 0, into: &out)
+                        return out
+                    }.mapError { JSONParser.Error(offset: $0.offset - shift, reason: $0.reason) }
+                }
+            }
             let first = skipped(at: 0)
-            for shift in 1..<8 { #expect(skipped(at: shift) == first, "\(value) shifted by \(shift)") }
+            let firstWritten = written(at: 0)
+            for shift in 1..<8 {
+                #expect(skipped(at: shift) == first, "\(value) shifted by \(shift)")
+                #expect(written(at: shift) == firstWritten, "\(value) written shifted by \(shift)")
+            }
             let parsed = Result { () throws(JSONParser.Error) in try JSONParser.parse(value) }
+            switch (parsed, firstWritten) {
+            case (.success(let tree), .success(let bytes)): #expect(bytes == tree.canonicalBytes, "\(value)")
+            case (.failure(let error), .success(let bytes)):
+                // parse refuses bytes after the value; the writer stops at its end.
+                #expect(first.map { $0 < value.count } == .success(true), "parse refuses \(value) (\(error)), the writer wrote \(bytes)")
+            case (.success, .failure(let error)): Issue.record("the writer refuses \(value) (\(error)), parse accepts it")
+            case (.failure, .failure): break
+            }
             switch (parsed, first) {
             case (.success, .success(let end)): #expect(end == value.count, "\(value)")
             case (.failure, .failure): refused += 1

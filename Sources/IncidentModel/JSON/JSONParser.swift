@@ -372,9 +372,12 @@ public struct JSONParser {
             }
         }
 
-        /// True when none of the eight bytes of `w` is `"`, `\\`, below 0x20 or above 0x7F.
-        @inline(__always) static func plainASCII(_ w: UInt64) -> Bool {
-            flaggedBytes(w) == 0
+        /// How many of the eight bytes at `p` come before the first that is `"`, `\\`, below 0x20
+        /// or above 0x7F: 8 when none is. A string loop takes that many bytes as they are, and
+        /// looks at the next one byte by byte.
+        @inline(__always) static func plainBytes(at p: UnsafePointer<UInt8>) -> Int {
+            let flags = flaggedBytes(UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
+            return flags == 0 ? 8 : flags.trailingZeroBitCount >> 3
         }
 
         /// The high bit of each byte of `w` (little-endian: the first byte lowest) that is `"`,
@@ -398,16 +401,11 @@ public struct JSONParser {
             while index < bytes.count {
                 // Eight bytes at a time while none of them needs a look: no quote, backslash,
                 // control character or non-ASCII byte (SWAR). Otherwise straight to the first
-                // byte that does (`flaggedBytes`: every byte before it is plain), which the byte
-                // steps below take.
+                // byte that does, which the byte steps below take.
                 if index + 8 <= bytes.count {
-                    let word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + index).loadUnaligned(as: UInt64.self))
-                    let flags = Self.flaggedBytes(word)
-                    if flags == 0 {
-                        index += 8
-                        continue
-                    }
-                    index += flags.trailingZeroBitCount >> 3
+                    let plain = Self.plainBytes(at: bytes.baseAddress! + index)
+                    index += plain
+                    if plain == 8 { continue }
                 }
                 let b = bytes[index]
                 if b == UInt8(ascii: "\"") {
