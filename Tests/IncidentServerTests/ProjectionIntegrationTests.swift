@@ -34,6 +34,18 @@ struct ProjectionIntegrationTests {
         try await IncidentConnection.withConnection(to: node.client) { try await $0.request(Requests.status) }
     }
 
+    /// Waits until the node holds `events` events and its views have folded every one (views
+    /// follow the log asynchronously: an append is answered once stored, not once folded);
+    /// returns the last status.
+    static func waitFolded(_ node: some NodeUnderTest, _ events: Int) async throws -> JSONValue {
+        var last: JSONValue = .null
+        try await Security.wait("all \(events) events folded", timeout: .seconds(30)) {
+            last = try await status(node)
+            return last["events"]?.integerValue == Int64(events) && last["projections"]?["folded"]?.integerValue == Int64(events)
+        }
+        return last
+    }
+
     /// a and c each append their own events, then replicate both ways: a folds a's then c's, c
     /// folds c's then a's. Their sector and overview views are byte-identical.
     @Test func nodesWithTheSameEventsInDifferentOrdersShowIdenticalViews() async throws {
@@ -54,13 +66,7 @@ struct ProjectionIntegrationTests {
             try await withNode(config: dialing) { nodeA in
                 let nodes = ["a": nodeA, "c": nodeC]
                 _ = try await TestCluster.waitConverged([nodeA, nodeC], minimum: VersionVector(["a": 200, "c": 200]))
-                // Views follow the log asynchronously; wait until both folded everything.
-                for id in ["a", "c"] {
-                    for _ in 0..<100 {
-                        if try await Self.status(nodes[id]!)["projections"]?["folded"]?.integerValue == 400 { break }
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
-                }
+                for id in ["a", "c"] { _ = try await Self.waitFolded(nodes[id]!, 400) }
                 for request in [
                     #"{"op":"overview"}"#, #"{"op":"sector","sector":"east"}"#, #"{"op":"sector","sector":"north","since":"2025-12-01"}"#,
                     #"{"op":"incidents","limit":500}"#,
@@ -87,6 +93,8 @@ struct ProjectionIntegrationTests {
         await #expect(node.stop() == 0)  // graceful: writes the snapshot (60 events)
         try await node.start()
         try await Self.appendGenerated(node, seed: 4, count: 40)
+        // The views of all 100 events, not of those folded when the last append was answered.
+        _ = try await Self.waitFolded(node, 100)
         let before = try await Self.view(node, #"{"op":"overview"}"#)
         await node.kill9()  // no snapshot for these 40
         try await node.start()

@@ -31,15 +31,6 @@ struct QuarantineIntegrationTests {
         }
     }
 
-    static func waitFolded(_ node: some NodeUnderTest, _ events: Int) async throws -> JSONValue {
-        var last: JSONValue = .null
-        try await Security.wait("all \(events) events folded", timeout: .seconds(30)) {
-            last = try await ProjectionIntegrationTests.status(node)
-            return last["events"]?.integerValue == Int64(events) && last["projections"]?["folded"]?.integerValue == Int64(events)
-        }
-        return last
-    }
-
     static func overview(_ node: some NodeUnderTest) async throws -> JSONValue {
         try JSONParser.parse(Array(try await ProjectionIntegrationTests.view(node, #"{"op":"overview"}"#).utf8))
     }
@@ -55,7 +46,7 @@ struct QuarantineIntegrationTests {
                 let r = try await c.request(Requests.append(eventObjects: [Fixtures.incident("a1"), Fixtures.incident("a2", sector: "north")]))
                 #expect(r["ok"] == .bool(true), "\(r)")
             }
-            _ = try await Self.waitFolded(node, 2)
+            _ = try await ProjectionIntegrationTests.waitFolded(node, 2)
             let before = try await Self.overview(node)
 
             var chain: (seq: UInt64, hash: EventHash?) = (0, nil)
@@ -69,7 +60,7 @@ struct QuarantineIntegrationTests {
                 #expect(answer["new"]?.integerValue == 4, "\(answer)")
             }
             // Stored: the vector advances; the chain is whole.
-            let status = try await Self.waitFolded(node, 6)
+            let status = try await ProjectionIntegrationTests.waitFolded(node, 6)
             #expect(status["vector"]?["gao"]?.integerValue == 4, "\(status)")
             // Quarantined: reported with ids and reasons, and kept out of every view.
             let p = try #require(status["projections"])
@@ -100,7 +91,7 @@ struct QuarantineIntegrationTests {
                     #expect(answer["new"]?.integerValue == 500, "\(answer)")
                 }
             }
-            let flooded = try await Self.waitFolded(node, 5_006)
+            let flooded = try await ProjectionIntegrationTests.waitFolded(node, 5_006)
             #expect(flooded["projections"]?["quarantined"]?.integerValue == 5_004)
             let clock = ContinuousClock()
             let started = clock.now
@@ -137,7 +128,7 @@ struct QuarantineIntegrationTests {
                 try await c.send(PeerMessage.events(bad).encoded)
                 try await peer.awaitAck(c, origin: "mallory", seq: 5)
             }
-            let status = try await Self.waitFolded(node, 5)
+            let status = try await ProjectionIntegrationTests.waitFolded(node, 5)
             #expect(status["vector"]?["mallory"]?.integerValue == 5, "\(status)")
             let p = try #require(status["projections"])
             #expect(p["quarantined"]?.integerValue == 4, "\(p)")
