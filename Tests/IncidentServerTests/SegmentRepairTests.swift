@@ -172,7 +172,9 @@ struct SegmentRepairTests {
                     #expect(try Self.storedLine(a, event.id) == event.line)
                     _ = try Fixtures.verifyChains(try await Fixtures.export(b.client))
                     #expect(try await TestCluster.exportDigest(b) == TestCluster.exportDigest(a))
-                    // The fold takes the repaired event a moment after the store wrote it back.
+                    // The fold takes the repaired event a moment after the store wrote it back; a's
+                    // views are read once a has folded everything.
+                    _ = try await ProjectionIntegrationTests.waitFolded(a, 90)
                     try await Self.waitViews(b, equal: try await Self.views(a))
                     return try await Self.views(a)
                 }
@@ -196,6 +198,7 @@ struct SegmentRepairTests {
                 try await Self.run(aConfig, dialing: [b]) { a in
                     try await Self.appendConverged(a, b, count: 30, seeds: (24, 25))
                     try await Incidentctl.run(["export", "--node", a.client.description, "--bundle", bundle])
+                    _ = try await ProjectionIntegrationTests.waitFolded(a, 60)
                     return (try await TestCluster.exportDigest(a), try await Self.views(a))
                 }
             }
