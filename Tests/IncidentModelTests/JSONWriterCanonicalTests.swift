@@ -31,6 +31,28 @@ import Testing
             == "[1.50,1E+2,-0,0.1e-7,12345678901234567890123]")
     }
 
+    @Test func integersAreWrittenAsSwiftPrintsThem() {
+        // Every stored event's seq and clock go through `integer`; its hash covers them.
+        var values: [Int64] = [0, 1, 9, 10, 99, 100, -1, -9, -10, Int64.max, Int64.min, Int64.min + 1, 1_796_512_345_678]
+        var power: Int64 = 1
+        for _ in 0..<18 {
+            power *= 10
+            values += [power - 1, power, power + 1, -power, -(power - 1)]
+        }
+        var random = SplitMix64(seed: 0x1A7E_6E25)
+        for _ in 0..<2000 { values.append(Int64(bitPattern: random.next()) >> Int64(random.next() % 64)) }
+        for v in values {
+            var w = JSONWriter()
+            w.integer(v)
+            #expect(String(decoding: w.bytes, as: UTF8.self) == String(v))
+        }
+        var w = JSONWriter()
+        w.integer(UInt32.max)
+        w.raw(UInt8(ascii: ","))
+        w.integer(UInt64(Int64.max))
+        #expect(String(decoding: w.bytes, as: UTF8.self) == "4294967295,9223372036854775807")
+    }
+
     @Test func whitespaceOutsideStringsIsDropped() throws {
         #expect(try Self.canonical(" \n{ \"a\" :\t[ 1 , true , null ] ,\r\"b\" : \" x \" } ")
             == #"{"a":[1,true,null],"b":" x "}"#)

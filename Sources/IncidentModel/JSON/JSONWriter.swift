@@ -57,17 +57,18 @@ public struct JSONWriter: Sendable {
             if n == Int64.min { raw("9223372036854775808"); return }
             n = -n
         }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buf in
+        // The digits from the last, into 20 bytes on the stack, then appended at once: every
+        // stored event has three integers (seq twice, its clock), and an append per digit
+        // costs more than the division.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+            let p = buffer.baseAddress!
+            var at = 20
             while n > 0 {
-                buf[count] = UInt8(ascii: "0") + UInt8(n % 10)
+                at -= 1
+                p[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
                 n /= 10
-                count += 1
             }
-            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(buf[i]) }
+            bytes.append(contentsOf: UnsafeBufferPointer(start: p + at, count: 20 - at))
         }
     }
 
