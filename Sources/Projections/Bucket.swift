@@ -32,6 +32,16 @@ struct Bucket: Sendable, Equatable {
     var itemsDispatched: [UInt16: Int64] = [:]
     var itemsDelivered: [UInt16: Int64] = [:]
 
+    /// All zero, as a new bucket is: the fold drops a bucket that a removal empties. Lane by
+    /// lane rather than `== Bucket()`, which compared all 60 lanes and the three collections
+    /// field by field on every removal (a twentieth of the fold's time).
+    var isEmpty: Bool {
+        let wide = incidentsTotal | incidentsOpen | casualties
+        let narrow = medevacs | consignments | SIMD4(personnel[0], personnel[1], 0, 0)
+        guard wide == .zero, narrow == .zero, stations == .zero, sightings == .zero else { return false }
+        return dispatchDelays.isEmpty && itemsDispatched.isEmpty && itemsDelivered.isEmpty
+    }
+
     mutating func merge(_ o: Bucket) {
         incidentsTotal &+= o.incidentsTotal
         incidentsOpen &+= o.incidentsOpen

@@ -322,8 +322,6 @@ public struct ProjectionState: Sendable {
         }
     }
 
-    static let emptyBucket = Bucket()
-
     /// Changes one bucket in place. A bucket that a removal returns to empty is dropped, so the
     /// bucket table does not depend on what came and went.
     mutating func updateBucket(_ key: BucketKey, removing: Bool = false, _ body: (inout Bucket) -> Void) {
@@ -334,11 +332,11 @@ public struct ProjectionState: Sendable {
         body(&sectorTotals[s])
         if let i = buckets.index(forKey: key) {
             body(&buckets.values[i])
-            if removing, buckets.values[i] == Self.emptyBucket { buckets.remove(at: i) }
+            if removing, buckets.values[i].isEmpty { buckets.remove(at: i) }
         } else {
             var b = Bucket()
             body(&b)
-            if b != Self.emptyBucket { buckets[key] = b }
+            if !b.isEmpty { buckets[key] = b }
         }
     }
 }
