@@ -110,6 +110,9 @@ extension EventStore {
         var localIndex = 0
         var forks = 0
         var repairsStaged = false
+        // One reading of the wall clock for the commit's local events: their recorded_at, and
+        // their stamps (the clock's counter orders the events within one reading).
+        let wall = options.wallClock()
 
         func add(_ event: Event) {
             lineStarts.append(UInt32(ctx.activeSize + UInt64(out.bytes.count)))
@@ -134,8 +137,8 @@ extension EventStore {
                 for e in events {
                     let seq = (held?.seq ?? 0) + 1
                     let draft = Event.Draft(
-                        origin: nodeID, seq: seq, prev: held?.hash, hlc: ctx.clock.now(),
-                        recordedAtMillis: Int64(options.wallClock()), type: e.type, sector: e.sector, data: e.data)
+                        origin: nodeID, seq: seq, prev: held?.hash, hlc: ctx.clock.now(wall: wall),
+                        recordedAtMillis: Int64(wall), type: e.type, sector: e.sector, data: e.data)
                     let signed = localIndex == signedIndex || (localIndex + 1) % signatureInterval == 0
                     lineStarts.append(UInt32(ctx.activeSize + UInt64(out.bytes.count)))
                     let written = Event.write(draft, signer: signed ? identity.privateKey : nil, into: &out)

@@ -64,7 +64,12 @@ public struct HybridLogicalClock: Sendable {
 
     /// A new stamp for a local event.
     public mutating func now() -> HLCTimestamp {
-        let wall = wallClock()
+        now(wall: wallClock())
+    }
+
+    /// A new stamp for a local event, from a reading `wall` of the wall clock taken by the
+    /// caller: the writer reads the clock once for a whole commit.
+    public mutating func now(wall: UInt64) -> HLCTimestamp {
         if wall > last.wallMillis {
             last = HLCTimestamp(wallMillis: wall, counter: 0)
         } else if last.counter == UInt32.max {
