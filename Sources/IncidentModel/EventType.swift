@@ -49,7 +49,7 @@ extension EventType {
 
     /// The type whose wire name is exactly `bytes`, without making them a `String` first.
     init?(plainWireName bytes: UnsafeBufferPointer<UInt8>) {
-        for (index, name) in Self.wireNames.enumerated() where name.count == bytes.count && name.elementsEqual(bytes) {
+        for (index, name) in Self.wireNames.enumerated() where name.withUnsafeBufferPointer({ $0.sameBytes(bytes) }) {
             self = Self.allCases[index]
             return
         }

@@ -20,9 +20,12 @@ import Darwin
 /// with these bytes.
 public struct EventValidator: Sendable {
     public let sectors: [String]
+    /// `sectors` as UTF-8, in the same order, to match a sector's bytes.
+    let sectorBytes: [[UInt8]]
 
     public init(sectors: [String] = Sectors.defaultList) {
         self.sectors = sectors
+        sectorBytes = sectors.map { Array($0.utf8) }
     }
 
     /// A refusal: the path of the offending field and why.
@@ -99,8 +102,9 @@ public struct EventValidator: Sendable {
         -> NewEvent?
     {
         guard let type = EventType(plainWireName: type),
-            let sector = sectors.first(where: { $0.utf8.elementsEqual(sector) })
+            let index = sectorBytes.firstIndex(where: { $0.withUnsafeBufferPointer { $0.sameBytes(sector) } })
         else { return nil }
+        let sector = sectors[index]
         do {
             try Self.checkData(data, type: type)
         } catch {

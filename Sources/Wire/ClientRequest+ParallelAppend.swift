@@ -146,7 +146,7 @@ extension ClientRequest {
             guard i < line.count, line[i] == UInt8(ascii: ":") else { return nil }
             i += 1
             let name = UnsafeBufferPointer(rebasing: line[key])
-            if name.elementsEqual("data".utf8) {
+            if name.sameBytes("data") {
                 guard data == nil else { return nil }
                 scratch.removeAll(keepingCapacity: true)
                 // The depth `data` has in the whole request: inside the event object.
@@ -155,7 +155,7 @@ extension ClientRequest {
                 }
                 data = Array(scratch)
                 i = end
-            } else if name.elementsEqual("type".utf8) || name.elementsEqual("sector".utf8) {
+            } else if name.sameBytes("type") || name.sameBytes("sector") {
                 let isType = name.count == 4
                 guard (isType ? type : sector) == nil, let value = plainString(line, at: i) else { return nil }
                 if isType { type = value } else { sector = value }

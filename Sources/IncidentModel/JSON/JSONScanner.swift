@@ -307,12 +307,17 @@ extension JSONParser.Cursor {
         return (try? JSONParser.parse(out[(range.lowerBound - 1)..<(range.upperBound + 1)]))?.stringValue ?? ""
     }
 
+    @inline(__always)
+    static func bytes(_ all: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: all[range])
+    }
+
     /// Whether two keys are the same key to the parser: equal values, where values compare as
     /// Swift strings (canonical equivalence) once either has a non-ASCII byte.
     static func sameKey(
         _ a: Range<Int>, _ sa: WrittenString, _ b: Range<Int>, _ sb: WrittenString, in out: [UInt8]
     ) -> Bool {
-        if out[a].elementsEqual(out[b]) { return true }
+        if out.withUnsafeBufferPointer({ Self.bytes($0, a).sameBytes(Self.bytes($0, b)) }) { return true }
         guard sa.nonASCII || sb.nonASCII else { return false }
         return decodedKey(a, sa, in: out) == decodedKey(b, sb, in: out)
     }
@@ -320,7 +325,7 @@ extension JSONParser.Cursor {
     /// The canonical order: by the UTF-8 bytes of the keys' values.
     static func keyPrecedes(_ a: WrittenMember, _ b: WrittenMember, in out: [UInt8]) -> Bool {
         if !a.string.escaped && !b.string.escaped {
-            return out[a.key].lexicographicallyPrecedes(out[b.key])
+            return out.withUnsafeBufferPointer { Self.bytes($0, a.key).precedes(Self.bytes($0, b.key)) }
         }
         return decodedKey(a.key, a.string, in: out).utf8.lexicographicallyPrecedes(decodedKey(b.key, b.string, in: out).utf8)
     }
