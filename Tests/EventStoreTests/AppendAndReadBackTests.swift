@@ -53,6 +53,25 @@ import Testing
         }
     }
 
+    @Test func aCommitReadsTheWallClockOnceForAllItsEvents() async throws {
+        try await StoreHarness.with { h in
+            // A clock that moves 1 s at every reading: events stamped from separate readings
+            // would each show a different second.
+            let wall = Shared<UInt64>(1_764_388_800_000)
+            h.options.wallClock = { wall.update { $0 += 1000; return $0 } }
+            let store = try h.open()
+            _ = try await store.append([pending(1), pending(2), pending(3)])
+            _ = try await store.append([pending(4)])
+            let events = try store.read(from: 0, limit: 10)
+            #expect(events.prefix(3).allSatisfy { $0.recordedAt == events[0].recordedAt })
+            #expect(events.prefix(3).allSatisfy { $0.hlc.wallMillis == events[0].hlc.wallMillis })
+            #expect(events.prefix(3).map(\.hlc.counter) == [0, 1, 2])
+            #expect(events[3].recordedAt > events[0].recordedAt)
+            #expect(zip(events, events.dropFirst()).allSatisfy { $0.hlc < $1.hlc })
+            await store.close()
+        }
+    }
+
     @Test func reopeningKeepsTheLogAndNewAppendsContinueTheChain() async throws {
         try await StoreHarness.with { h in
             let store = try h.open()
