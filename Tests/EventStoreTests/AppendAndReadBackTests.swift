@@ -58,7 +58,12 @@ import Testing
             // A clock that moves 1 s at every reading: events stamped from separate readings
             // would each show a different second.
             let wall = Shared<UInt64>(1_764_388_800_000)
-            h.options.wallClock = { wall.update { $0 += 1000; return $0 } }
+            h.options.wallClock = {
+                wall.update {
+                    $0 += 1000
+                    return $0
+                }
+            }
             let store = try h.open()
             _ = try await store.append([pending(1), pending(2), pending(3)])
             _ = try await store.append([pending(4)])
