@@ -324,26 +324,12 @@ package struct PayloadReader {
 
     /// Whether key `a` comes strictly before key `b` in UTF-8 byte order.
     @inline(__always) package func precedes(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
-        let n = min(a.count, b.count)
-        var i = 0
-        while i < n {
-            let x = bytes[a.lowerBound + i]
-            let y = bytes[b.lowerBound + i]
-            if x != y { return x < y }
-            i += 1
-        }
-        return a.count < b.count
+        raw(a).precedes(raw(b))
     }
 
     /// Whether the raw bytes `r` equal `name`.
     @inline(__always) package func matches(_ r: Range<Int>, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard r.count == name.count else { return false }
-        var i = 0
-        while i < name.count {
-            if bytes[r.lowerBound + i] != name[i] { return false }
-            i += 1
-        }
-        return true
+        raw(r).sameBytes(name)
     }
 }
 

@@ -3,7 +3,8 @@ extension UnsafeBufferPointer<UInt8> {
     /// `elementsEqual` steps through both sides with their iterators (a `String`'s UTF-8 view
     /// through its own), and matching an append's keys, type and sector that way was a
     /// twentieth of reading a bulk import; the names compared are short, and a call to `memcmp`
-    /// costs more than the loop.
+    /// costs more than the loop. `PayloadReader.matches` and `precedes` (a payload's keys and
+    /// enumeration values) take these too.
     @inline(__always)
     package func sameBytes(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
         guard count == other.count else { return false }
