@@ -48,7 +48,7 @@ extension EventType {
     static let wireNames: [[UInt8]] = allCases.map { Array($0.rawValue.utf8) }
 
     /// The type whose wire name is exactly `bytes`, without making them a `String` first.
-    init?(plainWireName bytes: UnsafeBufferPointer<UInt8>) {
+    package init?(plainWireName bytes: UnsafeBufferPointer<UInt8>) {
         for (index, name) in Self.wireNames.enumerated() where name.withUnsafeBufferPointer({ $0.sameBytes(bytes) }) {
             self = Self.allCases[index]
             return

@@ -14,8 +14,10 @@ import Darwin
 ///
 /// The checks, in order: the type is known (`checkType`), the sector is configured
 /// (`checkSector`), then `data` (`checkData`). `data` is checked as bytes, in one pass over its
-/// canonical form: a new event's `data` is encoded canonically first (as it will be stored), and a
-/// stored event's `data` must already be canonical, as every node writes it. So a stored event
+/// canonical form: a new event's `data` is encoded canonically first (as it will be stored), or,
+/// when it arrives canonical already, checked in that one pass as it came
+/// (`canonicalPayloadEnd`), and a stored event's `data` must already be canonical, as every node
+/// writes it. So a stored event
 /// passes exactly when a client's append of the same event would have been accepted and stored
 /// with these bytes.
 public struct EventValidator: Sendable {
@@ -98,19 +100,55 @@ public struct EventValidator: Sendable {
     /// event's members apart itself (`ClientRequest.readEvent`) and leaves every refusal to the
     /// reading that words it. Neither name is made a `String`: the type is matched against the
     /// catalogue's wire names, the sector against the configured list, whose own string is kept.
-    package func accepted(plainType type: UnsafeBufferPointer<UInt8>, plainSector sector: UnsafeBufferPointer<UInt8>, canonicalData data: [UInt8])
-        -> NewEvent?
-    {
+    /// `checked` says that `data` passed `canonicalPayloadEnd` for this type already, and is
+    /// not walked again.
+    package func accepted(
+        plainType type: UnsafeBufferPointer<UInt8>, plainSector sector: UnsafeBufferPointer<UInt8>, canonicalData data: [UInt8],
+        checked: Bool = false
+    ) -> NewEvent? {
         guard let type = EventType(plainWireName: type),
             let index = sectorBytes.firstIndex(where: { $0.withUnsafeBufferPointer { $0.sameBytes(sector) } })
         else { return nil }
         let sector = sectors[index]
-        do {
-            try Self.checkData(data, type: type)
-        } catch {
-            return nil
+        if !checked {
+            do {
+                try Self.checkData(data, type: type)
+            } catch {
+                return nil
+            }
         }
         return NewEvent(type: type, sector: sector, canonicalData: data)
+    }
+
+    /// The index past the payload of an event of `type` that starts at `start` of `bytes`, when
+    /// the payload is already in canonical form as a client sent it and passes `checkData`; nil
+    /// otherwise, and the caller then writes the payload's canonical form and checks that, as for
+    /// any payload (which also words a refusal). One walk instead of the writer's pass and the
+    /// walk after it, for a payload that arrives canonical, as this project's clients send it.
+    ///
+    /// The walk takes its bytes to be JSON already checked, so what it does not look at is
+    /// checked here, and nil means "not shown canonical", never a refusal:
+    /// - no control character and valid UTF-8 in the whole payload, looked at once it has ended
+    ///   (a canonical payload has no byte below 0x20 anywhere, and with its strings between
+    ///   ASCII quotes, the whole is valid UTF-8 exactly when each string is);
+    /// - no container under a member the schema does not name (`PayloadWalk.strict`): the walk
+    ///   checks such a container by parsing it from its own start, so its nesting would count
+    ///   from there, not from the request as the writer counts it.
+    /// The rest (no whitespace, keys strictly in order, only the minimal escapes, every value's
+    /// grammar) is the walk's own check of canonical form. `ParallelAppendTests`, the property
+    /// tests and the `request` fuzz harness hold the result to the writer's pass and the walk.
+    package static func canonicalPayloadEnd(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, type: EventType) -> Int? {
+        let layout = PayloadLayout.shared
+        let typeIndex = PayloadLayout.index(of: type)
+        let root = layout.roots[typeIndex]
+        let end: Int? = withUnsafeTemporaryAllocation(of: PayloadSlot.self, capacity: layout.maximumSlots) { slots in
+            slots.baseAddress!.initialize(repeating: PayloadSlot(), count: layout.slotCount(typeIndex: typeIndex))
+            let walk = PayloadWalk(
+                p: PayloadReader(bytes), start: start, end: bytes.count, layout: layout, root: root, slots: slots.baseAddress!, strict: true)
+            return try? walk.value(root, at: start)
+        }
+        guard let end, JSONParser.isPlainText(UnsafeBufferPointer(rebasing: bytes[start..<end])) else { return nil }
+        return end
     }
 
     /// Checks `data` of an event of `type`.
@@ -174,16 +212,23 @@ struct PayloadWalk {
     let layout: PayloadLayout
     let root: Int
     let slots: UnsafeMutablePointer<PayloadSlot>
+    /// Refuses (as out of canonical form) any container under a member the schema does not
+    /// name, for a client's bytes (`EventValidator.canonicalPayloadEnd`).
+    let strict: Bool
     let specs: UnsafeMutablePointer<PayloadLayout.Spec>
     let text: UnsafeMutablePointer<UInt8>
 
-    init(p: PayloadReader, start: Int, end: Int, layout: PayloadLayout, root: Int, slots: UnsafeMutablePointer<PayloadSlot>) {
+    init(
+        p: PayloadReader, start: Int, end: Int, layout: PayloadLayout, root: Int, slots: UnsafeMutablePointer<PayloadSlot>,
+        strict: Bool = false
+    ) {
         self.p = p
         self.start = start
         self.end = end
         self.layout = layout
         self.root = root
         self.slots = slots
+        self.strict = strict
         specs = layout.specTable.baseAddress!
         text = layout.textTable.baseAddress!
     }
@@ -208,6 +253,7 @@ struct PayloadWalk {
     }
 
     func anyValue(_ i: Int) throws(Failure) -> Int {
+        if strict, byte(i) == UInt8(ascii: "{") || byte(i) == UInt8(ascii: "[") { throw notCanonical(.init(offset: i)) }
         do { return try p.anyValue(at: i, end) } catch { throw notCanonical(error) }
     }
 

@@ -9,9 +9,11 @@
 // the guess; the first part starts where the events do.
 //
 // Each event is read by `readEvent` when it is `{"type":T,"sector":S,"data":D}` (the three
-// members in any order, no whitespace, keys and the two names plain ASCII strings): only `D` is
-// written, in canonical form at the depth it has in the whole request, and the names are matched
-// as bytes (`EventValidator.accepted`). Any other event is written whole in canonical form
+// members in any order, no whitespace, keys and the two names plain ASCII strings): the names
+// are matched as bytes (`EventValidator.accepted`), and `D`, when it comes after `T` already in
+// canonical form (as this project's clients send it), is checked in one walk and kept as it came
+// (`EventValidator.canonicalPayloadEnd`); any other `D` is written in canonical form, at the depth
+// it has in the whole request, and then checked. Any other event is written whole in canonical form
 // (`JSONParser.writeCanonicalValue`) and checked by `EventValidator.validate(canonicalEvent:)`,
 // the steps the one-thread reading (`parseWhole`) takes over the whole request's canonical
 // bytes. Either way the events come out byte for byte as that reading gives them.
@@ -139,6 +141,7 @@ extension ClientRequest {
         var type: Range<Int>? = nil
         var sector: Range<Int>? = nil
         var data: [UInt8]? = nil
+        var checked = false
         var i = start + 1
         while true {
             guard let key = plainString(line, at: i) else { return nil }
@@ -148,13 +151,23 @@ extension ClientRequest {
             let name = UnsafeBufferPointer(rebasing: line[key])
             if name.sameBytes("data") {
                 guard data == nil else { return nil }
-                scratch.removeAll(keepingCapacity: true)
-                // The depth `data` has in the whole request: inside the event object.
-                guard let end = try? JSONParser.writeCanonicalValue(in: line, at: i, depth: eventDepth + 1, into: &scratch) else {
-                    return nil
+                // After its type (as this project's clients write an event), a payload that is
+                // canonical already is checked in one walk and taken as it came.
+                if let type, let known = EventType(plainWireName: UnsafeBufferPointer(rebasing: line[type])),
+                    let end = EventValidator.canonicalPayloadEnd(line, at: i, type: known)
+                {
+                    data = Array(UnsafeBufferPointer(rebasing: line[i..<end]))
+                    checked = true
+                    i = end
+                } else {
+                    scratch.removeAll(keepingCapacity: true)
+                    // The depth `data` has in the whole request: inside the event object.
+                    guard let end = try? JSONParser.writeCanonicalValue(in: line, at: i, depth: eventDepth + 1, into: &scratch) else {
+                        return nil
+                    }
+                    data = Array(scratch)
+                    i = end
                 }
-                data = Array(scratch)
-                i = end
             } else if name.sameBytes("type") || name.sameBytes("sector") {
                 let isType = name.count == 4
                 guard (isType ? type : sector) == nil, let value = plainString(line, at: i) else { return nil }
@@ -171,7 +184,7 @@ extension ClientRequest {
             guard line[i] == UInt8(ascii: "}"), let type, let sector, let data else { return nil }
             let event = validator.accepted(
                 plainType: UnsafeBufferPointer(rebasing: line[type]), plainSector: UnsafeBufferPointer(rebasing: line[sector]),
-                canonicalData: data)
+                canonicalData: data, checked: checked)
             return event.map { ($0, i + 1) }
         }
     }

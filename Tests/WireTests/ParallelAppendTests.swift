@@ -19,9 +19,15 @@ import Testing
         ]
         let summary = summaries[Int(random.next() % UInt64(summaries.count))]
         let place = random.next() % 4 == 0 ? "Gao},{" : "Gao"
+        // Half of the payloads in canonical form (members in key order), as this project's
+        // clients send them, which the node checks in one walk and stores as they came; the
+        // others written in canonical form first.
         let data =
-            #"{"summary":"\#(summary)","occurred_at":"2026-11-29T04:00:00Z","incident_id":"i-\#(i)","category":"ied","#
-            + #""location":{"precision":"exact","name":"\#(place)","lon":-0.04,"lat":16.27}}"#
+            random.next() % 2 == 0
+            ? #"{"summary":"\#(summary)","occurred_at":"2026-11-29T04:00:00Z","incident_id":"i-\#(i)","category":"ied","#
+                + #""location":{"precision":"exact","name":"\#(place)","lon":-0.04,"lat":16.27}}"#
+            : #"{"category":"ied","incident_id":"i-\#(i)","location":{"lat":16.27,"lon":-0.04,"name":"\#(place)","precision":"exact"},"#
+                + #""occurred_at":"2026-11-29T04:00:00Z","summary":"\#(summary)"}"#
         switch random.next() % 3 {
         case 0: return #"{"type":"incident.reported","sector":"east","data":\#(data)}"#
         case 1: return #"{"data":\#(data),"sector":"east","type":"incident.reported"}"#

@@ -46,6 +46,21 @@ extension JSONParser {
         return cursor.index
     }
 
+    /// Whether `bytes` hold no control character (below 0x20) and are valid UTF-8, as every
+    /// string of JSON text must: what the parser checks of a string's bytes beyond its quotes
+    /// and escapes. Both checks reduce the bytes without a branch per byte (the smallest byte,
+    /// and all bytes or-ed for a high bit), and UTF-8 is validated only when a byte is non-ASCII.
+    package static func isPlainText(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var smallest: UInt8 = 0xFF
+        var any: UInt8 = 0
+        for b in bytes {
+            smallest = min(smallest, b)
+            any |= b
+        }
+        guard smallest >= 0x20 else { return false }
+        return any < 0x80 || String(validating: bytes, as: UTF8.self) != nil
+    }
+
     /// The canonical bytes of `bytes` (see `canonical(buffer:)`).
     public static func canonical(_ bytes: some Collection<UInt8>) throws(Error) -> [UInt8] {
         try Array(bytes).withUnsafeBufferPointer { buffer throws(Error) in try canonical(buffer: buffer) }
