@@ -13,40 +13,58 @@ import Wire
 struct InProcessNodeTests {
     struct Planned: Error {}
 
-    /// True when a client connection to `address` is refused (nothing listens there any more).
-    static func refused(_ address: HostPort) async -> Bool {
+    /// Whether node `id` answers at `address`: a client listener's status names its node, and so
+    /// does the hello a peer listener sends first. Other tests bind port 0 all the time and may
+    /// be given a stopped node's port again, so a connection that is not refused does not show
+    /// that the node still runs; one that this node answers does.
+    static func answers(as id: String, at address: HostPort) async -> Bool {
         do {
-            _ = try await IncidentConnection.withConnection(to: address) { try await $0.request(Requests.status) }
-            return false
+            // The first line read: a status answer, or a peer listener's hello.
+            let line = try await IncidentConnection.withConnection(to: address) { connection in
+                try await connection.send(Requests.status)
+                return try await connection.receive()
+            }
+            return try JSONParser.parse(line)["node"] == .string(id)
         } catch {
-            return true
+            return false
         }
     }
 
+    /// An id of its own for a test's node, so that no other test's node answers for it.
+    static func uniqueID() -> String {
+        var random = SystemRandomNumberGenerator()
+        return "gao-" + String(random.next() & 0xFFFF_FFFF, radix: 16)
+    }
+
     @Test func portZeroGivesTheBoundPortsAndEverythingStopsAfterwards() async throws {
-        let seen = try await withNode(nodeID: "gao") { node, client in
+        let id = Self.uniqueID()
+        let seen = try await withNode(nodeID: id) { node, client in
             #expect(node.client.port != 0)
             #expect(try #require(node.peer).port != 0)
             let r = try await client.request(Requests.append(eventObjects: [Fixtures.incident("p1")]))
-            #expect(r["ids"] == .array([.string("gao:1")]))
+            #expect(r["ids"] == .array([.string("\(id):1")]))
             #expect(FileManager.default.fileExists(atPath: node.dataDir + "/node_id"))
             #expect(node.log.contains("node ready"))
+            #expect(await Self.answers(as: id, at: node.client))
+            #expect(await Self.answers(as: id, at: node.peer!))
             return (node.client, node.peer!, node.dataDir)
         }
-        #expect(await Self.refused(seen.0))
-        #expect(await Self.refused(seen.1))
+        #expect(await !Self.answers(as: id, at: seen.0))
+        #expect(await !Self.answers(as: id, at: seen.1))
         #expect(!FileManager.default.fileExists(atPath: seen.2))
     }
 
     @Test func aBodyThatThrowsStillStopsTheNode() async throws {
+        let id = Self.uniqueID()
         let seen = Shared<HostPort?>(nil)
         await #expect(throws: Planned.self) {
-            try await withNode { node, _ in
+            try await withNode(nodeID: id) { node, _ in
+                #expect(await Self.answers(as: id, at: node.client))
                 seen.withLock { $0 = node.client }
                 throw Planned()
             }
         }
-        #expect(await Self.refused(try #require(seen.withLock { $0 })))
+        #expect(await !Self.answers(as: id, at: try #require(seen.withLock { $0 })))
     }
 
     /// A node that cannot start throws its own error instead of leaving the harness waiting.
