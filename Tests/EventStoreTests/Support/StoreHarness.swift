@@ -123,20 +123,27 @@ func promptAppendError(_ store: EventStore, _ events: [PendingEvent], timeout: D
 
 /// Byte positions of each line in a segment's bytes (and the line without its newline).
 func lines(of bytes: [UInt8]) -> [(start: Int, line: [UInt8])] {
-    var result: [(Int, [UInt8])] = []
-    var start = 0
-    for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") {
-        result.append((start, Array(bytes[start..<i])))
-        start = i + 1
+    // memchr, not a loop over the elements: test modules are built without optimization, and
+    // the generic loop took seconds over a segment of a few megabytes (ParallelRecoveryTests).
+    bytes.withUnsafeBufferPointer { buffer in
+        var result: [(start: Int, line: [UInt8])] = []
+        guard let base = buffer.baseAddress else { return result }
+        var start = 0
+        while start < buffer.count, let found = memchr(base + start, Int32(UInt8(ascii: "\n")), buffer.count - start) {
+            let end = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
+            result.append((start, Array(UnsafeBufferPointer(rebasing: buffer[start..<end]))))
+            start = end + 1
+        }
+        return result
     }
-    return result
 }
 
 /// The position of the first occurrence of `pattern` in `bytes`.
 func position(of pattern: String, in bytes: [UInt8]) -> Int? {
     let p = Array(pattern.utf8)
     guard p.count <= bytes.count else { return nil }
-    return (0...(bytes.count - p.count)).first { bytes[$0..<($0 + p.count)].elementsEqual(p) }
+    // Foundation's search, for the reason `lines(of:)` gives.
+    return Data(bytes).range(of: Data(p))?.lowerBound
 }
 
 /// Checks that `events` are the log of one origin from seq 1: consecutive seqs, each `prev` the
