@@ -83,6 +83,12 @@ struct ClientAuthTests {
             _ = try await IncidentConnection.withConnection(to: endpoint(node, Security.hqToken)) { c in
                 try await c.request(Requests.append(eventObjects: [Fixtures.incident("w1", sector: "west"), Fixtures.incident("e1", sector: "east")]))
             }
+            // Views follow the log: an append is answered once stored, not once folded, and the
+            // query below and the office's checks read the views.
+            try await Security.wait("both reports folded", timeout: .seconds(30)) {
+                let status = try await IncidentConnection.withConnection(to: endpoint(node, Security.hqToken)) { try await $0.request(Requests.status) }
+                return status["projections"]?["folded"]?.integerValue == 2
+            }
             let westBefore = try await IncidentConnection.withConnection(to: endpoint(node, Security.hqToken)) { c in
                 try await c.request(Array(#"{"op":"incident","id":"w1"}"#.utf8))
             }
