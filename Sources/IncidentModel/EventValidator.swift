@@ -16,10 +16,9 @@ import Darwin
 /// (`checkSector`), then `data` (`checkData`). `data` is checked as bytes, in one pass over its
 /// canonical form: a new event's `data` is encoded canonically first (as it will be stored), or,
 /// when it arrives canonical already, checked in that one pass as it came
-/// (`canonicalPayloadEnd`), and a stored event's `data` must already be canonical, as every node
-/// writes it. So a stored event
-/// passes exactly when a client's append of the same event would have been accepted and stored
-/// with these bytes.
+/// (`canonicalPayloadEnd`); a stored event's `data` must already be canonical, as every node
+/// writes it. So a stored event passes exactly when a client's append of the same event would
+/// have been accepted and stored with these bytes.
 public struct EventValidator: Sendable {
     public let sectors: [String]
     /// `sectors` as UTF-8, in the same order, to match a sector's bytes.

@@ -14,8 +14,8 @@
 // The bytes are JSON whose syntax was checked before (every stored line is checked by the store
 // when it writes, ingests or recovers it, `Event.parse`; a new event's `data` is JSONWriter's
 // output): UTF-8 and control characters are not checked again. A client's `data` walked as it
-// came (`EventValidator.canonicalPayloadEnd`) has them checked around the walk. Every access is bounds-checked
-// against the `end` given, whatever the bytes.
+// came (`EventValidator.canonicalPayloadEnd`) has them checked around the walk. Every access is
+// bounds-checked against the `end` given, whatever the bytes.
 
 /// A walker over canonical JSON bytes (see the top of PayloadReader.swift).
 package struct PayloadReader {

@@ -12,11 +12,12 @@
 // members in any order, no whitespace, keys and the two names plain ASCII strings): the names
 // are matched as bytes (`EventValidator.accepted`), and `D`, when it comes after `T` already in
 // canonical form (as this project's clients send it), is checked in one walk and kept as it came
-// (`EventValidator.canonicalPayloadEnd`); any other `D` is written in canonical form, at the depth
-// it has in the whole request, and then checked. Any other event is written whole in canonical form
-// (`JSONParser.writeCanonicalValue`) and checked by `EventValidator.validate(canonicalEvent:)`,
-// the steps the one-thread reading (`parseWhole`) takes over the whole request's canonical
-// bytes. Either way the events come out byte for byte as that reading gives them.
+// (`EventValidator.canonicalPayloadEnd`); any other `D` is written in canonical form, at the
+// depth it has in the whole request, and then checked. Any other event is written whole in
+// canonical form (`JSONParser.writeCanonicalValue`) and checked by
+// `EventValidator.validate(canonicalEvent:)`, the steps the one-thread reading (`parseWhole`)
+// takes over the whole request's canonical bytes. Either way the events come out byte for byte
+// as that reading gives them.
 //
 // Anything else gives nil and the request is read whole on one thread, which also gives every
 // refusal: a wrong guess, a refused event, a JSON error, too many events, whitespace, another
