@@ -93,22 +93,17 @@ public struct EventValidator: Sendable {
         return NewEvent(type: type, sector: sector, canonicalData: canonical)
     }
 
-    /// The event whose `type` and `sector` are the given string contents, each plain (no escape,
-    /// so its bytes are its value), and whose `data` is already in canonical form; nil when any
-    /// check refuses it. The checks of `validate(canonicalEvent:)`, for a reader that took the
-    /// event's members apart itself (`ClientRequest.readEvent`) and leaves every refusal to the
-    /// reading that words it. Neither name is made a `String`: the type is matched against the
-    /// catalogue's wire names, the sector against the configured list, whose own string is kept.
-    /// `checked` says that `data` passed `canonicalPayloadEnd` for this type already, and is
-    /// not walked again.
+    /// The event of `type` whose `sector` is the given string contents, plain (no escape, so its
+    /// bytes are its value), and whose `data` is already in canonical form; nil when any check
+    /// refuses it. The checks of `validate(canonicalEvent:)`, for a reader that took the event's
+    /// members apart itself (`ClientRequest.readEvent`, which matched the type's wire name as
+    /// bytes) and leaves every refusal to the reading that words it. The sector is matched
+    /// against the configured list as bytes, and the list's own string is kept. `checked` says
+    /// that `data` passed `canonicalPayloadEnd` for this type already, and is not walked again.
     package func accepted(
-        plainType type: UnsafeBufferPointer<UInt8>, plainSector sector: UnsafeBufferPointer<UInt8>, canonicalData data: [UInt8],
-        checked: Bool = false
+        type: EventType, plainSector sector: UnsafeBufferPointer<UInt8>, canonicalData data: [UInt8], checked: Bool
     ) -> NewEvent? {
-        guard let type = EventType(plainWireName: type),
-            let index = sectorBytes.firstIndex(where: { $0.withUnsafeBufferPointer { $0.sameBytes(sector) } })
-        else { return nil }
-        let sector = sectors[index]
+        guard let index = sectorBytes.firstIndex(where: { $0.withUnsafeBufferPointer { $0.sameBytes(sector) } }) else { return nil }
         if !checked {
             do {
                 try Self.checkData(data, type: type)
@@ -116,7 +111,7 @@ public struct EventValidator: Sendable {
                 return nil
             }
         }
-        return NewEvent(type: type, sector: sector, canonicalData: data)
+        return NewEvent(type: type, sector: sectors[index], canonicalData: data)
     }
 
     /// The index past the payload of an event of `type` that starts at `start` of `bytes`, when

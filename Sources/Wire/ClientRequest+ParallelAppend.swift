@@ -10,8 +10,9 @@
 //
 // Each event is read by `readEvent` when it is `{"type":T,"sector":S,"data":D}` (the three
 // members in any order, no whitespace, keys and the two names plain ASCII strings): the names
-// are matched as bytes (`EventValidator.accepted`), and `D`, when it comes after `T` already in
-// canonical form (as this project's clients send it), is checked in one walk and kept as it came
+// are matched as bytes (the type against the catalogue's wire names as it is read, the sector by
+// `EventValidator.accepted`), and `D`, when it comes after `T` already in canonical form (as
+// this project's clients send it), is checked in one walk and kept as it came
 // (`EventValidator.canonicalPayloadEnd`); any other `D` is written in canonical form, at the
 // depth it has in the whole request, and then checked. Any other event is written whole in
 // canonical form (`JSONParser.writeCanonicalValue`) and checked by
@@ -139,7 +140,7 @@ extension ClientRequest {
         _ line: UnsafeBufferPointer<UInt8>, at start: Int, validator: EventValidator, scratch: inout [UInt8]
     ) -> (event: NewEvent, end: Int)? {
         guard start < line.count, line[start] == UInt8(ascii: "{") else { return nil }
-        var type: Range<Int>? = nil
+        var type: EventType? = nil
         var sector: Range<Int>? = nil
         var data: [UInt8]? = nil
         var checked = false
@@ -154,9 +155,7 @@ extension ClientRequest {
                 guard data == nil else { return nil }
                 // After its type (as this project's clients write an event), a payload that is
                 // canonical already is checked in one walk and taken as it came.
-                if let type, let known = EventType(plainWireName: UnsafeBufferPointer(rebasing: line[type])),
-                    let end = EventValidator.canonicalPayloadEnd(line, at: i, type: known)
-                {
+                if let type, let end = EventValidator.canonicalPayloadEnd(line, at: i, type: type) {
                     data = Array(UnsafeBufferPointer(rebasing: line[i..<end]))
                     checked = true
                     i = end
@@ -169,10 +168,17 @@ extension ClientRequest {
                     data = Array(scratch)
                     i = end
                 }
-            } else if name.sameBytes("type") || name.sameBytes("sector") {
-                let isType = name.count == 4
-                guard (isType ? type : sector) == nil, let value = plainString(line, at: i) else { return nil }
-                if isType { type = value } else { sector = value }
+            } else if name.sameBytes("type") {
+                // Matched against the catalogue's wire names as bytes; an unknown type is a
+                // refusal, which the general reading words.
+                guard type == nil, let value = plainString(line, at: i),
+                    let known = EventType(plainWireName: UnsafeBufferPointer(rebasing: line[value]))
+                else { return nil }
+                type = known
+                i = value.upperBound + 1
+            } else if name.sameBytes("sector") {
+                guard sector == nil, let value = plainString(line, at: i) else { return nil }
+                sector = value
                 i = value.upperBound + 1
             } else {
                 return nil
@@ -184,8 +190,7 @@ extension ClientRequest {
             }
             guard line[i] == UInt8(ascii: "}"), let type, let sector, let data else { return nil }
             let event = validator.accepted(
-                plainType: UnsafeBufferPointer(rebasing: line[type]), plainSector: UnsafeBufferPointer(rebasing: line[sector]),
-                canonicalData: data, checked: checked)
+                type: type, plainSector: UnsafeBufferPointer(rebasing: line[sector]), canonicalData: data, checked: checked)
             return event.map { ($0, i + 1) }
         }
     }
