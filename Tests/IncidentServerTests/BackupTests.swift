@@ -160,6 +160,8 @@ import Glibc
         #expect(sentAfter["tmb", default: 0] == 70, "\(sentAfter)")
         // The rebuilt gao writes on from its chain, and hq takes it: no fork.
         try await Self.append(restored[0], "gao-rebuilt", count: 1)
+        // Replication is asynchronous: the append is answered once the rebuilt gao stored it.
+        _ = try await TestCluster.waitConverged([cluster["hq"], restored[0]], minimum: VersionVector(["gao": 161, "hq": 80]))
         let last = try await IncidentConnection.withConnection(to: cluster["hq"].client) { c in
             try await c.request(Requests.get(id: "gao:161"))
         }
