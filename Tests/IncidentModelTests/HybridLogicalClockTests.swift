@@ -55,17 +55,21 @@ import Testing
         #expect(!(HLCTimestamp(wallMillis: 6, counter: 1) < HLCTimestamp(wallMillis: 6, counter: 1)))
     }
 
-    @Test(arguments: [
-        ("1764388800000-0", 1_764_388_800_000, 0),
-        ("0-0", 0, 0),
-        ("1-42", 1, 42),
-        ("9223372036854775807-4294967295", 9_223_372_036_854_775_807, 4_294_967_295),
-    ] as [(String, UInt64, UInt32)])
+    @Test(
+        arguments: [
+            ("1764388800000-0", 1_764_388_800_000, 0),
+            ("0-0", 0, 0),
+            ("1-42", 1, 42),
+            ("9223372036854775807-4294967295", 9_223_372_036_854_775_807, 4_294_967_295),
+        ] as [(String, UInt64, UInt32)])
     func stampParsesAndFormatsAsMillisDashCounter(text: String, wallMillis: UInt64, counter: UInt32) throws {
         let stamp = try #require(HLCTimestamp(text))
         #expect(stamp == HLCTimestamp(wallMillis: wallMillis, counter: counter))
         #expect(stamp.description == text)
         #expect(HLCTimestamp(utf8: Array(text.utf8)) == stamp)
+        // The three ways in: bytes in memory, a collection with contiguous storage, one without.
+        #expect(Array(text.utf8).withUnsafeBufferPointer { HLCTimestamp(utf8: $0) } == stamp)
+        #expect(HLCTimestamp(utf8: text.utf8.lazy.map { $0 }) == stamp)
     }
 
     @Test(arguments: [
@@ -74,5 +78,7 @@ import Testing
     ])
     func malformedStampIsRefused(text: String) {
         #expect(HLCTimestamp(text) == nil)
+        #expect(Array(text.utf8).withUnsafeBufferPointer { HLCTimestamp(utf8: $0) } == nil)
+        #expect(HLCTimestamp(utf8: text.utf8.lazy.map { $0 }) == nil)
     }
 }
