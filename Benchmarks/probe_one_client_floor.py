@@ -34,6 +34,10 @@ PAYLOAD = (b'{"pad":"' + b"x" * 499 + b'"}\n')[:510]
 ANSWER = b'{"ok":true,"ids":["probe:1"]}\n'
 
 
+class ProbeError(Exception):
+    """A row could not be measured (no connection, a refused or missing answer)."""
+
+
 def percentile(sorted_values, p):
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p / 100))]
 
@@ -105,7 +109,7 @@ def client_run(address, n, warmup, line_for):
     try:
         sock = socket.create_connection(address, timeout=30)
     except OSError as e:
-        raise SystemExit(f"cannot connect to {address[0]}:{address[1]}: {e}")
+        raise ProbeError(f"cannot connect to {address[0]}:{address[1]}: {e}")
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     lines = Lines(sock)
     try:
@@ -113,7 +117,7 @@ def client_run(address, n, warmup, line_for):
             sock.sendall(line_for(i))
             answer = lines.read()
             if answer is None or not answer.startswith(b'{"ok":true'):
-                raise SystemExit(f"refused: {(answer or b'connection closed')[:300]!r}")
+                raise ProbeError(f"refused: {(answer or b'connection closed')[:300]!r}")
         return timed(n, warmup, one)
     finally:
         sock.close()
@@ -171,7 +175,11 @@ def main():
     base = None
     print(f"{'row':<20} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs loop, append':>16}")
     for name, run in rows:
-        rate, latencies = run()
+        try:
+            rate, latencies = run()
+        except ProbeError as e:
+            print(f"{name}: {e}", file=sys.stderr)
+            return 1
         base = base or rate
         print(f"{name:<20} {rate:>10.0f} {percentile(latencies, 50) * 1e3:>8.3f} "
               f"{percentile(latencies, 99) * 1e3:>8.3f} {rate / base:>15.2f}x", flush=True)
