@@ -43,7 +43,8 @@ def percentile(sorted_values, p):
 
 
 def open_file(path, preallocated, size):
-    """A file to append to: growing (O_APPEND), or written with zeros and synced, then from 0."""
+    """A file to append to: growing (O_APPEND), or written with zeros (not just fallocated: no
+    extent conversion on the first write) and synced, then written from 0."""
     if not preallocated:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -131,10 +132,12 @@ def minimal_server(directory, preallocated, n, warmup):
     path = os.path.join(directory, "floor-tcp.dat")
     child = os.fork()
     if child == 0:
-        code = 1
+        code = 0
         try:
             serve(listener, path, preallocated, (n + warmup + 16) * len(PAYLOAD))
-            code = 0
+        except BaseException as e:  # said here: os._exit leaves no traceback
+            print(f"minimal server: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            code = 1
         finally:
             os._exit(code)
     listener.close()
@@ -163,6 +166,8 @@ def main():
     a = ap.parse_args()
     if a.requests < 1 or a.warmup < 0:
         ap.error("--requests must be at least 1 and --warmup at least 0")
+    if not os.path.isdir(a.dir) or not os.access(a.dir, os.W_OK):
+        ap.error(f"--dir {a.dir}: not a directory this process can write in")
 
     rows = [
         ("loop, append", lambda: loop(a.dir, False, a.requests, a.warmup)),
