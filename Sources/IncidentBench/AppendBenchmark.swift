@@ -77,34 +77,44 @@ public struct AppendBenchmark: Sendable {
     }
 
     public func run() async throws -> Result {
-        // Requests are built before the clock starts, so the generator is not measured.
-        func prepare(total: Int, seedOffset: UInt64) -> [[(line: [UInt8], events: Int)]] {
+        // Requests are built, as the bytes each connection writes, before the clock starts, so
+        // the generator is not measured.
+        func prepare(total: Int, seedOffset: UInt64) -> [[AppendLoadHandler.Request]] {
             let perClient = (total + clients - 1) / clients
             return (0..<clients).map { c in
                 var generator = EventGenerator(seed: seed &+ seedOffset &+ UInt64(c))
                 var left = max(0, min(perClient, total - c * perClient))
-                var requests: [(line: [UInt8], events: Int)] = []
+                var requests: [AppendLoadHandler.Request] = []
                 while left > 0 {
                     let n = min(batch, left)
-                    requests.append((Requests.append(eventObjects: (0..<n).map { _ in generator.nextObject() }), n))
+                    let line = Requests.append(eventObjects: (0..<n).map { _ in generator.nextObject() })
+                    var buffer = ByteBuffer()
+                    buffer.reserveCapacity(line.count + 1)
+                    buffer.writeBytes(line)
+                    buffer.writeInteger(UInt8(ascii: "\n"))
+                    requests.append(AppendLoadHandler.Request(line: buffer, events: n))
                     left -= n
                 }
                 return requests
             }
         }
-        if warmup > 0 { _ = try await drive(prepare(total: warmup, seedOffset: 1 << 32)) }
+        if warmup > 0 {
+            let load = try await connect(prepare(total: warmup, seedOffset: 1 << 32))
+            _ = try await load.run(until: nil)
+        }
         let measured = prepare(total: duration == nil ? events : max(clients * batch, Self.durationPoolEvents), seedOffset: 0)
+        let load = try await connect(measured)
         let nodeCPUBefore = nodePID.flatMap(ProcessCPU.seconds(pid:))
         let ownCPUBefore = ProcessCPU.ownSeconds()
         let start = MonotonicClock.now()
-        let histograms = try await drive(measured, until: duration.map { start + UInt64($0 * 1e9) })
+        let histograms = try await load.run(until: duration.map { start + UInt64($0 * 1e9) })
         let seconds = Double(MonotonicClock.now() - start) / 1e9
         let ownCPU = ProcessCPU.ownSeconds() - ownCPUBefore
         let nodeCPU = nodeCPUBefore.flatMap { before in nodePID.flatMap(ProcessCPU.seconds(pid:)).map { $0 - before } }
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-        for h in histograms { merged.add(h.0) }
-        let stored = histograms.reduce(0) { $0 + $1.1 }
-        let requests = histograms.reduce(0) { $0 + $1.2 }
+        for h in histograms { merged.add(h.histogram) }
+        let stored = histograms.reduce(0) { $0 + $1.stored }
+        let requests = histograms.reduce(0) { $0 + $1.requests }
         if duration == nil && stored != events { throw BenchmarkError("the node acknowledged \(stored) of \(events) events") }
         return Result(
             events: stored, requests: requests, seconds: seconds, eventsPerSecond: Double(stored) / seconds,
@@ -112,46 +122,73 @@ public struct AppendBenchmark: Sendable {
             p999Micros: merged.valueAtPercentile(99.9), maxMicros: merged.max, generatorCPUSeconds: ownCPU, nodeCPUSeconds: nodeCPU)
     }
 
-    /// Runs every client's requests, one in flight per client — each once, or over and over
-    /// until `deadline` (CLOCK_MONOTONIC ns) when one is given; returns each client's latencies,
-    /// events acknowledged and requests made.
-    func drive(_ perClient: [[(line: [UInt8], events: Int)]], until deadline: UInt64? = nil) async throws -> [(Histogram<UInt64>, Int, Int)] {
+    /// Every client's connection, made and authenticated, each holding its requests and not yet
+    /// sending: the clock starts after this, then `Load.run` starts them all.
+    func connect(_ perClient: [[AppendLoadHandler.Request]]) async throws -> Load {
         let auth = LeanConnection.authLine(endpoint)
-        var runs: [EventLoopFuture<AppendLoadHandler.Outcome>] = []
-        var channels: [any Channel] = []
-        defer { for c in channels { c.close(promise: nil) } }
-        for requests in perClient where !requests.isEmpty {
-            let lines = requests.map { ByteBuffer(bytes: $0.line + [UInt8(ascii: "\n")]) }
-            let counts = requests.map(\.events)
-            let loop = MultiThreadedEventLoopGroup.singleton.next()
-            let promise = loop.makePromise(of: AppendLoadHandler.Outcome.self)
-            let channel: any Channel
-            do {
-                channel = try await LeanConnection.connect(to: endpoint, on: loop) {
-                    AppendLoadHandler(requests: lines, events: counts, auth: auth, deadline: deadline, done: promise)
+        var load = Load()
+        do {
+            for requests in perClient where !requests.isEmpty {
+                let loop = MultiThreadedEventLoopGroup.singleton.next()
+                let ready = loop.makePromise(of: Void.self)
+                let done = loop.makePromise(of: AppendLoadHandler.Outcome.self)
+                let channel: any Channel
+                do {
+                    channel = try await LeanConnection.connect(to: endpoint, on: loop) {
+                        AppendLoadHandler(requests: requests, auth: auth, ready: ready, done: done)
+                    }
+                } catch {
+                    ready.fail(error)
+                    done.fail(error)
+                    throw error
                 }
-            } catch {
-                promise.fail(error)
-                throw error
+                load.channels.append(channel)
+                load.runs.append(done.futureResult)
+                try await ready.futureResult.get()
             }
-            channels.append(channel)
-            runs.append(promise.futureResult)
+        } catch {
+            for c in load.channels { c.close(promise: nil) }
+            throw error
         }
-        var all: [(Histogram<UInt64>, Int, Int)] = []
-        for run in runs {
-            let o = try await run.get()
-            all.append((o.histogram, o.stored, o.requests))
+        return load
+    }
+
+    /// Connections that `connect` made, ready to send.
+    struct Load {
+        var channels: [any Channel] = []
+        var runs: [EventLoopFuture<AppendLoadHandler.Outcome>] = []
+
+        /// Starts every connection, one request in flight each — each request once, or over and
+        /// over until `deadline` (CLOCK_MONOTONIC ns) when one is given; returns each client's
+        /// outcome (latencies, events acknowledged, requests made). Closes the connections.
+        func run(until deadline: UInt64?) async throws -> [AppendLoadHandler.Outcome] {
+            defer { for c in channels { c.close(promise: nil) } }
+            for c in channels { c.pipeline.fireUserInboundEventTriggered(AppendLoadHandler.Start(deadline: deadline)) }
+            var all: [AppendLoadHandler.Outcome] = []
+            for run in runs { all.append(try await run.get()) }
+            return all
         }
-        return all
     }
 }
 
-/// One connection of `bench append`: sends the token (if any), then each pre-encoded request once
-/// its predecessor is answered, recording the latency of each; completes `done` after the last
-/// answer (or at the deadline), fails it on a refusal or a closed connection.
+/// One connection of `bench append`: sends the token (if any) and completes `ready` once it is
+/// accepted; on `Start`, sends each pre-encoded request once its predecessor is answered,
+/// recording the latency of each; completes `done` after the last answer (or at the deadline),
+/// fails both on a refusal or a closed connection.
 final class AppendLoadHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+
+    /// A request line with its newline, as written, and how many events it appends.
+    struct Request: Sendable {
+        var line: ByteBuffer
+        var events: Int
+    }
+
+    /// The user event that starts the requests, with the deadline of a timed run.
+    struct Start: Sendable {
+        var deadline: UInt64?
+    }
 
     struct Outcome: Sendable {
         var histogram: Histogram<UInt64>
@@ -159,23 +196,23 @@ final class AppendLoadHandler: ChannelInboundHandler {
         var requests: Int
     }
 
-    let requests: [ByteBuffer]
-    let events: [Int]
+    let requests: [Request]
     let auth: ByteBuffer?
-    let deadline: UInt64?
+    let ready: EventLoopPromise<Void>
     let done: EventLoopPromise<Outcome>
+    var deadline: UInt64? = nil
     var outcome = Outcome(histogram: Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three), stored: 0, requests: 0)
     var authenticating = false
+    var started = false
     var next = 0
     var sentAt: UInt64 = 0
     var lines = AnswerLines()
     var finished = false
 
-    init(requests: [ByteBuffer], events: [Int], auth: ByteBuffer?, deadline: UInt64?, done: EventLoopPromise<Outcome>) {
+    init(requests: [Request], auth: ByteBuffer?, ready: EventLoopPromise<Void>, done: EventLoopPromise<Outcome>) {
         self.requests = requests
-        self.events = events
         self.auth = auth
-        self.deadline = deadline
+        self.ready = ready
         self.done = done
     }
 
@@ -184,9 +221,17 @@ final class AppendLoadHandler: ChannelInboundHandler {
             authenticating = true
             context.writeAndFlush(wrapOutboundOut(auth), promise: nil)
         } else {
-            sendNext(context: context)
+            ready.succeed(())
         }
         context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let start = event as? Start else { return context.fireUserInboundEventTriggered(event) }
+        guard !started, !finished else { return }
+        started = true
+        deadline = start.deadline
+        sendNext(context: context)
     }
 
     func sendNext(context: ChannelHandlerContext) {
@@ -196,7 +241,7 @@ final class AppendLoadHandler: ChannelInboundHandler {
             return
         }
         sentAt = MonotonicClock.now()
-        context.writeAndFlush(wrapOutboundOut(requests[next % requests.count]), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(requests[next % requests.count].line), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -215,18 +260,27 @@ final class AppendLoadHandler: ChannelInboundHandler {
         }
         if authenticating {
             authenticating = false
-        } else {
-            _ = outcome.histogram.record(min((MonotonicClock.now() - sentAt) / 1000, 60_000_000))
-            outcome.stored += events[next % events.count]
-            outcome.requests += 1
-            next += 1
+            ready.succeed(())
+            return
         }
+        guard started else {
+            finish(context: context, .failure(BenchmarkError("the node answered a request that was not sent")))
+            return
+        }
+        _ = outcome.histogram.record(min((MonotonicClock.now() - sentAt) / 1000, 60_000_000))
+        outcome.stored += requests[next % requests.count].events
+        outcome.requests += 1
+        next += 1
         sendNext(context: context)
     }
 
     func finish(context: ChannelHandlerContext, _ result: Result<Outcome, any Error>) {
         guard !finished else { return }
         finished = true
+        switch result {
+        case .success: ready.succeed(())
+        case .failure(let error): ready.fail(error)
+        }
         done.completeWith(result)
         context.close(promise: nil)
     }

@@ -1,8 +1,9 @@
 import Foundation
-import IncidentBench
+@testable import IncidentBench
 import IncidentClient
 import IncidentModel
 import IncidentTestSupport
+import NIOCore
 import Testing
 import Wire
 
@@ -49,6 +50,43 @@ struct BenchHarnessTests {
             #expect(nodeCPU > 0)
             #expect(r.nodeMicrosPerRequest == nodeCPU * 1e6 / 150)
             #expect(try await Self.status(node)["events"]?.integerValue == 330)
+        }
+    }
+
+    /// The append generator's clock covers the requests only: its connections are made, and
+    /// authenticated, before it starts, and send nothing until `run` starts them all.
+    @Test func benchAppendConnectsAndAuthenticatesBeforeItsClockAndSendsOnlyWhenStarted() async throws {
+        try await Security.inProcess("app", config: Security.tokenConfig()) { node in
+            let bench = AppendBenchmark(
+                node: IncidentEndpoint(node.client, token: Security.hqToken), clients: 3, events: 30, batch: 1, warmup: 0, seed: 5)
+            let requests = (0..<3).map { c in
+                (0..<10).map { i in
+                    var line = ByteBuffer(bytes: Requests.append(eventObjects: [Fixtures.incident("c\(c)-\(i)", sector: "west")]))
+                    line.writeInteger(UInt8(ascii: "\n"))
+                    return AppendLoadHandler.Request(line: line, events: 1)
+                }
+            }
+            let load = try await bench.connect(requests)
+            #expect(load.channels.count == 3)
+            // Connected and accepted (a token refused would have failed `connect`), yet idle.
+            try await Task.sleep(for: .milliseconds(100))
+            let hq = IncidentEndpoint(node.client, token: Security.hqToken)
+            let before = try await IncidentConnection.withConnection(to: hq) { try await $0.request(Requests.status) }
+            #expect(before["events"]?.integerValue == 0)
+            let outcomes = try await load.run(until: nil)
+            #expect(outcomes.map(\.requests) == [10, 10, 10])
+            #expect(outcomes.map(\.stored) == [10, 10, 10])
+            let after = try await IncidentConnection.withConnection(to: hq) { try await $0.request(Requests.status) }
+            #expect(after["events"]?.integerValue == 30)
+        }
+    }
+
+    /// A token the node refuses fails `connect`, before any clock starts.
+    @Test func benchAppendConnectFailsOnARefusedToken() async throws {
+        try await Security.inProcess("app", config: Security.tokenConfig()) { node in
+            let bench = AppendBenchmark(
+                node: IncidentEndpoint(node.client, token: "not-a-token"), clients: 2, events: 2, batch: 1, warmup: 0, seed: 5)
+            await #expect(throws: BenchmarkError.self) { try await bench.run() }
         }
     }
 
