@@ -103,9 +103,11 @@ final class QueryLoadHandler: ChannelInboundHandler {
             if case .authenticating = phase {
             } else if bytes.firstRange(of: Self.rateLimited) != nil {
                 if case .measuring = phase { outcome.rateLimited += 1 }
-                context.eventLoop.scheduleTask(in: .milliseconds(1)) { [self] in
-                    if case .finished = phase { return }
-                    send(context: context)
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .milliseconds(1)) {
+                    let (handler, context) = bound.value
+                    if case .finished = handler.phase { return }
+                    handler.send(context: context)
                 }
                 return
             }

@@ -166,7 +166,8 @@ struct BenchHarnessTests {
             var bench = QueryBenchmark(
                 node: IncidentEndpoint(node.client), clients: 2, operation: .all, length: .requests(60), warmup: 6,
                 appendRate: 0, appendClients: 0, prefill: 400, seed: 6)
-            bench.http = try #require(node.http)
+            let listener = try #require(node.http)
+            bench.http = listener
             bench.incidentsLimit = 5
             bench.incidentsDepth = 3
             let r = try await bench.run()
@@ -189,7 +190,8 @@ struct BenchHarnessTests {
             var bench = QueryBenchmark(
                 node: IncidentEndpoint(node.client), clients: 2, operation: .both, length: .requests(40), warmup: 4,
                 appendRate: 0, appendClients: 0, prefill: 100, seed: 5)
-            bench.http = try #require(node.http)
+            let listener = try #require(node.http)
+            bench.http = listener
             let r = try await bench.run()
             #expect(r.all.requests == 40)
             let http = try #require(r.overHTTP)

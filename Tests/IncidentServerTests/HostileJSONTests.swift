@@ -44,14 +44,14 @@ struct HostileJSONTests {
         async let slowest: Duration = Security.blocking {
             let c = try RawClient(node.client)
             if let token {
-                c.send(line: AuthRequest.line(token: token))
+                _ = c.send(line: AuthRequest.line(token: token))
                 _ = c.readLine()
             }
             var worst = Duration.zero
             var answered = 0
             while !done.raised.load(ordering: .relaxed) || answered < 3 {
                 let start = ContinuousClock.now
-                c.send(line: Requests.status)
+                _ = c.send(line: Requests.status)
                 guard let answer = c.readLine(timeout: 60), (try? JSONParser.parse(answer))?["ok"]?.boolValue == true else {
                     throw Fixtures.Problem("status not answered")
                 }
@@ -90,10 +90,10 @@ struct HostileJSONTests {
             let line = Self.manyKeys(prefix: #"{"op":"status""#, bytes: (1 << 20) - 64)
             let (answer, took, slowest) = try await Self.whileStatusPolls(node, token: Security.hqToken) {
                 let c = try RawClient(node.client)
-                c.send(line: AuthRequest.line(token: Security.hqToken))
+                _ = c.send(line: AuthRequest.line(token: Security.hqToken))
                 _ = c.readLine()
-                c.send(line: line)
-                c.send(line: Requests.status)
+                _ = c.send(line: line)
+                _ = c.send(line: Requests.status)
                 return [c.readLine(timeout: 60), c.readLine(timeout: 60)]
             }
             #expect(answer[0].flatMap(Security.errorCode) == "too_many_members")
