@@ -119,7 +119,10 @@ extension ProjectionState {
     /// Counted incidents with a disputed figure in `sector` (all when nil) and `range`, newest
     /// occurred_at first, then by id.
     func disputedIncidents(sector: UInt16?, range: DayRange) -> [Int] {
-        disputed.map { Int($0) }
+        // The closures read a local: capturing `self` copied the whole state (a retain and a
+        // release of each of its tables) for the sort.
+        let incidents = self.incidents
+        return disputed.map { Int($0) }
             .filter { (sector == nil || incidents[$0].sector == sector) && range.contains(incidents[$0].day) }
             .sorted {
                 let (a, b) = (incidents[$0], incidents[$1])
@@ -254,6 +257,7 @@ extension ProjectionState {
 
     /// Each origin's standing report, by origin name.
     func writeCasualtyReports(_ reports: [CasualtyReport], to w: inout JSONWriter) {
+        let (originRank, history) = (self.originRank, self.history)  // not `self`: see disputedIncidents
         let sorted = reports.sorted {
             originRank[Int(history[Int($0.node)].ref.origin)] < originRank[Int(history[Int($1.node)].ref.origin)]
         }
