@@ -12,10 +12,11 @@ import Glibc
 /// connection and keeps one append request of `batch` events in flight; latency is request sent →
 /// acknowledgement received, recorded in an HdrHistogram (microseconds).
 ///
-/// The generator is lean, so that it measures the node rather than itself: every request line is
-/// encoded before the clock starts, each connection is one plain NIO channel handler on the
-/// event loops (no task per request), and an answer is only split at its newline and checked to
-/// open with `{"ok":true` (the request's event count is known). The CPU time both sides spend per
+/// The generator is lean, so that it measures the node rather than itself: every request is
+/// encoded, as the bytes its connection writes, and every connection is made and authenticated
+/// before the clock starts, and then all start at once; each connection is one plain NIO channel
+/// handler on the event loops (no task per request), and an answer is only split at its newline
+/// and checked to open with `{"ok":true` (the request's event count is known). The CPU time both sides spend per
 /// request is reported: the generator's own (getrusage) and, given the node's pid, the node's
 /// (/proc/PID/stat), over the measured run.
 ///

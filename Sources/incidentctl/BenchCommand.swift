@@ -41,7 +41,8 @@ struct BenchAppend: AsyncParsableCommand {
         abstract: "Durable append throughput and acknowledgement latency against a running node.",
         discussion: """
             Each client keeps one append of --batch events in flight (closed loop). The node's fsync policy is \
-            the node's own. With --events every request is built before the clock starts; with --duration each \
+            the node's own. Every connection is made (and its token accepted) before the clock starts, then all \
+            start at once. With --events every request is built before the clock starts; with --duration each \
             client cycles through requests built beforehand (\(AppendBenchmark.durationPoolEvents) events in all), \
             so events repeat (each is stored as a new event).
             """)
