@@ -1,8 +1,16 @@
-"""What the probe scripts beside this file share: a node address, and a socket read line by line.
+"""What the scripts beside this file share: a node address, a socket read line by line, and a
+percentile of sorted samples.
 
-Imported by probe_hostile_lines.py, probe_idle_flood.py and probe_ingest_flood.py, which Python
-runs with this folder on its path. Standard library only.
+Imported by the probe_*.py scripts and by compare, which Python runs with this folder on its
+path. Standard library only.
 """
+
+
+def percentile(sorted_values, p):
+    """The p-th percentile (nearest rank) of values sorted ascending; None when there are none."""
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(round((len(sorted_values) - 1) * p / 100)))]
 
 
 def host_port(text):

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from probe_common import Lines, host_port
+from probe_common import Lines, host_port, percentile
 
 PAYLOAD = (b'{"pad":"' + b"x" * 499 + b'"}\n')[:510]
 ANSWER = b'{"ok":true,"ids":["probe:1"]}\n'
@@ -36,10 +36,6 @@ ANSWER = b'{"ok":true,"ids":["probe:1"]}\n'
 
 class ProbeError(Exception):
     """A row could not be measured (no connection, a refused or missing answer)."""
-
-
-def percentile(sorted_values, p):
-    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p / 100))]
 
 
 def open_file(path, preallocated, size):

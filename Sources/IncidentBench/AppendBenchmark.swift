@@ -16,9 +16,9 @@ import Glibc
 /// encoded, as the bytes its connection writes, and every connection is made and authenticated
 /// before the clock starts, and then all start at once; each connection is one plain NIO channel
 /// handler on the event loops (no task per request), and an answer is only split at its newline
-/// and checked to open with `{"ok":true` (the request's event count is known). The CPU time both sides spend per
-/// request is reported: the generator's own (getrusage) and, given the node's pid, the node's
-/// (/proc/PID/stat), over the measured run.
+/// and checked to open with `{"ok":true` (the request's event count is known). The CPU time both
+/// sides spend per request is reported: the generator's own (getrusage) and, given the node's
+/// pid, the node's (/proc/PID/stat), over the measured run.
 ///
 /// With `events`, every request is built before the clock starts, each event generated once.
 /// With `duration`, each client cycles through a pool of requests built beforehand (about
@@ -89,11 +89,7 @@ public struct AppendBenchmark: Sendable {
                 while left > 0 {
                     let n = min(batch, left)
                     let line = Requests.append(eventObjects: (0..<n).map { _ in generator.nextObject() })
-                    var buffer = ByteBuffer()
-                    buffer.reserveCapacity(line.count + 1)
-                    buffer.writeBytes(line)
-                    buffer.writeInteger(UInt8(ascii: "\n"))
-                    requests.append(AppendLoadHandler.Request(line: buffer, events: n))
+                    requests.append(AppendLoadHandler.Request(line, events: n))
                     left -= n
                 }
                 return requests
@@ -184,6 +180,16 @@ final class AppendLoadHandler: ChannelInboundHandler {
     struct Request: Sendable {
         var line: ByteBuffer
         var events: Int
+
+        /// The request `line` (without its newline) appending `events` events.
+        init(_ line: [UInt8], events: Int) {
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(line.count + 1)
+            buffer.writeBytes(line)
+            buffer.writeInteger(UInt8(ascii: "\n"))
+            self.line = buffer
+            self.events = events
+        }
     }
 
     /// The user event that starts the requests, with the deadline of a timed run.

@@ -151,7 +151,7 @@ public struct QueryBenchmark: Sendable {
             try await fill()
         }
         progress("waiting until the node has folded every event it holds")
-        let (eventsAtStart, foldedAtStart) = try await waitFolded()
+        let (eventsAtStart, foldedAtStart) = try await waitFolded(endpoint)
         var cursor: String? = nil
         if operation.kinds.contains(.incidents), incidentsDepth > 0 {
             progress("walking \(incidentsDepth) pages of the incidents list for the measured page's cursor")
@@ -270,25 +270,6 @@ public struct QueryBenchmark: Sendable {
                 }
             }
             try await group.waitForAll()
-        }
-    }
-
-    /// Waits (up to 10 minutes) until `status.projections.folded` reaches `status.events`;
-    /// returns both.
-    func waitFolded() async throws -> (events: Int, folded: Int) {
-        try await IncidentConnection.withConnection(to: endpoint) { connection in
-            let deadline = MonotonicClock.now() + 600_000_000_000
-            while true {
-                let status = try await connection.request(Requests.status)
-                let events = Int(status["events"]?.integerValue ?? 0)
-                // A node without projections reports none: nothing to wait for.
-                guard let folded = status["projections"]?["folded"]?.integerValue.map(Int.init) else { return (events, 0) }
-                if folded >= events { return (events, folded) }
-                guard MonotonicClock.now() < deadline else {
-                    throw BenchmarkError("the node folded \(folded) of \(events) events in 10 minutes")
-                }
-                try await Task.sleep(for: .milliseconds(20))
-            }
         }
     }
 

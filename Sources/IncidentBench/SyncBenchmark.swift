@@ -6,10 +6,11 @@ import Synchronization
 import Wire
 
 /// `incidentctl bench sync`: (1) catch-up — a source node is filled with `events` events and
-/// folds them, then a new node dials it and the clock runs until the new node holds them all (verified and stored
-/// under its fsync policy); (2) live lag — with the link up, events are appended on the source at
-/// `rate` per second and the time from each append's acknowledgement to its arrival in the new
-/// node's log is recorded, after `warmupSeconds` of the same load that is not recorded.
+/// folds them, then a new node dials it and the clock runs until the new node holds them all
+/// (verified and stored under its fsync policy); (2) live lag — with the link up, events are
+/// appended on the source at `rate` per second and the time from each append's acknowledgement
+/// to its arrival in the new node's log is recorded, after `warmupSeconds` of the same load that
+/// is not recorded.
 ///
 /// Catch-up is a count, not a duration: it is the time a new node takes to hold a given log.
 /// It has no warm-up either: a cold new node is what it measures.
@@ -91,13 +92,7 @@ public struct SyncBenchmark: Sendable {
         // The source folds what it was filled with; catch-up starts once it has, so that the
         // source's fold of the fill does not take the cores the catch-up is measured on.
         progress("waiting for the source node to fold its \(events) events")
-        try await IncidentConnection.withConnection(to: source.client) { connection in
-            while true {
-                let status = try await connection.request(Requests.status)
-                if (status["projections"]?["folded"]?.integerValue ?? 0) >= Int64(events) { return }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-        }
+        _ = try await waitFolded(IncidentEndpoint(source.client))
 
         progress("catching up a new node (fsync \(fsync))")
         let start = ContinuousClock.now

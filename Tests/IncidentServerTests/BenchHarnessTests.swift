@@ -3,7 +3,6 @@ import Foundation
 import IncidentClient
 import IncidentModel
 import IncidentTestSupport
-import NIOCore
 import Testing
 import Wire
 
@@ -61,9 +60,7 @@ struct BenchHarnessTests {
                 node: IncidentEndpoint(node.client, token: Security.hqToken), clients: 3, events: 30, batch: 1, warmup: 0, seed: 5)
             let requests = (0..<3).map { c in
                 (0..<10).map { i in
-                    var line = ByteBuffer(bytes: Requests.append(eventObjects: [Fixtures.incident("c\(c)-\(i)", sector: "west")]))
-                    line.writeInteger(UInt8(ascii: "\n"))
-                    return AppendLoadHandler.Request(line: line, events: 1)
+                    AppendLoadHandler.Request(Requests.append(eventObjects: [Fixtures.incident("c\(c)-\(i)", sector: "west")]), events: 1)
                 }
             }
             let load = try await bench.connect(requests)
@@ -81,12 +78,18 @@ struct BenchHarnessTests {
         }
     }
 
-    /// A token the node refuses fails `connect`, before any clock starts.
+    /// A token the node refuses fails `connect` itself, before any clock starts, naming the
+    /// refusal; nothing is stored.
     @Test func benchAppendConnectFailsOnARefusedToken() async throws {
         try await Security.inProcess("app", config: Security.tokenConfig()) { node in
             let bench = AppendBenchmark(
                 node: IncidentEndpoint(node.client, token: "not-a-token"), clients: 2, events: 2, batch: 1, warmup: 0, seed: 5)
-            await #expect(throws: BenchmarkError.self) { try await bench.run() }
+            let requests = [[AppendLoadHandler.Request(Requests.append(eventObjects: [Fixtures.incident("r1", sector: "west")]), events: 1)]]
+            let error = await #expect(throws: BenchmarkError.self) { _ = try await bench.connect(requests) }
+            #expect(error?.message.contains("unauthorized") == true, "\(String(describing: error))")
+            let hq = IncidentEndpoint(node.client, token: Security.hqToken)
+            let status = try await IncidentConnection.withConnection(to: hq) { try await $0.request(Requests.status) }
+            #expect(status["events"]?.integerValue == 0)
         }
     }
 
