@@ -112,13 +112,22 @@ func appendError(_ store: EventStore, _ events: [PendingEvent]) async -> StoreEr
     }
 }
 
-/// Like `appendError`, where a broken store would leave the append waiting forever (queued to a
-/// writer that is blocked or gone): gives up after `timeout`, so the test fails instead of hanging.
-func promptAppendError(_ store: EventStore, _ events: [PendingEvent], timeout: Duration = .seconds(2)) async -> StoreError? {
-    let result = Shared<StoreError??>(nil)
-    Task { result.current = .some(await appendError(store, events)) }
-    await eventually("the append returns", timeout: timeout) { result.current != nil }
-    return result.current ?? nil
+/// The refusal of an append that a closing or closed store must refuse at once: answered before
+/// `submitAppend` returns, on the caller's thread, not queued to a writer that is blocked or
+/// gone. Nil (with an issue recorded) when the append was not answered at once, or succeeded.
+/// Synchronous, so that it does not wait on a task the test process's busy pool may start late.
+func immediateAppendError(_ store: EventStore, _ events: [PendingEvent]) -> StoreError? {
+    let result = Shared<Result<[Appended], StoreError>?>(nil)
+    store.submitAppend(events, commitHere: false) { result.current = $0 }
+    switch result.current {
+    case .failure(let error)?: return error
+    case .success(let appended)?:
+        Issue.record("append succeeded: \(appended.map(\.id))")
+        return nil
+    case nil:
+        Issue.record("the append was not answered at once")
+        return nil
+    }
 }
 
 /// Byte positions of each line in a segment's bytes (and the line without its newline).
