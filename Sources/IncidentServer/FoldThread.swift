@@ -10,7 +10,7 @@ import Glibc
 /// cores under a bulk import, a fold at the same priority takes a core from the commit in
 /// progress while the writer waits for its next request's parse. A nice value `niceIncrement`
 /// above the process's lets the scheduler run the fold in the write path's gaps instead; it
-/// still keeps up (README, "Performance", has the figures). Views stay consistent, only later
+/// still keeps up (docs/PERFORMANCE.md has the figures). Views stay consistent, only later
 /// under a saturated CPU. The sector views and the overview never wait for the fold
 /// (`ProjectionService`); a query that takes the fold's lock (a range, a page of incidents, the
 /// incident view) waits for a batch in progress, and on a saturated CPU that batch can take
